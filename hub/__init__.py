@@ -1,0 +1,1 @@
+"""Power Exchange Hub: the operator command ``hub``, its settings and the simulators."""

@@ -1,0 +1,108 @@
+"""Deployment settings, read from the environment (never from files in the repository).
+
+One place names every setting; the README's settings table mirrors this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ZONES = ("internet", "admin")
+ZONE_CHOICES = ("internet", "admin", "both")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the hub cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where each zone keeps its data and which zone's DAGs this deployment loads."""
+
+    zone: str
+    data_root: Path
+    internet_root: Path
+    admin_root: Path
+    ferry_root: Path
+    exchange_db_url: str
+    internet_db_url: str
+    catalogue_file: Path | None
+    agency_code: str
+
+    def loads(self, zone: str) -> bool:
+        """True when DAGs of ``zone`` belong to this deployment."""
+        if zone not in ZONES:
+            raise SettingsError(f"unknown zone {zone!r}; expected one of {ZONES}")
+        return self.zone in (zone, "both")
+
+    # Folder layout of the internet zone (外网).
+    @property
+    def portal_drop(self) -> Path:
+        return self.internet_root / "portal" / "drop"
+
+    @property
+    def portal_collected(self) -> Path:
+        return self.internet_root / "portal" / "collected"
+
+    @property
+    def internet_quarantine(self) -> Path:
+        return self.internet_root / "quarantine"
+
+    @property
+    def public_root(self) -> Path:
+        return self.internet_root / "public"
+
+    # Folder layout of the administration zone (内网).
+    @property
+    def admin_quarantine(self) -> Path:
+        return self.admin_root / "quarantine"
+
+    @property
+    def attachment_store(self) -> Path:
+        return self.admin_root / "attachments"
+
+    def keys_dir(self, zone: str) -> Path:
+        return (self.internet_root if zone == "internet" else self.admin_root) / "keys"
+
+    def channel_dir(self, channel: str) -> Path:
+        """The local-folder ferry: what a gap appliance's synchronised folder looks like."""
+        return self.ferry_root / channel
+
+    def outbox_dir(self, channel: str) -> Path:
+        """Sent bundles kept by the sending zone until a receipt covers them."""
+        sender = "internet" if channel == "inbound" else "admin"
+        return (self.internet_root if sender == "internet" else self.admin_root) / "sent" / channel
+
+
+def _default_data_root() -> Path:
+    airflow_home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
+    return Path(airflow_home) / "hub-data"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build the settings from ``env`` (default: the process environment)."""
+    env = dict(os.environ if env is None else env)
+    zone = env.get("HUB_ZONE", "both")
+    if zone not in ZONE_CHOICES:
+        raise SettingsError(f"HUB_ZONE={zone!r}; expected one of {', '.join(ZONE_CHOICES)}")
+    data_root = Path(env.get("HUB_DATA_ROOT") or _default_data_root()).absolute()
+    internet_root = Path(env.get("HUB_INTERNET_ROOT") or data_root / "internet").absolute()
+    admin_root = Path(env.get("HUB_ADMIN_ROOT") or data_root / "admin").absolute()
+    ferry_root = Path(env.get("HUB_FERRY_ROOT") or data_root / "ferry").absolute()
+    catalogue = env.get("HUB_CATALOGUE_FILE")
+    agency = env.get("HUB_AGENCY_CODE", "3201000001")
+    if len(agency) != 10 or not agency.isalnum():
+        raise SettingsError(f"HUB_AGENCY_CODE={agency!r}; expected a 10-character agency code")
+    return Settings(
+        zone=zone,
+        data_root=data_root,
+        internet_root=internet_root,
+        admin_root=admin_root,
+        ferry_root=ferry_root,
+        exchange_db_url=env.get("HUB_EXCHANGE_DB_URL") or f"sqlite:///{admin_root / 'exchange.sqlite'}",
+        internet_db_url=env.get("HUB_INTERNET_DB_URL") or f"sqlite:///{internet_root / 'zone.sqlite'}",
+        catalogue_file=Path(catalogue).absolute() if catalogue else None,
+        agency_code=agency,
+    )

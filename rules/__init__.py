@@ -1,0 +1,1 @@
+"""Pure domain logic of the hub: no I/O, no Airflow."""

@@ -1,0 +1,91 @@
+"""Check digits of Chinese identifiers: resident ID (GB 11643), unified social credit
+code (GB 32100) and organisation code (GB 11714)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+RESIDENT_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+RESIDENT_ID_CHECK = "10X98765432"
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+ORG_CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id_check_char(first17: str) -> str:
+    """The 18th character of a resident ID (居民身份证号码) for its first 17 digits."""
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        raise ValueError("a resident ID body is 17 ASCII digits")
+    total = sum(int(c) * w for c, w in zip(first17, RESIDENT_ID_WEIGHTS))
+    return RESIDENT_ID_CHECK[total % 11]
+
+
+def resident_id_birth_date(number: str) -> date | None:
+    """The date of birth in an 18- or 15-digit resident ID, or None if it is no real date."""
+    if len(number) == 18:
+        text = number[6:14]
+    elif len(number) == 15:
+        text = "19" + number[6:12]
+    else:
+        return None
+    if not text.isascii() or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def is_valid_resident_id(number: str, *, allow_15: bool = False) -> bool:
+    """True for an 18-character ID with a correct check character and a real birth date.
+
+    Historic 15-digit IDs (no check character, two-digit year) pass only with ``allow_15``.
+    """
+    if len(number) == 15:
+        return allow_15 and number.isascii() and number.isdigit() and (
+            resident_id_birth_date(number) is not None
+        )
+    if len(number) != 18 or not number[:17].isascii() or not number[:17].isdigit():
+        return False
+    if resident_id_check_char(number[:17]) != number[17]:
+        return False
+    born = resident_id_birth_date(number)
+    return born is not None and date(1900, 1, 1) <= born
+
+
+def org_code_check_char(first8: str) -> str:
+    """The 9th character of an organisation code (组织机构代码) for its first 8."""
+    if len(first8) != 8 or any(c not in ORG_CODE_ALPHABET for c in first8):
+        raise ValueError("an organisation code body is 8 characters of 0-9A-Z")
+    total = sum(ORG_CODE_ALPHABET.index(c) * w for c, w in zip(first8, ORG_CODE_WEIGHTS))
+    value = 11 - total % 11
+    return "X" if value == 10 else "0" if value == 11 else str(value)
+
+
+def is_valid_org_code(code: str) -> bool:
+    """True for a 9-character organisation code with a correct check character.
+
+    The common written form ``XXXXXXXX-X`` is accepted too.
+    """
+    if len(code) == 10 and code[8] == "-":
+        code = code[:8] + code[9]
+    if len(code) != 9 or any(c not in ORG_CODE_ALPHABET for c in code[:8]):
+        return False
+    return org_code_check_char(code[:8]) == code[8]
+
+
+def uscc_check_char(first17: str) -> str:
+    """The 18th character of a unified social credit code (统一社会信用代码)."""
+    if len(first17) != 17 or any(c not in USCC_ALPHABET for c in first17):
+        raise ValueError("a credit code body is 17 characters of the GB 32100 alphabet")
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(first17, USCC_WEIGHTS))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def is_valid_uscc(code: str) -> bool:
+    """True for an 18-character credit code whose check character and embedded
+    organisation code (characters 9-17) are both correct."""
+    if len(code) != 18 or any(c not in USCC_ALPHABET for c in code):
+        return False
+    return uscc_check_char(code[:17]) == code[17] and is_valid_org_code(code[8:17])

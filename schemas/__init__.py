@@ -1,0 +1,78 @@
+"""The schema registry: every JSON Schema document of the hub, loaded once and compiled.
+
+Schemas live as files in ``schemas/json/NAME.schema.json``; they are the one source of
+truth for the shape of every record that crosses a zone or leaves the hub.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import jsonschema_rs
+from referencing import Registry, Resource
+
+SCHEMA_NAMES = ("application", "status_event", "reason", "power_item")
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    """One schema violation: where it is (JSON pointer) and what is wrong."""
+
+    path: str
+    keyword: str
+    message: str
+
+
+def _json_pointer(parts: Any) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema document called ``name`` (one of ``SCHEMA_NAMES``)."""
+    if name not in SCHEMA_NAMES:
+        raise KeyError(f"no schema named {name!r}; known: {', '.join(SCHEMA_NAMES)}")
+    text = resources.files(__package__).joinpath(f"json/{name}.schema.json").read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resources_ = [
+        (load_schema(n)["$id"], Resource.from_contents(load_schema(n))) for n in SCHEMA_NAMES
+    ]
+    registry: Registry[Any] = Registry().with_resources(resources_)
+    return registry
+
+
+@cache
+def validator(name: str) -> jsonschema.protocols.Validator:
+    """A full validator for ``name`` that reports every violation with its location."""
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)  # type: ignore[call-arg]
+
+
+@cache
+def fast_check(name: str) -> Callable[[Any], bool]:
+    """A compiled yes/no check for the accept path; use ``errors`` only when it says no."""
+    schema = load_schema(name)
+    if "urn:pehub:" in json.dumps(schema.get("properties", {})):
+        full = validator(name)
+        return full.is_valid
+    compiled = jsonschema_rs.validator_for(schema, validate_formats=True)
+    return compiled.is_valid  # type: ignore[no-any-return]
+
+
+def errors(name: str, instance: Any) -> Iterator[SchemaError]:
+    """Every violation of schema ``name`` by ``instance``, in document order."""
+    found = sorted(validator(name).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    for error in found:
+        yield SchemaError(_json_pointer(error.absolute_path), str(error.validator), error.message)
