@@ -1,0 +1,1 @@
+"""All I/O with the outside world: portal drop, public feed, zone databases, ferry ledgers."""

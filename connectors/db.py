@@ -1,0 +1,275 @@
+"""The zone databases: the exchange database (交换库) of the administration zone and the
+small zone database of the internet zone, both through SQLAlchemy Core.
+
+Tables shared by both zones (ferry ledgers, provenance, quarantine) sit beside the
+tables only one zone has; ``create_schema`` creates the set a zone needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.exc import OperationalError
+
+from ferry.errors import TransientError
+
+metadata = MetaData()
+
+# --- shared by both zones -------------------------------------------------------------
+
+ferry_sent = Table(
+    "ferry_sent",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("state", String(16), nullable=False),  # planned | sent
+    Column("created_at", String(40), nullable=False),
+    Column("first_key", BigInteger),  # first outbox id carried (outbound)
+    Column("last_key", BigInteger),  # last outbox id carried (outbound)
+    Column("record_count", Integer, nullable=False),
+    Column("digest", String(64)),
+    Column("file_name", String(128)),
+    Column("catalogue_version", String(64), nullable=False),
+)
+
+ferry_applied = Table(
+    "ferry_applied",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("applied_at", String(40), nullable=False),
+    Column("record_count", Integer, nullable=False),
+)
+
+provenance = Table(
+    "provenance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", String(64), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("bundle", String(64)),
+    Column("detail", JSON),
+    Column("at", String(40), nullable=False),
+    Index("ix_provenance_record", "record_id"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # submission | bundle
+    Column("ref", String(128), nullable=False),
+    Column("code", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("stored_as", String(255), nullable=False),
+    Column("record_ids", JSON, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("state", String(16), nullable=False, default="held"),
+)
+
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+SHARED = (ferry_sent, ferry_applied, provenance, quarantine, alarms)
+
+# --- internet zone --------------------------------------------------------------------
+
+intake_claims = Table(
+    "intake_claims",
+    metadata,
+    Column("net_id", String(64), primary_key=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("claimed_at", String(40), nullable=False),
+    Index("ix_intake_claims_sequence", "sequence"),
+)
+
+INTERNET = SHARED + (intake_claims,)
+
+# --- administration zone: the exchange database ---------------------------------------
+
+inbound_records = Table(
+    "inbound_records",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("net_id", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # received | loaded
+    Column("outcome", String(16)),  # accepted | rejected | duplicate
+    Column("received_at", String(40), nullable=False),
+    Index("ix_inbound_records_state", "state"),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("net_id", String(64), primary_key=True),
+    Column("case_number", String(20), nullable=False, unique=True),
+    Column("power_code", String(100), nullable=False),
+    Column("power_version", Integer, nullable=False),
+    Column("agency_code", String(10), nullable=False),
+    Column("case_name", String(200), nullable=False),
+    Column("applicant_type", String(16), nullable=False),
+    Column("applicant_name", String(100), nullable=False),
+    Column("applicant_id_type", String(16), nullable=False),
+    Column("applicant_id_number", String(40), nullable=False),
+    Column("applicant_mobile", String(20)),
+    Column("applicant_address", String(200)),
+    Column("submitted_at", String(40), nullable=False),
+    Column("registered_at", String(40), nullable=False),
+    Column("bundle", String(64), nullable=False),
+    Column("envelope", Text, nullable=False),
+)
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("net_id", String(64), primary_key=True),
+    Column("reasons", JSON, nullable=False),
+    Column("rejected_at", String(40), nullable=False),
+    Column("bundle", String(64), nullable=False),
+    Column("envelope", Text, nullable=False),
+)
+
+case_sequences = Table(
+    "case_sequences",
+    metadata,
+    Column("agency_code", String(10), primary_key=True),
+    Column("last_value", BigInteger, nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("net_id", String(64), nullable=False, unique=True),
+    Column("state", String(32), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+case_steps = Table(
+    "case_steps",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("step_no", Integer, primary_key=True),
+    Column("node", String(64), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("officer_code", String(32), nullable=False),
+    Column("officer_name", String(64), nullable=False),
+    Column("status", Integer, nullable=False),  # DOMAIN step status 1..7
+    Column("opinion", Text, nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+)
+
+case_results = Table(
+    "case_results",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("result", Integer, nullable=False),  # 1 not accepted, 2 granted, 3 refused
+    Column("finished_at", String(40), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("fee_due", Integer, nullable=False, default=0),
+    Column("fee_paid", Integer, nullable=False, default=0),
+)
+
+status_outbox = Table(
+    "status_outbox",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("net_id", String(64), nullable=False),
+    Column("case_number", String(20)),
+    Column("status", String(32), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("step", String(64)),
+    Column("opinion", Text),
+    Column("reasons", JSON),
+    Column("result", JSON),
+    UniqueConstraint("net_id", "status", "at", name="uq_status_outbox_event"),
+)
+
+publish_held = Table(
+    "publish_held",
+    metadata,
+    Column("event_id", Integer, primary_key=True),
+    Column("net_id", String(64), nullable=False),
+    Column("findings", JSON, nullable=False),
+    Column("held_at", String(40), nullable=False),
+)
+
+ADMIN = SHARED + (
+    inbound_records,
+    applications,
+    rejections,
+    case_sequences,
+    cases,
+    case_steps,
+    case_results,
+    status_outbox,
+    publish_held,
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """One engine per database URL per process; SQLite files get WAL and a busy timeout."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def create_schema(engine: Engine, zone: str) -> None:
+    """Create the tables of ``zone`` ("internet" or "admin") that do not exist yet."""
+    tables = INTERNET if zone == "internet" else ADMIN
+    metadata.create_all(engine, tables=list(tables))
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One database transaction; a locked or unreachable database is a transient error."""
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except OperationalError as error:
+        raise TransientError(f"exchange database unavailable: {error.orig}") from error
