@@ -25,7 +25,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     create_engine,
     event,
 )
@@ -214,7 +213,7 @@ status_outbox = Table(
     Column("opinion", Text),
     Column("reasons", JSON),
     Column("result", JSON),
-    UniqueConstraint("net_id", "status", "at", name="uq_status_outbox_event"),
+    Index("ix_status_outbox_net_id", "net_id"),
 )
 
 publish_held = Table(

@@ -30,6 +30,7 @@ class Settings:
     internet_db_url: str
     catalogue_file: Path | None
     agency_code: str
+    simulate: bool
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -105,4 +106,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         internet_db_url=env.get("HUB_INTERNET_DB_URL") or f"sqlite:///{internet_root / 'zone.sqlite'}",
         catalogue_file=Path(catalogue).absolute() if catalogue else None,
         agency_code=agency,
+        simulate=env.get("HUB_SIMULATE", "0").lower() in ("1", "true", "yes"),
     )

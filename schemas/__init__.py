@@ -57,7 +57,7 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     """A full validator for ``name`` that reports every violation with its location."""
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)  # type: ignore[call-arg]
+    return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)
 
 
 @cache
@@ -65,10 +65,11 @@ def fast_check(name: str) -> Callable[[Any], bool]:
     """A compiled yes/no check for the accept path; use ``errors`` only when it says no."""
     schema = load_schema(name)
     if "urn:pehub:" in json.dumps(schema.get("properties", {})):
-        full = validator(name)
-        return full.is_valid
+        full_check: Callable[[Any], bool] = validator(name).is_valid
+        return full_check
     compiled = jsonschema_rs.validator_for(schema, validate_formats=True)
-    return compiled.is_valid  # type: ignore[no-any-return]
+    check: Callable[[Any], bool] = compiled.is_valid
+    return check
 
 
 def errors(name: str, instance: Any) -> Iterator[SchemaError]:

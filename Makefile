@@ -1,0 +1,26 @@
+# Power Exchange Hub. `make demo` and `make test` set everything up themselves.
+SHELL := /bin/bash
+VENV := .venv
+DEMO_HOME := var/demo
+
+.PHONY: setup demo test lint ui bench clean
+
+setup:
+	@scripts/bootstrap.sh
+
+demo: setup
+	@$(VENV)/bin/hub demo --home $(DEMO_HOME)
+
+test: setup
+	@$(VENV)/bin/ruff check schemas rules ferry connectors quality hub dags tests
+	@$(VENV)/bin/mypy
+	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+ui: setup
+	@eval "$$($(VENV)/bin/hub airflow-env --home $(DEMO_HOME))" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" airflow standalone
+
+bench: setup
+	@$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,422 @@
+"""The administration zone's side of the exchange database (交换库): unpacking inbound
+bundles, validating and handing over applications, and building the outbound status feed.
+
+Every path here is set-based: one statement per batch and table, never one per record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+
+from connectors.clock import iso, now
+from connectors.db import (
+    applications,
+    case_sequences,
+    cases,
+    inbound_records,
+    publish_held,
+    rejections,
+    status_outbox,
+    transaction,
+)
+from connectors.ferry_ledger import (
+    PlannedBundle,
+    last_acknowledged_key,
+    pending_plan,
+    plan_next,
+    send_planned,
+)
+from connectors.portal import Sender
+from connectors.provenance import record_events
+from ferry.bundle import ItemSource, VerifiedBundle, records_item
+from rules.applications import validate_application
+from rules.catalogue import Catalogue
+from rules.publication import public_status_record, scan_for_personal_data
+from rules.reasons import Reason
+
+CASE_SEQUENCE_DIGITS = 10
+
+
+# --- receive --------------------------------------------------------------------------
+
+
+def attachment_path(store: Path, digest: str) -> Path:
+    """Where an attachment lives in the content-addressed store (named by its SHA-256 only)."""
+    return store / digest[:2] / digest
+
+
+def store_attachments(store: Path) -> Any:
+    """The receiver's prepare step: copy verified attachments into the store, idempotently."""
+
+    def prepare(bundle: VerifiedBundle) -> None:
+        for item in bundle.manifest.items:
+            if item.kind != "attachment":
+                continue
+            target = attachment_path(store, item.sha256)
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".part")
+            with open(partial, "wb") as stream:
+                bundle.copy_item(item.name, stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(partial, target)
+
+    return prepare
+
+
+def apply_inbound(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
+    """Stage a verified inbound bundle's applications for loading, in the caller's transaction."""
+    sequence = bundle.manifest.sequence
+    rows = []
+    for index, line in enumerate(bundle.iter_records("applications")):
+        try:
+            parsed = orjson.loads(line)
+            net_id = str(parsed["net_id"]) if isinstance(parsed, dict) and "net_id" in parsed else None
+        except orjson.JSONDecodeError:
+            net_id = None
+        rows.append(
+            {
+                "channel": bundle.manifest.channel,
+                "sequence": sequence,
+                "idx": index,
+                "net_id": (net_id or f"{ref}/{index}")[:64],
+                "payload": line.decode("utf-8", errors="replace"),
+                "state": "received",
+                "outcome": None,
+                "received_at": at,
+            }
+        )
+    if rows:
+        connection.execute(inbound_records.insert(), rows)
+    record_events(connection, [(r["net_id"], "inbound_receive", "received", ref, None) for r in rows], at)
+    return len(rows)
+
+
+# --- load -----------------------------------------------------------------------------
+
+
+@dataclass
+class LoadReport:
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _allocate_case_numbers(connection: Connection, agency_code: str, count: int) -> list[str]:
+    """Reserve ``count`` consecutive case numbers (agency code + 10-digit sequence)."""
+    last = connection.execute(
+        select(case_sequences.c.last_value).where(case_sequences.c.agency_code == agency_code)
+    ).scalar()
+    if last is None:
+        connection.execute(case_sequences.insert().values(agency_code=agency_code, last_value=count))
+        last = 0
+    else:
+        connection.execute(
+            update(case_sequences)
+            .where(case_sequences.c.agency_code == agency_code)
+            .values(last_value=last + count)
+        )
+    if last + count >= 10**CASE_SEQUENCE_DIGITS:
+        raise OverflowError(f"case number sequence of agency {agency_code} is exhausted")
+    return [f"{agency_code}{value:0{CASE_SEQUENCE_DIGITS}d}" for value in range(last + 1, last + count + 1)]
+
+
+def _known_net_ids(connection: Connection, net_ids: list[str]) -> set[str]:
+    known = set(connection.execute(select(applications.c.net_id).where(applications.c.net_id.in_(net_ids))).scalars())
+    known |= set(connection.execute(select(rejections.c.net_id).where(rejections.c.net_id.in_(net_ids))).scalars())
+    return known
+
+
+def load_applications(
+    engine: Engine,
+    *,
+    catalogue: Catalogue,
+    attachment_store: Path,
+    batch_size: int = 5_000,
+) -> LoadReport:
+    """Validate every staged application and hand accepted ones over with a case number."""
+    report = LoadReport()
+    while True:
+        with transaction(engine) as connection:
+            staged = connection.execute(
+                select(inbound_records)
+                .where(inbound_records.c.state == "received")
+                .order_by(inbound_records.c.channel, inbound_records.c.sequence, inbound_records.c.idx)
+                .limit(batch_size)
+            ).all()
+            if not staged:
+                return report
+            _load_batch(connection, staged, catalogue, attachment_store, report)
+
+
+def _load_batch(
+    connection: Connection,
+    staged: list[Any],
+    catalogue: Catalogue,
+    store: Path,
+    report: LoadReport,
+) -> None:
+    at_moment = now()
+    at = iso(at_moment)
+    known = _known_net_ids(connection, [row.net_id for row in staged])
+    accepted: list[tuple[Any, dict[str, Any]]] = []
+    refused: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
+    events: list[tuple[str, str, str, str | None, dict[str, Any] | None]] = []
+    for row in staged:
+        ref = f"{row.channel}#{row.sequence}"
+        if row.net_id in known:
+            outcomes.append({"k_channel": row.channel, "k_sequence": row.sequence, "k_idx": row.idx, "outcome": "duplicate"})
+            events.append((row.net_id, "applications_load", "duplicate", ref, None))
+            report.duplicates += 1
+            continue
+        known.add(row.net_id)
+        try:
+            envelope: Any = orjson.loads(row.payload)
+        except orjson.JSONDecodeError:
+            envelope = None
+        if envelope is None:
+            reasons = [Reason("SCHEMA_TYPE", "", "申请数据无法解析")]
+        else:
+            reasons = validate_application(
+                envelope,
+                catalogue,
+                received_at=datetime.fromisoformat(row.received_at),
+                attachments=_present_attachments(envelope, store),
+            )
+        if reasons:
+            reason_dicts = [r.as_dict() for r in reasons]
+            refused.append({"net_id": row.net_id, "reasons": reason_dicts, "rejected_at": at, "bundle": ref, "envelope": row.payload})
+            outcomes.append({"k_channel": row.channel, "k_sequence": row.sequence, "k_idx": row.idx, "outcome": "rejected"})
+            events.append((row.net_id, "applications_load", "rejected", ref, {"codes": sorted({r.code for r in reasons})}))
+            for code in {r.code for r in reasons}:
+                report.reasons[code] = report.reasons.get(code, 0) + 1
+        else:
+            accepted.append((row, envelope))
+            outcomes.append({"k_channel": row.channel, "k_sequence": row.sequence, "k_idx": row.idx, "outcome": "accepted"})
+
+    by_agency: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    for pair in accepted:
+        by_agency.setdefault(pair[1]["agency_code"], []).append(pair)
+    application_rows, case_rows, outbox_rows = [], [], []
+    for agency_code, pairs in sorted(by_agency.items()):
+        numbers = _allocate_case_numbers(connection, agency_code, len(pairs))
+        for case_number, (row, envelope) in zip(numbers, pairs):
+            item = catalogue.items[envelope["power_code"]]
+            applicant = envelope["applicant"]
+            application_rows.append(
+                {
+                    "net_id": row.net_id,
+                    "case_number": case_number,
+                    "power_code": item.code,
+                    "power_version": item.version,
+                    "agency_code": agency_code,
+                    "case_name": envelope["case_name"],
+                    "applicant_type": applicant["type"],
+                    "applicant_name": applicant["name"],
+                    "applicant_id_type": applicant["id_type"],
+                    "applicant_id_number": applicant["id_number"],
+                    "applicant_mobile": applicant.get("mobile"),
+                    "applicant_address": applicant.get("address"),
+                    "submitted_at": envelope["submitted_at"],
+                    "registered_at": at,
+                    "bundle": f"{row.channel}#{row.sequence}",
+                    "envelope": row.payload,
+                }
+            )
+            case_rows.append({"case_number": case_number, "net_id": row.net_id, "state": "registered", "updated_at": at})
+            outbox_rows.append({"net_id": row.net_id, "case_number": case_number, "status": "registered", "at": at})
+            events.append((row.net_id, "applications_load", "accepted", f"{row.channel}#{row.sequence}", {"case_number": case_number}))
+    for refusal in refused:
+        outbox_rows.append({"net_id": refusal["net_id"], "case_number": None, "status": "rejected", "at": at, "reasons": refusal["reasons"]})
+
+    if application_rows:
+        connection.execute(applications.insert(), application_rows)
+        connection.execute(cases.insert(), case_rows)
+    if refused:
+        connection.execute(rejections.insert(), refused)
+    if outbox_rows:
+        connection.execute(status_outbox.insert(), [_outbox_row(r) for r in outbox_rows])
+    connection.execute(
+        update(inbound_records)
+        .where(
+            and_(
+                inbound_records.c.channel == bindparam("k_channel"),
+                inbound_records.c.sequence == bindparam("k_sequence"),
+                inbound_records.c.idx == bindparam("k_idx"),
+            )
+        )
+        .values(state="loaded", outcome=bindparam("outcome")),
+        outcomes,
+    )
+    record_events(connection, events, at)
+    report.accepted += len(application_rows)
+    report.rejected += len(refused)
+
+
+def _outbox_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"step": None, "opinion": None, "reasons": None, "result": None, **row}
+
+
+def _present_attachments(envelope: Any, store: Path) -> set[str]:
+    present = set()
+    materials = envelope.get("materials") if isinstance(envelope, dict) else None
+    for material in materials if isinstance(materials, list) else []:
+        digest = material.get("sha256") if isinstance(material, dict) else None
+        if isinstance(digest, str) and len(digest) == 64 and attachment_path(store, digest).is_file():
+            present.add(digest)
+    return present
+
+
+# --- status publish -------------------------------------------------------------------
+
+
+@dataclass
+class PublishReport:
+    bundles: list[str] = field(default_factory=list)
+    published: int = 0
+    held: int = 0
+
+
+def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[dict[str, Any]]:
+    """The internal status-change rows with the party data needed to build public records."""
+    query = (
+        select(
+            status_outbox,
+            applications.c.power_code,
+            applications.c.case_name,
+            applications.c.applicant_type,
+            applications.c.applicant_name,
+            applications.c.applicant_id_number,
+            rejections.c.envelope.label("rejected_envelope"),
+        )
+        .select_from(
+            status_outbox.outerjoin(applications, applications.c.net_id == status_outbox.c.net_id).outerjoin(
+                rejections, rejections.c.net_id == status_outbox.c.net_id
+            )
+        )
+        .where(status_outbox.c.event_id.between(first, last))
+        .order_by(status_outbox.c.event_id)
+    )
+    events = []
+    for row in connection.execute(query):
+        event = row._asdict()
+        envelope = event.pop("rejected_envelope")
+        if event["power_code"] is None and envelope is not None:
+            event.update(_party_from_envelope(envelope))
+        item = catalogue.get(event["power_code"]) if event["power_code"] else None
+        event["power_name"] = item.name if item else None
+        events.append(event)
+    return events
+
+
+def _party_from_envelope(text: str) -> dict[str, Any]:
+    """What a rejected application tells about itself, as far as it is well-formed."""
+    try:
+        envelope = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return {}
+    if not isinstance(envelope, dict):
+        return {}
+    applicant = envelope.get("applicant") if isinstance(envelope.get("applicant"), dict) else {}
+    found = {
+        "power_code": envelope.get("power_code"),
+        "case_name": envelope.get("case_name"),
+        "applicant_type": applicant.get("type"),
+        "applicant_name": applicant.get("name"),
+        "applicant_id_number": applicant.get("id_number"),
+    }
+    return {k: v for k, v in found.items() if isinstance(v, str)}
+
+
+def _public_records(events: Iterable[dict[str, Any]], held: set[int]) -> list[dict[str, Any]]:
+    return [public_status_record(e) for e in events if e["event_id"] not in held]
+
+
+def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogue) -> int:
+    assert plan.first_key is not None and plan.last_key is not None
+    with sender.engine.connect() as connection:
+        events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
+        held = set(
+            connection.execute(
+                select(publish_held.c.event_id).where(
+                    publish_held.c.event_id.between(plan.first_key, plan.last_key)
+                )
+            ).scalars()
+        )
+    records = _public_records(events, held)
+    items: list[ItemSource] = [records_item("status_events", records)]
+    send_planned(
+        sender.engine, plan, items=items, counts={"status_events": len(records)}, key=sender.key,
+        outbox=sender.outbox, transport=sender.transport,
+    )
+    with transaction(sender.engine) as connection:
+        record_events(
+            connection,
+            [(r["net_id"], "status_publish", r["status"], plan.ref, {"event_id": r["event_id"]}) for r in records],
+            iso(now()),
+        )
+    return len(records)
+
+
+def publish_status(
+    sender: Sender,
+    *,
+    catalogue: Catalogue,
+    batch_size: int = 50_000,
+) -> PublishReport:
+    """Carry every status change after the last one sent into outbound bundles: masked,
+    allow-listed and scanned; anything the scanner flags is held for review instead."""
+    report = PublishReport()
+    with sender.engine.connect() as connection:
+        plan = pending_plan(connection, sender.channel)
+    if plan is not None:  # planned before a crash: rebuild the same bytes and send them
+        report.published += _send_status_bundle(sender, plan, catalogue)
+        report.bundles.append(plan.ref)
+    while True:
+        at = iso(now())
+        with transaction(sender.engine) as connection:
+            after = last_acknowledged_key(connection, sender.channel)
+            last = connection.execute(
+                select(status_outbox.c.event_id)
+                .where(status_outbox.c.event_id > after)
+                .order_by(status_outbox.c.event_id)
+                .limit(batch_size)
+            ).scalars().all()
+            if not last:
+                return report
+            first_key, last_key = last[0], last[-1]
+            events = _events_in(connection, first_key, last_key, catalogue)
+            held_rows = []
+            for event in events:
+                findings = scan_for_personal_data(public_status_record(event))
+                if findings:
+                    held_rows.append(
+                        {"event_id": event["event_id"], "net_id": event["net_id"], "held_at": at,
+                         "findings": [f.__dict__ for f in findings]}
+                    )
+            if held_rows:
+                connection.execute(publish_held.insert(), held_rows)
+                record_events(
+                    connection,
+                    [(h["net_id"], "status_publish", "held_for_review", None, {"event_id": h["event_id"]}) for h in held_rows],
+                    at,
+                )
+            plan = plan_next(
+                connection, sender.channel, created_at=at, catalogue_version=catalogue.version,
+                record_count=len(events) - len(held_rows), first_key=first_key, last_key=last_key,
+            )
+        report.held += len(held_rows)
+        report.published += _send_status_bundle(sender, plan, catalogue)
+        report.bundles.append(plan.ref)

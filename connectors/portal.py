@@ -1,0 +1,319 @@
+"""The internet zone's edges: collecting submissions from the public portal's drop folder
+into inbound bundles (intake), and writing the public status feed from outbound bundles.
+
+Everything in the drop folder is untrusted: a submission that cannot be carried safely is
+quarantined with its reason, never dropped and never passed on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, select
+
+from connectors.clock import iso, now
+from connectors.db import intake_claims, quarantine, transaction
+from connectors.ferry_ledger import (
+    PlannedBundle,
+    pending_plan,
+    plan_next,
+    quarantine_file,
+    send_planned,
+)
+from connectors.provenance import record_events
+from ferry.bundle import ItemSource, VerifiedBundle, records_item
+from ferry.content_types import content_matches
+from ferry.errors import TerminalError
+from ferry.keys import SigningKey
+from ferry.transport import Transport
+
+SUBMISSION_FILE = "submission.json"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+NET_ID = re.compile(r"^NET[0-9A-Z]{8,24}$")
+MAX_SUBMISSION_BYTES = 1 << 20
+MAX_ATTACHMENT_BYTES = 50 << 20
+SNIFF_BYTES = 64 << 10
+
+SUBMISSION_UNREADABLE = "SUBMISSION_UNREADABLE"
+ATTACHMENT_MISSING = "ATTACHMENT_MISSING"
+ATTACHMENT_HASH = "ATTACHMENT_HASH_MISMATCH"
+ATTACHMENT_TYPE = "ATTACHMENT_TYPE"
+ATTACHMENT_TOO_LARGE = "ATTACHMENT_TOO_LARGE"
+UNSAFE_NAME = "UNSAFE_NAME"
+
+
+@dataclass(frozen=True)
+class Sender:
+    """What a zone needs to send on one channel."""
+
+    engine: Engine
+    channel: str
+    key: SigningKey
+    outbox: Path
+    transport: Transport
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submission that intake can carry: its envelope and its attachment files by hash."""
+
+    net_id: str
+    envelope: dict[str, Any]
+    attachments: dict[str, tuple[str, Path]]  # sha256 -> (media type, file)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a submission cannot be carried across the ferry."""
+
+    code: str
+    detail: str
+
+
+@dataclass
+class IntakeReport:
+    bundles: list[str] = field(default_factory=list)
+    carried: int = 0
+    quarantined: list[dict[str, str]] = field(default_factory=list)
+
+
+def inspect_submission(folder: Path) -> Submission | Refusal:
+    """Read one submission folder and check everything intake must vouch for."""
+    document = folder / SUBMISSION_FILE
+    if document.stat().st_size > MAX_SUBMISSION_BYTES:
+        return Refusal(SUBMISSION_UNREADABLE, f"{SUBMISSION_FILE} exceeds {MAX_SUBMISSION_BYTES} bytes")
+    try:
+        envelope = orjson.loads(document.read_bytes())
+    except orjson.JSONDecodeError as error:
+        return Refusal(SUBMISSION_UNREADABLE, f"{SUBMISSION_FILE} is not valid JSON: {error}")
+    if not isinstance(envelope, dict) or envelope.get("net_id") != folder.name:
+        return Refusal(SUBMISSION_UNREADABLE, "net_id missing or not equal to the folder name")
+    attachments: dict[str, tuple[str, Path]] = {}
+    materials = envelope.get("materials")
+    for index, material in enumerate(materials if isinstance(materials, list) else []):
+        if not isinstance(material, dict) or "file" not in material:
+            continue  # nothing to carry; validation in the administration zone reports it
+        name, declared = material.get("file"), material.get("media_type")
+        if not isinstance(name, str) or not SAFE_NAME.match(name) or name == SUBMISSION_FILE:
+            return Refusal(UNSAFE_NAME, f"materials/{index}: file name {name!r} is not a plain name")
+        path = folder / name
+        if not path.is_file():
+            return Refusal(ATTACHMENT_MISSING, f"materials/{index}: file {name} is not in the drop")
+        if path.stat().st_size > MAX_ATTACHMENT_BYTES:
+            return Refusal(ATTACHMENT_TOO_LARGE, f"materials/{index}: {name} is over {MAX_ATTACHMENT_BYTES} bytes")
+        digest, head = _hash_file(path)
+        if digest != material.get("sha256"):
+            return Refusal(ATTACHMENT_HASH, f"materials/{index}: {name} does not match its declared SHA-256")
+        if not isinstance(declared, str) or not content_matches(declared, head):
+            return Refusal(
+                ATTACHMENT_TYPE, f"materials/{index}: content of {name} is not the declared {declared!r}"
+            )
+        attachments.setdefault(digest, (declared, path))
+    return Submission(folder.name, envelope, attachments)
+
+
+def _hash_file(path: Path) -> tuple[str, bytes]:
+    digest = hashlib.sha256()
+    head = b""
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            if not head:
+                head = chunk[:SNIFF_BYTES]
+            digest.update(chunk)
+    return digest.hexdigest(), head
+
+
+def _complete_submissions(drop: Path) -> Iterator[Path]:
+    if not drop.is_dir():
+        return
+    for entry in sorted(os.scandir(drop), key=lambda e: e.name):
+        if entry.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(entry.path, SUBMISSION_FILE)):
+            yield Path(entry.path)
+
+
+def _claimed(connection: Connection, names: list[str]) -> set[str]:
+    claimed = set(
+        connection.execute(select(intake_claims.c.net_id).where(intake_claims.c.net_id.in_(names))).scalars()
+    )
+    held = connection.execute(
+        select(quarantine.c.ref).where(quarantine.c.kind == "submission", quarantine.c.ref.in_(names))
+    ).scalars()
+    return claimed | set(held)
+
+
+def _bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[str, int]]:
+    envelopes = [s.envelope for s in sorted(submissions, key=lambda s: s.net_id)]
+    items = [records_item("applications", envelopes)]
+    attachments: dict[str, tuple[str, Path]] = {}
+    for submission in submissions:
+        for digest, found in submission.attachments.items():
+            attachments.setdefault(digest, found)
+    for digest in sorted(attachments):
+        media_type, path = attachments[digest]
+        items.append(ItemSource.from_path(f"att/{digest}", "attachment", media_type, path))
+    return items, {"applications": len(envelopes)}
+
+
+def _send(
+    sender: Sender, plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path
+) -> None:
+    items, counts = _bundle_items(submissions)
+    send_planned(
+        sender.engine, plan, items=items, counts=counts, key=sender.key,
+        outbox=sender.outbox, transport=sender.transport,
+    )
+    with transaction(sender.engine) as connection:
+        record_events(
+            connection, [(s.net_id, "intake", "sent", plan.ref, None) for s in submissions], iso(now())
+        )
+    collected.mkdir(parents=True, exist_ok=True)
+    for submission in submissions:
+        _move_into(collected, submission.net_id, drop / submission.net_id)
+
+
+def _move_into(folder: Path, name: str, source: Path) -> None:
+    if source.exists():
+        target = folder / name
+        if target.exists():
+            shutil.rmtree(target)  # an earlier run copied it before crashing
+        shutil.move(source, target)
+
+
+def _resume(sender: Sender, drop: Path, collected: Path, report: IntakeReport) -> None:
+    """Finish a bundle that was planned before a crash, rebuilding the same bytes."""
+    with sender.engine.connect() as connection:
+        plan = pending_plan(connection, sender.channel)
+        if plan is None:
+            return
+        net_ids = list(
+            connection.execute(
+                select(intake_claims.c.net_id).where(intake_claims.c.sequence == plan.sequence)
+            ).scalars()
+        )
+    submissions = []
+    for net_id in net_ids:
+        found = inspect_submission(drop / net_id)
+        if not isinstance(found, Submission):
+            raise TerminalError(
+                f"claimed submission {net_id} changed in the drop folder since it was planned: {found}"
+            )
+        submissions.append(found)
+    _send(sender, plan, submissions, drop, collected)
+    report.bundles.append(plan.ref)
+    report.carried += len(submissions)
+
+
+def collect_submissions(
+    sender: Sender,
+    *,
+    drop: Path,
+    quarantine_dir: Path,
+    collected: Path,
+    catalogue_version: str,
+    max_records: int = 20_000,
+) -> IntakeReport:
+    """Carry every complete, unclaimed submission in ``drop`` into inbound bundles."""
+    report = IntakeReport()
+    _resume(sender, drop, collected, report)
+    while True:
+        candidates = list(_complete_submissions(drop))
+        with sender.engine.connect() as connection:
+            done = _claimed(connection, [c.name for c in candidates])
+        for leftover in (c for c in candidates if c.name in done):
+            _move_into(collected, leftover.name, leftover)  # sent before a crash
+        fresh = [c for c in candidates if c.name not in done][:max_records]
+        if not fresh:
+            return report
+        submissions: list[Submission] = []
+        for folder in fresh:
+            found = inspect_submission(folder) if SAFE_NAME.match(folder.name) else Refusal(
+                UNSAFE_NAME, "folder name is not a plain name"
+            )
+            if isinstance(found, Submission):
+                submissions.append(found)
+                continue
+            report.quarantined.append(
+                quarantine_file(
+                    sender.engine, folder, quarantine_dir / "submissions", kind="submission",
+                    ref=folder.name, code=found.code, detail=found.detail,
+                    record_ids=[folder.name], stage="intake",
+                )
+            )
+        if not submissions:
+            continue
+        at = iso(now())
+        with transaction(sender.engine) as connection:
+            plan = plan_next(
+                connection, sender.channel, created_at=at,
+                catalogue_version=catalogue_version, record_count=len(submissions),
+            )
+            connection.execute(
+                intake_claims.insert(),
+                [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
+            )
+            record_events(
+                connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
+            )
+        _send(sender, plan, submissions, drop, collected)
+        report.bundles.append(plan.ref)
+        report.carried += len(submissions)
+
+
+# --- public status feed ---------------------------------------------------------------
+
+
+def apply_status_bundle(public_root: Path) -> Any:
+    """The receiver's apply step for outbound bundles: merge each status event into the
+    public document of its application, idempotently by event id."""
+
+    def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
+        status_dir = public_root / "status"
+        status_dir.mkdir(parents=True, exist_ok=True)
+        by_net_id: dict[str, list[dict[str, Any]]] = {}
+        for line in bundle.iter_records("status_events"):
+            event = orjson.loads(line)
+            if not isinstance(event, dict) or not NET_ID.match(str(event.get("net_id", ""))):
+                continue
+            by_net_id.setdefault(event["net_id"], []).append(event)
+        index_path = status_dir / "index.json"
+        index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {}
+        for net_id, events in by_net_id.items():
+            path = status_dir / f"{net_id}.json"
+            document = orjson.loads(path.read_bytes()) if path.exists() else {"net_id": net_id, "events": []}
+            seen = {e["event_id"] for e in document["events"]}
+            document["events"] += [e for e in events if e["event_id"] not in seen]
+            document["events"].sort(key=lambda e: e["event_id"])
+            latest = document["events"][-1]
+            for key in ("case_number", "power_code", "power_name", "case_name", "applicant_name"):
+                if latest.get(key) is not None:
+                    document[key] = latest[key]
+            document["status"] = latest["status"]
+            document["updated_at"] = latest["at"]
+            _write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+            index[net_id] = {
+                "case_number": document.get("case_number"),
+                "status": document["status"],
+                "updated_at": document["updated_at"],
+            }
+        _write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
+        record_events(connection, [(n, "portal_publish", "published", ref, None) for n in by_net_id], at)
+        return sum(len(e) for e in by_net_id.values())
+
+    return apply
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(partial, path)

@@ -1,0 +1,42 @@
+"""applications_load (administration zone): validate staged applications, hand accepted
+ones to case processing with a case number, record every rejection with its reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_APPLICATIONS, INBOUND_STAGED, loads, zone_tags
+
+DOC = """
+### applications_load · 受理校验与交换
+Validates each staged application (envelope schema, identifier check digits, the
+item's state in the catalogue, materials) and writes accepted ones into the exchange
+database with a case number (办件流水号); rejected ones keep all their reasons (code,
+JSON pointer, Chinese message) and go back to the applicant through the public feed.
+"""
+
+
+@dag(
+    dag_id="applications_load",
+    schedule=[INBOUND_STAGED],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=zone_tags("admin", "exchange-db"),
+    doc_md=DOC,
+)
+def applications_load() -> None:
+    @task(outlets=[EXCHANGE_APPLICATIONS])
+    def validate_and_load() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.applications_load())
+
+    validate_and_load()
+
+
+if loads("admin"):
+    applications_load()

@@ -1,0 +1,827 @@
+"""The bundle codec: one signed file per ferry crossing, written in one pass, verified before use.
+
+Byte layout (format ``pehub-bundle/1``)::
+
+    offset 0        MAGIC             8 bytes  b"PEXHUB\\x00\\x01"
+    8               items             the raw bytes of every item, concatenated in manifest order
+    P               manifest          M bytes  canonical JSON (see below)
+    P + M           signature         S bytes  suite signature over MAGIC + manifest bytes
+    P + M + S       trailer           14 bytes struct ">IH8s": M (u32), S (u16), MAGIC
+
+    file size = 8 + sum(item sizes) + M + S + 14
+
+The manifest is canonical JSON: orjson with sorted keys, UTF-8, no whitespace. It is an
+object with exactly these keys::
+
+    format             "pehub-bundle/1"
+    channel            "inbound" | "outbound"
+    sequence           int >= 1, per channel
+    previous_digest    hex SHA-256 of the previous bundle file on the channel, or null
+    created_at         ISO-8601 text supplied by the caller (the codec never reads the clock)
+    sender_key_id      key id of the signing key, "<suite>:<16 hex>"
+    suite              crypto suite name of that key
+    catalogue_version  text
+    counts             {record kind: number of records}; equals the line count of
+                       records/<kind>.jsonl (0 when the bundle has no such item)
+    items              [{name, kind, media_type, size, sha256}] in file order
+    merkle_root        hex Merkle root over the items' SHA-256 digests
+
+Item names and kinds:
+
+- ``records/<kind>.jsonl`` (kind ``records``, media type ``application/x-ndjson``): one JSON
+  object per line, each line ending with ``\\n``, keys sorted, at most
+  ``Limits.max_record_bytes`` per line (without the newline).
+- ``att/<sha256 hex of the content>`` (kind ``attachment``): media type on the allow-list of
+  :mod:`ferry.content_types` and confirmed by the content's magic bytes.
+
+Merkle root: leaves ``sha256(b"\\x00" + digest)``, nodes ``sha256(b"\\x01" + left + right)``,
+an odd node at the end of a level is promoted unchanged; no items gives ``sha256(b"")``.
+
+Packaging is deterministic: the same header, items and key give the same bytes (Ed25519
+signatures are deterministic), so a resend is byte-identical.
+
+The reader (:func:`open_bundle`) verifies before it parses: trailer and magic, then the
+signature over the raw manifest bytes (only ``sender_key_id`` is looked at before that),
+then the manifest structure and channel, then sizes and names, then every item's hash,
+type and record lengths. Anything wrong raises :class:`BundleRejected` with a reason code.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import re
+import stat
+import struct
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from ferry.content_types import ALLOWED_MEDIA_TYPES, SNIFF_BYTES, content_matches
+from ferry.errors import TerminalError
+from ferry.keys import Keyring, SigningKey
+from ferry.suites import SUITES, get_suite
+
+MAGIC = b"PEXHUB\x00\x01"
+FORMAT = "pehub-bundle/1"
+TRAILER = struct.Struct(">IH8s")
+CHANNELS = ("inbound", "outbound")
+RECORDS = "records"
+ATTACHMENT = "attachment"
+RECORDS_MEDIA_TYPE = "application/x-ndjson"
+MAX_SIGNATURE_BYTES = 1024
+CHUNK_BYTES = 1024 * 1024
+
+_MiB = 1024 * 1024
+_GiB = 1024 * _MiB
+_MAX_INT = 2**63 - 1
+_MAX_TEXT = 256
+
+# Reason codes of BundleRejected (machine-readable; quarantine records them).
+BAD_MAGIC = "BAD_MAGIC"
+TRUNCATED = "TRUNCATED"
+MANIFEST_TOO_LARGE = "MANIFEST_TOO_LARGE"
+UNKNOWN_KEY = "UNKNOWN_KEY"
+BAD_SIGNATURE = "BAD_SIGNATURE"
+MANIFEST_INVALID = "MANIFEST_INVALID"
+WRONG_CHANNEL = "WRONG_CHANNEL"
+LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+SIZE_MISMATCH = "SIZE_MISMATCH"
+HASH_MISMATCH = "HASH_MISMATCH"
+MERKLE_MISMATCH = "MERKLE_MISMATCH"
+BAD_ITEM_NAME = "BAD_ITEM_NAME"
+ATTACHMENT_TYPE = "ATTACHMENT_TYPE"
+
+_RECORD_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_RECORDS_NAME = re.compile(r"records/([a-z][a-z0-9_]{0,63})\.jsonl")
+_ATTACHMENT_NAME = re.compile(r"att/([0-9a-f]{64})")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_MANIFEST_KEYS = frozenset(
+    {
+        "format",
+        "channel",
+        "sequence",
+        "previous_digest",
+        "created_at",
+        "sender_key_id",
+        "suite",
+        "catalogue_version",
+        "counts",
+        "items",
+        "merkle_root",
+    }
+)
+_ITEM_KEYS = frozenset({"name", "kind", "media_type", "size", "sha256"})
+
+
+class BundleRejected(TerminalError):
+    """A bundle (or the content given to the writer) breaks the format or a limit."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[BundleRejected], tuple[str, str]]:
+        return (type(self), (self.code, self.detail))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a receiver accepts; the writer applies the same limits so it never sends a reject."""
+
+    max_bundle_bytes: int = 2 * _GiB
+    max_manifest_bytes: int = 16 * _MiB
+    max_items: int = 200_000
+    max_record_item_bytes: int = 1 * _GiB
+    max_attachment_bytes: int = 50 * _MiB
+    max_record_bytes: int = 1 * _MiB
+    max_records: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Limits.{name} must be a positive int, got {value!r}")
+        if self.max_manifest_bytes > 0xFFFFFFFF:
+            raise ValueError("Limits.max_manifest_bytes must fit in 32 bits")
+
+
+@dataclass(frozen=True)
+class ItemSource:
+    """One item to pack: its name, kind, media type and a way to open its content."""
+
+    name: str
+    kind: str
+    media_type: str
+    open: Callable[[], BinaryIO]
+
+    @classmethod
+    def from_bytes(cls, name: str, kind: str, media_type: str, data: bytes) -> ItemSource:
+        return cls(name, kind, media_type, lambda: io.BytesIO(data))
+
+    @classmethod
+    def from_path(cls, name: str, kind: str, media_type: str, path: Path) -> ItemSource:
+        return cls(name, kind, media_type, lambda: path.open("rb"))
+
+
+@dataclass(frozen=True)
+class BundleHeader:
+    """What the caller decides about a bundle; the codec adds key, items and Merkle root."""
+
+    channel: str
+    sequence: int
+    previous_digest: str | None
+    created_at: str
+    catalogue_version: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ManifestItem:
+    name: str
+    kind: str
+    media_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The signed description of a bundle (see the module docstring for each field)."""
+
+    format: str
+    channel: str
+    sequence: int
+    previous_digest: str | None
+    created_at: str
+    sender_key_id: str
+    suite: str
+    catalogue_version: str
+    counts: dict[str, int]
+    items: tuple[ManifestItem, ...]
+    merkle_root: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "channel": self.channel,
+            "sequence": self.sequence,
+            "previous_digest": self.previous_digest,
+            "created_at": self.created_at,
+            "sender_key_id": self.sender_key_id,
+            "suite": self.suite,
+            "catalogue_version": self.catalogue_version,
+            "counts": dict(self.counts),
+            "items": [
+                {
+                    "name": i.name,
+                    "kind": i.kind,
+                    "media_type": i.media_type,
+                    "size": i.size,
+                    "sha256": i.sha256,
+                }
+                for i in self.items
+            ],
+            "merkle_root": self.merkle_root,
+        }
+
+    def encode(self) -> bytes:
+        """The canonical manifest bytes (the ones that are signed)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_dict(cls, obj: object) -> Manifest:
+        """Check the structure and types of a decoded manifest; MANIFEST_INVALID if wrong."""
+        if not isinstance(obj, dict) or set(obj) != _MANIFEST_KEYS:
+            raise BundleRejected(
+                MANIFEST_INVALID, "manifest must be an object with the format's keys"
+            )
+        if obj["format"] != FORMAT:
+            raise BundleRejected(MANIFEST_INVALID, f"format {_show(obj['format'])} is not {FORMAT}")
+        _check_header_fields(
+            obj["channel"],
+            obj["sequence"],
+            obj["previous_digest"],
+            obj["created_at"],
+            obj["catalogue_version"],
+            obj["counts"],
+        )
+        for key in ("sender_key_id", "suite"):
+            if not _is_text(obj[key]):
+                raise BundleRejected(MANIFEST_INVALID, f"{key} must be a short string")
+        if not isinstance(obj["merkle_root"], str) or not _HEX64.fullmatch(obj["merkle_root"]):
+            raise BundleRejected(MANIFEST_INVALID, "merkle_root must be 64 lowercase hex digits")
+        raw_items = obj["items"]
+        if not isinstance(raw_items, list):
+            raise BundleRejected(MANIFEST_INVALID, "items must be a list")
+        items = tuple(_manifest_item(raw, index) for index, raw in enumerate(raw_items))
+        return cls(
+            format=obj["format"],
+            channel=obj["channel"],
+            sequence=obj["sequence"],
+            previous_digest=obj["previous_digest"],
+            created_at=obj["created_at"],
+            sender_key_id=obj["sender_key_id"],
+            suite=obj["suite"],
+            catalogue_version=obj["catalogue_version"],
+            counts=dict(obj["counts"]),
+            items=items,
+            merkle_root=obj["merkle_root"],
+        )
+
+
+def bundle_file_name(channel: str, sequence: int) -> str:
+    """The transport name of a bundle, e.g. ``inbound-000000000042.peb``."""
+    if channel not in CHANNELS or not _is_int_in(sequence, 1, 10**12 - 1):
+        raise ValueError(f"no bundle file name for channel {channel!r}, sequence {sequence!r}")
+    return f"{channel}-{sequence:012d}.peb"
+
+
+def records_name(kind: str) -> str:
+    """The item name of a record kind, e.g. ``records/applications.jsonl``."""
+    if not isinstance(kind, str) or not _RECORD_KIND.fullmatch(kind):
+        raise ValueError(f"record kind {kind!r} must match {_RECORD_KIND.pattern}")
+    return f"records/{kind}.jsonl"
+
+
+def attachment_name(sha256_hex: str) -> str:
+    """The item name of an attachment with this content digest."""
+    if not _HEX64.fullmatch(sha256_hex):
+        raise ValueError("an attachment name needs a lowercase hex SHA-256")
+    return f"att/{sha256_hex}"
+
+
+def records_item(kind: str, records: Iterable[Mapping[str, Any]]) -> ItemSource:
+    """Encode ``records`` as deterministic JSON Lines (sorted keys), in memory."""
+    lines = [orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS) + b"\n" for record in records]
+    return ItemSource.from_bytes(records_name(kind), RECORDS, RECORDS_MEDIA_TYPE, b"".join(lines))
+
+
+def merkle_root(digests: Sequence[str]) -> str:
+    """Merkle root (hex) over hex SHA-256 digests, as specified in the module docstring."""
+    if not digests:
+        return hashlib.sha256(b"").hexdigest()
+    level = [hashlib.sha256(b"\x00" + bytes.fromhex(d)).digest() for d in digests]
+    while len(level) > 1:
+        parents = [
+            hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+            for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            parents.append(level[-1])
+        level = parents
+    return level[0].hex()
+
+
+def write_bundle(
+    dest: BinaryIO,
+    header: BundleHeader,
+    items: Iterable[ItemSource],
+    key: SigningKey,
+    *,
+    limits: Limits = Limits(),
+) -> Manifest:
+    """Stream ``items`` into ``dest`` and append the signed manifest; return the manifest.
+
+    Raises BundleRejected for content the receiver would refuse (bad names, types, sizes,
+    counts); ``dest`` then holds a partial bundle and must be discarded.
+    """
+    suite = get_suite(key.suite)
+    if suite.key_id(suite.public_key(key.private)) != key.key_id:
+        raise TerminalError(f"signing key {key.key_id} does not match its key id")
+    _check_header_fields(
+        header.channel,
+        header.sequence,
+        header.previous_digest,
+        header.created_at,
+        header.catalogue_version,
+        header.counts,
+    )
+    dest.write(MAGIC)
+    written = len(MAGIC)
+    entries: list[ManifestItem] = []
+    names: set[str] = set()
+    lines: dict[str, int] = {}
+    for source in items:
+        if len(entries) >= limits.max_items:
+            raise BundleRejected(LIMIT_EXCEEDED, f"more than {limits.max_items} items")
+        _check_item_declaration(source.name, source.kind, source.media_type)
+        if source.name in names:
+            raise BundleRejected(BAD_ITEM_NAME, f"duplicate item {_show(source.name)}")
+        names.add(source.name)
+        check = _ItemCheck(source.name, source.kind, source.media_type, limits)
+        with source.open() as content:
+            while chunk := content.read(CHUNK_BYTES):
+                check.feed(chunk)
+                written += len(chunk)
+                if written > limits.max_bundle_bytes:
+                    raise BundleRejected(
+                        LIMIT_EXCEEDED, f"bundle exceeds {limits.max_bundle_bytes} bytes"
+                    )
+                dest.write(chunk)
+        digest = check.finish()
+        if source.kind == ATTACHMENT and source.name != f"att/{digest}":
+            raise BundleRejected(
+                HASH_MISMATCH, f"{source.name} holds content with SHA-256 {digest}"
+            )
+        if check.lines is not None:
+            lines[source.name] = check.lines.count
+            _check_record_total(lines, limits)
+        entries.append(
+            ManifestItem(source.name, source.kind, source.media_type, check.size, digest)
+        )
+    manifest = Manifest(
+        format=FORMAT,
+        channel=header.channel,
+        sequence=header.sequence,
+        previous_digest=header.previous_digest,
+        created_at=header.created_at,
+        sender_key_id=key.key_id,
+        suite=key.suite,
+        catalogue_version=header.catalogue_version,
+        counts=dict(header.counts),
+        items=tuple(entries),
+        merkle_root=merkle_root([e.sha256 for e in entries]),
+    )
+    _check_counts(manifest, lines)
+    manifest_bytes = manifest.encode()
+    if len(manifest_bytes) > limits.max_manifest_bytes:
+        raise BundleRejected(MANIFEST_TOO_LARGE, f"manifest of {len(manifest_bytes)} bytes")
+    signature = suite.sign(key.private, MAGIC + manifest_bytes)
+    tail = manifest_bytes + signature + TRAILER.pack(len(manifest_bytes), len(signature), MAGIC)
+    if written + len(tail) > limits.max_bundle_bytes:
+        raise BundleRejected(LIMIT_EXCEEDED, f"bundle exceeds {limits.max_bundle_bytes} bytes")
+    dest.write(tail)
+    return manifest
+
+
+class VerifiedBundle:
+    """A bundle file that passed :func:`open_bundle`; item reads re-check each item's hash.
+
+    The file may change after verification, so every read re-hashes the item and raises
+    HASH_MISMATCH at the end if it differs: consumers apply what they read only after the
+    read has completed (for :meth:`iter_records`, after the iterator is exhausted).
+    """
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        digest: str,
+        path: Path,
+        limits: Limits,
+        offsets: Mapping[str, int],
+        file_size: int,
+    ) -> None:
+        self.manifest = manifest
+        self.digest = digest
+        self.path = path
+        self.limits = limits
+        self._offsets = dict(offsets)
+        self._items = {item.name: item for item in manifest.items}
+        self._file_size = file_size
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return f"VerifiedBundle({m.channel} #{m.sequence}, digest={self.digest[:16]}, path={self.path})"
+
+    def item(self, name: str) -> ManifestItem:
+        """The manifest entry of ``name``; KeyError if the bundle has no such item."""
+        return self._items[name]
+
+    def read_item(self, name: str) -> bytes:
+        return b"".join(self._chunks(name))
+
+    def copy_item(self, name: str, dest: BinaryIO) -> None:
+        """Stream an item into ``dest``; on HASH_MISMATCH, discard what was written."""
+        dest.writelines(self._chunks(name))
+
+    def iter_records(self, kind: str) -> Iterator[bytes]:
+        """Each line (one JSON record, without the newline) of ``records/<kind>.jsonl``."""
+        name = records_name(kind)
+        limit = self.limits.max_record_bytes
+        pending = b""
+        for chunk in self._chunks(name):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                if len(line) > limit:
+                    raise BundleRejected(
+                        LIMIT_EXCEEDED, f"a record in {name} exceeds {limit} bytes"
+                    )
+                yield line
+            if len(pending) > limit:
+                raise BundleRejected(LIMIT_EXCEEDED, f"a record in {name} exceeds {limit} bytes")
+        if pending:
+            yield pending
+
+    def _chunks(self, name: str) -> Iterator[bytes]:
+        item = self._items[name]
+        with _open_regular(self.path) as f:
+            if os.fstat(f.fileno()).st_size != self._file_size:
+                raise BundleRejected(HASH_MISMATCH, f"{self.path} changed since it was verified")
+            f.seek(self._offsets[name])
+            sha = hashlib.sha256()
+            remaining = item.size
+            while remaining:
+                chunk = f.read(min(CHUNK_BYTES, remaining))
+                if not chunk:
+                    raise BundleRejected(TRUNCATED, f"{self.path} ends inside {name}")
+                remaining -= len(chunk)
+                sha.update(chunk)
+                yield chunk
+        if sha.hexdigest() != item.sha256:
+            raise BundleRejected(HASH_MISMATCH, f"{name} changed since the bundle was verified")
+
+
+def open_bundle(
+    path: Path,
+    keyring: Keyring,
+    limits: Limits = Limits(),
+    expected_channel: str | None = None,
+) -> VerifiedBundle:
+    """Verify the bundle at ``path`` completely (see the module docstring); BundleRejected if not."""
+    if expected_channel is not None and expected_channel not in CHANNELS:
+        raise ValueError(f"expected_channel must be one of {CHANNELS}")
+    with _open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        # (1) Framing: size, magic, trailer.
+        if size > limits.max_bundle_bytes:
+            raise BundleRejected(LIMIT_EXCEEDED, f"{size} bytes exceeds {limits.max_bundle_bytes}")
+        if size < len(MAGIC) + TRAILER.size:
+            raise BundleRejected(TRUNCATED, f"only {size} bytes")
+        if _pread(f, 0, len(MAGIC)) != MAGIC:
+            raise BundleRejected(BAD_MAGIC, "not a pehub bundle")
+        trailer = _pread(f, size - TRAILER.size, TRAILER.size)
+        manifest_len, signature_len, end_magic = TRAILER.unpack(trailer)
+        if end_magic != MAGIC:
+            raise BundleRejected(TRUNCATED, "no trailer at the end of the file")
+        if manifest_len > limits.max_manifest_bytes:
+            raise BundleRejected(MANIFEST_TOO_LARGE, f"manifest of {manifest_len} bytes")
+        if not 1 <= signature_len <= MAX_SIGNATURE_BYTES:
+            raise BundleRejected(BAD_SIGNATURE, f"signature of {signature_len} bytes")
+        payload_end = size - TRAILER.size - signature_len - manifest_len
+        if payload_end < len(MAGIC):
+            raise BundleRejected(TRUNCATED, "file shorter than its trailer says")
+        manifest_bytes = _pread(f, payload_end, manifest_len)
+        signature = _pread(f, payload_end + manifest_len, signature_len)
+
+        # (2) Signature, with nothing from the unverified manifest used but the key id.
+        key_id = _unverified_key_id(manifest_bytes)
+        trusted = keyring.get(key_id)
+        if trusted is None or trusted.suite not in SUITES:
+            raise BundleRejected(UNKNOWN_KEY, f"no trusted key {_show(key_id)}")
+        if not SUITES[trusted.suite].verify(trusted.public, signature, MAGIC + manifest_bytes):
+            raise BundleRejected(BAD_SIGNATURE, f"signature does not verify with {key_id}")
+        manifest = _decode_manifest(manifest_bytes)
+        if manifest.suite != trusted.suite:
+            raise BundleRejected(
+                MANIFEST_INVALID, f"suite {_show(manifest.suite)} is not the key's"
+            )
+        if expected_channel is not None and manifest.channel != expected_channel:
+            raise BundleRejected(
+                WRONG_CHANNEL, f"{manifest.channel} bundle on the {expected_channel} channel"
+            )
+
+        # (3) Sizes, limits and names, from the verified manifest alone.
+        offsets = _check_layout(manifest, limits, payload_end)
+
+        # (4) Hash every byte, in file order: items, types, records, whole-file digest.
+        tail = manifest_bytes + signature + trailer
+        digest = _verify_content(f, manifest, limits, tail)
+    return VerifiedBundle(manifest, digest, path, limits, offsets, size)
+
+
+class _RecordLines:
+    """Counts JSON Lines in a stream of chunks and enforces the per-record size limit."""
+
+    def __init__(self, name: str, max_record_bytes: int) -> None:
+        self.name = name
+        self.limit = max_record_bytes
+        self.count = 0
+        self._current = 0
+
+    def feed(self, chunk: bytes) -> None:
+        parts = chunk.split(b"\n")
+        if len(parts) == 1:
+            self._current += len(chunk)
+        else:
+            longest = max(self._current + len(parts[0]), max(map(len, parts[1:-1]), default=0))
+            self._check(longest)
+            self.count += len(parts) - 1
+            self._current = len(parts[-1])
+        self._check(self._current)
+
+    def finish(self) -> None:
+        if self._current:
+            self.count += 1
+
+    def _check(self, length: int) -> None:
+        if length > self.limit:
+            raise BundleRejected(
+                LIMIT_EXCEEDED, f"a record in {self.name} exceeds {self.limit} bytes"
+            )
+
+
+class _ItemCheck:
+    """Size, hash, content type (attachments) and record lines (records) of one item's bytes."""
+
+    def __init__(self, name: str, kind: str, media_type: str, limits: Limits) -> None:
+        self.name = name
+        self.media_type = media_type
+        self.size = 0
+        self.max_size = (
+            limits.max_record_item_bytes if kind == RECORDS else limits.max_attachment_bytes
+        )
+        self._sha = hashlib.sha256()
+        self._head: bytearray | None = bytearray() if kind == ATTACHMENT else None
+        self.lines = _RecordLines(name, limits.max_record_bytes) if kind == RECORDS else None
+
+    def feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_size:
+            raise BundleRejected(LIMIT_EXCEEDED, f"{self.name} exceeds {self.max_size} bytes")
+        self._sha.update(chunk)
+        if self._head is not None:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= SNIFF_BYTES:
+                self._check_type()
+        if self.lines is not None:
+            self.lines.feed(chunk)
+
+    def finish(self) -> str:
+        """The item's SHA-256 (hex), after the checks that need the whole item."""
+        if self._head is not None:
+            self._check_type()
+        if self.lines is not None:
+            self.lines.finish()
+        return self._sha.hexdigest()
+
+    def _check_type(self) -> None:
+        assert self._head is not None
+        if not content_matches(self.media_type, bytes(self._head)):
+            raise BundleRejected(
+                ATTACHMENT_TYPE, f"{self.name}: content is not {_show(self.media_type)}"
+            )
+        self._head = None
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a bundle file without following a symlink or blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TerminalError(f"{path} is a symbolic link; refusing to follow it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise TerminalError(f"{path} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _pread(f: BinaryIO, offset: int, length: int) -> bytes:
+    data = os.pread(f.fileno(), length, offset)
+    if len(data) != length:
+        raise BundleRejected(TRUNCATED, "file shorter than expected (changed while reading?)")
+    return data
+
+
+def _unverified_key_id(manifest_bytes: bytes) -> str:
+    """The sender key id, the only field read before the signature is verified."""
+    try:
+        obj = orjson.loads(manifest_bytes)
+    except orjson.JSONDecodeError:
+        raise BundleRejected(MANIFEST_INVALID, "manifest is not JSON") from None
+    key_id = obj.get("sender_key_id") if isinstance(obj, dict) else None
+    if not _is_text(key_id):
+        raise BundleRejected(MANIFEST_INVALID, "manifest names no sender key")
+    assert isinstance(key_id, str)
+    return key_id
+
+
+def _decode_manifest(manifest_bytes: bytes) -> Manifest:
+    """Parse the (signed) manifest and insist on its canonical encoding."""
+    try:
+        obj = orjson.loads(manifest_bytes)
+    except orjson.JSONDecodeError:
+        raise BundleRejected(MANIFEST_INVALID, "manifest is not JSON") from None
+    manifest = Manifest.from_dict(obj)
+    if manifest.encode() != manifest_bytes:
+        raise BundleRejected(MANIFEST_INVALID, "manifest is not in canonical form")
+    return manifest
+
+
+def _check_layout(manifest: Manifest, limits: Limits, payload_end: int) -> dict[str, int]:
+    """Item count, names, per-item sizes, total size and Merkle root; returns item offsets."""
+    if len(manifest.items) > limits.max_items:
+        raise BundleRejected(
+            LIMIT_EXCEEDED, f"{len(manifest.items)} items exceeds {limits.max_items}"
+        )
+    offsets: dict[str, int] = {}
+    offset = len(MAGIC)
+    for item in manifest.items:
+        _check_item_declaration(item.name, item.kind, item.media_type)
+        if item.kind == ATTACHMENT and item.name != f"att/{item.sha256}":
+            raise BundleRejected(BAD_ITEM_NAME, f"{_show(item.name)} is not named by its SHA-256")
+        if item.name in offsets:
+            raise BundleRejected(BAD_ITEM_NAME, f"duplicate item {_show(item.name)}")
+        max_size = (
+            limits.max_record_item_bytes if item.kind == RECORDS else limits.max_attachment_bytes
+        )
+        if item.size > max_size:
+            raise BundleRejected(
+                LIMIT_EXCEEDED, f"{item.name} of {item.size} bytes exceeds {max_size}"
+            )
+        offsets[item.name] = offset
+        offset += item.size
+    if offset != payload_end:
+        raise BundleRejected(
+            SIZE_MISMATCH, f"items end at {offset}, manifest starts at {payload_end}"
+        )
+    if merkle_root([item.sha256 for item in manifest.items]) != manifest.merkle_root:
+        raise BundleRejected(MERKLE_MISMATCH, "merkle_root does not match the item digests")
+    return offsets
+
+
+def _verify_content(f: BinaryIO, manifest: Manifest, limits: Limits, tail: bytes) -> str:
+    """Read the whole file in order, checking every item; return the file's SHA-256 (hex)."""
+    whole = hashlib.sha256()
+    f.seek(0)
+    start = f.read(len(MAGIC))
+    if start != MAGIC:
+        raise BundleRejected(HASH_MISMATCH, "file changed while it was verified")
+    whole.update(start)
+    lines: dict[str, int] = {}
+    for item in manifest.items:
+        check = _ItemCheck(item.name, item.kind, item.media_type, limits)
+        remaining = item.size
+        while remaining:
+            chunk = f.read(min(CHUNK_BYTES, remaining))
+            if not chunk:
+                raise BundleRejected(TRUNCATED, f"file ends inside {item.name}")
+            remaining -= len(chunk)
+            check.feed(chunk)
+            whole.update(chunk)
+        if check.finish() != item.sha256:
+            raise BundleRejected(HASH_MISMATCH, f"{item.name} does not match its SHA-256")
+        if check.lines is not None:
+            lines[item.name] = check.lines.count
+            _check_record_total(lines, limits)
+    _check_counts(manifest, lines)
+    end = f.read(len(tail) + 1)
+    if end != tail:
+        raise BundleRejected(HASH_MISMATCH, "file changed while it was verified")
+    whole.update(end)
+    return whole.hexdigest()
+
+
+def _check_item_declaration(name: object, kind: object, media_type: object) -> None:
+    """Name, kind and media type rules that hold before the content is seen."""
+    if kind == RECORDS:
+        if not isinstance(name, str) or not _RECORDS_NAME.fullmatch(name):
+            raise BundleRejected(BAD_ITEM_NAME, f"records item named {_show(name)}")
+        if media_type != RECORDS_MEDIA_TYPE:
+            raise BundleRejected(MANIFEST_INVALID, f"{name} must be {RECORDS_MEDIA_TYPE}")
+    elif kind == ATTACHMENT:
+        if not isinstance(name, str) or not _ATTACHMENT_NAME.fullmatch(name):
+            raise BundleRejected(BAD_ITEM_NAME, f"attachment named {_show(name)}")
+        if media_type not in ALLOWED_MEDIA_TYPES:
+            raise BundleRejected(ATTACHMENT_TYPE, f"{name}: {_show(media_type)} is not allowed")
+    else:
+        raise BundleRejected(MANIFEST_INVALID, f"item kind {_show(kind)}")
+
+
+def _check_record_total(lines: Mapping[str, int], limits: Limits) -> None:
+    total = sum(lines.values())
+    if total > limits.max_records:
+        raise BundleRejected(LIMIT_EXCEEDED, f"more than {limits.max_records} records")
+
+
+def _check_counts(manifest: Manifest, lines: Mapping[str, int]) -> None:
+    """counts[kind] must equal the line count of records/<kind>.jsonl (0 if absent)."""
+    kinds = set(manifest.counts) | {name[len("records/") : -len(".jsonl")] for name in lines}
+    for kind in sorted(kinds):
+        found = lines.get(records_name(kind), 0)
+        declared = manifest.counts.get(kind, 0)
+        if found != declared:
+            raise BundleRejected(
+                MANIFEST_INVALID, f"counts[{kind!r}] is {declared} but {found} records were packed"
+            )
+
+
+def _check_header_fields(
+    channel: object,
+    sequence: object,
+    previous_digest: object,
+    created_at: object,
+    catalogue_version: object,
+    counts: object,
+) -> None:
+    if channel not in CHANNELS:
+        raise BundleRejected(MANIFEST_INVALID, f"channel {_show(channel)}")
+    if not _is_int_in(sequence, 1, _MAX_INT):
+        raise BundleRejected(MANIFEST_INVALID, f"sequence {_show(sequence)}")
+    if previous_digest is not None and (
+        not isinstance(previous_digest, str) or not _HEX64.fullmatch(previous_digest)
+    ):
+        raise BundleRejected(MANIFEST_INVALID, "previous_digest must be null or 64 lowercase hex")
+    if not _is_text(created_at) or not _is_iso_datetime(created_at):
+        raise BundleRejected(MANIFEST_INVALID, f"created_at {_show(created_at)} is not ISO-8601")
+    if not _is_text(catalogue_version):
+        raise BundleRejected(MANIFEST_INVALID, "catalogue_version must be a short string")
+    if not isinstance(counts, dict) or not all(
+        isinstance(k, str) and _RECORD_KIND.fullmatch(k) and _is_int_in(v, 0, _MAX_INT)
+        for k, v in counts.items()
+    ):
+        raise BundleRejected(MANIFEST_INVALID, "counts must map record kinds to counts")
+
+
+def _manifest_item(raw: object, index: int) -> ManifestItem:
+    if not isinstance(raw, dict) or set(raw) != _ITEM_KEYS:
+        raise BundleRejected(
+            MANIFEST_INVALID, f"items[{index}] must have keys {sorted(_ITEM_KEYS)}"
+        )
+    name, kind, media_type, size, sha = (
+        raw["name"],
+        raw["kind"],
+        raw["media_type"],
+        raw["size"],
+        raw["sha256"],
+    )
+    if not (_is_text(name) and _is_text(kind) and _is_text(media_type)):
+        raise BundleRejected(
+            MANIFEST_INVALID, f"items[{index}] name, kind, media_type must be strings"
+        )
+    if not _is_int_in(size, 0, _MAX_INT):
+        raise BundleRejected(MANIFEST_INVALID, f"items[{index}].size {_show(size)}")
+    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+        raise BundleRejected(MANIFEST_INVALID, f"items[{index}].sha256 must be 64 lowercase hex")
+    return ManifestItem(name=name, kind=kind, media_type=media_type, size=size, sha256=sha)
+
+
+def _is_int_in(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_TEXT
+
+
+def _is_iso_datetime(value: object) -> bool:
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _show(value: object) -> str:
+    """A value from a hostile manifest, safe to put into a message or a log line."""
+    return repr(value)[:100]

@@ -1,0 +1,295 @@
+"""The folder key store of one zone: its own signing key and the peers' public keys it trusts.
+
+Layout under ``keys_dir``::
+
+    private/<zone>.<suite>_<hex16>.key   raw private key, hex, mode 0600 (folder 0700)
+    public/<zone>.<suite>_<hex16>.pub    JSON: key_id, suite, zone, public_key (base64), created_at
+    trusted/*.pub                        peers' public files, copied by export_public_key
+
+Private key material is never logged, printed or put into an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import orjson
+
+from ferry.errors import TerminalError
+from ferry.suites import get_suite
+
+DEFAULT_SUITE = "intl"
+INIT_HINT = "run `hub keys init` to create the zone keys and exchange the public keys"
+
+_ZONE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_KEY_FILE_ID = re.compile(r"([a-z0-9]{1,16})_([0-9a-f]{16})")
+_MAX_PUBLIC_FILE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A zone's private signing key. Its repr never shows the key bytes."""
+
+    key_id: str
+    suite: str
+    private: bytes = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(key_id={self.key_id!r}, suite={self.suite!r}, private=<redacted>)"
+
+    __str__ = __repr__
+
+
+class TrustedKey(NamedTuple):
+    """A peer's public key as the receiver trusts it."""
+
+    suite: str
+    public: bytes
+    zone: str
+
+
+class Keyring(Mapping[str, TrustedKey]):
+    """Trusted public keys by key id (read-only)."""
+
+    def __init__(self, keys: Mapping[str, TrustedKey]) -> None:
+        self._keys = dict(keys)
+
+    def __getitem__(self, key_id: str) -> TrustedKey:
+        return self._keys[key_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        return f"Keyring({sorted(self._keys)!r})"
+
+
+def generate_zone_key(keys_dir: Path, zone: str, suite: str = DEFAULT_SUITE) -> str:
+    """Create the zone's signing key unless it has one; return the current key id.
+
+    Idempotent: a second call returns the existing key id and creates nothing (a missing
+    public file is rewritten from the private key).
+    """
+    _check_zone(zone)
+    crypto = get_suite(suite)
+    private_dir = keys_dir / "private"
+    public_dir = keys_dir / "public"
+    _make_private_dir(private_dir)
+    public_dir.mkdir(parents=True, exist_ok=True)
+    with _zone_lock(private_dir, zone):
+        existing = _private_key_files(keys_dir, zone)
+        if existing:
+            key = _read_signing_key(_only_current(existing, zone), zone)
+            public_file = public_dir / _public_name(zone, key.key_id)
+            if not public_file.exists():
+                public = get_suite(key.suite).public_key(key.private)
+                _write_public_file(public_file, zone, key.suite, public)
+            return key.key_id
+        private = crypto.generate_signing_key()
+        public = crypto.public_key(private)
+        key_id = crypto.key_id(public)
+        _write_private_file(private_dir / _private_name(zone, key_id), private)
+        _write_public_file(public_dir / _public_name(zone, key_id), zone, suite, public)
+        return key_id
+
+
+def export_public_key(keys_dir: Path, zone: str, peer_keys_dir: Path) -> Path:
+    """Copy the zone's current public file into ``peer_keys_dir/trusted/``; return the copy."""
+    key = load_signing_key(keys_dir, zone)
+    name = _public_name(zone, key.key_id)
+    source = keys_dir / "public" / name
+    if not source.is_file():
+        raise TerminalError(f"no public key file {source}; {INIT_HINT}")
+    _, trusted = _read_public_file(source)
+    if trusted.public != get_suite(key.suite).public_key(key.private):
+        raise TerminalError(f"{source} does not match the private key of zone {zone!r}")
+    dest_dir = peer_keys_dir / "trusted"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / name
+    _atomic_write(dest, source.read_bytes(), 0o644)
+    return dest
+
+
+def load_signing_key(keys_dir: Path, zone: str) -> SigningKey:
+    """The zone's current signing key; TerminalError (with the remedy) when missing or bad."""
+    _check_zone(zone)
+    files = _private_key_files(keys_dir, zone)
+    if not files:
+        where = keys_dir / "private"
+        raise TerminalError(f"no signing key for zone {zone!r} in {where}; {INIT_HINT}")
+    return _read_signing_key(_only_current(files, zone), zone)
+
+
+def load_keyring(keys_dir: Path) -> Keyring:
+    """Every public key in ``keys_dir/trusted/*.pub``; TerminalError when there is none."""
+    trusted_dir = keys_dir / "trusted"
+    files = sorted(trusted_dir.glob("*.pub")) if trusted_dir.is_dir() else []
+    if not files:
+        raise TerminalError(f"no trusted public keys in {trusted_dir}; {INIT_HINT}")
+    keys: dict[str, TrustedKey] = {}
+    for path in files:
+        key_id, trusted = _read_public_file(path)
+        keys[key_id] = trusted
+    return Keyring(keys)
+
+
+def _check_zone(zone: str) -> None:
+    if not isinstance(zone, str) or not _ZONE.fullmatch(zone):
+        raise TerminalError(f"zone name {zone!r} must match {_ZONE.pattern}")
+
+
+def _file_id(key_id: str) -> str:
+    return key_id.replace(":", "_")
+
+
+def _private_name(zone: str, key_id: str) -> str:
+    return f"{zone}.{_file_id(key_id)}.key"
+
+
+def _public_name(zone: str, key_id: str) -> str:
+    return f"{zone}.{_file_id(key_id)}.pub"
+
+
+def _private_key_files(keys_dir: Path, zone: str) -> list[Path]:
+    private_dir = keys_dir / "private"
+    if not private_dir.is_dir():
+        return []
+    return sorted(p for p in private_dir.glob(f"{zone}.*.key") if p.name.count(".") == 2)
+
+
+def _only_current(files: list[Path], zone: str) -> Path:
+    if len(files) > 1:
+        names = ", ".join(p.name for p in files)
+        raise TerminalError(f"zone {zone!r} has several signing keys ({names}); keep exactly one")
+    return files[0]
+
+
+def _read_signing_key(path: Path, zone: str) -> SigningKey:
+    match = _KEY_FILE_ID.fullmatch(path.name[len(zone) + 1 : -len(".key")])
+    if match is None:
+        raise TerminalError(f"unexpected key file name {path.name}; {INIT_HINT}")
+    suite_name, _ = match.groups()
+    crypto = get_suite(suite_name)
+    if path.stat().st_mode & 0o077:
+        # Like ssh: a key others can read may already be known to them.
+        raise TerminalError(f"the signing key {path} is readable by others; chmod 600 it")
+    try:
+        private = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise TerminalError(f"cannot read the signing key {path}; {INIT_HINT}") from None
+    key_id = crypto.key_id(crypto.public_key(private))
+    if _private_name(zone, key_id) != path.name:
+        raise TerminalError(f"the signing key {path} does not match its file name")
+    return SigningKey(key_id=key_id, suite=suite_name, private=private)
+
+
+def _read_public_file(path: Path) -> tuple[str, TrustedKey]:
+    try:
+        raw = path.read_bytes()
+        if len(raw) > _MAX_PUBLIC_FILE_BYTES:
+            raise ValueError("too large")
+        data = orjson.loads(raw)
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        key_id, suite, zone, public_b64 = (
+            data["key_id"],
+            data["suite"],
+            data["zone"],
+            data["public_key"],
+        )
+        if not all(isinstance(v, str) for v in (key_id, suite, zone, public_b64)):
+            raise TypeError("fields must be strings")
+        public = base64.b64decode(public_b64, validate=True)
+    except (OSError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise TerminalError(f"bad public key file {path}: {exc}") from None
+    if get_suite(suite).key_id(public) != key_id:
+        raise TerminalError(f"bad public key file {path}: key_id does not match the key")
+    return key_id, TrustedKey(suite=suite, public=public, zone=zone)
+
+
+def _write_public_file(path: Path, zone: str, suite: str, public: bytes) -> None:
+    document = {
+        "key_id": get_suite(suite).key_id(public),
+        "suite": suite,
+        "zone": zone,
+        "public_key": base64.b64encode(public).decode("ascii"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    body = orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    _atomic_write(path, body, 0o644)
+
+
+def _make_private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def _write_private_file(path: Path, private: bytes) -> None:
+    """Write the key under a temporary name, then link it in place: never half a key, never clobber."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)
+            _write_all(fd, private.hex().encode("ascii") + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _atomic_write(path: Path, body: bytes, mode: int) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            _write_all(fd, body)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _zone_lock(private_dir: Path, zone: str) -> Iterator[None]:
+    """An exclusive lock per zone, so two concurrent `keys init` cannot create two keys."""
+    fd = os.open(private_dir / f".{zone}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

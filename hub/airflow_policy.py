@@ -1,0 +1,56 @@
+"""The project's DAG policy in one place: owner, retries, and the mapping of the hub's
+error kinds onto Airflow's retry behaviour. Imported by every DAG file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset
+from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
+
+from hub.settings import load_settings
+
+OWNER = "information-centre"
+
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(
+            exception="ferry.errors.TerminalError",
+            action=RetryAction.FAIL,
+            reason="terminal: retrying cannot help, an operator must act",
+        ),
+        RetryRule(
+            exception="ferry.errors.TransientError",
+            action=RetryAction.RETRY,
+            retry_delay=timedelta(seconds=30),
+            reason="transient: try again shortly",
+        ),
+    ],
+)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "retry_policy": RETRY_POLICY,
+}
+
+# Assets connecting the DAGs of the loop (data-aware scheduling).
+PORTAL_DROP = Asset("hub://internet/portal-drop")
+INBOUND_CHANNEL = Asset("hub://ferry/inbound")
+INBOUND_STAGED = Asset("hub://admin/inbound-staged")
+EXCHANGE_APPLICATIONS = Asset("hub://admin/exchange-db/applications")
+EXCHANGE_STATUS = Asset("hub://admin/exchange-db/status-outbox")
+OUTBOUND_CHANNEL = Asset("hub://ferry/outbound")
+PUBLIC_FEED = Asset("hub://internet/public-status-feed")
+
+
+def zone_tags(zone: str, *extra: str) -> list[str]:
+    return [f"zone:{zone}", *extra]
+
+
+def loads(zone: str) -> bool:
+    """Whether this deployment (``HUB_ZONE``) loads the DAGs of ``zone``."""
+    return load_settings().loads(zone)

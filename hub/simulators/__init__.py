@@ -1,0 +1,1 @@
+"""Simulators that stand in for the outside world in tests and demonstrations."""

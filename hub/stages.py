@@ -1,0 +1,112 @@
+"""One function per stage of the loop, each taking the settings and returning a small
+JSON-able report. DAG tasks call these and nothing else, so every stage can also be run
+and tested without a scheduler (``hub run STAGE``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
+from connectors.ferry_ledger import receive_channel
+from connectors.portal import Sender, apply_status_bundle, collect_submissions
+from hub.settings import Settings, load_settings
+from hub.simulators.processing import advance_cases
+from hub.zones import load_catalogue, receiver_keyring, signing_key, transport_for, zone_engine
+
+
+def _sender(settings: Settings, channel: str, zone: str) -> Sender:
+    return Sender(
+        engine=zone_engine(settings, zone),
+        channel=channel,
+        key=signing_key(settings, channel),
+        outbox=settings.outbox_dir(channel),
+        transport=transport_for(settings, channel),
+    )
+
+
+def intake(settings: Settings | None = None) -> dict[str, Any]:
+    """Internet zone: carry new portal submissions into inbound bundles."""
+    settings = settings or load_settings()
+    report = collect_submissions(
+        _sender(settings, "inbound", "internet"),
+        drop=settings.portal_drop,
+        collected=settings.portal_collected,
+        quarantine_dir=settings.internet_quarantine,
+        catalogue_version=load_catalogue(settings).version,
+    )
+    return asdict(report)
+
+
+def inbound_receive(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: verify and stage every inbound bundle that has arrived."""
+    settings = settings or load_settings()
+    report = receive_channel(
+        zone_engine(settings, "admin"),
+        channel="inbound",
+        transport=transport_for(settings, "inbound"),
+        keyring=receiver_keyring(settings, "inbound"),
+        quarantine_dir=settings.admin_quarantine,
+        prepare=store_attachments(settings.attachment_store),
+        apply=apply_inbound,
+    )
+    return asdict(report)
+
+
+def applications_load(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: validate staged applications and hand accepted ones over."""
+    settings = settings or load_settings()
+    report = load_applications(
+        zone_engine(settings, "admin"),
+        catalogue=load_catalogue(settings),
+        attachment_store=settings.attachment_store,
+    )
+    return asdict(report)
+
+
+def case_processing(settings: Settings | None = None, *, seed: int = 7) -> dict[str, Any]:
+    """Administration zone: the processing simulator plays the case-processing system."""
+    settings = settings or load_settings()
+    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed))
+
+
+def status_publish(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: pack new status changes, masked and scanned, into outbound bundles."""
+    settings = settings or load_settings()
+    report = publish_status(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
+    return asdict(report)
+
+
+def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
+    """Internet zone: verify outbound bundles and write the public status feed."""
+    settings = settings or load_settings()
+    report = receive_channel(
+        zone_engine(settings, "internet"),
+        channel="outbound",
+        transport=transport_for(settings, "outbound"),
+        keyring=receiver_keyring(settings, "outbound"),
+        quarantine_dir=settings.internet_quarantine,
+        apply=apply_status_bundle(settings.public_root),
+    )
+    return asdict(report)
+
+
+STAGES = {
+    "intake": intake,
+    "inbound_receive": inbound_receive,
+    "applications_load": applications_load,
+    "case_processing": case_processing,
+    "status_publish": status_publish,
+    "portal_publish": portal_publish,
+}
+
+
+def compact(report: dict[str, Any], keep: int = 10) -> dict[str, Any]:
+    """A report small enough for XCom: long lists become their length and first entries."""
+    result: dict[str, Any] = {}
+    for key, value in report.items():
+        if isinstance(value, list) and len(value) > keep:
+            result[key] = {"count": len(value), "first": value[:keep]}
+        else:
+            result[key] = value
+    return result

@@ -1,0 +1,1 @@
+"""Data quality and reconciliation reports for data stewards."""

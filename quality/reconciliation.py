@@ -1,0 +1,119 @@
+"""Reconciliation: every record that entered the hub ends exactly once as accepted,
+rejected (with reasons) or quarantined, and every status change as published or held.
+
+The counts come from the zone databases and the public feed, never from the DAGs'
+own reports, so a stage that lost or repeated a record shows up here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func, select
+
+from connectors.db import (
+    applications,
+    ferry_sent,
+    inbound_records,
+    intake_claims,
+    publish_held,
+    quarantine,
+    rejections,
+    status_outbox,
+)
+
+
+def _count(engine: Engine, query: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar() or 0)
+
+
+def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, Any]:
+    """The loop's counts and whether they balance."""
+    carried = _count(internet, select(func.count()).select_from(intake_claims))
+    quarantined_at_intake = _count(
+        internet, select(func.count()).select_from(quarantine).where(quarantine.c.kind == "submission")
+    )
+    with admin.connect() as connection:
+        quarantined_bundles = [
+            row.ref for row in connection.execute(select(quarantine.c.ref).where(quarantine.c.kind == "bundle"))
+        ]
+        received = int(connection.execute(select(func.count()).select_from(inbound_records)).scalar() or 0)
+        staged = int(
+            connection.execute(
+                select(func.count()).select_from(inbound_records).where(inbound_records.c.state == "received")
+            ).scalar()
+            or 0
+        )
+        reasons: Counter[str] = Counter()
+        for (found,) in connection.execute(select(rejections.c.reasons)):
+            reasons.update({r["code"] for r in found})
+    quarantined_in_bundles = 0
+    for name in quarantined_bundles:
+        sequence = _sequence_of(name)
+        if sequence is not None:
+            quarantined_in_bundles += _count(
+                internet, select(func.count()).select_from(intake_claims).where(intake_claims.c.sequence == sequence)
+            )
+    accepted = _count(admin, select(func.count()).select_from(applications))
+    rejected = _count(admin, select(func.count()).select_from(rejections))
+    duplicates = _count(
+        admin, select(func.count()).select_from(inbound_records).where(inbound_records.c.outcome == "duplicate")
+    )
+    status_changes = _count(admin, select(func.count()).select_from(status_outbox))
+    held = _count(admin, select(func.count()).select_from(publish_held))
+    carried_out = _count(
+        admin,
+        select(func.coalesce(func.sum(ferry_sent.c.record_count), 0)).where(
+            ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent"
+        ),
+    )
+    last_sent = _count(
+        admin,
+        select(func.coalesce(func.max(ferry_sent.c.last_key), 0)).where(
+            ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent"
+        ),
+    )
+    unsent = _count(admin, select(func.count()).select_from(status_outbox).where(status_outbox.c.event_id > last_sent))
+    index_path = public_root / "status" / "index.json"
+    index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {}
+    submitted = carried + quarantined_at_intake
+    quarantined = quarantined_at_intake + quarantined_in_bundles
+    in_transit = carried - received - quarantined_in_bundles
+    checks = {
+        "entered = accepted + rejected + quarantined + in flight": submitted
+        == accepted + rejected + quarantined + in_transit + staged,
+        "received = accepted + rejected + duplicates + staged": received
+        == accepted + rejected + duplicates + staged,
+        "status changes = published + held + unsent": status_changes == carried_out + held + unsent,
+    }
+    return {
+        "submitted": submitted,
+        "accepted": accepted,
+        "rejected": rejected,
+        "rejected_by_reason": dict(sorted(reasons.items())),
+        "quarantined": quarantined,
+        "quarantined_at_intake": quarantined_at_intake,
+        "quarantined_bundles": len(quarantined_bundles),
+        "duplicates": duplicates,
+        "in_flight": in_transit + staged,
+        "status_changes": status_changes,
+        "status_changes_published": carried_out,
+        "status_changes_held": held,
+        "status_changes_unsent": unsent,
+        "public_documents": len(index),
+        "accepted_with_public_status": sum(
+            1 for entry in index.values() if entry.get("case_number")
+        ),
+        "checks": checks,
+        "balanced": all(checks.values()),
+    }
+
+
+def _sequence_of(bundle_name: str) -> int | None:
+    stem = bundle_name.split(".", 1)[0]
+    _, _, number = stem.rpartition("-")
+    return int(number) if number.isdigit() else None

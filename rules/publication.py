@@ -1,0 +1,316 @@
+"""What may leave the administration network for the public status feed (办件状态公开).
+
+Records are cut down to the status-event allow-list and masked; ``scan_for_personal_data``
+is the last gate before publication and flags anything that still looks like personal data.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Final, Literal
+
+import schemas
+from rules.identifiers import (
+    is_valid_org_code,
+    is_valid_resident_id,
+    is_valid_uscc,
+    resident_id_birth_date,
+)
+
+PartyType = Literal["person", "organisation"]
+FindingCode = Literal["RESIDENT_ID", "MOBILE", "BANK_CARD"]
+
+COMPOUND_SURNAMES: Final = frozenset({
+    "欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
+    "宇文", "司徒", "夏侯", "轩辕", "令狐", "钟离", "端木", "呼延", "南宫", "独孤",
+    "百里", "澹台", "东郭", "西门", "申屠", "太史", "万俟", "闻人",
+})
+
+_STATUS_EVENT_SCHEMA: Final = schemas.load_schema("status_event")
+STATUS_EVENT_FIELDS: Final[frozenset[str]] = frozenset(_STATUS_EVENT_SCHEMA["properties"])
+_REASON_FIELDS: Final = tuple(schemas.load_schema("reason")["properties"])
+_RESULT_FIELDS: Final = tuple(_STATUS_EVENT_SCHEMA["properties"]["result"]["properties"])
+# Published as they are (after escaping); the applicant's name and number are derived below.
+_COPIED_FIELDS: Final = tuple(
+    f for f in _STATUS_EVENT_SCHEMA["properties"]
+    if f not in ("applicant_name", "applicant_id", "reasons", "result")
+)
+# Internal flags of cases that are not published at all: minors, secrets, privacy.
+WITHHELD_FLAGS: Final = ("minor", "secret", "privacy")
+
+_MOBILE: Final = re.compile(r"1[3-9][0-9]{9}")
+_MOBILE_PREFIXES: Final = ("", "0", "86", "0086")
+# Separators people put between digits; full-width forms are already folded by NFKC.
+_SEPARATOR_PUNCTUATION: Final = frozenset("._·•・/,、")
+_MAX_SEPARATORS: Final = 3
+_DIGIT_RUN: Final = re.compile(
+    rf"[0-9]+(?: {{1,{_MAX_SEPARATORS}}}[0-9]+)*(?: {{0,{_MAX_SEPARATORS}}}X)?"
+)
+_LONGEST_NUMBER: Final = 19
+
+
+def mask_id_number(number: str) -> str:
+    """An ID number (身份证号) with only the first 6 and last 4 characters shown."""
+    number = _compact(number)
+    if len(number) < 11:
+        return "*" * len(number)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_phone(phone: str) -> str:
+    """A mobile number as ``138****5678``; any other phone keeps only its last 4 digits."""
+    digits = "".join(c for c in _normalise(phone) if c.isascii() and c.isdigit())
+    mobile = _as_mobile(digits)
+    if mobile is not None:
+        return mobile[:3] + "****" + mobile[-4:]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 4) + digits[-4:]
+
+
+def mask_name(name: str, party_type: PartyType | str = "person") -> str:
+    """A person's name with only the surname shown (``张*``, ``欧阳**``).
+
+    Organisation names are public and come back unchanged; any other party type is
+    treated as a person.
+    """
+    if party_type == "organisation":
+        return name
+    name = name.strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    surname = 2 if len(name) >= 3 and name[:2] in COMPOUND_SURNAMES else 1
+    return name[:surname] + "*" * (len(name) - surname)
+
+
+def withheld_from_publication(event: Mapping[str, Any]) -> bool:
+    """True for a case that is not published at all (minors, state or business secrets,
+    privacy): the caller must publish nothing for it, not even a masked record."""
+    return any(bool(event.get(flag)) for flag in WITHHELD_FLAGS)
+
+
+def public_status_record(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The public form of an internal status-change row: allow-listed fields only, the
+    applicant masked (also where a person's name appears in free text), every string plain
+    text (HTML-escaped)."""
+    party_type = str(event.get("applicant_type"))
+    name = event.get("applicant_name")
+    masked_name = None if name is None else mask_name(str(name), party_type)
+    # A case name such as "张三道路运输经营许可申请" carries the person's name too.
+    hidden: dict[str, str] = {}
+    if masked_name is not None and len(masked_name) > 1 and masked_name != name:
+        hidden[str(name).strip()] = masked_name
+
+    def plain(value: Any) -> Any:
+        return _plain_text(value, hidden)
+
+    record: dict[str, Any] = {f: plain(event[f]) for f in _COPIED_FIELDS if f in event}
+    if masked_name is not None:
+        record["applicant_name"] = plain(masked_name)
+    if event.get("applicant_id_number"):
+        record["applicant_id"] = plain(
+            _public_applicant_id(str(event["applicant_id_number"]), party_type)
+        )
+    if "reasons" in event:
+        record["reasons"] = [
+            {k: plain(reason[k]) for k in _REASON_FIELDS if k in reason}
+            for reason in event["reasons"] or ()
+        ]
+    if "result" in event:
+        result = event["result"]
+        record["result"] = None if result is None else {
+            k: plain(result[k]) for k in _RESULT_FIELDS if k in result
+        }
+    return record
+
+
+def _public_applicant_id(number: str, party_type: str) -> str:
+    # An organisation's credit code is public; anything else that is not one is masked.
+    if party_type == "organisation" and (is_valid_uscc(number) or is_valid_org_code(number)):
+        return number
+    return mask_id_number(number)
+
+
+def _plain_text(value: Any, hidden: Mapping[str, str]) -> Any:
+    """``value`` with every string HTML-escaped and each key of ``hidden`` replaced."""
+    if isinstance(value, str):
+        for raw, masked in hidden.items():
+            value = value.replace(raw, masked)
+        return html.escape(value, quote=False)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {_plain_text(str(k), hidden): _plain_text(v, hidden) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_text(v, hidden) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Personal data found in a record about to be published: what, where (JSON pointer)
+    and a masked excerpt (never the number itself)."""
+
+    code: FindingCode
+    path: str
+    excerpt: str
+
+
+def scan_for_personal_data(record: Mapping[str, Any]) -> list[Finding]:
+    """Every resident ID, unmasked mobile number and bank card number in ``record``.
+
+    Fails closed: keys are scanned too, values of unknown types are scanned as their
+    text, full-width digits are folded and separators between digits are ignored.
+    Historic 15-digit IDs are not flagged (too many false positives).
+    """
+    findings: list[Finding] = []
+    for path, text in _texts(record, ""):
+        for code, number in _personal_numbers(text):
+            finding = Finding(code, path, _mask_number(code, number))
+            if finding not in findings:
+                findings.append(finding)
+    return findings
+
+
+def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every piece of text in ``value`` with its JSON pointer."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            child = f"{path}/{_pointer_segment(str(key))}"
+            yield child, str(key)
+            yield from _texts(item, child)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _texts(item, f"{path}/{index}")
+    else:
+        yield path, str(value)
+
+
+def _pointer_segment(key: str) -> str:
+    # A key that holds personal data must not reappear in the finding's path.
+    if any(_personal_numbers(key)):
+        key = "".join("*" if c.isdecimal() else c for c in _normalise(key))
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
+    for run in _DIGIT_RUN.finditer(_skeleton(_without_credit_codes(text))):
+        groups = re.findall(r"[0-9]+|X", run.group())
+        compact = "".join(groups)
+        resident_ids: list[range] = []
+        for start in range(len(compact) - 17):
+            if _is_resident_id(compact[start : start + 18]):
+                resident_ids.append(range(start, start + 18))
+                yield "RESIDENT_ID", compact[start : start + 18]
+        # Mobiles and cards must start and end where the writer put a break (or the text
+        # does); windows inside a longer number would flag most long numbers.
+        for start, end in _aligned_spans([g for g in groups if g != "X"]):
+            candidate = compact[start:end]
+            mobile = _as_mobile(candidate)
+            if mobile is not None:
+                yield "MOBILE", mobile
+            elif (
+                16 <= len(candidate) <= 19
+                and candidate[0] != "0"
+                and _passes_luhn(candidate)
+                # One ID in ten passes the Luhn check, and so do 17-digit bodies of IDs
+                # ending in X: such a card is the ID already reported.
+                and not any(start in span and end - 1 in span for span in resident_ids)
+            ):
+                yield "BANK_CARD", candidate
+
+
+def _is_resident_id(number: str) -> bool:
+    # Birth years past 2099 are noise in long digit runs, not IDs.
+    born = resident_id_birth_date(number)
+    return is_valid_resident_id(number) and born is not None and born.year < 2100
+
+
+def _aligned_spans(groups: list[str]) -> Iterator[tuple[int, int]]:
+    """Start and end of each run of consecutive digit groups, up to the longest number
+    looked for."""
+    starts = [0]
+    for group in groups:
+        starts.append(starts[-1] + len(group))
+    for first in range(len(groups)):
+        for last in range(first + 1, len(groups) + 1):
+            if starts[last] - starts[first] > _LONGEST_NUMBER:
+                break
+            yield starts[first], starts[last]
+
+
+def _as_mobile(digits: str) -> str | None:
+    for prefix in _MOBILE_PREFIXES:
+        if digits.startswith(prefix) and _MOBILE.fullmatch(digits[len(prefix) :]):
+            return digits[len(prefix) :]
+    return None
+
+
+def _passes_luhn(number: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(number)):
+        digit = int(char)
+        if position % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def _mask_number(code: FindingCode, number: str) -> str:
+    if code == "RESIDENT_ID":
+        return mask_id_number(number)
+    if code == "MOBILE":
+        return mask_phone(number)
+    return "*" * (len(number) - 4) + number[-4:]
+
+
+_CREDIT_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
+
+
+def _without_credit_codes(text: str) -> str:
+    """The text with every valid unified social credit code blanked out: an organisation's
+    credit code is public, and its digit runs would otherwise pass for card numbers."""
+    return _CREDIT_CODE_TOKEN.sub(
+        lambda m: " " if is_valid_uscc(m.group()) else m.group(), _normalise(text)
+    )
+
+
+def _normalise(text: str) -> str:
+    """NFKC folding, and digits of any script as ASCII digits."""
+    return "".join(
+        str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c
+        for c in unicodedata.normalize("NFKC", text)
+    )
+
+
+def _is_separator(char: str) -> bool:
+    return (
+        char.isspace()
+        or char in _SEPARATOR_PUNCTUATION
+        or unicodedata.category(char) in ("Pd", "Cf", "Zs")
+    )
+
+
+def _skeleton(text: str) -> str:
+    """``text`` reduced to digits, ``X`` (ID check character), ``' '`` for a separator
+    and ``'#'`` for anything else."""
+    return "".join(
+        c if c.isascii() and c.isdigit()
+        else "X" if c in "xX"
+        else " " if _is_separator(c)
+        else "#"
+        for c in _normalise(text)
+    )
+
+
+def _compact(text: str) -> str:
+    return "".join(c for c in _normalise(text) if not _is_separator(c))

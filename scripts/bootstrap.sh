@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Creates .venv with the pinned dependencies (constraints.txt) and installs the Debian
+# packages the project needs. Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+need_apt=()
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+for pkg in ${HUB_APT_PACKAGES:-}; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "[setup] installing Debian packages: ${need_apt[*]}"
+  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+stamp=.venv/.installed
+if [ -f "$stamp" ] && [ "$stamp" -nt constraints.txt ] && [ "$stamp" -nt pyproject.toml ]; then
+  exit 0
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $("$PYTHON" --version)"
+  "$PYTHON" -m venv .venv
+fi
+echo "[setup] installing pinned dependencies (constraints.txt)"
+.venv/bin/python -m pip install -q --upgrade pip setuptools wheel -c constraints.txt
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+touch "$stamp"

@@ -1,0 +1,143 @@
+"""Application validation: every reason of a record, each with code, pointer and message."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rules.applications import validate_application
+from rules.catalogue import Catalogue, CatalogueError, build_catalogue
+from rules.identifiers import resident_id_check_char
+
+CATALOGUE_FILE = Path(__file__).parents[2] / "hub" / "defaults" / "catalogue.json"
+RECEIVED = datetime.fromisoformat("2026-11-23T12:00:00+08:00")
+ID_BODY = "32010219900307123"
+PDF_SHA = "a" * 64
+JPG_SHA = "b" * 64
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return build_catalogue(json.loads(CATALOGUE_FILE.read_text("utf-8")))
+
+
+def item_code(catalogue: Catalogue, state: str) -> str:
+    return next(i.code for i in catalogue.items.values() if i.state == state and i.category == "XK")
+
+
+@pytest.fixture
+def envelope(catalogue: Catalogue) -> dict[str, Any]:
+    return {
+        "net_id": "NET20261123000001",
+        "submitted_at": "2026-11-23T09:30:00+08:00",
+        "channel": 1,
+        "power_code": item_code(catalogue, "A"),
+        "agency_code": "3201000001",
+        "case_name": "张三申请公路超限运输许可",
+        "summary": "申请大件运输车辆通行许可",
+        "applicant": {
+            "type": "person",
+            "name": "张三",
+            "id_type": "resident_id",
+            "id_number": ID_BODY + resident_id_check_char(ID_BODY),
+            "mobile": "13812345678",
+        },
+        "form": {},
+        "materials": [
+            {"material_code": "APP_FORM", "name": "申请书", "sha256": PDF_SHA, "media_type": "application/pdf", "size": 10},
+            {"material_code": "ID_COPY", "name": "身份证明", "sha256": JPG_SHA, "media_type": "image/jpeg", "size": 10},
+        ],
+    }
+
+
+def codes(reasons: list[Any]) -> list[str]:
+    return [r.code for r in reasons]
+
+
+def validate(envelope: Any, catalogue: Catalogue, attachments: set[str] | None = None) -> list[Any]:
+    return validate_application(
+        envelope, catalogue, received_at=RECEIVED, attachments={PDF_SHA, JPG_SHA} if attachments is None else attachments
+    )
+
+
+def test_valid_application_has_no_reasons(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    assert validate(envelope, catalogue) == []
+
+
+def test_suspended_item_gives_its_own_reason(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["power_code"] = item_code(catalogue, "T")
+    envelope["materials"] = envelope["materials"][:1]
+    reasons = validate(envelope, catalogue)
+    assert codes(reasons) == ["ITEM_SUSPENDED"]
+    assert reasons[0].path == "/power_code" and "挂起" in reasons[0].message
+
+
+def test_abolished_and_unknown_items(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    documents = [dict(i.document) for i in catalogue.items.values()]
+    documents[0] = {**documents[0], "state": "X"}
+    abolished = build_catalogue(documents)
+    assert codes(validate(envelope, abolished)) == ["ITEM_ABOLISHED"]
+    envelope["power_code"] = "NO-SUCH-ITEM"
+    assert codes(validate(envelope, catalogue)) == ["ITEM_UNKNOWN"]
+
+
+def test_all_reasons_of_one_record_are_reported(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["applicant"]["id_number"] = envelope["applicant"]["id_number"][:17] + (
+        "0" if envelope["applicant"]["id_number"][17] != "0" else "1"
+    )
+    envelope["materials"] = envelope["materials"][1:]
+    envelope["submitted_at"] = "2026-11-24T09:30:00+08:00"
+    reasons = validate(envelope, catalogue)
+    assert codes(reasons) == ["ID_CHECK_DIGIT", "MATERIAL_MISSING", "SUBMITTED_IN_FUTURE"]
+    assert {r.path for r in reasons} == {"/applicant/id_number", "/materials", "/submitted_at"}
+    assert all(r.message for r in reasons)
+
+
+def test_schema_violations_keep_their_location(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    broken = copy.deepcopy(envelope)
+    broken["summary"] = "太短"
+    del broken["case_name"]
+    reasons = validate(broken, catalogue)
+    assert ("SCHEMA_MINLENGTH", "/summary") in [(r.code, r.path) for r in reasons]
+    assert ("SCHEMA_REQUIRED", "") in [(r.code, r.path) for r in reasons]
+
+
+def test_schema_and_identifier_reasons_together(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["summary"] = "短"
+    envelope["applicant"]["id_number"] = "320102199003071230"  # wrong check character
+    assert codes(validate(envelope, catalogue)) == ["ID_CHECK_DIGIT", "SCHEMA_MINLENGTH"]
+
+
+def test_organisation_with_bad_credit_code(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["applicant"] = {"type": "organisation", "name": "南京某运输有限公司", "id_type": "uscc", "id_number": "91350100M000100Y44"}
+    assert codes(validate(envelope, catalogue)) == ["USCC_CHECK_DIGIT"]
+
+
+def test_material_type_and_missing_file(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["materials"][0]["media_type"] = "image/png"  # the form must be a PDF
+    reasons = validate(envelope, catalogue, attachments={PDF_SHA})
+    assert codes(reasons) == ["MATERIAL_FILE_ABSENT", "MATERIAL_TYPE_NOT_ALLOWED"]
+    assert reasons[0].path == "/materials/1"
+
+
+def test_not_an_object_is_a_schema_reason(catalogue: Catalogue) -> None:
+    assert codes(validate(["not", "an", "object"], catalogue)) == ["SCHEMA_TYPE"]
+
+
+def test_catalogue_refuses_promised_limit_above_statutory(catalogue: Catalogue) -> None:
+    documents = [dict(i.document) for i in catalogue.items.values()]
+    documents[0] = {**documents[0], "promised_limit_days": documents[0]["statutory_limit_days"] + 1}
+    with pytest.raises(CatalogueError, match="promised limit exceeds the statutory limit"):
+        build_catalogue(documents)
+
+
+def test_catalogue_version_follows_content(catalogue: Catalogue) -> None:
+    documents = [dict(i.document) for i in catalogue.items.values()]
+    assert build_catalogue(reversed(documents)).version == catalogue.version
+    documents[0] = {**documents[0], "name": documents[0]["name"] + "（修订）"}
+    assert build_catalogue(documents).version != catalogue.version

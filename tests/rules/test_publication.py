@@ -1,0 +1,345 @@
+"""Masking, the status-event allow-list and the personal-data scanner of the public feed."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import schemas
+from rules.identifiers import (
+    is_valid_resident_id,
+    org_code_check_char,
+    resident_id_check_char,
+    uscc_check_char,
+)
+from rules.publication import (
+    STATUS_EVENT_FIELDS,
+    Finding,
+    mask_id_number,
+    mask_name,
+    mask_phone,
+    public_status_record,
+    scan_for_personal_data,
+    withheld_from_publication,
+)
+
+AREA_CODES = ("110101", "320102", "320106", "320115", "440305", "510104")
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+PERSON_ID = "32010219900101123" + resident_id_check_char("32010219900101123")
+
+
+def _luhn_check_digit(body: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(body)):
+        digit = int(char)
+        if position % 2 == 0:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return str(-total % 10)
+
+
+def _valid_uscc() -> str:
+    body = "91320102" + "12345678" + org_code_check_char("12345678")
+    return body + uscc_check_char(body)
+
+
+CREDIT_CODE = _valid_uscc()
+
+resident_ids = st.builds(
+    lambda area, born, sequence: (
+        body := f"{area}{born:%Y%m%d}{sequence:03d}"
+    ) + resident_id_check_char(body),
+    st.sampled_from(AREA_CODES),
+    st.dates(date(1900, 1, 1), date(2025, 12, 31)),
+    st.integers(0, 999),
+)
+mobiles = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+bank_cards = st.builds(
+    lambda body: body + _luhn_check_digit(body),
+    st.from_regex(r"[1-9][0-9]{14,17}", fullmatch=True),
+)
+# Text around a number: words, or words ending in other digits set apart by a space.
+surrounding = st.one_of(
+    st.text(alphabet="申请人电话号码身份证卡是的，。：abc", max_size=12),
+    st.from_regex(r"编号[0-9]{1,8} ", fullmatch=True),
+)
+separators = st.sampled_from(["", "", " ", "-", "－", "　", " - ", "\u200b", "."])
+
+
+@st.composite
+def disguised(draw: st.DrawFn, number: str) -> str:
+    """``number`` as a person might type it: full-width, broken up, lower-case ``x``."""
+    if draw(st.booleans()):
+        number = number.translate(FULL_WIDTH)
+    if draw(st.booleans()):
+        number = number.replace("X", "x").replace("Ｘ", "ｘ")
+    pieces = [number[0]]
+    for char in number[1:]:
+        pieces.append(draw(separators) + char)
+    return draw(surrounding) + "".join(pieces) + draw(surrounding)
+
+
+def _codes(record: dict[str, Any]) -> set[str]:
+    return {finding.code for finding in scan_for_personal_data(record)}
+
+
+def _internal_event(**changes: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "event_id": 7,
+        "net_id": "NET20261123000001",
+        "case_number": "32010000010000000001",
+        "power_code": "113201000123456713XK00000000001",
+        "power_name": "公路超限运输许可",
+        "case_name": "张三公路超限运输许可申请",
+        "applicant_type": "person",
+        "applicant_name": "张三",
+        "applicant_id_number": PERSON_ID,
+        "status": "rejected",
+        "at": "2026-11-23T10:15:00+08:00",
+        "step": "受理",
+        "opinion": "材料不全",
+        "reasons": [
+            {"code": "MATERIAL_MISSING", "path": "/materials", "message": "缺少申请书", "x": 1}
+        ],
+        "result": None,
+        "applicant_mobile": "13812345678",
+        "applicant_address": "南京市玄武区中山路1号",
+        "secret": False,
+        "minor": False,
+    }
+    event.update(changes)
+    return event
+
+
+# Masking
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("320102199001011234", "320102********1234"),
+        ("32010219900101123X", "320102********123X"),
+        ("320102900101123", "320102*****1123"),
+        ("1234567890", "**********"),
+        ("", ""),
+    ],
+)
+def test_mask_id_number(raw: str, masked: str) -> None:
+    assert mask_id_number(raw) == masked
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("13812345678", "138****5678"),
+        ("138-1234-5678", "138****5678"),
+        ("+86 138 1234 5678", "138****5678"),
+        ("025-68788001", "*******8001"),
+        ("110", "***"),
+    ],
+)
+def test_mask_phone(raw: str, masked: str) -> None:
+    assert mask_phone(raw) == masked
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        ("张三", "张*"),
+        ("王小明", "王**"),
+        ("欧阳娜娜", "欧阳**"),
+        ("诸葛亮", "诸葛*"),
+        ("司马", "司*"),  # surname 司, given name 马
+        ("李", "*"),
+    ],
+)
+def test_mask_name_keeps_the_surname(raw: str, masked: str) -> None:
+    assert mask_name(raw) == masked
+
+
+def test_mask_name_leaves_organisations_alone() -> None:
+    assert mask_name("南京恒通运输有限公司", "organisation") == "南京恒通运输有限公司"
+    assert mask_name("张三", "unknown") == "张*"
+
+
+# The public status record
+
+
+def test_allow_list_is_the_status_event_schema() -> None:
+    assert set(schemas.load_schema("status_event")["properties"]) == STATUS_EVENT_FIELDS
+
+
+def test_public_record_keeps_only_allow_listed_fields() -> None:
+    record = public_status_record(_internal_event())
+    assert set(record) <= STATUS_EVENT_FIELDS
+    for internal in ("applicant_mobile", "applicant_address", "secret", "minor"):
+        assert internal not in record
+    assert "applicant_id_number" not in record
+    assert record["reasons"] == [
+        {"code": "MATERIAL_MISSING", "path": "/materials", "message": "缺少申请书"}
+    ]
+    assert list(schemas.errors("status_event", record)) == []
+
+
+def test_public_record_masks_a_person() -> None:
+    record = public_status_record(_internal_event())
+    assert record["applicant_name"] == "张*"
+    assert record["applicant_id"] == mask_id_number(PERSON_ID)
+    assert record["case_name"] == "张*公路超限运输许可申请"
+    assert "张三" not in repr(record)
+    assert PERSON_ID not in repr(record)
+
+
+def test_public_record_shows_an_organisation() -> None:
+    event = _internal_event(
+        applicant_type="organisation",
+        applicant_name="南京恒通运输有限公司",
+        applicant_id_number=CREDIT_CODE,
+    )
+    record = public_status_record(event)
+    assert record["applicant_name"] == "南京恒通运输有限公司"
+    assert record["applicant_id"] == CREDIT_CODE
+
+
+def test_an_organisation_with_a_personal_number_is_masked() -> None:
+    event = _internal_event(applicant_type="organisation", applicant_id_number=PERSON_ID)
+    assert public_status_record(event)["applicant_id"] == mask_id_number(PERSON_ID)
+
+
+def test_public_record_is_plain_text() -> None:
+    event = _internal_event(
+        opinion="<script>alert(1)</script> & more",
+        reasons=[{"code": "X_Y", "path": "/summary", "message": "<b>太短</b>"}],
+        result={"code": 1, "note": "a<b", "finished_at": "2026-11-24", "officer": "李四"},
+    )
+    record = public_status_record(event)
+    assert record["opinion"] == "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"
+    assert record["reasons"][0]["message"] == "&lt;b&gt;太短&lt;/b&gt;"
+    assert record["result"] == {"code": 1, "finished_at": "2026-11-24", "note": "a&lt;b"}
+
+
+def test_withheld_cases() -> None:
+    assert not withheld_from_publication(_internal_event())
+    assert withheld_from_publication(_internal_event(minor=True))
+    assert withheld_from_publication(_internal_event(secret=True))
+
+
+@given(resident_ids, st.sampled_from(["张三", "欧阳娜娜", "李小龙"]))
+def test_a_published_person_passes_the_scanner(resident_id: str, name: str) -> None:
+    event = _internal_event(applicant_name=name, applicant_id_number=resident_id)
+    assert scan_for_personal_data(event)  # the internal row itself is caught
+    assert scan_for_personal_data(public_status_record(event)) == []
+
+
+# The scanner
+
+
+@given(st.data(), resident_ids)
+def test_a_disguised_resident_id_is_found(data: st.DataObject, resident_id: str) -> None:
+    text = data.draw(disguised(resident_id))
+    assert "RESIDENT_ID" in _codes({"opinion": text})
+
+
+@given(st.data(), mobiles)
+def test_a_disguised_mobile_is_found(data: st.DataObject, mobile: str) -> None:
+    text = data.draw(disguised(mobile))
+    assert "MOBILE" in _codes({"opinion": text})
+
+
+@given(st.data(), bank_cards)
+def test_a_disguised_bank_card_is_found(data: st.DataObject, card: str) -> None:
+    assume(not is_valid_resident_id(card))
+    text = data.draw(disguised(card))
+    assert "BANK_CARD" in _codes({"opinion": text})
+
+
+@given(resident_ids, mobiles)
+def test_masked_numbers_are_not_flagged(resident_id: str, mobile: str) -> None:
+    record = {
+        "applicant_id": mask_id_number(resident_id),
+        "opinion": f"证件 {mask_id_number(resident_id)} 电话 {mask_phone(mobile)}。",
+        "phone": mask_phone(mobile),
+    }
+    assert scan_for_personal_data(record) == []
+
+
+@given(resident_ids)
+def test_findings_never_carry_the_number(resident_id: str) -> None:
+    record = {"notes": [{"text": f"号码{resident_id}"}], resident_id: "as a key"}
+    findings = scan_for_personal_data(record)
+    masked_key = "".join("*" if c.isdigit() else c for c in resident_id)
+    assert {f.path for f in findings} == {"/notes/0/text", "/" + masked_key}
+    for finding in findings:
+        assert resident_id not in finding.excerpt
+        assert resident_id not in finding.path
+        assert finding.excerpt == mask_id_number(resident_id)
+
+
+def test_finding_is_frozen() -> None:
+    finding = Finding("MOBILE", "/opinion", "138****5678")
+    with pytest.raises(AttributeError):
+        finding.code = "BANK_CARD"  # type: ignore[misc]
+
+
+def test_numbers_that_are_not_personal_data_pass() -> None:
+    record = {
+        "case_number": "32010000010000000001",
+        "net_id": "NET20261123000001",
+        "at": "2026-11-23T10:15:00+08:00",
+        "historic_id": "320102900101123",  # 15-digit IDs are deliberately skipped
+        "phone": "025-68788001",
+        "event_id": 123456,
+        "amount": "1,000,000.00",
+    }
+    assert scan_for_personal_data(record) == []
+
+
+def test_non_string_values_and_prefixes_are_scanned() -> None:
+    findings = scan_for_personal_data(
+        {"mobile": 13812345678, "intl": "+8613912345678", "raw": b"13712345678"}
+    )
+    assert [(f.code, f.path) for f in findings] == [
+        ("MOBILE", "/mobile"),
+        ("MOBILE", "/intl"),
+        ("MOBILE", "/raw"),
+    ]
+
+
+def test_numbers_apart_are_each_found() -> None:
+    card = "622202123456789012"
+    card += _luhn_check_digit(card)
+    findings = scan_for_personal_data({"opinion": f"{card}；13812345678；{PERSON_ID}"})
+    assert [f.code for f in findings] == ["BANK_CARD", "MOBILE", "RESIDENT_ID"]
+
+
+def test_an_id_ending_in_x_is_one_finding() -> None:
+    # Its first 17 digits pass the Luhn check: no bank card may be reported inside an ID.
+    findings = scan_for_personal_data({"opinion": "号码32010220050624001x"})
+    assert findings == [Finding("RESIDENT_ID", "/opinion", "320102********001X")]
+
+
+def test_an_organisations_credit_code_that_passes_luhn_is_not_a_bank_card() -> None:
+    from rules.identifiers import org_code_check_char, uscc_check_char
+    from rules.publication import _passes_luhn
+
+    found = None
+    for serial in range(10_000):
+        org = f"{serial:08d}"
+        body = "91320100" + org + org_code_check_char(org)
+        if not body.isdigit():
+            continue
+        code = body + uscc_check_char(body)
+        if code.isdigit() and _passes_luhn(code):
+            found = code
+            break
+    assert found is not None
+    assert scan_for_personal_data({"applicant_id": found}) == []
+    # A credit code ending in a letter: its 17 leading digits pass the Luhn check.
+    assert _passes_luhn("91320105075740521")
+    assert scan_for_personal_data({"applicant_id": "91320105075740521D", "n": "南京某公司91320105075740521D"}) == []
+    # The same digits with one changed are no credit code: a Luhn-valid 18-digit number is flagged.
+    assert [f.code for f in scan_for_personal_data({"note": "6222021234567890128"})] == ["BANK_CARD"]
