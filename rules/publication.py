@@ -278,10 +278,14 @@ _CREDIT_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
 
 def _without_credit_codes(text: str) -> str:
     """The text with every valid unified social credit code blanked out: an organisation's
-    credit code is public, and its digit runs would otherwise pass for card numbers."""
-    return _CREDIT_CODE_TOKEN.sub(
-        lambda m: " " if is_valid_uscc(m.group()) else m.group(), _normalise(text)
-    )
+    credit code is public, and its digit runs would otherwise pass for card numbers.
+    A token that is also a valid resident ID stays (fail closed)."""
+
+    def blank(match: re.Match[str]) -> str:
+        token = match.group()
+        return " " if is_valid_uscc(token) and not _is_resident_id(token) else token
+
+    return _CREDIT_CODE_TOKEN.sub(blank, _normalise(text))
 
 
 def _normalise(text: str) -> str:

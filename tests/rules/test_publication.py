@@ -343,3 +343,11 @@ def test_an_organisations_credit_code_that_passes_luhn_is_not_a_bank_card() -> N
     assert scan_for_personal_data({"applicant_id": "91320105075740521D", "n": "南京某公司91320105075740521D"}) == []
     # The same digits with one changed are no credit code: a Luhn-valid 18-digit number is flagged.
     assert [f.code for f in scan_for_personal_data({"note": "6222021234567890128"})] == ["BANK_CARD"]
+
+
+def test_a_resident_id_that_is_also_a_valid_credit_code_is_still_found() -> None:
+    from rules.identifiers import is_valid_uscc
+
+    number = "440305199701256481"
+    assert is_valid_uscc(number) and is_valid_resident_id(number)
+    assert [f.code for f in scan_for_personal_data({"text": f"号码{number}"})] == ["RESIDENT_ID"]
