@@ -9,9 +9,11 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 need_apt=()
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
-for pkg in ${HUB_APT_PACKAGES:-}; do
+# Debian packages the project needs (one per line, # comments) in scripts/apt-packages.txt.
+while read -r pkg; do
+  [ -n "$pkg" ] || continue
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
-done
+done < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/apt-packages.txt)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${need_apt[*]}"
   SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
