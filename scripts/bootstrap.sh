@@ -31,5 +31,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "[setup] installing pinned dependencies (constraints.txt)"
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel -c constraints.txt
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v -i -E 'warning|^ *$' || true
 touch "$stamp"
