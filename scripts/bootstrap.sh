@@ -31,5 +31,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "[setup] installing pinned dependencies (constraints.txt)"
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel -c constraints.txt
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]' 2>&1 | grep -v -i -E 'warning|^ *$' || true
+log=.venv/install.log
+if ! .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]' >"$log" 2>&1; then
+  cat "$log"; exit 1
+fi
 touch "$stamp"
