@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli import main
 from hub import stages
+from hub.cli import main
 from hub.stages import compact
 
 
