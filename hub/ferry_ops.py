@@ -144,7 +144,7 @@ def quarantine_list(settings: Settings, state: str | None = "held") -> list[dict
     for zone in ZONES:
         if settings.loads(zone):
             for row in ferry_control.quarantine_rows(zone_engine(settings, zone), state=state):
-                rows.append({"id": f"{zone}:{row['id']}", "zone": zone, **row})
+                rows.append({**row, "id": f"{zone}:{row['id']}", "zone": zone})
     return rows
 
 
