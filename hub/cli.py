@@ -30,11 +30,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in {data_root / 'internet/portal/drop'}")
     print(f"[demo] running the loop as Airflow DAG runs: {' → '.join(demo.LOOP)}", flush=True)
     log_file = home / "demo.log"
+    console = sys.stdout
     with open(log_file, "w") as log:
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = log
         try:
-            states = demo.run_loop()
+            states = demo.run_loop_with_resend(
+                data_root, say=lambda text: print(text, file=console, flush=True)
+            )
         finally:
             sys.stdout, sys.stderr = saved
     for dag_id, state in states.items():
@@ -44,6 +47,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     counts["seconds"] = round(time.monotonic() - started, 1)
     print()
     print(demo.format_summary(counts))
+    print()
+    print("Channel state (hub ferry status):")
+    print(demo.ferry_status_text())
     print()
     print("Look up one application's path:   .venv/bin/hub trace <NET_ID>   (ids in the portal's")
     print(f"  collected folder {data_root / 'internet/portal/collected'})")
