@@ -49,6 +49,13 @@ ferry_sent = Table(
     Column("digest", String(64)),
     Column("file_name", String(128)),
     Column("catalogue_version", String(64), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="data"),  # data | heartbeat
+    Column("receipt", JSON),  # the reverse channel's receipt, fixed when planned
+    Column("sent_at", String(40)),
+    Column("acknowledged_at", String(40)),  # first receipt that covered it
+    Column("resent_count", Integer, nullable=False, server_default="0"),
+    Column("last_resent_at", String(40)),
+    Column("pruned_at", String(40)),  # outbox copy deleted after the retention period
 )
 
 ferry_applied = Table(
@@ -59,6 +66,19 @@ ferry_applied = Table(
     Column("digest", String(64), nullable=False),
     Column("applied_at", String(40), nullable=False),
     Column("record_count", Integer, nullable=False),
+    Column("previous_digest", String(64)),
+    Column("kind", String(16), nullable=False, server_default="data"),  # data | heartbeat
+)
+
+# The latest receipt received for a channel this zone sends on (from the reverse channel).
+ferry_receipts = Table(
+    "ferry_receipts",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("carrier", String(64), nullable=False),  # the reverse-channel bundle it came in
+    Column("carrier_sequence", BigInteger, nullable=False),
+    Column("receipt", JSON, nullable=False),
+    Column("received_at", String(40), nullable=False),
 )
 
 provenance = Table(
@@ -97,7 +117,21 @@ alarms = Table(
     Column("at", String(40), nullable=False),
 )
 
-SHARED = (ferry_sent, ferry_applied, provenance, quarantine, alarms)
+# Operator actions on quarantined items (release, discard), kept as an audit trail.
+quarantine_actions = Table(
+    "quarantine_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("quarantine_id", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # release | discard
+    Column("reason", Text, nullable=False),
+    Column("operator", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+SHARED = (
+    ferry_sent, ferry_applied, ferry_receipts, provenance, quarantine, alarms, quarantine_actions
+)
 
 # --- internet zone --------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from connectors.db import (
 )
 from connectors.ferry_ledger import (
     PlannedBundle,
+    finish_pending_heartbeat,
     last_acknowledged_key,
     pending_plan,
     plan_next,
@@ -379,6 +380,10 @@ def publish_status(
     """Carry every status change after the last one sent into outbound bundles: masked,
     allow-listed and scanned; anything the scanner flags is held for review instead."""
     report = PublishReport()
+    finish_pending_heartbeat(
+        sender.engine, sender.channel, key=sender.key, outbox=sender.outbox,
+        transport=sender.transport,
+    )
     with sender.engine.connect() as connection:
         plan = pending_plan(connection, sender.channel)
     if plan is not None:  # planned before a crash: rebuild the same bytes and send them

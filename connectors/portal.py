@@ -23,6 +23,7 @@ from connectors.clock import iso, now
 from connectors.db import intake_claims, quarantine, transaction
 from connectors.ferry_ledger import (
     PlannedBundle,
+    finish_pending_heartbeat,
     pending_plan,
     plan_next,
     quarantine_file,
@@ -144,7 +145,11 @@ def _claimed(connection: Connection, names: list[str]) -> set[str]:
         connection.execute(select(intake_claims.c.net_id).where(intake_claims.c.net_id.in_(names))).scalars()
     )
     held = connection.execute(
-        select(quarantine.c.ref).where(quarantine.c.kind == "submission", quarantine.c.ref.in_(names))
+        select(quarantine.c.ref).where(
+            quarantine.c.kind == "submission",
+            quarantine.c.state == "held",  # a released submission is collected again
+            quarantine.c.ref.in_(names),
+        )
     ).scalars()
     return claimed | set(held)
 
@@ -222,6 +227,10 @@ def collect_submissions(
 ) -> IntakeReport:
     """Carry every complete, unclaimed submission in ``drop`` into inbound bundles."""
     report = IntakeReport()
+    finish_pending_heartbeat(
+        sender.engine, sender.channel, key=sender.key, outbox=sender.outbox,
+        transport=sender.transport,
+    )
     _resume(sender, drop, collected, report)
     while True:
         candidates = list(_complete_submissions(drop))

@@ -15,6 +15,10 @@ Reads the status-change outbox after the last change already carried, builds the
 public record of each change (allow-listed fields only, personal data masked), runs the
 final scanner (fail closed: a record that still holds an identifier or phone number is
 held for review), and sends the rest as a signed outbound bundle.
+
+Then keeps the outbound channel up: re-sends what the internet zone's latest receipt
+reports missing, prunes acknowledged outbox copies, sends a heartbeat bundle when idle,
+and raises an alarm when the inbound channel has been silent too long.
 """
 
 
@@ -38,7 +42,13 @@ def status_publish() -> None:
 
         return stages.compact(stages.status_publish())
 
-    publish_changes()
+    @task(outlets=[OUTBOUND_CHANNEL])
+    def keep_channel() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.outbound_upkeep())
+
+    publish_changes() >> keep_channel()
 
 
 if loads("admin"):

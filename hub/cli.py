@@ -30,11 +30,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in {data_root / 'internet/portal/drop'}")
     print(f"[demo] running the loop as Airflow DAG runs: {' → '.join(demo.LOOP)}", flush=True)
     log_file = home / "demo.log"
+    console = sys.stdout
     with open(log_file, "w") as log:
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = log
         try:
-            states = demo.run_loop()
+            states = demo.run_loop_with_resend(
+                data_root, say=lambda text: print(text, file=console, flush=True)
+            )
         finally:
             sys.stdout, sys.stderr = saved
     for dag_id, state in states.items():
@@ -44,6 +47,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     counts["seconds"] = round(time.monotonic() - started, 1)
     print()
     print(demo.format_summary(counts))
+    print()
+    print("Channel state (hub ferry status):")
+    print(demo.ferry_status_text())
     print()
     print("Look up one application's path:   .venv/bin/hub trace <NET_ID>   (ids in the portal's")
     print(f"  collected folder {data_root / 'internet/portal/collected'})")
@@ -140,6 +146,47 @@ def cmd_airflow_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ferry(args: argparse.Namespace) -> int:
+    """``hub ferry ...``: channel status, verify, quarantine, resend."""
+    from ferry.errors import TerminalError
+    from hub import ferry_ops
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    try:
+        if args.ferry_command == "status":
+            status = ferry_ops.channel_status(settings)
+            if args.json:
+                _print_json(status)
+            else:
+                print(ferry_ops.format_status(status))
+            return 0
+        if args.ferry_command == "verify":
+            result = ferry_ops.verify_file(settings, Path(args.file), args.channel)
+            _print_json(result)
+            return 0 if result["ok"] else 1
+        if args.ferry_command == "resend":
+            for ref in ferry_ops.resend(settings, args.sequences, args.channel):
+                print(f"resent {ref}")
+            return 0
+        if args.quarantine_command == "list":
+            rows = ferry_ops.quarantine_list(settings, None if args.all else "held")
+            if args.json:
+                _print_json(rows)
+            for row in [] if args.json else rows:
+                print(f"{row['id']:<12} {row['state']:<9} {row['kind']:<10} {row['code']:<24} {row['ref']}  {row['at']}  {row['detail'][:80]}")
+            return 0
+        if args.quarantine_command == "release":
+            print(f"released {args.id} to {ferry_ops.quarantine_release(settings, args.id)}")
+            return 0
+        ferry_ops.quarantine_discard(settings, args.id, args.reason)
+        print(f"discarded {args.id} (reason recorded)")
+        return 0
+    except TerminalError as error:
+        print(f"hub ferry: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Power Exchange Hub operator command")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +228,28 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="reconciliation counts of the loop")
     summary.add_argument("--json", help="also write the counts to this file")
     summary.set_defaults(func=cmd_summary)
+
+    ferry = commands.add_parser("ferry", help="ferry channels: status, verify, quarantine, resend")
+    ferry.set_defaults(func=cmd_ferry)
+    ferry_commands = ferry.add_subparsers(dest="ferry_command", required=True)
+    status = ferry_commands.add_parser("status", help="per channel: sent, applied, gaps, receipts, alarms")
+    status.add_argument("--json", action="store_true")
+    verify = ferry_commands.add_parser("verify", help="verify a bundle file without applying it")
+    verify.add_argument("file")
+    verify.add_argument("--channel", choices=["inbound", "outbound"])
+    held = ferry_commands.add_parser("quarantine", help="quarantined bundles and submissions")
+    held_commands = held.add_subparsers(dest="quarantine_command", required=True)
+    listing = held_commands.add_parser("list", help="held items (ids are ZONE:N)")
+    listing.add_argument("--all", action="store_true", help="also released and discarded ones")
+    listing.add_argument("--json", action="store_true")
+    release = held_commands.add_parser("release", help="put an item back for a new attempt")
+    release.add_argument("id")
+    discard = held_commands.add_parser("discard", help="delete an item, recording why")
+    discard.add_argument("id")
+    discard.add_argument("--reason", required=True)
+    resend = ferry_commands.add_parser("resend", help="re-send sent bundles, byte-identical")
+    resend.add_argument("sequences", nargs="+", type=int, metavar="SEQ")
+    resend.add_argument("--channel", choices=["inbound", "outbound"])
 
     env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))

@@ -5,14 +5,24 @@ and tested without a scheduler (``hub run STAGE``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
+from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
 from connectors.portal import Sender, apply_status_bundle, collect_submissions
+from ferry.receipts import REVERSE
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
-from hub.zones import load_catalogue, receiver_keyring, signing_key, transport_for, zone_engine
+from hub.zones import (
+    CHANNEL_SENDER,
+    load_catalogue,
+    receiver_keyring,
+    signing_key,
+    transport_for,
+    zone_engine,
+)
 
 
 def _sender(settings: Settings, channel: str, zone: str) -> Sender:
@@ -91,6 +101,47 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
     return asdict(report)
 
 
+def channel_policy(settings: Settings) -> ChannelPolicy:
+    return ChannelPolicy(
+        heartbeat_after=timedelta(minutes=settings.heartbeat_minutes),
+        silence_alarm_after=timedelta(minutes=settings.silence_alarm_minutes),
+        retention=timedelta(hours=settings.outbox_retention_hours),
+    )
+
+
+def channel_end(settings: Settings, channel: str) -> ChannelEnd:
+    """The sending end of ``channel`` in the zone that sends on it."""
+    return ChannelEnd(
+        engine=zone_engine(settings, CHANNEL_SENDER[channel]),
+        channel=channel,
+        key=signing_key(settings, channel),
+        outbox=settings.outbox_dir(channel),
+        transport=transport_for(settings, channel),
+        catalogue_version=load_catalogue(settings).version,
+    )
+
+
+def _upkeep(settings: Settings, sends: str) -> dict[str, Any]:
+    policy = channel_policy(settings)
+    report = upkeep_sender(channel_end(settings, sends), policy)
+    receives = REVERSE[sends]
+    silent = check_silence(zone_engine(settings, CHANNEL_SENDER[sends]), receives, policy)
+    if silent is not None:
+        report.alarms.append(silent)
+    return asdict(report)
+
+
+def inbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
+    """Internet zone: resend inbound bundles a receipt asks for, prune acknowledged copies,
+    send a heartbeat when idle, and raise an alarm when the outbound channel is silent."""
+    return _upkeep(settings or load_settings(), "inbound")
+
+
+def outbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: the same for the outbound channel (alarm: inbound silent)."""
+    return _upkeep(settings or load_settings(), "outbound")
+
+
 STAGES = {
     "intake": intake,
     "inbound_receive": inbound_receive,
@@ -98,6 +149,8 @@ STAGES = {
     "case_processing": case_processing,
     "status_publish": status_publish,
     "portal_publish": portal_publish,
+    "inbound_upkeep": inbound_upkeep,
+    "outbound_upkeep": outbound_upkeep,
 }
 
 

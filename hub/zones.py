@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def _prepared_engine(url: str, zone: str) -> Engine:
 
 
 def transport_for(settings: Settings, channel: str) -> Transport:
+    """SFTP when an ``AIRFLOW_CONN_HUB_FERRY_<CHANNEL>`` connection is set, else the local folder."""
+    uri = os.environ.get(f"AIRFLOW_CONN_HUB_FERRY_{channel.upper()}")
+    if uri:
+        from ferry.sftp import SftpConfig, SftpTransport  # paramiko only when used
+
+        return SftpTransport(SftpConfig.from_uri(uri))
     folder = settings.channel_dir(channel)
     folder.mkdir(parents=True, exist_ok=True)
     return LocalFolderTransport(folder)
