@@ -51,8 +51,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("Channel state (hub ferry status):")
     print(demo.ferry_status_text())
     print()
-    print("Look up one application's path:   .venv/bin/hub trace <NET_ID>   (ids in the portal's")
-    print(f"  collected folder {data_root / 'internet/portal/collected'})")
+    example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
+    if example:
+        print("Where is one application? Its whole path across both zones:")
+        print(f'  eval "$(.venv/bin/hub airflow-env --home {args.home})"; .venv/bin/hub trace {example}')
     print("Open the Airflow UI on the same data:   make ui   then http://localhost:8080")
     print(f"  (login 'admin'; the password is in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'})")
     print(f"Task logs of this run: {log_file}")
