@@ -359,7 +359,7 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
     items: list[ItemSource] = [records_item("status_events", records)]
     send_planned(
         sender.engine, plan, items=items, counts={"status_events": len(records)}, key=sender.key,
-        outbox=sender.outbox, transport=sender.transport,
+        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
         record_events(

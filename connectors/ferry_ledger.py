@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from ferry.bundle import (
     open_bundle,
     write_bundle,
 )
-from ferry.keys import Keyring, SigningKey
+from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
 from ferry.transport import Transport
 
 SEQUENCE_CONFLICT = "SEQUENCE_CONFLICT"
@@ -135,6 +135,7 @@ def send_planned(
     items: Iterable[ItemSource],
     counts: dict[str, int],
     key: SigningKey,
+    recipient: RecipientKey,
     outbox: Path,
     transport: Transport,
 ) -> str:
@@ -158,7 +159,7 @@ def send_planned(
     final = outbox / plan.file_name
     partial = final.with_name(final.name + ".part")
     with open(partial, "wb") as stream:
-        write_bundle(stream, header, items, key)
+        write_bundle(stream, header, items, key, recipient=recipient)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
@@ -243,6 +244,7 @@ def receive_channel(
     channel: str,
     transport: Transport,
     keyring: Keyring,
+    decryption_keys: Mapping[str, DecryptionKey],
     quarantine_dir: Path,
     apply: ApplyBundle,
     prepare: PrepareBundle | None = None,
@@ -255,7 +257,10 @@ def receive_channel(
         if path is None:
             continue
         try:
-            bundle = open_bundle(path, keyring, limits or Limits(), expected_channel=channel)
+            bundle = open_bundle(
+                path, keyring, limits or Limits(), expected_channel=channel,
+                decryption_keys=decryption_keys, at=now(),
+            )
         except BundleRejected as rejected:
             report.quarantined.append(
                 quarantine_file(

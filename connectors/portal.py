@@ -32,7 +32,7 @@ from connectors.provenance import record_events
 from ferry.bundle import ItemSource, VerifiedBundle, records_item
 from ferry.content_types import content_matches
 from ferry.errors import TerminalError
-from ferry.keys import SigningKey
+from ferry.keys import RecipientKey, SigningKey
 from ferry.transport import Transport
 
 SUBMISSION_FILE = "submission.json"
@@ -57,6 +57,7 @@ class Sender:
     engine: Engine
     channel: str
     key: SigningKey
+    recipient: RecipientKey
     outbox: Path
     transport: Transport
 
@@ -168,7 +169,7 @@ def _send(
     items, counts = _bundle_items(submissions)
     send_planned(
         sender.engine, plan, items=items, counts=counts, key=sender.key,
-        outbox=sender.outbox, transport=sender.transport,
+        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
         record_events(
