@@ -360,7 +360,7 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
     items: list[ItemSource] = [records_item("status_events", records)]
     send_planned(
         sender.engine, plan, items=items, counts={"status_events": len(records)}, key=sender.key,
-        outbox=sender.outbox, transport=sender.transport,
+        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
         record_events(
@@ -381,8 +381,8 @@ def publish_status(
     allow-listed and scanned; anything the scanner flags is held for review instead."""
     report = PublishReport()
     finish_pending_heartbeat(
-        sender.engine, sender.channel, key=sender.key, outbox=sender.outbox,
-        transport=sender.transport,
+        sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
+        outbox=sender.outbox, transport=sender.transport,
     )
     with sender.engine.connect() as connection:
         plan = pending_plan(connection, sender.channel)

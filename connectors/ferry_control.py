@@ -38,7 +38,7 @@ from connectors.ferry_ledger import (
     finish_pending_heartbeat as _finish,
 )
 from ferry.errors import TerminalError
-from ferry.keys import SigningKey
+from ferry.keys import RecipientKey, SigningKey
 from ferry.receipts import Receipt
 from ferry.transport import Transport, check_name
 
@@ -72,13 +72,17 @@ class ChannelEnd:
     engine: Engine
     channel: str
     key: SigningKey
+    recipient: RecipientKey
     outbox: Path
     transport: Transport
     catalogue_version: str
 
 
 def finish_pending_heartbeat(end: ChannelEnd) -> str | None:
-    return _finish(end.engine, end.channel, key=end.key, outbox=end.outbox, transport=end.transport)
+    return _finish(
+        end.engine, end.channel, key=end.key, recipient=end.recipient, outbox=end.outbox,
+        transport=end.transport,
+    )
 
 
 def send_heartbeat(end: ChannelEnd) -> str:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from ferry.bundle import (
     write_bundle,
 )
 from ferry.errors import TerminalError
-from ferry.keys import Keyring, SigningKey
+from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
 from ferry.receipts import RECEIPT_INVALID, RECEIPTS_KIND, REVERSE, Receipt, build_receipt
 from ferry.transport import Transport
 
@@ -199,6 +199,7 @@ def send_planned(
     items: Iterable[ItemSource],
     counts: dict[str, int],
     key: SigningKey,
+    recipient: RecipientKey,
     outbox: Path,
     transport: Transport,
 ) -> str:
@@ -225,7 +226,7 @@ def send_planned(
     final = outbox / plan.file_name
     partial = final.with_name(final.name + ".part")
     with open(partial, "wb") as stream:
-        write_bundle(stream, header, items, key)
+        write_bundle(stream, header, items, key, recipient=recipient)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
@@ -242,7 +243,13 @@ def send_planned(
 
 
 def finish_pending_heartbeat(
-    engine: Engine, channel: str, *, key: SigningKey, outbox: Path, transport: Transport
+    engine: Engine,
+    channel: str,
+    *,
+    key: SigningKey,
+    recipient: RecipientKey,
+    outbox: Path,
+    transport: Transport,
 ) -> str | None:
     """Send a heartbeat planned before a crash (same bytes); returns its ref, if any. Data
     senders call this before planning, so every sequence is built after its predecessor."""
@@ -250,7 +257,10 @@ def finish_pending_heartbeat(
         plan = pending_plan(connection, channel, kind=HEARTBEAT)
     if plan is None:
         return None
-    send_planned(engine, plan, items=[], counts={}, key=key, outbox=outbox, transport=transport)
+    send_planned(
+        engine, plan, items=[], counts={}, key=key, recipient=recipient, outbox=outbox,
+        transport=transport,
+    )
     return plan.ref
 
 
@@ -323,6 +333,7 @@ def receive_channel(
     channel: str,
     transport: Transport,
     keyring: Keyring,
+    decryption_keys: Mapping[str, DecryptionKey],
     quarantine_dir: Path,
     apply: ApplyBundle,
     prepare: PrepareBundle | None = None,
@@ -351,7 +362,10 @@ def receive_channel(
     for name in transport.list_complete():
         path = transport.path_of(name) or _fetch(transport, name, staging)
         try:
-            bundle = open_bundle(path, keyring, limits or Limits(), expected_channel=channel)
+            bundle = open_bundle(
+                path, keyring, limits or Limits(), expected_channel=channel,
+                decryption_keys=decryption_keys, at=now(),
+            )
         except BundleRejected as rejected:
             refuse(path, name, rejected.code, rejected.detail)
             _forget_remote(transport, name, path)

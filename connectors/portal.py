@@ -33,7 +33,7 @@ from connectors.provenance import record_events
 from ferry.bundle import ItemSource, VerifiedBundle, records_item
 from ferry.content_types import content_matches
 from ferry.errors import TerminalError
-from ferry.keys import SigningKey
+from ferry.keys import RecipientKey, SigningKey
 from ferry.transport import Transport
 
 SUBMISSION_FILE = "submission.json"
@@ -58,6 +58,7 @@ class Sender:
     engine: Engine
     channel: str
     key: SigningKey
+    recipient: RecipientKey
     outbox: Path
     transport: Transport
 
@@ -173,7 +174,7 @@ def _send(
     items, counts = _bundle_items(submissions)
     send_planned(
         sender.engine, plan, items=items, counts=counts, key=sender.key,
-        outbox=sender.outbox, transport=sender.transport,
+        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
         record_events(
@@ -228,8 +229,8 @@ def collect_submissions(
     """Carry every complete, unclaimed submission in ``drop`` into inbound bundles."""
     report = IntakeReport()
     finish_pending_heartbeat(
-        sender.engine, sender.channel, key=sender.key, outbox=sender.outbox,
-        transport=sender.transport,
+        sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
+        outbox=sender.outbox, transport=sender.transport,
     )
     _resume(sender, drop, collected, report)
     while True:

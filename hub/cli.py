@@ -74,6 +74,20 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from hub.keys import rotate_keys
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    signing, encryption = rotate_keys(settings, args.zone, args.overlap)
+    print(
+        f"{args.zone}: new signing key {signing}, new encryption key {encryption}; "
+        f"the previous keys stay valid for {args.overlap} days "
+        f"(public keys in {settings.keys_dir(args.zone) / 'public'})"
+    )
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from datetime import date
 
@@ -203,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("init", help="create each zone's signing key and exchange public keys").set_defaults(
         func=cmd_keys_init
     )
+    rotate = keys.add_parser("rotate", help="replace a zone's keys; the previous ones overlap for a while")
+    rotate.add_argument("zone", choices=["internet", "admin"])
+    rotate.add_argument("--overlap", type=int, default=7, metavar="DAYS", help="days the previous keys stay valid")
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     generate = commands.add_parser("generate", help="write a seeded batch of portal submissions")
     generate.add_argument("--count", type=int, default=200)

@@ -16,9 +16,13 @@ from ferry.bundle import BundleRejected, open_bundle
 from ferry.errors import TerminalError
 from hub.settings import ZONES, Settings
 from hub.stages import channel_end
-from hub.zones import CHANNEL_SENDER, receiver_keyring, zone_engine
-
-CHANNEL_RECEIVER = {"inbound": "admin", "outbound": "internet"}
+from hub.zones import (
+    CHANNEL_RECEIVER,
+    CHANNEL_SENDER,
+    decryption_keys,
+    receiver_keyring,
+    zone_engine,
+)
 
 
 def channel_status(settings: Settings) -> dict[str, Any]:
@@ -106,7 +110,10 @@ def verify_file(settings: Settings, path: Path, channel: str | None = None) -> d
     result: dict[str, Any] = {"file": str(path), "ok": False}
     for candidate in channels:
         try:
-            bundle = open_bundle(path, receiver_keyring(settings, candidate), expected_channel=candidate)
+            bundle = open_bundle(
+                path, receiver_keyring(settings, candidate), expected_channel=candidate,
+                decryption_keys=decryption_keys(settings, candidate),
+            )
         except BundleRejected as rejected:
             result.update(code=rejected.code, detail=rejected.detail, channel=candidate)
             continue

@@ -17,8 +17,10 @@ from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
 from hub.zones import (
     CHANNEL_SENDER,
+    decryption_keys,
     load_catalogue,
     receiver_keyring,
+    recipient_key,
     signing_key,
     transport_for,
     zone_engine,
@@ -30,6 +32,7 @@ def _sender(settings: Settings, channel: str, zone: str) -> Sender:
         engine=zone_engine(settings, zone),
         channel=channel,
         key=signing_key(settings, channel),
+        recipient=recipient_key(settings, channel),
         outbox=settings.outbox_dir(channel),
         transport=transport_for(settings, channel),
     )
@@ -56,6 +59,7 @@ def inbound_receive(settings: Settings | None = None) -> dict[str, Any]:
         channel="inbound",
         transport=transport_for(settings, "inbound"),
         keyring=receiver_keyring(settings, "inbound"),
+        decryption_keys=decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
         prepare=store_attachments(settings.attachment_store),
         apply=apply_inbound,
@@ -95,6 +99,7 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
         channel="outbound",
         transport=transport_for(settings, "outbound"),
         keyring=receiver_keyring(settings, "outbound"),
+        decryption_keys=decryption_keys(settings, "outbound"),
         quarantine_dir=settings.internet_quarantine,
         apply=apply_status_bundle(settings.public_root),
     )
@@ -115,6 +120,7 @@ def channel_end(settings: Settings, channel: str) -> ChannelEnd:
         engine=zone_engine(settings, CHANNEL_SENDER[channel]),
         channel=channel,
         key=signing_key(settings, channel),
+        recipient=recipient_key(settings, channel),
         outbox=settings.outbox_dir(channel),
         transport=transport_for(settings, channel),
         catalogue_version=load_catalogue(settings).version,

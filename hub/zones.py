@@ -10,12 +10,22 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.db import create_schema, engine_for
-from ferry.keys import Keyring, SigningKey, load_keyring, load_signing_key
+from ferry.keys import (
+    DecryptionKey,
+    Keyring,
+    RecipientKey,
+    SigningKey,
+    load_decryption_keys,
+    load_keyring,
+    load_recipient_key,
+    load_signing_key,
+)
 from ferry.transport import LocalFolderTransport, Transport
 from hub.settings import Settings
 from rules.catalogue import Catalogue, build_catalogue
 
 CHANNEL_SENDER = {"inbound": "internet", "outbound": "admin"}
+CHANNEL_RECEIVER = {"inbound": "admin", "outbound": "internet"}
 
 
 def zone_engine(settings: Settings, zone: str) -> Engine:
@@ -45,6 +55,18 @@ def transport_for(settings: Settings, channel: str) -> Transport:
 def signing_key(settings: Settings, channel: str) -> SigningKey:
     zone = CHANNEL_SENDER[channel]
     return load_signing_key(settings.keys_dir(zone), zone)
+
+
+def recipient_key(settings: Settings, channel: str) -> RecipientKey:
+    """The receiving zone's current public encryption key, as the sending zone trusts it."""
+    sender, receiver = CHANNEL_SENDER[channel], CHANNEL_RECEIVER[channel]
+    return load_recipient_key(settings.keys_dir(sender), receiver)
+
+
+def decryption_keys(settings: Settings, channel: str) -> dict[str, DecryptionKey]:
+    """The receiving zone's private encryption keys (current and not yet expired)."""
+    receiver = CHANNEL_RECEIVER[channel]
+    return load_decryption_keys(settings.keys_dir(receiver), receiver)
 
 
 def receiver_keyring(settings: Settings, channel: str) -> Keyring:

@@ -81,6 +81,7 @@ def main(data_root: Path, point: str) -> None:
         channel="inbound",
         transport=KillingTransport(transport, before="remove" if point == "after_commit" else ""),
         keyring=zones.receiver_keyring(settings, "inbound"),
+        decryption_keys=zones.decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
         prepare=prepare,
         apply=apply,

@@ -31,7 +31,14 @@ from ferry.keys import generate_zone_key, load_signing_key
 from hub import stages
 from hub.ferry_ops import channel_status
 from hub.settings import Settings
-from hub.zones import receiver_keyring, signing_key, transport_for, zone_engine
+from hub.zones import (
+    decryption_keys,
+    receiver_keyring,
+    recipient_key,
+    signing_key,
+    transport_for,
+    zone_engine,
+)
 
 QUIET = ChannelPolicy(heartbeat_after=timedelta(days=1))
 
@@ -58,6 +65,7 @@ def receive(settings: Settings, **kwargs: object) -> dict:
         zone_engine(settings, "admin"), channel="inbound",
         transport=transport_for(settings, "inbound"),
         keyring=receiver_keyring(settings, "inbound"),
+        decryption_keys=decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
         prepare=store_attachments(settings.attachment_store), apply=apply_inbound,
         **kwargs,  # type: ignore[arg-type]
@@ -165,7 +173,7 @@ def _forged(settings: Settings, sequence: int, previous: str | None, net_id: str
     header = BundleHeader("inbound", sequence, previous, "2026-03-02T10:00:00+08:00", "x", {"applications": 1})
     with scratch.open("wb") as out:
         write_bundle(out, header, [records_item("applications", [{"net_id": net_id}])],
-                     key or signing_key(settings, "inbound"))
+                     key or signing_key(settings, "inbound"), recipient=recipient_key(settings, "inbound"))
     return scratch.read_bytes()
 
 
@@ -223,7 +231,7 @@ def test_path_like_and_control_character_item_names_are_refused(loop: Settings, 
     content = b'{"net_id":"NET20260302999999"}\n'
     kind = "attachment" if name.startswith("att/") else "records"
     media = ct.PDF if kind == "attachment" else "application/x-ndjson"
-    forge(ferry_file(loop, "inbound", 1), signing_key(loop, "inbound"),
+    forge(ferry_file(loop, "inbound", 1), signing_key(loop, "inbound"), recipient_key(loop, "inbound"),
           [({"name": name, "kind": kind, "media_type": media}, content)])
     report = receive(loop)
     assert [q["code"] for q in report["quarantined"]] == ["BAD_ITEM_NAME"]
@@ -252,7 +260,7 @@ def test_attachment_whose_content_is_not_its_declared_type_is_refused(loop: Sett
     from ferry_testkit import PNG_BYTES, sha
     from ferry_testkit import forge_bundle as forge
 
-    forge(ferry_file(loop, "inbound", 1), signing_key(loop, "inbound"),
+    forge(ferry_file(loop, "inbound", 1), signing_key(loop, "inbound"), recipient_key(loop, "inbound"),
           [({"name": f"att/{sha(PNG_BYTES)}", "kind": "attachment", "media_type": ct.PDF}, PNG_BYTES)])
     report = receive(loop)
     assert [q["code"] for q in report["quarantined"]] == ["ATTACHMENT_TYPE"]
