@@ -7,14 +7,16 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_STATUS, OUTBOUND_CHANNEL, loads, zone_tags
+from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_STATUS, OUTBOUND_CHANNEL, PUBLIC_CATALOGUE, loads, zone_tags
 
 DOC = """
 ### status_publish · 外网反馈
 Reads the status-change outbox after the last change already carried, builds the
 public record of each change (allow-listed fields only, personal data masked), runs the
 final scanner (fail closed: a record that still holds an identifier or phone number is
-held for review), and sends the rest as a signed outbound bundle.
+held for review), and sends the rest as a signed outbound bundle. Then, when the power
+catalogue has changed, sends the public catalogue (in-use items with their category's
+disclosure fields) in its own outbound bundle.
 """
 
 
@@ -38,7 +40,13 @@ def status_publish() -> None:
 
         return stages.compact(stages.status_publish())
 
-    publish_changes()
+    @task(outlets=[OUTBOUND_CHANNEL, PUBLIC_CATALOGUE])
+    def publish_catalogue() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.catalogue_publish())
+
+    publish_changes() >> publish_catalogue()
 
 
 if loads("admin"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from datetime import date, datetime, timedelta
 from functools import cache
-from operator import mul
 from typing import Any, Final
 
 import jsonschema
@@ -23,10 +22,10 @@ import schemas
 from rules.catalogue import Catalogue, PowerItem
 from rules.identifiers import (
     RESIDENT_ID_CHECK,
-    RESIDENT_ID_WEIGHTS,
     is_valid_org_code,
     is_valid_uscc,
     resident_id_birth_date,
+    resident_id_weighted_sum,
 )
 from rules.reasons import Reason
 
@@ -59,12 +58,13 @@ FIELD_LABELS: Mapping[str, str] = {
 SUBMISSION_CLOCK_SKEW: Final = timedelta(minutes=10)
 OLDEST_SUBMISSION: Final = timedelta(days=366)  # older than this on arrival is no real submission
 EARLIEST_BIRTH: Final = date(1900, 1, 1)
+_SKEW_SECONDS: Final = SUBMISSION_CLOCK_SKEW.total_seconds()
+_OLDEST_SECONDS: Final = OLDEST_SUBMISSION.total_seconds()
 
 ID_TYPES_OF: Mapping[str, frozenset[str]] = {
     "person": frozenset({"resident_id", "passport", "other"}),
     "organisation": frozenset({"uscc", "org_code", "other"}),
 }
-_ID_WEIGHT_OFFSET: Final = 48 * sum(RESIDENT_ID_WEIGHTS)  # ord("0") times the weights
 _application_ok: Final[Callable[[Any], bool]] = schemas.fast_check("application")
 
 
@@ -122,8 +122,7 @@ def _resident_id_reasons(number: str, path: str, submitted: date | None) -> list
     15-digit number with a real birth date."""
     length = len(number)
     if length == 18 and number.isascii() and number[:17].isdigit():
-        body = number[:17].encode()
-        expected = RESIDENT_ID_CHECK[(sum(map(mul, body, RESIDENT_ID_WEIGHTS)) - _ID_WEIGHT_OFFSET) % 11]
+        expected = RESIDENT_ID_CHECK[resident_id_weighted_sum(number[:17])]
         if expected != number[17].upper():
             return [Reason("ID_CHECK_DIGIT", path, "居民身份证号码校验不通过，请核对")]
     elif not (length == 15 and number.isascii() and number.isdigit()):
@@ -264,6 +263,72 @@ def _rule_reasons(
     return reasons
 
 
+@cache
+def _real_birth_day(yyyymmdd: str) -> bool:
+    """True when an 8-digit date is a real day on or after ``EARLIEST_BIRTH``."""
+    try:
+        return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:])) >= EARLIEST_BIRTH
+    except ValueError:
+        return False
+
+
+_PASSPORT_OR_OTHER: Final = frozenset({"passport", "other"})
+
+
+def _party_passes(party: Mapping[str, Any], day: str) -> bool:
+    """The accept path's check of one party; False sends the record to ``_party_reasons``."""
+    if "credit_code" in party:
+        return False
+    id_type, number = party["id_type"], party["id_number"]
+    if id_type == "resident_id":
+        if party["type"] != "person" or len(number) != 18 or not number.isascii():
+            return False
+        body = number[:17]
+        return (
+            body.isdigit()
+            and RESIDENT_ID_CHECK[resident_id_weighted_sum(body)] == number[17].upper()
+            and _real_birth_day(number[6:14])
+            and number[6:14] <= day
+        )
+    if id_type == "uscc":
+        return party["type"] == "organisation" and is_valid_uscc(number)
+    if id_type == "org_code":
+        return party["type"] == "organisation" and is_valid_org_code(number)
+    return id_type in ID_TYPES_OF[party["type"]]
+
+
+def _passes(
+    envelope: Mapping[str, Any], catalogue: Catalogue, received_at: datetime, attachments: Collection[str]
+) -> bool:
+    """Every rule beyond the schema, as one yes/no on a schema-valid record: the accept
+    path. It must say no whenever ``_rule_reasons`` finds anything."""
+    text = envelope["submitted_at"]
+    submitted = datetime.fromisoformat(text)
+    # POSIX seconds: comparing aware datetimes costs a time-zone call per operand.
+    delay = received_at.timestamp() - submitted.timestamp()
+    if not -_SKEW_SECONDS <= delay <= _OLDEST_SECONDS:
+        return False
+    day = text[0:4] + text[5:7] + text[8:10]
+    if not _party_passes(envelope["applicant"], day):
+        return False
+    contact = envelope.get("contact")
+    if contact is not None and not _party_passes(contact, day):
+        return False
+    item = catalogue.item_at(envelope["power_code"], submitted)
+    if item is None or item.state != "A" or item.agency_code != envelope["agency_code"]:
+        return False
+    rules = item.material_rules
+    given = set()
+    for material in envelope["materials"]:
+        rule = rules.get(material["material_code"])
+        if rule is None or material["media_type"] not in rule.media_types or material["sha256"] not in attachments:
+            return False
+        given.add(rule.material_code)
+    if not item.required_materials <= given:
+        return False
+    return item.form_check is None or item.form_check(envelope.get("form", {}))
+
+
 def validate_application(
     envelope: Any,
     catalogue: Catalogue,
@@ -278,6 +343,8 @@ def validate_application(
     the record's ``submitted_at``.
     """
     if _application_ok(envelope):
+        if _passes(envelope, catalogue, received_at, attachments):
+            return []
         reasons = _rule_reasons(envelope, catalogue, received_at, attachments, guarded=False)
         return sorted(reasons) if reasons else reasons
     reasons = _schema_reasons(envelope)
