@@ -7,7 +7,14 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_STATUS, OUTBOUND_CHANNEL, PUBLIC_CATALOGUE, loads, zone_tags
+from hub.airflow_policy import (
+    DEFAULT_ARGS,
+    EXCHANGE_STATUS,
+    OUTBOUND_CHANNEL,
+    PUBLIC_CATALOGUE,
+    loads,
+    zone_tags,
+)
 
 DOC = """
 ### status_publish · 外网反馈

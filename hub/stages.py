@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
 from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
+from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
 from connectors.ferry_ledger import receive_channel
 from connectors.portal import Sender, apply_status_bundle, collect_submissions
 from hub.settings import Settings, load_settings

@@ -12,7 +12,12 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine, func, select
 
-from connectors.catalogue_store import import_file, item_history, read_catalogue_file, stored_catalogue
+from connectors.catalogue_store import (
+    import_file,
+    item_history,
+    read_catalogue_file,
+    stored_catalogue,
+)
 from connectors.db import catalogue_items, catalogue_transitions, create_schema, engine_for
 from rules.catalogue import APPROVAL_ROLE_NAMES, CATEGORIES, DISCLOSURE_FIELDS, STATES
 from rules.catalogue_import import COLUMNS, MEDIA_TYPES, diff_entries

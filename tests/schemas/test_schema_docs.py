@@ -10,7 +10,7 @@ from pathlib import Path
 import schemas
 
 DOC = Path(__file__).parents[2] / "docs" / "schemas.md"
-EXAMPLE = re.compile(r"```json schema=([a-z_]+)\n(.*?)\n```", re.S)
+EXAMPLE = re.compile(r"```json schema=([a-z_]+)\n(.*?)\n```", re.DOTALL)
 
 
 def test_every_example_validates_and_every_schema_has_one() -> None:
