@@ -142,7 +142,7 @@ class Catalogue:
     items: Mapping[str, PowerItem]
     version: str
     history: Mapping[str, tuple[PowerItem, ...]] = field(default_factory=dict)
-    _starts: Mapping[str, tuple[float, ...]] = field(default_factory=dict, repr=False)
+    _starts: Mapping[str, tuple[datetime, ...]] = field(default_factory=dict, repr=False)
 
     def get(self, code: str) -> PowerItem | None:
         return self.items.get(code)
@@ -156,7 +156,7 @@ class Catalogue:
         starts = self._starts.get(code)
         if starts is None:
             return self.items.get(code)
-        index = bisect.bisect_right(starts, moment.timestamp())
+        index = bisect.bisect_right(starts, moment)
         return self.history[code][index - 1] if index else None
 
 
@@ -323,13 +323,13 @@ def catalogue_from_versions(versions: Iterable[tuple[Mapping[str, Any], datetime
             raise CatalogueError(f"stored item {doc.get('code')} v{doc.get('version')}: {found[0]}")
         by_code.setdefault(doc["code"], []).append(_power_item(doc, effective_from))
     history: dict[str, tuple[PowerItem, ...]] = {}
-    starts: dict[str, tuple[float, ...]] = {}
+    starts: dict[str, tuple[datetime, ...]] = {}
     for code, found_versions in by_code.items():
         ordered = tuple(sorted(found_versions, key=lambda item: item.version))
         moments = tuple(item.effective_from for item in ordered if item.effective_from is not None)
         if len(moments) != len(ordered) or list(moments) != sorted(moments):
             raise CatalogueError(f"versions of {code} are not in time order")
-        history[code], starts[code] = ordered, tuple(m.timestamp() for m in moments)
+        history[code], starts[code] = ordered, moments
     items = {code: versions_[-1] for code, versions_ in history.items()}
     return Catalogue(
         items=items,
