@@ -259,7 +259,54 @@ publish_held = Table(
     Column("held_at", String(40), nullable=False),
 )
 
+# The power catalogue as imported from the provincial platform: every version of every
+# item, and every transition with who, when, why and the approval chain.
+catalogue_items = Table(
+    "catalogue_items",
+    metadata,
+    Column("code", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(1), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("content_digest", String(64), nullable=False),
+    Column("effective_from", String(40), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+catalogue_transitions = Table(
+    "catalogue_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(100), nullable=False),
+    Column("action", String(16), nullable=False),  # create | revise | suspend | resume | abolish
+    Column("from_state", String(1)),
+    Column("to_state", String(1), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer, nullable=False),
+    Column("changed_by", String(100), nullable=False),
+    Column("changed_at", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("approvals", JSON, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Index("ix_catalogue_transitions_code", "code"),
+)
+
+# Which outbound bundle carried which public catalogue (the records, so a resend after a
+# crash rebuilds the same bytes).
+catalogue_publications = Table(
+    "catalogue_publications",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True),
+    Column("catalogue_version", String(64), nullable=False),
+    Column("records", JSON, nullable=False),
+    Column("planned_at", String(40), nullable=False),
+)
+
 ADMIN = SHARED + (
+    catalogue_items,
+    catalogue_transitions,
+    catalogue_publications,
     inbound_records,
     applications,
     rejections,

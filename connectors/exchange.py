@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
+from connectors.catalogue_feed import resume_catalogue_plan
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
@@ -384,6 +385,8 @@ def publish_status(
         sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
         outbox=sender.outbox, transport=sender.transport,
     )
+    # Every earlier sequence must be sent before this one is built (the digest chain).
+    resume_catalogue_plan(sender)
     with sender.engine.connect() as connection:
         plan = pending_plan(connection, sender.channel)
     if plan is not None:  # planned before a crash: rebuild the same bytes and send them

@@ -7,16 +7,25 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_STATUS, OUTBOUND_CHANNEL, loads, zone_tags
+from hub.airflow_policy import (
+    DEFAULT_ARGS,
+    EXCHANGE_STATUS,
+    OUTBOUND_CHANNEL,
+    PUBLIC_CATALOGUE,
+    loads,
+    zone_tags,
+)
 
 DOC = """
 ### status_publish · 外网反馈
 Reads the status-change outbox after the last change already carried, builds the
 public record of each change (allow-listed fields only, personal data masked), runs the
 final scanner (fail closed: a record that still holds an identifier or phone number is
-held for review), and sends the rest as a signed outbound bundle.
+held for review), and sends the rest as a signed outbound bundle. Then, when the power
+catalogue has changed, sends the public catalogue (in-use items with their category's
+disclosure fields) in its own outbound bundle.
 
-Then keeps the outbound channel up: re-sends what the internet zone's latest receipt
+Last, keeps the outbound channel up: re-sends what the internet zone's latest receipt
 reports missing, prunes acknowledged outbox copies, sends a heartbeat bundle when idle,
 and raises an alarm when the inbound channel has been silent too long.
 """
@@ -42,13 +51,19 @@ def status_publish() -> None:
 
         return stages.compact(stages.status_publish())
 
+    @task(outlets=[OUTBOUND_CHANNEL, PUBLIC_CATALOGUE])
+    def publish_catalogue() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.catalogue_publish())
+
     @task(outlets=[OUTBOUND_CHANNEL])
     def keep_channel() -> dict:
         from hub import stages
 
         return stages.compact(stages.outbound_upkeep())
 
-    publish_changes() >> keep_channel()
+    publish_changes() >> publish_catalogue() >> keep_channel()
 
 
 if loads("admin"):

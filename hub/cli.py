@@ -153,6 +153,66 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0 if counts["balanced"] else 1
 
 
+def cmd_catalogue_import(args: argparse.Namespace) -> int:
+    from connectors.catalogue_store import import_file
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+    from rules.catalogue import ACTION_NAMES, CatalogueError
+
+    try:
+        report = import_file(zone_engine(load_settings(), "admin"), Path(args.file))
+    except CatalogueError as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(report.__dict__)
+    else:
+        for change in report.applied:
+            print(f"  row {change['row']:>5}  {change['code']}  {ACTION_NAMES[change['action']]} → v{change['version']} ({change['state']})")
+        for error in report.errors:
+            print(f"  row {error['row']:>5}  {error['code'] or '?'}  REFUSED: {error['reason']}")
+        print(
+            f"{report.source}: {report.rows} rows, {len(report.applied)} changes applied, "
+            f"{report.unchanged} unchanged, {len(report.errors)} refused; catalogue {report.catalogue_version}"
+        )
+        if report.applied:
+            print("The public catalogue goes out with the next status_publish run (or: hub run catalogue_publish).")
+    return 1 if report.errors else 0
+
+
+def cmd_catalogue_show(args: argparse.Namespace) -> int:
+    from connectors.catalogue_store import item_history
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+    from rules.catalogue import ACTION_NAMES, APPROVAL_ROLE_NAMES, STATES
+
+    found = item_history(zone_engine(load_settings(), "admin"), args.code)
+    if found is None:
+        print(f"{args.code}: not in the imported catalogue", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(found)
+        return 0
+    latest = found["versions"][-1]["document"]
+    print(f"{args.code}  {latest['name']}  ({latest['category']})")
+    for version in found["versions"]:
+        print(f"  v{version['version']}  {version['state']} {STATES[version['state']]}  in force from {version['effective_from']}")
+    print("history:")
+    for step in found["history"]:
+        chain = " → ".join(f"{APPROVAL_ROLE_NAMES[a['role']]} {a['approver']} {a['at']}" for a in step["approvals"])
+        print(f"  {step['at']}  {ACTION_NAMES[step['action']]}  {step['from_state'] or '-'}→{step['to_state']}  v{step['to_version']}  by {step['by']}: {step['reason']}")
+        print(f"      approvals: {chain}  (from {step['source']})")
+    return 0
+
+
+def cmd_catalogue_diff(args: argparse.Namespace) -> int:
+    from connectors.catalogue_store import read_catalogue_file
+    from rules.catalogue_import import diff_entries
+
+    _print_json(diff_entries(read_catalogue_file(Path(args.old)), read_catalogue_file(Path(args.new))))
+    return 0
+
+
 def cmd_airflow_env(args: argparse.Namespace) -> int:
     from hub.airflow_env import airflow_env
 
@@ -270,6 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
     resend = ferry_commands.add_parser("resend", help="re-send sent bundles, byte-identical")
     resend.add_argument("sequences", nargs="+", type=int, metavar="SEQ")
     resend.add_argument("--channel", choices=["inbound", "outbound"])
+
+    catalogue = commands.add_parser("catalogue", help="the power catalogue (权力事项目录)").add_subparsers(
+        dest="catalogue_command", required=True
+    )
+    imports = catalogue.add_parser("import", help="import a provincial catalogue file (.jsonl or .xlsx)")
+    imports.add_argument("file")
+    imports.add_argument("--json", action="store_true")
+    imports.set_defaults(func=cmd_catalogue_import)
+    show = catalogue.add_parser("show", help="every version and the change history of one item")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_catalogue_show)
+    diff = catalogue.add_parser("diff", help="what changes between two catalogue files")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.set_defaults(func=cmd_catalogue_diff)
 
     env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
 from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
 from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
@@ -87,8 +88,15 @@ def case_processing(settings: Settings | None = None, *, seed: int = 7) -> dict[
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: pack new status changes, masked and scanned, into outbound bundles."""
     settings = settings or load_settings()
+    resume_catalogue_plan(_sender(settings, "outbound", "admin"))  # a crashed catalogue bundle goes first
     report = publish_status(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
     return asdict(report)
+
+
+def catalogue_publish(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: send the public catalogue when its version has changed."""
+    settings = settings or load_settings()
+    return publish_catalogue(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
 
 
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
@@ -101,7 +109,7 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
         keyring=receiver_keyring(settings, "outbound"),
         decryption_keys=decryption_keys(settings, "outbound"),
         quarantine_dir=settings.internet_quarantine,
-        apply=apply_status_bundle(settings.public_root),
+        apply=with_catalogue(apply_status_bundle(settings.public_root), settings.public_root),
     )
     return asdict(report)
 
@@ -154,6 +162,7 @@ STAGES = {
     "applications_load": applications_load,
     "case_processing": case_processing,
     "status_publish": status_publish,
+    "catalogue_publish": catalogue_publish,
     "portal_publish": portal_publish,
     "inbound_upkeep": inbound_upkeep,
     "outbound_upkeep": outbound_upkeep,

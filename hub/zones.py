@@ -77,7 +77,15 @@ def receiver_keyring(settings: Settings, channel: str) -> Keyring:
 
 
 def load_catalogue(settings: Settings) -> Catalogue:
-    """The deployment's catalogue file, or the embedded sample catalogue."""
+    """The catalogue imported into the exchange database (administration zone), else the
+    deployment's catalogue file, else the embedded sample catalogue."""
+    if settings.loads("admin"):
+        from connectors.catalogue_store import store_mark
+
+        engine = zone_engine(settings, "admin")
+        mark = store_mark(engine)
+        if mark[0]:
+            return _stored_catalogue(engine, mark)
     path = settings.catalogue_file or Path(__file__).parent / "defaults" / "catalogue.json"
     return _catalogue_from(path, path.stat().st_mtime_ns)
 
@@ -85,3 +93,12 @@ def load_catalogue(settings: Settings) -> Catalogue:
 @cache
 def _catalogue_from(path: Path, _mtime: int) -> Catalogue:
     return build_catalogue(json.loads(path.read_text("utf-8")))
+
+
+@cache
+def _stored_catalogue(engine: Engine, _mark: tuple[int, str | None]) -> Catalogue:
+    from connectors.catalogue_store import stored_catalogue
+
+    catalogue = stored_catalogue(engine)
+    assert catalogue is not None
+    return catalogue

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors.db import (
     applications,
+    catalogue_publications,
     ferry_sent,
     inbound_records,
     intake_claims,
@@ -68,7 +69,9 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     carried_out = _count(
         admin,
         select(func.coalesce(func.sum(ferry_sent.c.record_count), 0)).where(
-            ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent"
+            ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
+            # catalogue bundles carry catalogue entries, not status changes
+            ferry_sent.c.sequence.not_in(select(catalogue_publications.c.sequence)),
         ),
     )
     last_sent = _count(
