@@ -278,7 +278,7 @@ def test_a_catalogue_bundle_left_planned_by_a_crash_is_sent_before_any_status_bu
             select(ferry_sent.c.sequence, ferry_sent.c.kind, ferry_sent.c.state, ferry_sent.c.digest)
             .where(ferry_sent.c.channel == "outbound").order_by(ferry_sent.c.sequence)
         ).all()
-    assert [(r.sequence, r.kind, r.state) for r in rows][0] == (1, "catalogue", "sent")
+    assert (rows[0].sequence, rows[0].kind, rows[0].state) == (1, "catalogue", "sent")
     assert all(r.state == "sent" and r.digest for r in rows)
     stages.portal_publish(settings)
     index = json.loads((settings.public_root / "catalogue" / "index.json").read_text("utf-8"))
