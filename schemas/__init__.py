@@ -17,7 +17,18 @@ import jsonschema
 import jsonschema_rs
 from referencing import Registry, Resource
 
-SCHEMA_NAMES = ("application", "status_event", "reason", "power_item")
+SCHEMA_NAMES: tuple[str, ...] = ("application", "status_event", "reason", "power_item")
+PROVINCE_SCHEMA_NAMES = (
+    "province_case",
+    "province_step",
+    "province_result",
+    "province_penalty",
+    "province_alert",
+    "province_catalogue_change",
+    "province_manifest",
+    "province_receipt",
+)
+SCHEMA_NAMES += PROVINCE_SCHEMA_NAMES
 
 
 @dataclass(frozen=True)
