@@ -12,6 +12,7 @@ plus the hub's own ``remote_root``, ``retries`` and ``retry_delay``.
 from __future__ import annotations
 
 import base64
+import binascii
 import errno
 import hashlib
 import io
@@ -86,10 +87,11 @@ class SftpSettings:
     def from_connection(cls, conn_id: str = DEFAULT_CONN_ID) -> SftpSettings:
         """Read the Airflow connection ``conn_id`` (secrets backends, ``AIRFLOW_CONN_*``)."""
         from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
 
         try:
             connection = BaseHook.get_connection(conn_id)
-        except Exception as error:  # Airflow raises its own not-found error type
+        except AirflowNotFoundException as error:
             raise ProvinceRefused(
                 f"no Airflow connection {conn_id!r} (set AIRFLOW_CONN_{conn_id.upper()}): {error}"
             ) from None
@@ -106,7 +108,7 @@ def _pinned_key(settings: SftpSettings) -> Any:
             parts[0] if len(parts) > 1 else paramiko.Message(base64.b64decode(blob)).get_text(),
             base64.b64decode(blob),
         )
-    except Exception:
+    except (ValueError, TypeError, IndexError, binascii.Error, paramiko.SSHException):
         raise ProvinceRefused("the host_key extra of the province connection is not a valid public key") from None
 
 

@@ -157,12 +157,11 @@ class SftpServer:
             return
         if self.chrooted:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege-separation folder
-        log = open(self.folder / "sshd.log", "ab")
-        self._process = subprocess.Popen(
-            [str(SSHD), "-D", "-e", "-f", str(self._config())],
-            stdout=log, stderr=log, start_new_session=True,
-        )
-        log.close()
+        with open(self.folder / "sshd.log", "ab") as log:
+            self._process = subprocess.Popen(
+                [str(SSHD), "-D", "-e", "-f", str(self._config())],
+                stdout=log, stderr=log, start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
