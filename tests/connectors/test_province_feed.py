@@ -154,9 +154,8 @@ def test_a_day_offline_raises_the_lag_alarm_then_the_backlog_drains_in_order(hub
 
 def test_wrong_host_key_refuses_to_connect(hub: Hub) -> None:
     other_key = (hub.province.server.client_key.with_name("client_ed25519_key.pub")).read_text()
-    with pytest.raises(ProvinceRefused, match="HOST KEY MISMATCH"):
-        with province_session(hub.sftp(host_key=other_key)):
-            pass
+    with pytest.raises(ProvinceRefused, match="HOST KEY MISMATCH"), province_session(hub.sftp(host_key=other_key)):
+        pass
     add_case(hub.engine, 1, hours(0))
     with pytest.raises(ProvinceRefused):
         stages.province_report(hub.settings, sftp=hub.sftp(host_key=other_key), at=hours(1))
