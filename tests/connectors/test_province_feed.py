@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from connectors.db import alarms, province_batches, province_sync
 from connectors.province_feed import LAG_ALARM, FeedPaths, feed_status, upload_batch
-from connectors.province_sftp import ProvinceRefused, ProvinceUnreachable, province_session
+from connectors.province_sftp import ProvinceRefused, ProvinceUnreachable, province_session, with_retries
 from hub import province as stages
 from tests.connectors.province_testkit import Hub, add_case, case_number, hours, hub, rename_case
 
@@ -165,3 +165,48 @@ def test_wrong_host_key_refuses_to_connect(hub: Hub) -> None:
 def test_settings_refuse_an_unpinned_host_key(hub: Hub) -> None:
     with pytest.raises(ProvinceRefused, match="pinned"):
         hub.sftp(no_host_key_check="true")
+
+
+def test_parquet_and_json_lines_carry_the_same_records(hub: Hub) -> None:
+    import pyarrow.parquet as pq
+
+    for n in range(1, 6):
+        add_case(hub.engine, n, hours(0), steps=2)
+    batch = stages.province_plan(hub.settings, at=hours(1))["planned"][0]
+    folder = FeedPaths(hub.settings.admin_root / "province").batch_dir(batch)
+    for kind in ("case", "step"):
+        lines = [orjson.loads(line) for line in (folder / f"{kind}.jsonl").read_bytes().splitlines()]
+        assert pq.read_table(folder / f"{kind}.parquet").to_pylist() == lines
+    assert pq.read_table(folder / "result.parquet").num_rows == 0
+
+
+def test_a_tampered_batch_is_refused_by_the_province_and_its_rows_fail(hub: Hub) -> None:
+    add_case(hub.engine, 1, hours(0))
+    batch = stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))["planned"][0]
+    case_file = hub.province.root / "feed" / batch / "case.jsonl"
+    case_file.write_bytes(case_file.read_bytes().replace("餐饮".encode(), "酒吧".encode()))
+    receipt = hub.province.process_incoming()[0]
+    assert receipt["status"] == "refused" and "SHA-256" in receipt["detail"]
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(2))
+    assert all(mark == "failed" and "BATCH_REFUSED" in (error or "") for mark, error in marks(hub).values())
+
+
+def test_transient_failures_are_retried_with_backoff(hub: Hub) -> None:
+    hub.province.stop()
+    delays: list[float] = []
+
+    def back_off(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 2:
+            hub.province.start()  # the province comes back during the second pause
+
+    assert with_retries(hub.sftp(retries=3, retry_delay=0.01), lambda s: s.listdir("feed"), sleep=back_off) == []
+    assert delays == [0.01, 0.02]
+
+
+def test_a_key_the_province_does_not_know_fails_at_once(hub: Hub) -> None:
+    (hub.province.server.folder / "authorized_keys").write_text("")
+    delays: list[float] = []
+    with pytest.raises(ProvinceRefused, match="authentication failed"):
+        with_retries(hub.sftp(retries=3), lambda s: s.listdir("feed"), sleep=delays.append)
+    assert delays == []
