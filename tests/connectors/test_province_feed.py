@@ -12,7 +12,12 @@ from sqlalchemy import select
 
 from connectors.db import alarms, province_batches, province_sync
 from connectors.province_feed import LAG_ALARM, FeedPaths, feed_status, upload_batch
-from connectors.province_sftp import ProvinceRefused, ProvinceUnreachable, province_session, with_retries
+from connectors.province_sftp import (
+    ProvinceRefused,
+    ProvinceUnreachable,
+    province_session,
+    with_retries,
+)
 from hub import province as stages
 from tests.connectors.province_testkit import Hub, add_case, case_number, hours, hub, rename_case
 

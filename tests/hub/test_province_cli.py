@@ -8,7 +8,7 @@ import json
 import pytest
 
 from hub.cli import main
-from tests.connectors.province_testkit import Hub, add_case, hub, hours
+from tests.connectors.province_testkit import Hub, add_case, hours, hub
 
 __all__ = ["hub"]
 
