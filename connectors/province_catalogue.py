@@ -96,7 +96,7 @@ def apply_province_catalogue(engine: Engine, files: list[Path]) -> list[dict[str
         try:
             report = store.import_file(engine, path)
         except (ValueError, OSError) as error:  # CatalogueError is a ValueError: unreadable file
-            outcome = {"file": path.name, "state": "refused", "error": str(error)}
+            outcome: dict[str, Any] = {"file": path.name, "state": "refused", "error": str(error)}
         else:
             outcome = {
                 "file": path.name, "state": "applied", "rows": report.rows, "applied": len(report.applied),

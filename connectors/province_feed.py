@@ -325,7 +325,7 @@ class FeedPaths:
 def plan_batches(engine: Engine, *, agency_code: str, at: datetime | None = None, batch_size: int = 50_000) -> list[str]:
     """Put every pending row not yet in a batch into new batches, oldest change first."""
     stamp = iso(at or now())
-    planned = []
+    planned: list[str] = []
     while True:
         with transaction(engine) as connection:
             rows = connection.execute(

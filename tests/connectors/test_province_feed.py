@@ -215,3 +215,13 @@ def test_a_key_the_province_does_not_know_fails_at_once(hub: Hub) -> None:
     with pytest.raises(ProvinceRefused, match="authentication failed"):
         with_retries(hub.sftp(retries=3), lambda s: s.listdir("feed"), sleep=delays.append)
     assert delays == []
+
+
+def test_a_server_that_never_answers_times_out_as_transient(hub: Hub) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings = hub.sftp(conn_timeout=0.5)
+        settings = type(settings)(**{**settings.__dict__, "port": silent.getsockname()[1]})
+        with pytest.raises(ProvinceUnreachable):
+            with_retries(settings, lambda s: s.listdir("feed"), sleep=lambda _: None)
