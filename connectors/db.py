@@ -353,3 +353,66 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
     except OperationalError as error:
         raise TransientError(f"exchange database unavailable: {error.orig}") from error
+
+
+# --- administration zone: the provincial feed (省级平台) --------------------------------
+# The hub's own sync state, kept beside the source tables instead of inside them: one row
+# per record sent to the province (its latest content, sync mark and error text), the
+# batches, the scan position per source, and the catalogue files pulled from the province.
+# (To become an Alembic migration once the exchange-database migrations exist.)
+
+province_sync = Table(
+    "province_sync",
+    metadata,
+    Column("kind", String(24), primary_key=True),  # case | step | result | penalty | alert | catalogue_change
+    Column("record_key", String(128), primary_key=True),
+    Column("mark", String(8), nullable=False),  # pending | sent | accepted | failed
+    Column("change_seq", BigInteger, nullable=False),  # feed watermark of the latest change
+    Column("digest", String(64), nullable=False),  # SHA-256 of the record's canonical JSON
+    Column("record", JSON, nullable=False),
+    Column("changed_at", String(40), nullable=False),  # when the change happened at the source
+    Column("batch_id", String(40)),  # the batch that carries (or carried) the latest content
+    Column("error", Text),  # the province's rejection reasons, when mark is failed
+    Column("updated_at", String(40), nullable=False),
+    Index("ix_province_sync_mark", "mark", "change_seq"),
+    Index("ix_province_sync_batch", "batch_id"),
+)
+
+province_batches = Table(
+    "province_batches",
+    metadata,
+    Column("batch_id", String(40), primary_key=True),
+    Column("sequence", BigInteger, nullable=False, unique=True),
+    Column("state", String(16), nullable=False),  # planned | sent | acknowledged
+    Column("created_at", String(40), nullable=False),
+    Column("watermark_from", BigInteger, nullable=False),
+    Column("watermark_to", BigInteger, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("manifest_sha256", String(64)),
+    Column("sent_at", String(40)),
+    Column("receipt_at", String(40)),
+    Column("accepted", Integer),
+    Column("rejected", Integer),
+)
+
+province_scan = Table(
+    "province_scan",
+    metadata,
+    Column("kind", String(24), primary_key=True),
+    Column("scanned_to", String(40), nullable=False),  # highest source timestamp already read
+)
+
+province_catalogue_files = Table(
+    "province_catalogue_files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("remote_name", String(255), nullable=False),
+    Column("stored_as", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # pulled | applied | refused
+    Column("pulled_at", String(40), nullable=False),
+    Column("applied_at", String(40)),
+    Column("report", JSON),
+)
+
+PROVINCE = (province_sync, province_batches, province_scan, province_catalogue_files)
+ADMIN = ADMIN + PROVINCE

@@ -55,3 +55,6 @@ def zone_tags(zone: str, *extra: str) -> list[str]:
 def loads(zone: str) -> bool:
     """Whether this deployment (``HUB_ZONE``) loads the DAGs of ``zone``."""
     return load_settings().loads(zone)
+PROVINCE_FEED = Asset("hub://province/feed")
+PROVINCE_RECEIPTS = Asset("hub://admin/province-receipts")
+EXCHANGE_CATALOGUE = Asset("hub://admin/exchange-db/catalogue")

@@ -38,12 +38,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
             states = demo.run_loop_with_resend(
                 data_root, say=lambda text: print(text, file=console, flush=True)
             )
+            print(
+                "[demo] provincial feed: province simulator (OpenSSH sshd on 127.0.0.1), then province_report",
+                file=console, flush=True,
+            )
+            province = demo.province_round(data_root / "province")
         finally:
             sys.stdout, sys.stderr = saved
     for dag_id, state in states.items():
         print(f"[demo]   {dag_id:<28} {state}")
+    states.update(province["dag_runs"])
+    for dag_id, state in province["dag_runs"].items():
+        print(f"[demo]   {dag_id:<28} {state}")
+    print(demo.format_province(province))
     counts = demo.summary()
     counts["dag_runs"] = states
+    counts["province"] = {"receipts": province["receipts"], "status": province["status"]}
     counts["seconds"] = round(time.monotonic() - started, 1)
     print()
     print(demo.format_summary(counts))
@@ -119,6 +129,50 @@ def cmd_simulate_processing(args: argparse.Namespace) -> int:
     from hub.stages import case_processing
 
     _print_json(case_processing(seed=args.seed))
+    return 0
+
+
+def cmd_simulate_province(args: argparse.Namespace) -> int:
+    from ferry.keys import export_public_key
+    from hub.settings import load_settings
+    from hub.simulators.province import ProvinceSimulator
+
+    settings = load_settings()
+    folder = Path(args.folder).absolute() if args.folder else settings.data_root / "province"
+    port_file = folder / "port"
+    port = args.port or (int(port_file.read_text()) if port_file.exists() else 0)
+    simulator = ProvinceSimulator(folder, reject_share=args.reject_share, port=port)
+    port_file.write_text(str(simulator.server.port))
+    if args.once:
+        _print_json(simulator.process_incoming())
+        return 0
+    if (settings.keys_dir("admin") / "public").is_dir():
+        export_public_key(settings.keys_dir("admin"), "admin", simulator.trusted_keys)
+    else:
+        print(f"note: no administration-zone key yet (hub keys init); put its public file into {folder / 'trusted'}")
+    print(f"[province] SFTP root {simulator.root}, sshd on 127.0.0.1:{simulator.server.port}; rejecting {args.reject_share:.0%} on review")
+    print("[province] point the hub at it with:")
+    print(f"export AIRFLOW_CONN_PROVINCE_SFTP='{simulator.connection_uri()}'", flush=True)
+    simulator.serve_forever(args.poll)
+    return 0
+
+
+def cmd_province_status(args: argparse.Namespace) -> int:
+    from hub.province import status
+
+    found = status()
+    if args.json:
+        _print_json(found)
+        return 0
+    print("provincial feed (省级平台上报)")
+    for kind, marks in sorted(found["marks"].items()):
+        print(f"  {kind:<17} " + "  ".join(f"{mark} {count:>6}" for mark, count in marks.items()))
+    print(f"  batches: {found['batches'] or 'none'}; acknowledged watermark {found['acknowledged_watermark']}")
+    print(f"  oldest undelivered change: {found['oldest_pending_change'] or 'none'}; lag alarms {found['lag_alarms']}")
+    last = found["last_receipt"]
+    if last:
+        print(f"  last receipt: {last['batch_id']} at {last['at']}: accepted {last['accepted']}, rejected {last['rejected']}")
+    print(f"  rejected rows for the data stewards: {found['steward_report']}")
     return 0
 
 
@@ -299,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     processing = simulate.add_parser("processing", help="advance open cases like the case-processing system")
     processing.add_argument("--seed", type=int, default=7)
     processing.set_defaults(func=cmd_simulate_processing)
+    province = simulate.add_parser("province", help="the provincial platform: sshd on loopback, receipts for batches")
+    province.add_argument("--folder", help="its folder (default $HUB_DATA_ROOT/province)")
+    province.add_argument("--port", type=int, default=0, help="loopback port (default: the last one, else a free one)")
+    province.add_argument("--reject-share", type=float, default=0.05, help="share of valid rows its review rejects")
+    province.add_argument("--poll", type=float, default=1.0, help="seconds between looks at incoming batches")
+    province.add_argument("--once", action="store_true", help="answer the batches waiting now, without sshd, and exit")
+    province.set_defaults(func=cmd_simulate_province)
+
+    feed = commands.add_parser("province", help="the provincial feed").add_subparsers(dest="province_command", required=True)
+    feed_status = feed.add_parser("status", help="sync marks, batches, receipts, lag and the steward report")
+    feed_status.add_argument("--json", action="store_true")
+    feed_status.set_defaults(func=cmd_province_status)
 
     trace = commands.add_parser("trace", help="where is this application? its whole path")
     trace.add_argument("net_id")

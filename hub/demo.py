@@ -165,3 +165,43 @@ def format_summary(counts: dict[str, Any]) -> str:
 def write_counts(path: Path, counts: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(counts, ensure_ascii=False, indent=1), "utf-8")
+
+
+def province_round(folder: Path, *, reject_share: float = 0.05) -> dict[str, Any]:
+    """Start the province simulator (a real sshd on loopback), run ``province_report`` as an
+    Airflow DAG run, let the province answer, run it again to take in the receipt, and
+    return the batch, the receipt counts and the feed status."""
+    from ferry.keys import export_public_key
+    from hub import province
+    from hub.settings import load_settings
+    from hub.simulators.province import ProvinceSimulator
+
+    settings = load_settings()
+    simulator = ProvinceSimulator(folder, reject_share=reject_share)
+    export_public_key(settings.keys_dir("admin"), "admin", simulator.trusted_keys)
+    simulator.start()
+    saved = os.environ.get("AIRFLOW_CONN_PROVINCE_SFTP")
+    os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = simulator.connection_uri()
+    try:
+        states = {"province_report (send)": run_loop(("province_report",))["province_report"]}
+        receipts = simulator.process_incoming()
+        states["province_report (receipts)"] = run_loop(("province_report",))["province_report"]
+    finally:
+        simulator.remove()
+        if saved is None:
+            os.environ.pop("AIRFLOW_CONN_PROVINCE_SFTP", None)
+        else:
+            os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = saved
+    return {"dag_runs": states, "receipts": receipts, "status": province.status(settings)}
+
+
+def format_province(result: dict[str, Any]) -> str:
+    lines = []
+    for receipt in result["receipts"]:
+        lines.append(f"batch {receipt['batch_id']}: province accepted {receipt['accepted']}, rejected {receipt['rejected']}")
+        for error in receipt["errors"][:3]:
+            lines.append(f"  rejected {error['kind']} {error['record_key']}: {error['code']} {error['message']}")
+    for kind, marks in sorted(result["status"]["marks"].items()):
+        lines.append(f"  {kind:<17} " + "  ".join(f"{mark} {count}" for mark, count in marks.items()))
+    lines.append(f"steward report: {result['status']['steward_report']}")
+    return "\n".join(lines)

@@ -178,3 +178,12 @@ def compact(report: dict[str, Any], keep: int = 10) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def _province_stages() -> dict[str, Any]:
+    from hub import province
+
+    return {"province_report": province.province_report, "catalogue_sync": province.catalogue_sync}
+
+
+STAGES.update(_province_stages())

@@ -29,6 +29,14 @@ SCHEMA_NAMES = (
     "catalogue_change",
     "catalogue_change_set",
     "public_catalogue_item",
+    "province_case",
+    "province_step",
+    "province_result",
+    "province_penalty",
+    "province_alert",
+    "province_catalogue_change",
+    "province_manifest",
+    "province_receipt",
 )
 
 

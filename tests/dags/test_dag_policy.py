@@ -12,6 +12,7 @@ import pytest
 DAGS = Path(__file__).parents[2] / "dags"
 INTERNET = {"intake", "portal_publish"}
 ADMIN = {"inbound_receive", "applications_load", "status_publish", "case_processing_simulator"}
+ADMIN |= {"province_report", "catalogue_sync"}
 
 
 def load_bag(monkeypatch: pytest.MonkeyPatch, zone: str, simulate: str = "1"):  # type: ignore[no-untyped-def]

@@ -1,0 +1,105 @@
+"""Stages of the provincial feed (administration zone), each taking the settings and
+returning a small JSON-able report; the ``province_report`` and ``catalogue_sync`` DAGs
+and ``hub run`` call these."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.db import province_batches
+from connectors.province_catalogue import (
+    apply_province_catalogue,
+    pending_files,
+    pull_catalogue_files,
+)
+from connectors.province_feed import (
+    FeedPaths,
+    build_batch,
+    check_lag,
+    exchange,
+    feed_status,
+    plan_batches,
+    scan_changes,
+)
+from connectors.province_sftp import DEFAULT_CONN_ID, SftpSettings, with_retries
+from hub.settings import Settings, load_settings
+from hub.zones import signing_key, zone_engine
+
+
+def feed_paths(settings: Settings) -> FeedPaths:
+    """``<admin root>/province/``: built batches, receipts, the steward report."""
+    return FeedPaths(settings.admin_root / "province")
+
+
+def catalogue_inbox(settings: Settings) -> Path:
+    return settings.admin_root / "province" / "catalogue"
+
+
+def sftp_settings() -> SftpSettings:
+    """The province's SFTP connection (``HUB_PROVINCE_CONN_ID``, default ``province_sftp``)."""
+    return SftpSettings.from_connection(os.environ.get("HUB_PROVINCE_CONN_ID") or DEFAULT_CONN_ID)
+
+
+def province_plan(settings: Settings | None = None, *, at: datetime | None = None) -> dict[str, Any]:
+    """Queue changed rows, put them into signed batches in the local outbox, and raise the
+    lag alarm when the oldest undelivered change is older than 20 hours. No network."""
+    settings = settings or load_settings()
+    engine = zone_engine(settings, "admin")
+    marked = scan_changes(engine, at=at)
+    planned = plan_batches(engine, agency_code=settings.agency_code, at=at)
+    paths = feed_paths(settings)
+    key = signing_key(settings, "outbound")  # the administration zone's key
+    with engine.connect() as connection:
+        unbuilt = connection.execute(
+            select(province_batches.c.batch_id).where(province_batches.c.state == "planned").order_by(province_batches.c.sequence)
+        ).scalars().all()
+    for batch_id in unbuilt:
+        build_batch(engine, batch_id, paths=paths, key=key, agency_code=settings.agency_code)
+    return {"marked": marked, "planned": planned, "lag_alarm": check_lag(engine, at=at)}
+
+
+def province_exchange(
+    settings: Settings | None = None, *, sftp: SftpSettings | None = None, at: datetime | None = None,
+) -> dict[str, Any]:
+    """Upload planned batches in order, ingest the province's receipts, rewrite the steward
+    report. Raises ``ProvinceUnreachable`` (retry) or ``ProvinceRefused`` (operator)."""
+    settings = settings or load_settings()
+    report = exchange(zone_engine(settings, "admin"), sftp or sftp_settings(), paths=feed_paths(settings), at=at)
+    return asdict(report)
+
+
+def province_report(settings: Settings | None = None, *, sftp: SftpSettings | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """Both steps of the hourly report."""
+    settings = settings or load_settings()
+    planned = province_plan(settings, at=at)
+    return {**planned, **province_exchange(settings, sftp=sftp, at=at)}
+
+
+def catalogue_sync(settings: Settings | None = None, *, sftp: SftpSettings | None = None) -> dict[str, Any]:
+    """Pull the province's approved catalogue files, apply them with the catalogue import,
+    and re-publish the public catalogue when anything was applied."""
+    settings = settings or load_settings()
+    engine = zone_engine(settings, "admin")
+    inbox = catalogue_inbox(settings)
+    pulled = with_retries(sftp or sftp_settings(), lambda session: pull_catalogue_files(engine, session, inbox))
+    files = pending_files(engine)
+    applied = apply_province_catalogue(engine, files) if files else []
+    report: dict[str, Any] = {"pulled": pulled.pulled, "skipped": pulled.skipped, "applied": applied}
+    if any(a["state"] == "applied" and a.get("applied") for a in applied):
+        from hub import stages
+
+        report["republished"] = stages.catalogue_publish(settings)
+    return report
+
+
+def status(settings: Settings | None = None) -> dict[str, Any]:
+    settings = settings or load_settings()
+    found = feed_status(zone_engine(settings, "admin"))
+    found["steward_report"] = str(feed_paths(settings).steward_report)
+    return found

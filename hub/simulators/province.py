@@ -1,0 +1,195 @@
+"""A stand-in for the provincial platform (省级平台): a real OpenSSH sshd serving a chrooted
+folder on a loopback port, and the province's side of the feed: it checks each complete
+batch (signed manifest, file sizes and hashes, every record against its JSON Schema,
+Parquet row counts), writes ``receipts/<batch>.receipt.json`` (accepted count, per-row
+errors), rejects a configurable share of valid rows as if its own review refused them,
+and offers approved catalogue files in ``outbox/catalogue/``.
+
+Folder layout (the SFTP root the hub sees)::
+
+    feed/<batch_id>/{<kind>.jsonl, <kind>.parquet, manifest.json}   uploaded by the hub
+    receipts/<batch_id>.receipt.json                                written here
+    outbox/catalogue/*.jsonl | *.xlsx                               approved catalogue files
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import schemas
+from connectors.clock import iso, now
+from connectors.province_feed import (
+    FEED_DIR,
+    KINDS,
+    MANIFEST,
+    RECEIPTS_DIR,
+    schema_name,
+    verify_manifest,
+)
+from ferry.keys import Keyring, load_keyring
+from hub.simulators.sshd import SftpServer
+
+CATALOGUE_OUTBOX = "outbox/catalogue"
+REVIEW_CODE = "PROVINCE_REVIEW"
+
+
+def reviewed_out(kind: str, key: str, record: Any, share: float) -> bool:
+    """The province's own review refuses this row: a deterministic share of the rows,
+    chosen by content (so a corrected row gets a fresh chance)."""
+    if share <= 0:
+        return False
+    digest = hashlib.sha256(f"{kind}:{key}:".encode() + orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
+
+
+def _receipt(batch_id: str, accepted: int, rejected: int, errors: list[dict[str, Any]], status: str = "processed",
+             detail: str | None = None) -> dict[str, Any]:
+    receipt: dict[str, Any] = {"batch_id": batch_id, "received_at": iso(now()), "status": status,
+                               "accepted": accepted, "rejected": rejected, "errors": errors}
+    if detail:
+        receipt["detail"] = detail
+    return receipt
+
+
+def check_batch(folder: Path, keyring: Keyring, reject_share: float) -> dict[str, Any]:
+    """The receipt for one complete batch folder."""
+    batch_id = folder.name
+    try:
+        document = orjson.loads((folder / MANIFEST).read_bytes())
+    except orjson.JSONDecodeError:
+        return _receipt(batch_id, 0, 0, [], "refused", "manifest.json is not JSON")
+    if not schemas.validator("province_manifest").is_valid(document):
+        return _receipt(batch_id, 0, 0, [], "refused", "manifest.json does not match its schema")
+    manifest = document["manifest"]
+    total = sum(manifest["counts"].values())
+    trusted = keyring.get(document["signature"]["key_id"])
+    if trusted is None or not verify_manifest(document, trusted.public, trusted.suite):
+        return _receipt(batch_id, 0, total, [], "refused", "manifest signature is not valid")
+    if manifest["batch_id"] != batch_id:
+        return _receipt(batch_id, 0, total, [], "refused", "manifest names another batch")
+    for item in manifest["files"]:
+        path = folder / item["name"]
+        data = path.read_bytes() if path.is_file() else b""
+        if len(data) != item["size"] or hashlib.sha256(data).hexdigest() != item["sha256"]:
+            return _receipt(batch_id, 0, total, [], "refused", f"{item['name']}: size or SHA-256 differs from the manifest")
+        if item["format"] == "parquet":
+            import pyarrow.parquet as pq
+
+            if pq.read_metadata(path).num_rows != item["records"]:
+                return _receipt(batch_id, 0, total, [], "refused", f"{item['name']}: row count differs from the manifest")
+    accepted, errors = 0, []
+    for item in manifest["files"]:
+        if item["format"] != "jsonl" or item["kind"] not in KINDS:
+            continue
+        kind = item["kind"]
+        for number, line in enumerate((folder / item["name"]).read_bytes().splitlines(), start=1):
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                errors.append({"kind": kind, "record_key": f"line {number}", "code": "NOT_JSON", "message": "行不是合法的 JSON"})
+                continue
+            key = str(record.get("record_key", f"line {number}")) if isinstance(record, dict) else f"line {number}"
+            problems = list(schemas.errors(schema_name(kind), record))
+            if problems:
+                errors.extend(
+                    {"kind": kind, "record_key": key, "code": f"SCHEMA_{p.keyword.upper()}", "path": p.path,
+                     "message": f"数据校验不通过：{p.message}"}
+                    for p in problems
+                )
+            elif reviewed_out(kind, key, record, reject_share):
+                errors.append({"kind": kind, "record_key": key, "code": REVIEW_CODE, "message": "省级平台审核未通过，请核实后重报"})
+            else:
+                accepted += 1
+    rejected = len({(e["kind"], e["record_key"]) for e in errors})
+    return _receipt(batch_id, accepted, rejected, errors)
+
+
+@dataclass
+class ProvinceSimulator:
+    """The province: its SFTP server and the process that answers batches with receipts."""
+
+    folder: Path
+    reject_share: float = 0.0
+    port: int = 0
+    server: SftpServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.server = SftpServer(self.folder / "sshd", port=self.port)
+        for sub in (FEED_DIR, RECEIPTS_DIR, CATALOGUE_OUTBOX):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        (self.folder / "trusted").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        """The folder the hub sees as its SFTP root."""
+        return self.server.chroot
+
+    @property
+    def trusted_keys(self) -> Path:
+        """Put the hub's public key file here (``ferry.keys.export_public_key``)."""
+        return self.folder
+
+    def start(self) -> None:
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def remove(self) -> None:
+        self.server.remove()
+
+    def connection_uri(self, **kwargs: Any) -> str:
+        return self.server.connection_uri(**kwargs)
+
+    def process_incoming(self) -> list[dict[str, Any]]:
+        """One pass: answer every complete batch that has no receipt yet, oldest first."""
+        keyring = load_keyring(self.trusted_keys)
+        written = []
+        feed = self.root / FEED_DIR
+        for folder in sorted(p for p in feed.iterdir() if p.is_dir()):
+            target = self.root / RECEIPTS_DIR / f"{folder.name}.receipt.json"
+            if target.exists() or not (folder / MANIFEST).is_file():
+                continue  # answered already (a duplicate upload changes nothing), or not complete
+            receipt = check_batch(folder, keyring, self.reject_share)
+            partial = target.with_name(target.name + ".part")
+            partial.write_bytes(orjson.dumps(receipt, option=orjson.OPT_INDENT_2))
+            os.replace(partial, target)
+            written.append(receipt)
+        return written
+
+    def offer_catalogue(self, source: Path, name: str | None = None) -> Path:
+        """Put an approved catalogue file into the province's outbox (complete, then renamed)."""
+        target = self.root / CATALOGUE_OUTBOX / (name or source.name)
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(source.read_bytes())
+        os.replace(partial, target)
+        return target
+
+    def serve_forever(self, poll_seconds: float = 1.0) -> None:
+        """Run until SIGTERM or Ctrl-C, answering batches as they arrive."""
+        stopping = False
+
+        def stop(*_: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        self.start()
+        try:
+            while not stopping:
+                for receipt in self.process_incoming():
+                    print(f"[province] receipt {receipt['batch_id']}: accepted {receipt['accepted']}, "
+                          f"rejected {receipt['rejected']}", flush=True)
+                time.sleep(poll_seconds)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
