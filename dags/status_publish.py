@@ -7,14 +7,23 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_STATUS, OUTBOUND_CHANNEL, loads, zone_tags
+from hub.airflow_policy import (
+    DEFAULT_ARGS,
+    EXCHANGE_STATUS,
+    OUTBOUND_CHANNEL,
+    QUALITY_REPORT,
+    loads,
+    zone_tags,
+)
 
 DOC = """
 ### status_publish · 外网反馈
 Reads the status-change outbox after the last change already carried, builds the
 public record of each change (allow-listed fields only, personal data masked), runs the
 final scanner (fail closed: a record that still holds an identifier or phone number is
-held for review), and sends the rest as a signed outbound bundle.
+held for review), and sends the rest as a signed outbound bundle. Then checks today's
+cases, steps and results (quality suites) and reconciles each bundle; a reconciliation
+mismatch fails the run.
 """
 
 
@@ -38,7 +47,13 @@ def status_publish() -> None:
 
         return stages.compact(stages.status_publish())
 
-    publish_changes()
+    @task(outlets=[QUALITY_REPORT])
+    def check_quality() -> dict:
+        from hub import stages
+
+        return stages.quality_check(suites=("cases", "steps", "results"), label="status_publish")
+
+    publish_changes() >> check_quality()
 
 
 if loads("admin"):

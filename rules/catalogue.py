@@ -29,6 +29,16 @@ CATEGORIES: Mapping[str, str] = {
     "ZY": "行政征用",
 }
 STATES: Mapping[str, str] = {"A": "在用", "T": "挂起", "X": "废止"}
+# Per category: the public disclosure fields (公开要素) an item must fill, besides code,
+# name, legal basis, office, place, phone and supervision phone (DOMAIN.md).
+_GENERAL_DISCLOSURE = ("procedure", "service_guide", "flow_chart")
+DISCLOSURE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "XK": ("conditions", "fee", "flow_chart", "service_guide", "forms", "faq"),
+    "CF": ("procedure", "penalty_kinds", "time_limit"),
+    "ZS": ("conditions", "procedure", "implementing_body"),
+    "QZ": ("procedure", "time_limit"),
+    **{code: _GENERAL_DISCLOSURE for code in ("JL", "QR", "CJ", "QT", "SP", "GF", "ZY")},
+}
 
 
 class CatalogueError(ValueError):
