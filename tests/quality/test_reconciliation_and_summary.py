@@ -76,7 +76,9 @@ def test_a_case_not_handed_over_is_a_mismatch(loop: Any) -> None:
         net_id = connection.execute(select(cases.c.net_id).limit(1)).scalar_one()
         connection.execute(delete(cases).where(cases.c.net_id == net_id))
     wrong = mismatches(reconcile_all(admin, None, None))
-    assert [(b.scope, b.missing) for b in wrong if b.identity == INBOUND_HANDED_OVER][0] == ("inbound#1", (net_id,))
+    handed = [(b.scope, b.missing) for b in wrong if b.identity == INBOUND_HANDED_OVER]
+    assert handed[0] == ("inbound#1", (net_id,))
+    assert len(handed) == 2 and handed[1][0].startswith("day:") and handed[1][1] == (net_id,)
 
 
 def test_provincial_rows_must_be_accepted_pending_or_failed() -> None:
