@@ -152,3 +152,18 @@ def test_working_days_fall_back_to_weekends_only_and_say_so(caplog: pytest.LogCa
     # 2026 is covered: the National Day holiday (1-8 October) is not counted.
     known = working_days_between(date(2026, 9, 30), date(2026, 10, 9))
     assert known.days <= 2 and known.fallback_years == frozenset()
+
+
+def test_hub_quality_report_runs_and_prints_where_the_pages_are(
+    loop: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.cli import main
+
+    assert main(["quality", "report"]) == 0
+    out = capsys.readouterr().out
+    summary = loop.quality_root / "summary.html"
+    assert f"steward summary: {summary}\n" in out and summary.exists()
+    assert str(loop.quality_root / "data-docs" / "index.html") in out
+    assert (loop.quality_root / "data-docs" / "index.html").exists()
+    assert main(["quality", "report", "--where"]) == 0
+    assert "(no run yet)" not in capsys.readouterr().out
