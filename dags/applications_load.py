@@ -7,7 +7,14 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_APPLICATIONS, INBOUND_STAGED, loads, zone_tags
+from hub.airflow_policy import (
+    DEFAULT_ARGS,
+    EXCHANGE_APPLICATIONS,
+    INBOUND_STAGED,
+    QUALITY_REPORT,
+    loads,
+    zone_tags,
+)
 
 DOC = """
 ### applications_load · 受理校验与交换
@@ -15,6 +22,8 @@ Validates each staged application (envelope schema, identifier check digits, the
 item's state in the catalogue, materials) and writes accepted ones into the exchange
 database with a case number (办件流水号); rejected ones keep all their reasons (code,
 JSON pointer, Chinese message) and go back to the applicant through the public feed.
+Then checks today's applications (quality suite) and reconciles each inbound bundle;
+a reconciliation mismatch fails the run.
 """
 
 
@@ -35,7 +44,13 @@ def applications_load() -> None:
 
         return stages.compact(stages.applications_load())
 
-    validate_and_load()
+    @task(outlets=[QUALITY_REPORT])
+    def check_quality() -> dict:
+        from hub import stages
+
+        return stages.quality_check(suites=("applications",), label="applications_load")
+
+    validate_and_load() >> check_quality()
 
 
 if loads("admin"):

@@ -12,6 +12,7 @@ from hub.airflow_policy import (
     EXCHANGE_STATUS,
     OUTBOUND_CHANNEL,
     PUBLIC_CATALOGUE,
+    QUALITY_REPORT,
     loads,
     zone_tags,
 )
@@ -25,9 +26,12 @@ held for review), and sends the rest as a signed outbound bundle. Then, when the
 catalogue has changed, sends the public catalogue (in-use items with their category's
 disclosure fields) in its own outbound bundle.
 
-Last, keeps the outbound channel up: re-sends what the internet zone's latest receipt
+Then keeps the outbound channel up: re-sends what the internet zone's latest receipt
 reports missing, prunes acknowledged outbox copies, sends a heartbeat bundle when idle,
 and raises an alarm when the inbound channel has been silent too long.
+
+Beside that, checks today's cases, steps and results (quality suites) and reconciles each
+bundle; a reconciliation mismatch fails the run.
 """
 
 
@@ -63,7 +67,15 @@ def status_publish() -> None:
 
         return stages.compact(stages.outbound_upkeep())
 
-    publish_changes() >> publish_catalogue() >> keep_channel()
+    @task(outlets=[QUALITY_REPORT])
+    def check_quality() -> dict:
+        from hub import stages
+
+        return stages.quality_check(suites=("cases", "steps", "results"), label="status_publish")
+
+    published = publish_changes()
+    published >> publish_catalogue() >> keep_channel()
+    published >> check_quality()
 
 
 if loads("admin"):

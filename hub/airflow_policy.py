@@ -46,6 +46,7 @@ EXCHANGE_STATUS = Asset("hub://admin/exchange-db/status-outbox")
 OUTBOUND_CHANNEL = Asset("hub://ferry/outbound")
 PUBLIC_FEED = Asset("hub://internet/public-status-feed")
 PUBLIC_CATALOGUE = Asset("hub://admin/exchange-db/public-catalogue")
+QUALITY_REPORT = Asset("hub://admin/quality-report")
 
 
 def zone_tags(zone: str, *extra: str) -> list[str]:

@@ -267,6 +267,34 @@ def cmd_catalogue_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality_report(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from hub import stages
+    from hub.settings import load_settings
+    from quality.reconciliation import ReconciliationMismatch
+    from quality.report import SUMMARY_FILE
+    from quality.runner import docs_index
+
+    settings = load_settings()
+    summary = settings.quality_root / SUMMARY_FILE
+    status = 0
+    if not args.where:
+        try:
+            report = stages.quality_report(settings, day=date.fromisoformat(args.day) if args.day else None)
+            _print_json({k: report[k] for k in ("run_id", "critical", "warnings", "reconciliation")})
+        except ReconciliationMismatch as mismatch:
+            print(f"RECONCILIATION MISMATCH: {mismatch}")
+            status = 1
+    print(f"steward summary: {summary}{'' if summary.exists() else ' (no run yet)'}")
+    print(f"Data Docs:       {docs_index(settings.quality_root)}")
+    if args.open and summary.exists():
+        import webbrowser
+
+        webbrowser.open(summary.as_uri())
+    return status
+
+
 def cmd_airflow_env(args: argparse.Namespace) -> int:
     from hub.airflow_env import airflow_env
 
@@ -412,6 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("old")
     diff.add_argument("new")
     diff.set_defaults(func=cmd_catalogue_diff)
+
+
+    quality = commands.add_parser("quality", help="data-quality reports").add_subparsers(
+        dest="quality_command", required=True)
+    report = quality.add_parser("report", help="run the day's quality report and print where it is")
+    report.add_argument("--day", help="YYYY-MM-DD (default today)")
+    report.add_argument("--where", action="store_true", help="only print where the pages are")
+    report.add_argument("--open", action="store_true", help="open the steward summary in a browser")
+    report.set_defaults(func=cmd_quality_report)
 
     env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))

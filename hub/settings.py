@@ -11,6 +11,7 @@ from pathlib import Path
 
 ZONES = ("internet", "admin")
 ZONE_CHOICES = ("internet", "admin", "both")
+QUALITY_GATES = ("critical", "off")
 
 
 class SettingsError(ValueError):
@@ -31,6 +32,8 @@ class Settings:
     catalogue_file: Path | None
     agency_code: str
     simulate: bool
+    quality_root: Path
+    quality_gate: str
     heartbeat_minutes: float = 15.0
     silence_alarm_minutes: float = 60.0
     outbox_retention_hours: float = 24.0
@@ -99,6 +102,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     agency = env.get("HUB_AGENCY_CODE", "3201000001")
     if len(agency) != 10 or not agency.isalnum():
         raise SettingsError(f"HUB_AGENCY_CODE={agency!r}; expected a 10-character agency code")
+    quality_gate = env.get("HUB_QUALITY_GATE", "critical")
+    if quality_gate not in QUALITY_GATES:
+        raise SettingsError(f"HUB_QUALITY_GATE={quality_gate!r}; expected one of {', '.join(QUALITY_GATES)}")
     return Settings(
         zone=zone,
         data_root=data_root,
@@ -113,6 +119,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         heartbeat_minutes=_non_negative(env, "HUB_FERRY_HEARTBEAT_MINUTES", 15.0),
         silence_alarm_minutes=_non_negative(env, "HUB_FERRY_SILENCE_ALARM_MINUTES", 60.0),
         outbox_retention_hours=_non_negative(env, "HUB_FERRY_RETENTION_HOURS", 24.0),
+        quality_root=Path(env.get("HUB_QUALITY_ROOT") or admin_root / "quality").absolute(),
+        quality_gate=quality_gate,
     )
 
 

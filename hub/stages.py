@@ -5,10 +5,11 @@ and tested without a scheduler (``hub run STAGE``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
+from connectors.clock import now
 from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
 from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
@@ -154,6 +155,47 @@ def inbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
 def outbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: the same for the outbound channel (alarm: inbound silent)."""
     return _upkeep(settings or load_settings(), "outbound")
+def _catalogue_documents(settings: Settings) -> list[dict[str, Any]]:
+    return [dict(item.document) for item in load_catalogue(settings).items.values()]
+
+
+def quality_check(
+    settings: Settings | None = None, *, suites: tuple[str, ...], day: date | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Administration zone: run the named quality suites over ``day``'s data (today by
+    default) and the reconciliation; a reconciliation mismatch raises (fails the task)."""
+    from quality.report import raise_on_mismatch, run_quality
+
+    settings = settings or load_settings()
+    day = day or now().date()
+    run = run_quality(
+        settings.quality_root, zone_engine(settings, "admin"),
+        internet=zone_engine(settings, "internet") if settings.loads("internet") else None,
+        day=day, suites=suites, catalogue_documents=_catalogue_documents(settings), label=label,
+    )
+    raise_on_mismatch(run)
+    return run.report()
+
+
+def quality_report(settings: Settings | None = None, *, day: date | None = None) -> dict[str, Any]:
+    """Administration zone: the daily report, every suite over the day's data."""
+    from quality.report import ALL_SUITES
+
+    return quality_check(settings, suites=ALL_SUITES, day=day)
+
+
+def gate_allows(batch_scope: str, record_kinds: tuple[str, ...] | None = None,
+                settings: Settings | None = None) -> bool:
+    """Whether the provincial batch of ``batch_scope`` (a day ``YYYY-MM-DD`` or a batch
+    name) may be sent: no critical expectation failed for it (``HUB_QUALITY_GATE=off``
+    reports only). The province_report DAG calls this before sending a batch."""
+    from quality.gate import FEED_KINDS
+    from quality.gate import gate_allows as allows
+
+    settings = settings or load_settings()
+    return allows(batch_scope, record_kinds or FEED_KINDS, root=settings.quality_root,
+                  mode=settings.quality_gate)
 
 
 STAGES = {

@@ -8,6 +8,7 @@ own reports, so a stage that lost or repeated a record shows up here.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from sqlalchemy import Engine, func, select
 
 from connectors.db import (
     applications,
+    cases,
     catalogue_publications,
+    ferry_applied,
     ferry_sent,
     inbound_records,
     intake_claims,
@@ -25,6 +28,7 @@ from connectors.db import (
     rejections,
     status_outbox,
 )
+from ferry.errors import TerminalError
 
 
 def _count(engine: Engine, query: Any) -> int:
@@ -120,3 +124,195 @@ def _sequence_of(bundle_name: str) -> int | None:
     stem = bundle_name.split(".", 1)[0]
     _, _, number = stem.rpartition("-")
     return int(number) if number.isdigit() else None
+
+
+# --- per bundle and per day -----------------------------------------------------------
+
+INBOUND_ENTERED = "entered = accepted + rejected + quarantined"
+INBOUND_HANDED_OVER = "accepted = handed over"
+STATUS_PUBLISHED = "status changes = published + held for review"
+PROVINCIAL_ROWS = "provincial rows = accepted + pending + failed"
+
+
+@dataclass(frozen=True)
+class Balance:
+    """One reconciliation line: a scope (bundle ref or day), the identity it checks, the
+    counts on each side, and the record ids that explain a mismatch."""
+
+    scope: str
+    day: str
+    identity: str
+    counts: dict[str, int]
+    left: int
+    right: int
+    missing: tuple[str, ...] = ()
+    duplicated: tuple[str, ...] = ()
+
+    @property
+    def balanced(self) -> bool:
+        return self.left == self.right and not self.missing and not self.duplicated
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope, "day": self.day, "identity": self.identity,
+            "counts": self.counts, "left": self.left, "right": self.right,
+            "missing": list(self.missing), "duplicated": list(self.duplicated),
+            "balanced": self.balanced,
+        }
+
+
+@dataclass(frozen=True)
+class ProvincialCounts:
+    """Rows of the provincial feed for one batch or day, by sync mark (同步标志)."""
+
+    scope: str
+    day: str
+    rows: int
+    accepted: int
+    pending: int
+    failed: int
+
+
+def _day(timestamp: str | None) -> str:
+    return (timestamp or "")[:10]
+
+
+def reconcile_inbound_bundles(admin: Engine, internet: Engine | None = None) -> list[Balance]:
+    """Per inbound bundle (``inbound#<sequence>``): every record the manifest counted ends
+    exactly once as accepted, rejected, duplicate or still staged, and every accepted one is
+    handed over as a case. Quarantined bundles count all their records as quarantined
+    (their NET_IDs come from the internet zone's intake claims when that database is given).
+    """
+    with admin.connect() as connection:
+        applied = connection.execute(
+            select(ferry_applied.c.sequence, ferry_applied.c.record_count, ferry_applied.c.applied_at)
+            .where(ferry_applied.c.channel == "inbound")
+        ).all()
+        staged: dict[int, list[Any]] = {}
+        for row in connection.execute(
+            select(inbound_records.c.sequence, inbound_records.c.net_id, inbound_records.c.state,
+                   inbound_records.c.outcome).where(inbound_records.c.channel == "inbound")
+        ):
+            staged.setdefault(int(row.sequence), []).append(row)
+        accepted: dict[str, list[str]] = {}
+        for ref, net_id in connection.execute(select(applications.c.bundle, applications.c.net_id)):
+            accepted.setdefault(ref, []).append(net_id)
+        refused: dict[str, list[str]] = {}
+        for ref, net_id in connection.execute(select(rejections.c.bundle, rejections.c.net_id)):
+            refused.setdefault(ref, []).append(net_id)
+        handed_over = {net_id for (net_id,) in connection.execute(select(cases.c.net_id))}
+        quarantined_bundles = connection.execute(
+            select(quarantine.c.ref, quarantine.c.at).where(quarantine.c.kind == "bundle")
+        ).all()
+    balances: list[Balance] = []
+    for sequence, record_count, applied_at in sorted(applied):
+        ref = f"inbound#{sequence}"
+        rows = staged.get(int(sequence), [])
+        ok = accepted.get(ref, [])
+        no = refused.get(ref, [])
+        duplicates = [r.net_id for r in rows if r.outcome == "duplicate"]
+        waiting = [r.net_id for r in rows if r.state == "received"]
+        endings = Counter([*ok, *no, *duplicates, *waiting])
+        entered_ids = {r.net_id for r in rows}
+        missing = sorted(entered_ids - set(endings))
+        duplicated = sorted(n for n, times in endings.items() if times > 1)
+        counts = {
+            "entered": int(record_count), "staged_rows": len(rows), "accepted": len(ok),
+            "rejected": len(no), "duplicates": len(duplicates), "in_flight": len(waiting),
+            "quarantined": 0,
+        }
+        day = _day(applied_at)
+        balances.append(Balance(
+            ref, day, INBOUND_ENTERED, counts, int(record_count),
+            len(ok) + len(no) + len(duplicates) + len(waiting), tuple(missing), tuple(duplicated),
+        ))
+        not_handed = sorted(set(ok) - handed_over)
+        balances.append(Balance(
+            ref, day, INBOUND_HANDED_OVER, {"accepted": len(ok), "handed_over": len(ok) - len(not_handed)},
+            len(ok), len(ok) - len(not_handed), tuple(not_handed),
+        ))
+    for name, at in quarantined_bundles:
+        sequence = _sequence_of(name)
+        ids: list[str] = []
+        if internet is not None and sequence is not None:
+            with internet.connect() as connection:
+                ids = [n for (n,) in connection.execute(
+                    select(intake_claims.c.net_id).where(intake_claims.c.sequence == sequence)
+                )]
+        counts = {"entered": len(ids), "accepted": 0, "rejected": 0, "quarantined": len(ids)}
+        balances.append(Balance(f"quarantined:{name}", _day(at), INBOUND_ENTERED, counts, len(ids), len(ids)))
+    return balances
+
+
+def reconcile_status_bundles(admin: Engine) -> list[Balance]:
+    """Per outbound bundle (``outbound#<sequence>``): the status changes it covers (its
+    outbox id range) are the ones it published plus the ones held for review."""
+    with admin.connect() as connection:
+        sent = connection.execute(
+            select(ferry_sent.c.sequence, ferry_sent.c.first_key, ferry_sent.c.last_key,
+                   ferry_sent.c.record_count, ferry_sent.c.created_at)
+            .where(ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent")
+            .order_by(ferry_sent.c.sequence)
+        ).all()
+        changes = [int(i) for (i,) in connection.execute(select(status_outbox.c.event_id))]
+        held = [int(i) for (i,) in connection.execute(select(publish_held.c.event_id))]
+    balances: list[Balance] = []
+    for sequence, first, last, published, created_at in sent:
+        if first is None or last is None:
+            continue
+        covered = sum(1 for i in changes if first <= i <= last)
+        held_here = sum(1 for i in held if first <= i <= last)
+        balances.append(Balance(
+            f"outbound#{sequence}", _day(created_at), STATUS_PUBLISHED,
+            {"status_changes": covered, "published": int(published), "held": held_here},
+            covered, int(published) + held_here,
+        ))
+    return balances
+
+
+def reconcile_provincial(counts: list[ProvincialCounts]) -> list[Balance]:
+    """Per provincial batch or day: every feed row is accepted by the province, pending or
+    failed (to be sent again), never lost between them."""
+    return [
+        Balance(c.scope, c.day, PROVINCIAL_ROWS,
+                {"rows": c.rows, "accepted": c.accepted, "pending": c.pending, "failed": c.failed},
+                c.rows, c.accepted + c.pending + c.failed)
+        for c in counts
+    ]
+
+
+def per_day(balances: list[Balance]) -> list[Balance]:
+    """The per-scope lines summed per day and identity; ids of mismatches carried along."""
+    grouped: dict[tuple[str, str], list[Balance]] = {}
+    for balance in balances:
+        grouped.setdefault((balance.day, balance.identity), []).append(balance)
+    result: list[Balance] = []
+    for (day, identity), lines in sorted(grouped.items()):
+        counts: Counter[str] = Counter()
+        for line in lines:
+            counts.update(line.counts)
+        result.append(Balance(
+            f"day:{day}", day, identity, dict(counts),
+            sum(line.left for line in lines), sum(line.right for line in lines),
+            tuple(i for line in lines for i in line.missing),
+            tuple(i for line in lines for i in line.duplicated),
+        ))
+    return result
+
+
+class ReconciliationMismatch(TerminalError):
+    """Records were lost or repeated between stages: an operator must find them (terminal)."""
+
+
+def mismatches(balances: list[Balance]) -> list[Balance]:
+    return [b for b in balances if not b.balanced]
+
+
+def describe(balance: Balance) -> str:
+    """One line for the summary's head and the task log."""
+    parts = [f"{balance.scope}: {balance.identity} does not balance ({balance.left} ≠ {balance.right})"]
+    if balance.missing:
+        parts.append("missing " + ", ".join(balance.missing[:5]))
+    if balance.duplicated:
+        parts.append("more than once " + ", ".join(balance.duplicated[:5]))
+    return "; ".join(parts)

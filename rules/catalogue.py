@@ -36,7 +36,6 @@ CATEGORIES: Mapping[str, str] = {
     "ZY": "行政征用",
 }
 STATES: Mapping[str, str] = {"A": "在用", "T": "挂起", "X": "废止"}
-
 # The approval chain of every catalogue change, in order (审批链).
 APPROVAL_ROLES: Final = ("department", "legal_office", "bureau_leader", "provincial_legal_office")
 APPROVAL_ROLE_NAMES: Mapping[str, str] = {

@@ -11,7 +11,9 @@ import pytest
 
 DAGS = Path(__file__).parents[2] / "dags"
 INTERNET = {"intake", "portal_publish"}
-ADMIN = {"inbound_receive", "applications_load", "status_publish", "case_processing_simulator"}
+ADMIN = {
+    "inbound_receive", "applications_load", "status_publish", "case_processing_simulator", "quality_report",
+}
 ADMIN |= {"province_report", "catalogue_sync"}
 
 

@@ -1,0 +1,180 @@
+"""One quality run: load the frames, run the suites, reconcile per bundle and per day, keep
+the run in the history, update the gate, write the steward summary.
+
+Files under the quality root (``HUB_QUALITY_ROOT``)::
+
+    gx/                      Great Expectations project (suites, validation results)
+    data-docs/index.html     the Data Docs site
+    summary.html             the latest steward summary; summaries/<run_id>.html every run
+    history.jsonl            one line per run: counts for the trend
+    gate.json                critical failures per scope and record kind (quality.gate)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from quality import data
+from quality.gate import record_gate
+from quality.reconciliation import (
+    Balance,
+    ReconciliationMismatch,
+    describe,
+    mismatches,
+    per_day,
+    reconcile_inbound_bundles,
+    reconcile_provincial,
+    reconcile_status_bundles,
+)
+from quality.summary import render_summary
+
+CST = timezone(timedelta(hours=8), "CST")
+HISTORY_FILE = "history.jsonl"
+SUMMARY_FILE = "summary.html"
+TREND_RUNS = 14
+ALL_SUITES = ("catalogue", "applications", "cases", "steps", "results", "penalties")
+
+
+@dataclass(frozen=True)
+class QualityRun:
+    """What one run found and where its pages are."""
+
+    run_id: str
+    at: str
+    scope: str
+    outcomes: list[dict[str, Any]]
+    balances: list[Balance]
+    summary: Path
+    data_docs: Path
+
+    @property
+    def mismatches(self) -> list[Balance]:
+        return mismatches(self.balances)
+
+    def report(self) -> dict[str, Any]:
+        """A small JSON-able report for XCom and the CLI."""
+        failing = [o for o in self.outcomes if not o["success"]]
+        return {
+            "run_id": self.run_id, "scope": self.scope, "summary": str(self.summary),
+            "data_docs": str(self.data_docs),
+            "critical": {o["rule"]: o["failed"] for o in failing if o["severity"] == "critical"},
+            "warnings": {o["rule"]: o["failed"] for o in failing if o["severity"] == "warning"},
+            "reconciliation": [describe(b) for b in self.mismatches] or "balanced",
+        }
+
+
+def load_frames(
+    suites: Iterable[str], admin: Engine, *, day: date | None,
+    catalogue_documents: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The frames the named suites check, through the data-access layer."""
+    wanted = set(suites)
+    frames: dict[str, pd.DataFrame] = {}
+    if "catalogue" in wanted and catalogue_documents is not None:
+        frames["catalogue"] = data.catalogue_frame(catalogue_documents)
+    if "applications" in wanted:
+        frames["applications"] = data.load_applications(admin, day)
+    if wanted & {"cases", "steps", "results"}:
+        frames.update({k: v for k, v in data.load_case_frames(admin, day).items() if k in wanted})
+    if "penalties" in wanted:
+        frames["penalties"] = data.load_penalties(admin, day)
+    return frames
+
+
+def reconcile_all(admin: Engine, internet: Engine | None, day: date | None) -> list[Balance]:
+    """Per bundle lines and their per-day sums (only ``day``'s when given)."""
+    lines = reconcile_inbound_bundles(admin, internet) + reconcile_status_bundles(admin)
+    lines += reconcile_provincial(data.load_provincial_counts(admin, day) or [])
+    if day is not None:
+        lines = [b for b in lines if b.day == day.isoformat()]
+    return lines + per_day(lines)
+
+
+def run_quality(
+    root: Path,
+    admin: Engine,
+    *,
+    internet: Engine | None = None,
+    day: date | None = None,
+    suites: Iterable[str] = ALL_SUITES,
+    catalogue_documents: Sequence[Mapping[str, Any]] | None = None,
+    frames: Mapping[str, pd.DataFrame] | None = None,
+    context: Any = None,
+    label: str | None = None,
+) -> QualityRun:
+    """Run the suites and the reconciliation, record the run, write the summary. Raises
+    nothing for failed expectations (the gate and the summary carry them); the caller
+    decides what a reconciliation mismatch does (``raise_on_mismatch``)."""
+    from quality.runner import docs_index, quality_context, validate
+
+    moment = datetime.now(CST).replace(microsecond=0)
+    scope = label or (day.isoformat() if day else "all")
+    run_id = f"{scope}-{moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    if frames is None:
+        frames = load_frames(suites, admin, day=day, catalogue_documents=catalogue_documents)
+    context = context if context is not None else quality_context(root)
+    outcomes = [o.as_dict() for o in validate(context, frames, run_id)]
+    balances = reconcile_all(admin, internet, day)
+    kinds = {name: _record_kind(name) for name in frames}
+    record_gate(root, scope, [(kinds[o["suite"]], o["rule"]) for o in outcomes
+                              if not o["success"] and o["severity"] == "critical"])
+    entry = {
+        "run_id": run_id, "at": moment.isoformat(), "scope": scope,
+        "critical": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "critical"),
+        "warnings": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "warning"),
+        "mismatches": len(mismatches(balances)),
+        "rules": {o["rule"]: o["failed"] for o in outcomes if not o["success"]},
+    }
+    history = append_history(root, entry)
+    docs = docs_index(root)
+    page = render_summary(entry, outcomes, balances, history[-TREND_RUNS:],
+                          data_docs=os.path.relpath(docs, root))
+    pages = root / "summaries"
+    pages.mkdir(parents=True, exist_ok=True)
+    (pages / f"{run_id}.html").write_text(page, "utf-8")
+    _write_atomically(root / SUMMARY_FILE, page)
+    return QualityRun(run_id, entry["at"], scope, outcomes, balances, root / SUMMARY_FILE, docs)
+
+
+def raise_on_mismatch(run: QualityRun) -> None:
+    """A reconciliation mismatch fails the DAG: records were lost or repeated."""
+    wrong = run.mismatches
+    if wrong:
+        raise ReconciliationMismatch(
+            f"{len(wrong)} reconciliation mismatch(es); first: {describe(wrong[0])}; see {run.summary}")
+
+
+def _record_kind(suite: str) -> str:
+    from quality.suites import SUITES
+
+    return SUITES[suite].record_kind
+
+
+def append_history(root: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Add a run to the history and return the whole history, oldest first."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / HISTORY_FILE, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    return load_history(root)
+
+
+def load_history(root: Path) -> list[dict[str, Any]]:
+    path = root / HISTORY_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    part = path.with_name(path.name + ".part")
+    part.write_text(text, "utf-8")
+    part.replace(path)

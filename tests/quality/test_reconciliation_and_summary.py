@@ -1,0 +1,169 @@
+"""Reconciliation per bundle and per day finds a lost and a duplicated record; the steward
+summary puts a mismatch first, ranks failing rules and shows only masked examples; the
+gate stops a provincial batch on critical failures only; the working-day calendar falls
+back loudly."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from connectors.db import applications, cases, rejections
+from hub import stages
+from hub.keys import init_keys
+from hub.settings import load_settings
+from hub.simulators.applicants import generate_batch
+from hub.zones import load_catalogue, zone_engine
+from quality.gate import gate_allows, record_gate
+from quality.reconciliation import (
+    INBOUND_ENTERED,
+    INBOUND_HANDED_OVER,
+    ProvincialCounts,
+    ReconciliationMismatch,
+    mismatches,
+    reconcile_provincial,
+)
+from quality.report import reconcile_all, run_quality
+from rules.workdays import _warn_fallback, working_days_between
+
+
+@pytest.fixture
+def loop(hub_env: Path) -> Any:
+    """A small batch carried through the whole loop without a scheduler."""
+    settings = load_settings()
+    init_keys(settings)
+    documents = [dict(i.document) for i in load_catalogue(settings).items.values()]
+    generate_batch(settings.portal_drop, 30, 11, documents, settings.agency_code, date(2026, 11, 20))
+    for stage in ("intake", "inbound_receive", "applications_load", "case_processing", "status_publish"):
+        stages.STAGES[stage]()
+    return settings
+
+
+def test_the_loop_balances_per_bundle_and_per_day(loop: Any) -> None:
+    admin, internet = zone_engine(loop, "admin"), zone_engine(loop, "internet")
+    lines = reconcile_all(admin, internet, None)
+    assert mismatches(lines) == []
+    scopes = {b.scope for b in lines}
+    assert "inbound#1" in scopes and any(s.startswith("outbound#") for s in scopes)
+    assert any(s.startswith("day:") for s in scopes)
+
+
+def test_a_lost_and_a_duplicated_record_are_found(loop: Any) -> None:
+    admin, internet = zone_engine(loop, "admin"), zone_engine(loop, "internet")
+    with admin.begin() as connection:
+        accepted = [r for (r,) in connection.execute(select(applications.c.net_id).order_by(applications.c.net_id))]
+        lost, twice = accepted[0], accepted[1]
+        connection.execute(delete(cases).where(cases.c.net_id == lost))
+        connection.execute(delete(applications).where(applications.c.net_id == lost))
+        connection.execute(rejections.insert().values(
+            net_id=twice, reasons=[], rejected_at="2026-11-20T10:00:00+08:00", bundle="inbound#1", envelope="{}"))
+    wrong = mismatches(reconcile_all(admin, internet, None))
+    bundle = next(b for b in wrong if b.scope == "inbound#1" and b.identity == INBOUND_ENTERED)
+    assert bundle.missing == (lost,)
+    assert bundle.duplicated == (twice,)
+    day = next(b for b in wrong if b.scope.startswith("day:") and b.identity == INBOUND_ENTERED)
+    assert day.missing == (lost,) and day.duplicated == (twice,)
+
+
+def test_a_case_not_handed_over_is_a_mismatch(loop: Any) -> None:
+    admin = zone_engine(loop, "admin")
+    with admin.begin() as connection:
+        net_id = connection.execute(select(cases.c.net_id).limit(1)).scalar_one()
+        connection.execute(delete(cases).where(cases.c.net_id == net_id))
+    wrong = mismatches(reconcile_all(admin, None, None))
+    handed = [(b.scope, b.missing) for b in wrong if b.identity == INBOUND_HANDED_OVER]
+    assert handed[0] == ("inbound#1", (net_id,))
+    assert len(handed) == 2 and handed[1][0].startswith("day:") and handed[1][1] == (net_id,)
+
+
+def test_provincial_rows_must_be_accepted_pending_or_failed() -> None:
+    ok = ProvincialCounts("province:case", "2026-11-20", rows=10, accepted=7, pending=2, failed=1)
+    lost = ProvincialCounts("province:step", "2026-11-20", rows=10, accepted=7, pending=2, failed=0)
+    assert [b.scope for b in mismatches(reconcile_provincial([ok, lost]))] == ["province:step"]
+
+
+def test_quality_check_fails_the_task_on_a_lost_record(loop: Any) -> None:
+    admin = zone_engine(loop, "admin")
+    with admin.begin() as connection:
+        net_id = connection.execute(select(applications.c.net_id).limit(1)).scalar_one()
+        connection.execute(delete(applications).where(applications.c.net_id == net_id))
+    with pytest.raises(ReconciliationMismatch, match=net_id):
+        stages.quality_check(loop, suites=("applications",), day=None)
+    summary = (loop.quality_root / "summary.html").read_text("utf-8")
+    body = summary.split("<body>", 1)[1].lstrip()
+    assert body.startswith('<p class="verdict bad" id="reconciliation">对账不平')
+    assert net_id in body.split("\n", 1)[0]
+
+
+def test_summary_ranks_failing_rules_masks_examples_and_shows_the_trend(
+    loop: Any, gx_context: Any, gx_root: Path
+) -> None:
+    from quality.data import load_applications
+
+    admin = zone_engine(loop, "admin")
+    frame = load_applications(admin)
+    first_id = str(frame.loc[0, "applicant_id_number"])
+    frame.loc[0, "identifier_valid"] = False  # as if the check digit were wrong
+    frame.loc[[0, 1], "dates_plausible"] = False
+    root = gx_root / "summary-test"
+    run_quality(root, admin, frames={"applications": frame.iloc[2:]}, context=gx_context, label="2026-11-20")
+    run = run_quality(root, admin, frames={"applications": frame}, context=gx_context, label="2026-11-20")
+    html = run.summary.read_text("utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "对账平衡" in html
+    plausible = html.index("日期合理")
+    check_digit = html.index("证件号码校验位正确")
+    assert plausible < check_digit  # two failing records rank before one
+    assert "[严重 critical]" in html and "[警告 warning]" in html
+    assert str(frame.loc[0, "net_id"]) in html
+    assert first_id not in html  # only masked numbers leave the database
+    masked = first_id[:6] + "*" * (len(first_id) - 10) + first_id[-4:]
+    assert masked in html or frame.loc[0, "applicant_type"] == "organisation"
+    trend = html.split("近期趋势", 1)[1]
+    assert trend.count("<tr>") == 3  # header + two runs
+    assert (root / "summaries" / f"{run.run_id}.html").exists()
+    assert run.data_docs.name == "index.html"
+    assert run.report()["critical"] == {"applications.identifier_check_digit": 1}
+    # The critical failure closes the gate for that day's provincial batch; warnings alone do not.
+    assert not gate_allows("2026-11-20", root=root)
+    assert gate_allows("2026-11-20", root=root, mode="off")
+    assert gate_allows("2026-11-20", ("catalogue",), root=root)
+
+
+def test_gate_opens_when_a_rerun_is_clean_and_ignores_warnings(tmp_path: Path) -> None:
+    record_gate(tmp_path, "2026-11-21", [("penalty", "penalties.fine_has_amount")])
+    assert not gate_allows("2026-11-21", root=tmp_path)
+    assert gate_allows("2026-11-21", ("case", "step"), root=tmp_path)
+    record_gate(tmp_path, "2026-11-21", [])
+    assert gate_allows("2026-11-21", root=tmp_path)
+    assert gate_allows("2026-11-22", root=tmp_path)
+
+
+def test_working_days_fall_back_to_weekends_only_and_say_so(caplog: pytest.LogCaptureFixture) -> None:
+    _warn_fallback.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="rules.workdays"):
+        count = working_days_between(date(2027, 1, 1), date(2027, 1, 15))
+    assert count.days == 10 and count.fallback_years == frozenset({2027})
+    assert "WORKING-DAY CALENDAR FALLBACK" in caplog.text and "2027" in caplog.text
+    # 2026 is covered: the National Day holiday (1-8 October) is not counted.
+    known = working_days_between(date(2026, 9, 30), date(2026, 10, 9))
+    assert known.days <= 2 and known.fallback_years == frozenset()
+
+
+def test_hub_quality_report_runs_and_prints_where_the_pages_are(
+    loop: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub.cli import main
+
+    assert main(["quality", "report"]) == 0
+    out = capsys.readouterr().out
+    summary = loop.quality_root / "summary.html"
+    assert f"steward summary: {summary}\n" in out and summary.exists()
+    assert str(loop.quality_root / "data-docs" / "index.html") in out
+    assert (loop.quality_root / "data-docs" / "index.html").exists()
+    assert main(["quality", "report", "--where"]) == 0
+    assert "(no run yet)" not in capsys.readouterr().out
