@@ -43,6 +43,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 file=console, flush=True,
             )
             province = demo.province_round(data_root / "province")
+            print("[demo] data quality: quality_report (Great Expectations suites, steward summary)", file=console, flush=True)
+            states.update(demo.run_loop(("quality_report",)))
         finally:
             sys.stdout, sys.stderr = saved
     for dag_id, state in states.items():
@@ -67,6 +69,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f'  eval "$(.venv/bin/hub airflow-env --home {args.home})"; .venv/bin/hub trace {example}')
     print("Open the Airflow UI on the same data:   make ui   then http://localhost:8080")
     print(f"  (login 'admin'; the password is in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'})")
+    from hub.settings import load_settings
+    from quality.report import SUMMARY_FILE
+    from quality.runner import docs_index
+
+    quality_root = load_settings().quality_root
+    print(f"Data stewards' summary: {quality_root / SUMMARY_FILE}")
+    print(f"  Great Expectations Data Docs: {docs_index(quality_root)}")
     print(f"Task logs of this run: {log_file}")
     counts_file = home / "demo-counts.json"
     demo.write_counts(counts_file, counts)
