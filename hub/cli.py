@@ -100,6 +100,21 @@ def cmd_simulate_processing(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from connectors.db import engine_for
+    from connectors.migrate import upgrade
+    from hub.settings import ZONES, load_settings
+
+    settings = load_settings()
+    for zone in ZONES:
+        if settings.loads(zone):
+            url = settings.internet_db_url if zone == "internet" else settings.exchange_db_url
+            engine = engine_for(url)
+            print(f"{zone}: {engine.url.render_as_string(hide_password=True)} at revision "
+                  f"{upgrade(engine, zone, args.revision)}")
+    return 0
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from connectors.provenance import trace
     from hub.settings import ZONES, load_settings
@@ -172,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     processing = simulate.add_parser("processing", help="advance open cases like the case-processing system")
     processing.add_argument("--seed", type=int, default=7)
     processing.set_defaults(func=cmd_simulate_processing)
+
+    db = commands.add_parser("db", help="zone databases").add_subparsers(dest="db_command", required=True)
+    db_upgrade = db.add_parser("upgrade", help="migrate each configured zone's database (Alembic)")
+    db_upgrade.add_argument("revision", nargs="?", default="head")
+    db_upgrade.set_defaults(func=cmd_db_upgrade)
 
     trace = commands.add_parser("trace", help="where is this application? its whole path")
     trace.add_argument("net_id")
