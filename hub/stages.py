@@ -9,7 +9,7 @@ from typing import Any
 
 from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
 from connectors.ferry_ledger import receive_channel
-from connectors.portal import Sender, apply_status_bundle, collect_submissions
+from connectors.portal import Sender, apply_status_bundle, collect_submissions, install_status_page
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
 from hub.zones import load_catalogue, receiver_keyring, signing_key, transport_for, zone_engine
@@ -78,8 +78,10 @@ def status_publish(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
-    """Internet zone: verify outbound bundles and write the public status feed."""
+    """Internet zone: verify outbound bundles and write the public status feed (and keep
+    the public status page in place)."""
     settings = settings or load_settings()
+    install_status_page(settings.public_root)
     report = receive_channel(
         zone_engine(settings, "internet"),
         channel="outbound",

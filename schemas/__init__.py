@@ -17,7 +17,7 @@ import jsonschema
 import jsonschema_rs
 from referencing import Registry, Resource
 
-SCHEMA_NAMES = ("application", "status_event", "reason", "power_item")
+SCHEMA_NAMES = ("application", "status_event", "reason", "power_item", "disclosure_record")
 
 
 @dataclass(frozen=True)
