@@ -359,6 +359,7 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
             query_passwords.c.lookup,
             penalty_cases.c.penalty_kinds,
             penalty_cases.c.fine_amount,
+            penalty_cases.c.decision,
             penalty_cases.c.decided_at.label("penalty_decided_at"),
             rejections.c.envelope.label("rejected_envelope"),
         )
@@ -384,9 +385,11 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
         kinds = event.pop("penalty_kinds")
         fine = event.pop("fine_amount")
         decided = event.pop("penalty_decided_at")
+        decision = event.pop("decision")
+        # Only a decision to penalise (decision 1) is a 双公示 penalty record.
         event["penalty"] = (
             {"penalty_kinds": kinds, "fine_amount": fine}
-            if decided is not None and event["status"] == "decided" else None
+            if decided is not None and decision == 1 and event["status"] == "decided" else None
         )
         events.append(event)
     return events

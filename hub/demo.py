@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.airflow_env import airflow_env
 
+DEMO_DAYS_BACK = 14
 LOOP = (
     "intake",
     "inbound_receive",
@@ -61,7 +62,9 @@ def prepare_batch(data_root: Path, *, count: int, seed: int, fresh: bool = True)
         seed,
         [dict(item.document) for item in catalogue.items.values()],
         settings.agency_code,
-        date.today() - timedelta(days=1),
+        # Two weeks back, so the processing simulator (which never writes a future time)
+        # has steps, decisions and penalties due.
+        date.today() - timedelta(days=DEMO_DAYS_BACK),
     )
     write_expected(data_root / "expected.json", truth)
     return truth
@@ -104,6 +107,7 @@ def format_summary(counts: dict[str, Any]) -> str:
         ("in flight", counts["in_flight"]),
         ("status changes published", counts["status_changes_published"]),
         ("status changes held for review", counts["status_changes_held"]),
+        ("status changes withheld (minors, secrets)", counts["status_changes_withheld"]),
         ("applications with a public status page", counts["public_documents"]),
     ]
     width = max(len(label) for label, _ in rows)

@@ -67,7 +67,8 @@ def applications_load(settings: Settings | None = None) -> dict[str, Any]:
 def case_processing(settings: Settings | None = None, *, seed: int = 7) -> dict[str, Any]:
     """Administration zone: the processing simulator plays the case-processing system."""
     settings = settings or load_settings()
-    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed))
+    categories = {code: item.category for code, item in load_catalogue(settings).items.items()}
+    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories))
 
 
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from sqlalchemy import Engine, func, select
 
 from connectors.db import (
     applications,
+    ferry_applied,
     ferry_sent,
     inbound_records,
     intake_claims,
     publish_held,
+    publish_withheld,
     quarantine,
     rejections,
     status_outbox,
@@ -65,6 +67,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     )
     status_changes = _count(admin, select(func.count()).select_from(status_outbox))
     held = _count(admin, select(func.count()).select_from(publish_held))
+    withheld = _count(admin, select(func.count()).select_from(publish_withheld))
     carried_out = _count(
         admin,
         select(func.coalesce(func.sum(ferry_sent.c.record_count), 0)).where(
@@ -78,8 +81,25 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         ),
     )
     unsent = _count(admin, select(func.count()).select_from(status_outbox).where(status_outbox.c.event_id > last_sent))
-    index_path = public_root / "status" / "index.json"
-    index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {}
+    # The public feed has no index (documents are found only by case number and query
+    # password), so the documents themselves are counted.
+    documents = [
+        orjson.loads(path.read_bytes()) for path in sorted((public_root / "status").glob("*.json"))
+    ]
+    public_events = sum(len(d.get("events", ())) for d in documents)
+    with internet.connect() as connection:
+        applied = set(
+            connection.execute(
+                select(ferry_applied.c.sequence).where(ferry_applied.c.channel == "outbound")
+            ).scalars()
+        )
+    with admin.connect() as connection:
+        sent = connection.execute(
+            select(ferry_sent.c.sequence, ferry_sent.c.record_count).where(
+                ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent"
+            )
+        ).all()
+    on_the_ferry = sum(count for sequence, count in sent if sequence not in applied)
     submitted = carried + quarantined_at_intake
     quarantined = quarantined_at_intake + quarantined_in_bundles
     in_transit = carried - received - quarantined_in_bundles
@@ -88,7 +108,10 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         == accepted + rejected + quarantined + in_transit + staged,
         "received = accepted + rejected + duplicates + staged": received
         == accepted + rejected + duplicates + staged,
-        "status changes = published + held + unsent": status_changes == carried_out + held + unsent,
+        "status changes = published + held + withheld + unsent": status_changes
+        == carried_out + held + withheld + unsent,
+        "public status events = published - on the ferry": public_events
+        == carried_out - on_the_ferry,
     }
     return {
         "submitted": submitted,
@@ -103,11 +126,12 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         "status_changes": status_changes,
         "status_changes_published": carried_out,
         "status_changes_held": held,
+        "status_changes_withheld": withheld,
         "status_changes_unsent": unsent,
-        "public_documents": len(index),
-        "accepted_with_public_status": sum(
-            1 for entry in index.values() if entry.get("case_number")
-        ),
+        "public_documents": len(documents),
+        "public_status_events": public_events,
+        "status_changes_on_the_ferry": on_the_ferry,
+        "accepted_with_public_status": sum(1 for d in documents if d.get("case_number")),
         "checks": checks,
         "balanced": all(checks.values()),
     }
