@@ -482,11 +482,14 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
     return len(records), len(disclosures)
 
 
-def _withheld_net_ids(connection: Connection, net_ids: list[str]) -> set[str]:
-    return set(
+def _withheld_cases(connection: Connection, net_ids: list[str]) -> dict[str, str]:
+    """The cases among ``net_ids`` already withheld, with the reason."""
+    return dict(
         connection.execute(
-            select(publish_withheld.c.net_id).where(publish_withheld.c.net_id.in_(net_ids))
-        ).scalars()
+            select(publish_withheld.c.net_id, publish_withheld.c.reason).where(
+                publish_withheld.c.net_id.in_(net_ids)
+            )
+        ).all()
     )
 
 
@@ -524,13 +527,13 @@ def publish_status(
                 return report
             first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            withheld_cases = _withheld_net_ids(connection, sorted({e["net_id"] for e in events}))
+            withheld_cases = _withheld_cases(connection, sorted({e["net_id"] for e in events}))
             held_rows, withheld_rows = [], []
             for event in events:
                 # Once a case is withheld, every later change of it is withheld too.
-                reason = "withheld" if event["net_id"] in withheld_cases else withholding_reason(event)
+                reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
                 if reason is not None:
-                    withheld_cases.add(event["net_id"])
+                    withheld_cases[event["net_id"]] = reason
                     withheld_rows.append(
                         {"event_id": event["event_id"], "net_id": event["net_id"],
                          "reason": reason, "withheld_at": at}

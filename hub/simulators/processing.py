@@ -330,7 +330,7 @@ def _mark_pending(connection: Connection, marks: list[dict[str, str]], at: str) 
             select(province_sync.c.record_kind, province_sync.c.record_key).where(
                 province_sync.c.record_key.in_(sorted({k for _, k in keys}))
             )
-        ).tuples()
+        ).all()
     )
     fresh = [
         {"record_kind": kind, "record_key": key, "state": "pending", "error": None,
