@@ -138,10 +138,11 @@ def is_working_time(moment: datetime) -> bool:
     return local.weekday() < 5 and any(s <= local.time() < e for s, e in WORKING_PERIODS)
 
 
-def add_working_minutes(start: datetime, minutes: int) -> datetime:
-    """``start`` moved on by ``minutes`` of working time (weekdays, office hours)."""
+def add_working_minutes(start: datetime, minutes: int, seconds: int = 0) -> datetime:
+    """``start`` moved on by ``minutes`` (and ``seconds``) of working time (weekdays,
+    office hours); the result is always inside working time."""
     moment = start.astimezone(CST).replace(microsecond=0)
-    left = minutes
+    left = minutes * 60 + seconds
     while True:
         day = moment.date()
         if day.weekday() < 5:
@@ -151,9 +152,9 @@ def add_working_minutes(start: datetime, minutes: int) -> datetime:
                 if moment >= period_end:
                     continue
                 moment = max(moment, period_start)
-                available = int((period_end - moment).total_seconds() // 60)
-                if left < available or (left == available and left > 0):
-                    return moment + timedelta(minutes=left)
+                available = int((period_end - moment).total_seconds())
+                if left < available:
+                    return moment + timedelta(seconds=left)
                 left -= available
                 moment = period_end
         moment = datetime.combine(day + timedelta(days=1), time(0, 0), CST)
@@ -178,8 +179,7 @@ def timeline(
     moment = start
     planned = []
     for transition in steps:
-        moment = add_working_minutes(moment, rng.randint(*transition.delay))
-        moment += timedelta(seconds=rng.randrange(60))
+        moment = add_working_minutes(moment, rng.randint(*transition.delay), rng.randrange(60))
         planned.append((transition, moment))
     return planned
 
