@@ -280,8 +280,22 @@ def _pointer_segment(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+_MARKUP_TAG: Final = re.compile(r"<[^<>]{0,200}>")
+
+
+def _without_markup(text: str) -> str:
+    """``text`` as a browser would show it: character references decoded (also when
+    escaped more than once) and tags removed, so markup between digits hides nothing."""
+    for _ in range(3):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return _MARKUP_TAG.sub("", text)
+
+
 def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
-    for run in _DIGIT_RUN.finditer(_skeleton(_without_credit_codes(text))):
+    for run in _DIGIT_RUN.finditer(_skeleton(_without_credit_codes(_without_markup(text)))):
         groups = re.findall(r"[0-9]+|X", run.group())
         compact = "".join(groups)
         resident_ids: list[range] = []
