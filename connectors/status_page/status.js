@@ -12,7 +12,16 @@ const STATUS_LABELS = {
 };
 const RESULT_LABELS = { 1: "不予受理", 2: "准予", 3: "不予许可" };
 
-function text(id, value) { document.getElementById(id).textContent = value == null ? "" : String(value); }
+// Published strings are HTML-escaped plain text: decode the character references (an inert
+// parse, nothing runs) and show the result as text, never as markup.
+const DECODER = new DOMParser();
+function plain(value) {
+  if (value == null) return "";
+  const parsed = DECODER.parseFromString("<!doctype html><body>" + String(value), "text/html");
+  return parsed.body.textContent;
+}
+
+function text(id, value) { document.getElementById(id).textContent = plain(value); }
 
 async function fetchJson(path) {
   const response = await fetch(path, { cache: "no-store" });
@@ -49,9 +58,7 @@ function showCase(doc) {
     const row = document.createElement("tr");
     const reasons = (event.reasons || []).map((r) => r.message).join("；");
     for (const value of [event.at, STATUS_LABELS[event.status] || event.status, event.step, event.opinion || reasons]) {
-      const cell = document.createElement("td");
-      cell.textContent = value == null ? "" : String(value);
-      row.append(cell);
+      row.append(cell(value));
     }
     return row;
   });
@@ -84,7 +91,7 @@ async function onLookup(submitEvent) {
   }
 }
 
-function cell(value) { const td = document.createElement("td"); td.textContent = value == null ? "" : String(value); return td; }
+function cell(value) { const td = document.createElement("td"); td.textContent = plain(value); return td; }
 
 async function loadDisclosures() {
   const index = await fetchJson("disclosure/index.json");
