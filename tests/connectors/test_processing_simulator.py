@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from conftest import generate
@@ -48,7 +49,7 @@ def test_working_minutes_skip_nights_lunch_and_weekends() -> None:
         planned = timeline(f"3201000001{number:010d}", 7, start)
         moments = [start] + [m for _, m in planned]
         assert all(is_working_time(m) for m in moments[1:])
-        assert all(b - a >= timedelta(minutes=30) for a, b in zip(moments, moments[1:]))
+        assert all(b - a >= timedelta(minutes=30) for a, b in pairwise(moments))
         assert timeline(f"3201000001{number:010d}", 7, start) == planned
 
 

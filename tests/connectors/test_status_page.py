@@ -14,7 +14,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest

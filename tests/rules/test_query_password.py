@@ -8,6 +8,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rules.publication import scan_for_personal_data
 from rules.query_password import (
     PASSWORD_ALPHABET,
     PASSWORD_LENGTH,
@@ -16,7 +17,6 @@ from rules.query_password import (
     kdf_parameters,
     lookup_name,
 )
-from rules.publication import scan_for_personal_data
 
 CASE = "32010000010000000042"
 
