@@ -47,6 +47,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print("Look up one application's path:   .venv/bin/hub trace <NET_ID>   (ids in the portal's")
     print(f"  collected folder {data_root / 'internet/portal/collected'})")
+    sample = demo.sample_lookup()
+    if sample is not None:
+        print(f"Public status page:   .venv/bin/python -m http.server -b 127.0.0.1 -d {data_root / 'internet/public'} 8000")
+        print(f"  then http://127.0.0.1:8000/ with case number {sample[0]} and query password {sample[1]}")
     print("Open the Airflow UI on the same data:   make ui   then http://localhost:8080")
     print(f"  (login 'admin'; the password is in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'})")
     print(f"Task logs of this run: {log_file}")

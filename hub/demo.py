@@ -97,6 +97,25 @@ def summary() -> dict[str, Any]:
     )
 
 
+def sample_lookup() -> tuple[str, str] | None:
+    """A published case's number and query password, to try the public status page with."""
+    from sqlalchemy import select
+
+    from connectors.db import applications, publish_withheld, query_passwords
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+
+    with zone_engine(load_settings(), "admin").connect() as connection:
+        row = connection.execute(
+            select(query_passwords.c.case_number, query_passwords.c.password)
+            .join(applications, applications.c.net_id == query_passwords.c.net_id)
+            .where(query_passwords.c.net_id.not_in(select(publish_withheld.c.net_id)))
+            .order_by(query_passwords.c.case_number)
+            .limit(1)
+        ).first()
+    return (row.case_number, row.password) if row else None
+
+
 def format_summary(counts: dict[str, Any]) -> str:
     rows = [
         ("submitted", counts["submitted"]),
