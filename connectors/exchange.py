@@ -463,14 +463,19 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
                 )
             ).scalars()
         )
+        retractions = _retractions(connection, plan.first_key, plan.last_key)
     records, disclosures = _build_items(events, skipped)
     items: list[ItemSource] = [
         records_item("status_events", records),
         records_item("disclosures", disclosures),
+        records_item("retractions", retractions),
     ]
     send_planned(
         sender.engine, plan, items=items,
-        counts={"status_events": len(records), "disclosures": len(disclosures)},
+        counts={
+            "status_events": len(records), "disclosures": len(disclosures),
+            "retractions": len(retractions),
+        },
         key=sender.key, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
@@ -480,6 +485,36 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
             iso(now()),
         )
     return len(records), len(disclosures)
+
+
+def _retractions(connection: Connection, first: int, last: int) -> list[dict[str, Any]]:
+    """Public documents to take down: cases withheld for the first time in this range (a
+    case marked secret after its first changes were published). Derived from append-only
+    tables only, so a rebuilt bundle carries the same retractions."""
+    earlier = publish_withheld.alias("earlier")
+    first_withheld = (
+        select(publish_withheld.c.net_id)
+        .where(publish_withheld.c.event_id.between(first, last))
+        .where(
+            ~select(earlier.c.event_id)
+            .where(earlier.c.net_id == publish_withheld.c.net_id, earlier.c.event_id < first)
+            .exists()
+        )
+        .distinct()
+    )
+    published_before = (
+        select(query_passwords.c.lookup, status_outbox.c.event_id)
+        .join(status_outbox, status_outbox.c.net_id == query_passwords.c.net_id)
+        .where(status_outbox.c.net_id.in_(first_withheld), status_outbox.c.event_id < first)
+        .where(status_outbox.c.event_id.not_in(select(publish_held.c.event_id)))
+        .where(status_outbox.c.event_id.not_in(select(publish_withheld.c.event_id)))
+        .order_by(query_passwords.c.lookup, status_outbox.c.event_id)
+    )
+    by_lookup: dict[str, list[int]] = {}
+    for lookup, event_id in connection.execute(published_before).all():
+        by_lookup.setdefault(lookup, []).append(event_id)
+    # record_ids: the published changes, whose 双公示 records (if any) come down too.
+    return [{"lookup": lookup, "record_ids": ids} for lookup, ids in by_lookup.items()]
 
 
 def _withheld_cases(connection: Connection, net_ids: list[str]) -> dict[str, str]:

@@ -335,6 +335,14 @@ def apply_status_bundle(public_root: Path) -> Any:
             _write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
             net_ids.append(latest["net_id"])
         disclosed = _merge_disclosures(public_root / "disclosure", bundle)
+        retracted: set[int] = set()
+        for line in bundle.iter_records("retractions"):
+            retraction = _allowed(orjson.loads(line), "retractions")
+            if retraction is not None and LOOKUP.match(str(retraction.get("lookup", ""))):
+                (status_dir / f"{retraction['lookup']}.json").unlink(missing_ok=True)
+                retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
+        if retracted:
+            _retract_disclosures(public_root / "disclosure", retracted)
         record_events(connection, [(n, "portal_publish", "published", ref, None) for n in net_ids], at)
         return sum(len(e) for e in by_lookup.values()) + disclosed
 
@@ -369,6 +377,26 @@ def _merge_disclosures(folder: Path, bundle: VerifiedBundle) -> int:
         }
     _write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
     return sum(len(r) for r in by_day.values())
+
+
+def _retract_disclosures(folder: Path, record_ids: set[int]) -> None:
+    """Take the 双公示 records of withheld cases out of every daily list."""
+    index_path = folder / "index.json"
+    if not index_path.exists():
+        return
+    index = orjson.loads(index_path.read_bytes())
+    for path in sorted(folder.glob("????-??-??.json")):
+        document = orjson.loads(path.read_bytes())
+        kept = [r for r in document["records"] if r["record_id"] not in record_ids]
+        if len(kept) == len(document["records"]):
+            continue
+        document["records"] = kept
+        _write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        index["days"][document["date"]] = {
+            "licence": sum(r["kind"] == "licence" for r in kept),
+            "penalty": sum(r["kind"] == "penalty" for r in kept),
+        }
+    _write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

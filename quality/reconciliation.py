@@ -100,6 +100,16 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
             )
         ).all()
     on_the_ferry = sum(count for sequence, count in sent if sequence not in applied)
+    # Changes published before their case was withheld; their document was taken down.
+    retracted = _count(
+        admin,
+        select(func.count()).select_from(status_outbox).where(
+            status_outbox.c.net_id.in_(select(publish_withheld.c.net_id)),
+            status_outbox.c.event_id.not_in(select(publish_withheld.c.event_id)),
+            status_outbox.c.event_id.not_in(select(publish_held.c.event_id)),
+            status_outbox.c.event_id <= last_sent,
+        ),
+    )
     submitted = carried + quarantined_at_intake
     quarantined = quarantined_at_intake + quarantined_in_bundles
     in_transit = carried - received - quarantined_in_bundles
@@ -110,8 +120,8 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         == accepted + rejected + duplicates + staged,
         "status changes = published + held + withheld + unsent": status_changes
         == carried_out + held + withheld + unsent,
-        "public status events = published - on the ferry": public_events
-        == carried_out - on_the_ferry,
+        "public status events = published - on the ferry - retracted": public_events
+        == carried_out - on_the_ferry - retracted,
     }
     return {
         "submitted": submitted,
@@ -131,6 +141,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         "public_documents": len(documents),
         "public_status_events": public_events,
         "status_changes_on_the_ferry": on_the_ferry,
+        "status_changes_retracted": retracted,
         "accepted_with_public_status": sum(1 for d in documents if d.get("case_number")),
         "checks": checks,
         "balanced": all(checks.values()),

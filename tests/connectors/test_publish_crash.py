@@ -129,3 +129,59 @@ def test_a_sigkill_after_the_put_is_repaired_by_the_next_run(hub_settings: Any) 
     stages.status_publish(hub_settings)  # nothing new: no second bundle
     stages.portal_publish(hub_settings)
     _assert_each_change_published_once(hub_settings)
+
+
+def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_settings: Any) -> None:
+    from sqlalchemy import insert, update
+
+    from connectors.db import cases, query_passwords
+    from hub.demo import summary
+
+    _prepare(hub_settings)
+    stages.status_publish(hub_settings)
+    stages.portal_publish(hub_settings)
+    engine = zone_engine(hub_settings, "admin")
+    with engine.connect() as connection:
+        withheld = set(connection.execute(select(publish_withheld.c.net_id)).scalars())
+        disclosed_ids = {
+            r["record_id"]
+            for path in (hub_settings.public_root / "disclosure").glob("2*.json")
+            for r in json.loads(path.read_text("utf-8"))["records"]
+        }
+        disclosed = set(connection.execute(
+            select(status_outbox.c.net_id).where(status_outbox.c.event_id.in_(disclosed_ids))
+        ).scalars())
+        case = next(
+            row for row in connection.execute(
+                select(cases.c.net_id, cases.c.case_number, query_passwords.c.lookup)
+                .join(query_passwords, query_passwords.c.net_id == cases.c.net_id)
+                .order_by(cases.c.case_number)
+            )
+            if row.net_id not in withheld and row.net_id in disclosed
+        )
+    document = hub_settings.public_root / "status" / f"{case.lookup}.json"
+    published_ids = {e["event_id"] for e in json.loads(document.read_text("utf-8"))["events"]}
+    assert published_ids & disclosed_ids  # its result is in a 双公示 list
+    # The case-processing system marks the case secret with its next change.
+    with engine.begin() as connection:
+        connection.execute(update(cases).where(cases.c.case_number == case.case_number).values(secret=True))
+        connection.execute(insert(status_outbox).values(
+            net_id=case.net_id, case_number=case.case_number, status="in_progress",
+            at="2026-11-20T10:00:00+08:00", step="审查", opinion="涉及国家秘密，转入保密程序"))
+    assert stages.status_publish(hub_settings)["withheld"] == 1
+    stages.portal_publish(hub_settings)
+    assert not document.exists()
+    for path in (p for p in hub_settings.public_root.rglob("*") if p.is_file()):
+        text = path.read_text("utf-8")
+        assert case.net_id not in text and case.case_number not in text, path
+    for path in (hub_settings.public_root / "disclosure").glob("2*.json"):
+        records = json.loads(path.read_text("utf-8"))["records"]
+        assert not {r["record_id"] for r in records} & published_ids, path
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            select(publish_withheld.c.reason).where(publish_withheld.c.net_id == case.net_id)
+        ).scalars().all()
+    assert reasons == ["secret"]
+    counts = summary()
+    assert counts["balanced"], counts["checks"]
+    assert counts["status_changes_retracted"] > 0
