@@ -11,7 +11,9 @@ submission) and spaces the steps hours to days apart inside working hours (Monda
 Friday, 09:00-12:00 and 13:30-17:30 China Standard Time). A run applies only the
 transitions that are due at ``now``, so no timestamp is ever in the future; a later run
 continues where the last one stopped. The timeline is a pure function of the seed, the
-case number and the application time.
+case number and the application time. (In operation the hub hands an application over
+minutes after submission; the demo's batch is dated two weeks back so that steps are
+due, and there the hub's ``registered`` change is later than the simulated steps.)
 """
 
 from __future__ import annotations
