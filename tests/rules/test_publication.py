@@ -413,7 +413,11 @@ def test_withholding_reasons() -> None:
 
 def test_the_disclosure_allow_list_is_its_schema() -> None:
     assert DISCLOSURE_FIELDS == frozenset(schemas.load_schema("disclosure_record")["properties"])
-    assert ALLOWED_FIELDS == {"status_events": STATUS_EVENT_FIELDS, "disclosures": DISCLOSURE_FIELDS}
+    assert ALLOWED_FIELDS == {
+        "status_events": STATUS_EVENT_FIELDS,
+        "disclosures": DISCLOSURE_FIELDS,
+        "retractions": frozenset({"lookup", "record_ids"}),
+    }
 
 
 internal_keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=20)
