@@ -52,6 +52,13 @@ ferry_sent = Table(
     Column("digest", String(64)),
     Column("file_name", String(128)),
     Column("catalogue_version", String(64), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="data"),  # data | heartbeat
+    Column("receipt", JSON),  # the reverse channel's receipt, fixed when planned
+    Column("sent_at", String(40)),
+    Column("acknowledged_at", String(40)),  # first receipt that covered it
+    Column("resent_count", Integer, nullable=False, server_default="0"),
+    Column("last_resent_at", String(40)),
+    Column("pruned_at", String(40)),  # outbox copy deleted after the retention period
 )
 
 ferry_applied = Table(
@@ -62,6 +69,19 @@ ferry_applied = Table(
     Column("digest", String(64), nullable=False),
     Column("applied_at", String(40), nullable=False),
     Column("record_count", Integer, nullable=False),
+    Column("previous_digest", String(64)),
+    Column("kind", String(16), nullable=False, server_default="data"),  # data | heartbeat
+)
+
+# The latest receipt received for a channel this zone sends on (from the reverse channel).
+ferry_receipts = Table(
+    "ferry_receipts",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("carrier", String(64), nullable=False),  # the reverse-channel bundle it came in
+    Column("carrier_sequence", BigInteger, nullable=False),
+    Column("receipt", JSON, nullable=False),
+    Column("received_at", String(40), nullable=False),
 )
 
 provenance = Table(
@@ -100,7 +120,21 @@ alarms = Table(
     Column("at", String(40), nullable=False),
 )
 
-SHARED = (ferry_sent, ferry_applied, provenance, quarantine, alarms)
+# Operator actions on quarantined items (release, discard), kept as an audit trail.
+quarantine_actions = Table(
+    "quarantine_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("quarantine_id", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # release | discard
+    Column("reason", Text, nullable=False),
+    Column("operator", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+SHARED = (
+    ferry_sent, ferry_applied, ferry_receipts, provenance, quarantine, alarms, quarantine_actions
+)
 
 # --- internet zone --------------------------------------------------------------------
 
@@ -299,7 +333,54 @@ province_sync = Table(
     Index("ix_province_sync_state", "state"),
 )
 
+# The power catalogue as imported from the provincial platform: every version of every
+# item, and every transition with who, when, why and the approval chain.
+catalogue_items = Table(
+    "catalogue_items",
+    metadata,
+    Column("code", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("state", String(1), nullable=False),
+    Column("document", JSON, nullable=False),
+    Column("content_digest", String(64), nullable=False),
+    Column("effective_from", String(40), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+catalogue_transitions = Table(
+    "catalogue_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(100), nullable=False),
+    Column("action", String(16), nullable=False),  # create | revise | suspend | resume | abolish
+    Column("from_state", String(1)),
+    Column("to_state", String(1), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer, nullable=False),
+    Column("changed_by", String(100), nullable=False),
+    Column("changed_at", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("approvals", JSON, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Index("ix_catalogue_transitions_code", "code"),
+)
+
+# Which outbound bundle carried which public catalogue (the records, so a resend after a
+# crash rebuilds the same bytes).
+catalogue_publications = Table(
+    "catalogue_publications",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True),
+    Column("catalogue_version", String(64), nullable=False),
+    Column("records", JSON, nullable=False),
+    Column("planned_at", String(40), nullable=False),
+)
+
 ADMIN = SHARED + (
+    catalogue_items,
+    catalogue_transitions,
+    catalogue_publications,
     inbound_records,
     applications,
     rejections,

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 
+from connectors.catalogue_feed import resume_catalogue_plan
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
@@ -34,6 +35,7 @@ from connectors.db import (
 )
 from connectors.ferry_ledger import (
     PlannedBundle,
+    finish_pending_heartbeat,
     last_acknowledged_key,
     pending_plan,
     plan_next,
@@ -476,7 +478,8 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
             "status_events": len(records), "disclosures": len(disclosures),
             "retractions": len(retractions),
         },
-        key=sender.key, outbox=sender.outbox, transport=sender.transport,
+        key=sender.key,
+        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
         record_events(
@@ -541,6 +544,12 @@ def publish_status(
     What is withheld or held is decided and recorded in the same transaction as the plan,
     so a rebuild after a crash carries exactly the same records."""
     report = PublishReport()
+    finish_pending_heartbeat(
+        sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
+        outbox=sender.outbox, transport=sender.transport,
+    )
+    # Every earlier sequence must be sent before this one is built (the digest chain).
+    resume_catalogue_plan(sender)
     with sender.engine.connect() as connection:
         plan = pending_plan(connection, sender.channel)
     if plan is not None:  # planned before a crash: rebuild the same bytes and send them

@@ -9,19 +9,29 @@ and its ledger row in one transaction, so a rerun neither loses nor repeats a re
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
+import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.clock import iso, now
-from connectors.db import alarms, ferry_applied, ferry_sent, quarantine, transaction
+from connectors.db import (
+    alarms,
+    ferry_applied,
+    ferry_receipts,
+    ferry_sent,
+    quarantine,
+    transaction,
+)
 from connectors.provenance import record_events
 from ferry.bundle import (
     BundleHeader,
@@ -31,12 +41,28 @@ from ferry.bundle import (
     VerifiedBundle,
     bundle_file_name,
     open_bundle,
+    records_item,
+    records_name,
     write_bundle,
 )
-from ferry.keys import Keyring, SigningKey
+from ferry.errors import TerminalError
+from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
+from ferry.receipts import RECEIPT_INVALID, RECEIPTS_KIND, REVERSE, Receipt, build_receipt
 from ferry.transport import Transport
 
 SEQUENCE_CONFLICT = "SEQUENCE_CONFLICT"
+CHAIN_BROKEN = "CHAIN_BROKEN"  # previous_digest does not link to the neighbouring bundle
+NAME_MISMATCH = "NAME_MISMATCH"  # file name does not match the manifest's channel and sequence
+NOT_A_REGULAR_FILE = "NOT_A_REGULAR_FILE"
+SECURITY_CODES = frozenset({SEQUENCE_CONFLICT, CHAIN_BROKEN})
+DATA, HEARTBEAT = "data", "heartbeat"
+_BUNDLE_NAME = re.compile(r"(inbound|outbound)-([0-9]{12})\.peb")
+
+
+def sequence_of(name: str) -> int | None:
+    """The sequence a bundle file name claims (untrusted: only for gap reports)."""
+    found = _BUNDLE_NAME.fullmatch(name)
+    return int(found.group(2)) if found else None
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,8 @@ class PlannedBundle:
     record_count: int
     first_key: int | None
     last_key: int | None
+    kind: str = DATA
+    receipt: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -69,13 +97,22 @@ def _plan_from_row(row: Any) -> PlannedBundle:
         record_count=row.record_count,
         first_key=row.first_key,
         last_key=row.last_key,
+        kind=row.kind,
+        receipt=row.receipt,
     )
 
 
-def pending_plan(connection: Connection, channel: str) -> PlannedBundle | None:
-    """The planned-but-unsent bundle of ``channel``, to finish before planning another."""
+def pending_plan(
+    connection: Connection, channel: str, kind: str = DATA
+) -> PlannedBundle | None:
+    """The planned-but-unsent bundle of ``channel`` (of ``kind``), to finish before planning
+    another."""
     row = connection.execute(
-        select(ferry_sent).where(ferry_sent.c.channel == channel, ferry_sent.c.state == "planned")
+        select(ferry_sent).where(
+            ferry_sent.c.channel == channel,
+            ferry_sent.c.state == "planned",
+            ferry_sent.c.kind == kind,
+        )
     ).first()
     return _plan_from_row(row) if row else None
 
@@ -89,13 +126,19 @@ def plan_next(
     record_count: int,
     first_key: int | None = None,
     last_key: int | None = None,
+    kind: str = DATA,
 ) -> PlannedBundle:
-    """Reserve the next sequence number of ``channel`` for a bundle with this content."""
+    """Reserve the next sequence number of ``channel`` for a bundle with this content.
+
+    The receipt of the reverse channel is fixed in the plan too, so a rebuild after a
+    crash gives the same bytes."""
     last = connection.execute(
         select(func.max(ferry_sent.c.sequence)).where(ferry_sent.c.channel == channel)
     ).scalar()
+    receipt = current_receipt(connection, REVERSE[channel]).to_record()
     plan = PlannedBundle(
-        channel, (last or 0) + 1, created_at, catalogue_version, record_count, first_key, last_key
+        channel, (last or 0) + 1, created_at, catalogue_version, record_count, first_key,
+        last_key, kind, receipt,
     )
     connection.execute(
         ferry_sent.insert().values(
@@ -107,9 +150,30 @@ def plan_next(
             record_count=record_count,
             first_key=first_key,
             last_key=last_key,
+            kind=kind,
+            receipt=receipt,
         )
     )
     return plan
+
+
+def current_receipt(connection: Connection, channel: str) -> Receipt:
+    """This zone's receipt for ``channel`` (a channel it receives): applied sequences and
+    bundles quarantined under a bundle file name of that channel."""
+    applied = connection.execute(
+        select(ferry_applied.c.sequence).where(ferry_applied.c.channel == channel)
+    ).scalars()
+    refused: dict[int, str] = {}
+    rows = connection.execute(
+        select(quarantine.c.ref, quarantine.c.code)
+        .where(quarantine.c.kind == "bundle", quarantine.c.state == "held")
+        .order_by(quarantine.c.id)
+    )
+    for ref, code in rows:
+        sequence = sequence_of(ref)
+        if sequence is not None and ref.startswith(channel + "-"):
+            refused[sequence] = code
+    return build_receipt(channel, applied, refused)
 
 
 def last_acknowledged_key(connection: Connection, channel: str) -> int:
@@ -135,6 +199,7 @@ def send_planned(
     items: Iterable[ItemSource],
     counts: dict[str, int],
     key: SigningKey,
+    recipient: RecipientKey,
     outbox: Path,
     transport: Transport,
 ) -> str:
@@ -146,6 +211,9 @@ def send_planned(
                 ferry_sent.c.channel == plan.channel, ferry_sent.c.sequence == plan.sequence - 1
             )
         ).scalar()
+    if plan.receipt is not None:
+        items = itertools.chain(items, [records_item(RECEIPTS_KIND, [plan.receipt])])
+        counts = {**counts, RECEIPTS_KIND: 1}
     header = BundleHeader(
         channel=plan.channel,
         sequence=plan.sequence,
@@ -158,7 +226,7 @@ def send_planned(
     final = outbox / plan.file_name
     partial = final.with_name(final.name + ".part")
     with open(partial, "wb") as stream:
-        write_bundle(stream, header, items, key)
+        write_bundle(stream, header, items, key, recipient=recipient)
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
@@ -169,9 +237,31 @@ def send_planned(
         connection.execute(
             update(ferry_sent)
             .where(ferry_sent.c.channel == plan.channel, ferry_sent.c.sequence == plan.sequence)
-            .values(state="sent", digest=digest, file_name=plan.file_name)
+            .values(state="sent", digest=digest, file_name=plan.file_name, sent_at=iso(now()))
         )
     return digest
+
+
+def finish_pending_heartbeat(
+    engine: Engine,
+    channel: str,
+    *,
+    key: SigningKey,
+    recipient: RecipientKey,
+    outbox: Path,
+    transport: Transport,
+) -> str | None:
+    """Send a heartbeat planned before a crash (same bytes); returns its ref, if any. Data
+    senders call this before planning, so every sequence is built after its predecessor."""
+    with engine.connect() as connection:
+        plan = pending_plan(connection, channel, kind=HEARTBEAT)
+    if plan is None:
+        return None
+    send_planned(
+        engine, plan, items=[], counts={}, key=key, recipient=recipient, outbox=outbox,
+        transport=transport,
+    )
+    return plan.ref
 
 
 def _file_digest(path: Path) -> str:
@@ -232,7 +322,7 @@ def quarantine_file(
             )
         )
         record_events(connection, [(r, stage, "quarantined", ref, {"code": code}) for r in record_ids], at)
-        if code == SEQUENCE_CONFLICT:
+        if code in SECURITY_CODES:
             connection.execute(alarms.insert().values(kind="security", detail=reason, at=at))
     return reason
 
@@ -243,67 +333,203 @@ def receive_channel(
     channel: str,
     transport: Transport,
     keyring: Keyring,
+    decryption_keys: Mapping[str, DecryptionKey],
     quarantine_dir: Path,
     apply: ApplyBundle,
     prepare: PrepareBundle | None = None,
     limits: Limits | None = None,
+    staging_dir: Path | None = None,
 ) -> ReceiveReport:
-    """Verify and apply every complete bundle waiting on ``channel``, in sequence order."""
+    """Verify and apply every complete bundle waiting on ``channel``, in sequence order.
+
+    Per bundle: verify (signature, sizes, hashes) → file name, sequence and digest chain
+    against the ledger → receipt check → prepare (attachments, idempotent) → one
+    transaction holding the records, the ``ferry_applied`` row and the receipt → remove
+    the file. A crash between any two steps is repaired by the next pass. A transport
+    without local paths (SFTP) is first copied into ``staging_dir``."""
     report = ReceiveReport()
-    for name in transport.list_complete():
-        path = transport.path_of(name)
-        if path is None:
-            continue
-        try:
-            bundle = open_bundle(path, keyring, limits or Limits(), expected_channel=channel)
-        except BundleRejected as rejected:
-            report.quarantined.append(
-                quarantine_file(
-                    engine, path, quarantine_dir / "bundles", kind="bundle", ref=name,
-                    code=rejected.code, detail=rejected.detail, record_ids=[], stage="receive",
-                )
+    held = quarantine_dir / "bundles"
+    staging = staging_dir or quarantine_dir.parent / "incoming" / channel
+
+    def refuse(path: Path, name: str, code: str, detail: str) -> None:
+        report.quarantined.append(
+            quarantine_file(
+                engine, path, held, kind="bundle", ref=name, code=code, detail=detail,
+                record_ids=[], stage="receive",
             )
+        )
+
+    for name in transport.list_complete():
+        path = transport.path_of(name) or _fetch(transport, name, staging)
+        try:
+            bundle = open_bundle(
+                path, keyring, limits or Limits(), expected_channel=channel,
+                decryption_keys=decryption_keys, at=now(),
+            )
+        except BundleRejected as rejected:
+            refuse(path, name, rejected.code, rejected.detail)
+            _forget_remote(transport, name, path)
+            continue
+        except TerminalError as error:  # a symlink, FIFO or device planted under a bundle name
+            if not path.is_symlink() and path.exists() and path.is_file():
+                raise
+            refuse(path, name, NOT_A_REGULAR_FILE, str(error))
             continue
         sequence = bundle.manifest.sequence
         ref = f"{channel}#{sequence}"
+        if name != bundle_file_name(channel, sequence):
+            refuse(path, name, NAME_MISMATCH, f"file {name} holds {ref}")
+            _forget_remote(transport, name, path)
+            continue
         with engine.connect() as connection:
-            known = connection.execute(
-                select(ferry_applied.c.digest).where(
-                    ferry_applied.c.channel == channel, ferry_applied.c.sequence == sequence
+            neighbours = {
+                row.sequence: row
+                for row in connection.execute(
+                    select(ferry_applied).where(
+                        ferry_applied.c.channel == channel,
+                        ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
+                    )
                 )
-            ).scalar()
-        if known == bundle.digest:
-            transport.remove(name)
+            }
+        known = neighbours.get(sequence)
+        if known is not None and known.digest == bundle.digest:
+            _remove(transport, name, path)
             report.duplicates.append(ref)
             continue
         if known is not None:
-            report.quarantined.append(
-                quarantine_file(
-                    engine, path, quarantine_dir / "bundles", kind="bundle", ref=name,
-                    code=SEQUENCE_CONFLICT,
-                    detail=f"sequence {sequence} was applied with digest {known}; "
-                    f"this bundle has digest {bundle.digest}",
-                    record_ids=[], stage="receive",
-                )
+            refuse(
+                path, name, SEQUENCE_CONFLICT,
+                f"sequence {sequence} was applied with digest {known.digest}; "
+                f"this bundle has digest {bundle.digest}",
             )
+            _forget_remote(transport, name, path)
             continue
-        if prepare is not None:
+        broken = _chain_break(bundle, neighbours)
+        if broken:
+            refuse(path, name, CHAIN_BROKEN, broken)
+            _forget_remote(transport, name, path)
+            continue
+        try:
+            receipt = read_receipt(bundle)
+        except BundleRejected as rejected:
+            refuse(path, name, rejected.code, rejected.detail)
+            _forget_remote(transport, name, path)
+            continue
+        heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
+        if prepare is not None and not heartbeat:
             prepare(bundle)
         at = iso(now())
         try:
             with transaction(engine) as connection:
-                count = apply(connection, bundle, ref, at)
+                count = 0 if heartbeat else apply(connection, bundle, ref, at)
                 connection.execute(
                     ferry_applied.insert().values(
                         channel=channel, sequence=sequence, digest=bundle.digest,
                         applied_at=at, record_count=count,
+                        previous_digest=bundle.manifest.previous_digest,
+                        kind=HEARTBEAT if heartbeat else DATA,
                     )
                 )
+                if receipt is not None:
+                    store_receipt(connection, receipt, carrier=ref, carrier_sequence=sequence, at=at)
         except IntegrityError:
             # Another receiver applied this sequence between our check and our commit.
             report.duplicates.append(ref)
         else:
             report.applied.append(ref)
             report.records += count
-        transport.remove(name)
+        _remove(transport, name, path)
     return report
+
+
+def _chain_break(bundle: VerifiedBundle, neighbours: dict[int, Any]) -> str | None:
+    """Why ``bundle`` does not link to the applied bundles beside it, or None if it does."""
+    sequence, previous = bundle.manifest.sequence, bundle.manifest.previous_digest
+    if sequence == 1 and previous is not None:
+        return "sequence 1 names a previous bundle"
+    before, after = neighbours.get(sequence - 1), neighbours.get(sequence + 1)
+    if before is not None and previous != before.digest:
+        return f"previous_digest {previous} is not the digest {before.digest} of #{sequence - 1}"
+    if after is not None and after.previous_digest != bundle.digest:
+        return f"#{sequence + 1} names previous digest {after.previous_digest}, not {bundle.digest}"
+    return None
+
+
+def read_receipt(bundle: VerifiedBundle) -> Receipt | None:
+    """The receipt a bundle carries for the reverse channel, checked; None if it has none."""
+    name = records_name(RECEIPTS_KIND)
+    try:
+        bundle.item(name)
+    except KeyError:
+        return None
+    lines = list(bundle.iter_records(RECEIPTS_KIND))
+    if len(lines) != 1:
+        raise BundleRejected(RECEIPT_INVALID, f"{name} must hold exactly one receipt")
+    try:
+        receipt = Receipt.from_record(orjson.loads(lines[0]))
+    except ValueError:
+        raise BundleRejected(RECEIPT_INVALID, f"{name} is not JSON") from None
+    if receipt.channel != REVERSE[bundle.manifest.channel]:
+        raise BundleRejected(RECEIPT_INVALID, f"a {bundle.manifest.channel} bundle reports on "
+                             f"{receipt.channel}")
+    return receipt
+
+
+def store_receipt(
+    connection: Connection, receipt: Receipt, *, carrier: str, carrier_sequence: int, at: str
+) -> None:
+    """Keep the newest receipt of a channel this zone sends on and acknowledge what it covers
+    (in the caller's transaction). An older receipt arriving late still acknowledges."""
+    stored = connection.execute(
+        select(ferry_receipts.c.carrier_sequence).where(ferry_receipts.c.channel == receipt.channel)
+    ).scalar()
+    values = {
+        "carrier": carrier, "carrier_sequence": carrier_sequence,
+        "receipt": receipt.to_record(), "received_at": at,
+    }
+    if stored is None:
+        connection.execute(ferry_receipts.insert().values(channel=receipt.channel, **values))
+    elif carrier_sequence > stored:
+        connection.execute(
+            update(ferry_receipts).where(ferry_receipts.c.channel == receipt.channel).values(**values)
+        )
+    open_sequences = connection.execute(
+        select(ferry_sent.c.sequence).where(
+            ferry_sent.c.channel == receipt.channel,
+            ferry_sent.c.state == "sent",
+            ferry_sent.c.acknowledged_at.is_(None),
+        )
+    ).scalars()
+    covered = [s for s in open_sequences if receipt.covers(s)]
+    if covered:
+        connection.execute(
+            update(ferry_sent)
+            .where(ferry_sent.c.channel == receipt.channel, ferry_sent.c.sequence.in_(covered))
+            .values(acknowledged_at=at)
+        )
+
+
+def _fetch(transport: Transport, name: str, staging: Path) -> Path:
+    """Copy a remote bundle into a local staging file (fsynced) to verify and apply it."""
+    staging.mkdir(parents=True, exist_ok=True)
+    target = staging / name
+    partial = staging / (name + ".part")
+    with transport.open(name) as source, open(partial, "wb") as dest:
+        shutil.copyfileobj(source, dest, 1 << 20)
+        dest.flush()
+        os.fsync(dest.fileno())
+    os.replace(partial, target)
+    return target
+
+
+def _remove(transport: Transport, name: str, path: Path) -> None:
+    """Done with a bundle: remove it from the transport (and its local staging copy)."""
+    transport.remove(name)
+    if transport.path_of(name) is None:
+        path.unlink(missing_ok=True)
+
+
+def _forget_remote(transport: Transport, name: str, path: Path) -> None:
+    """After quarantining a staged copy, the remote original goes (the copy is kept)."""
+    if transport.path_of(name) is None:
+        transport.remove(name)

@@ -23,6 +23,7 @@ from connectors.clock import iso, now
 from connectors.db import intake_claims, quarantine, transaction
 from connectors.ferry_ledger import (
     PlannedBundle,
+    finish_pending_heartbeat,
     pending_plan,
     plan_next,
     quarantine_file,
@@ -32,7 +33,7 @@ from connectors.provenance import record_events
 from ferry.bundle import ItemSource, VerifiedBundle, records_item
 from ferry.content_types import content_matches
 from ferry.errors import TerminalError
-from ferry.keys import SigningKey
+from ferry.keys import RecipientKey, SigningKey
 from ferry.transport import Transport
 
 SUBMISSION_FILE = "submission.json"
@@ -57,6 +58,7 @@ class Sender:
     engine: Engine
     channel: str
     key: SigningKey
+    recipient: RecipientKey
     outbox: Path
     transport: Transport
 
@@ -144,7 +146,11 @@ def _claimed(connection: Connection, names: list[str]) -> set[str]:
         connection.execute(select(intake_claims.c.net_id).where(intake_claims.c.net_id.in_(names))).scalars()
     )
     held = connection.execute(
-        select(quarantine.c.ref).where(quarantine.c.kind == "submission", quarantine.c.ref.in_(names))
+        select(quarantine.c.ref).where(
+            quarantine.c.kind == "submission",
+            quarantine.c.state == "held",  # a released submission is collected again
+            quarantine.c.ref.in_(names),
+        )
     ).scalars()
     return claimed | set(held)
 
@@ -168,7 +174,7 @@ def _send(
     items, counts = _bundle_items(submissions)
     send_planned(
         sender.engine, plan, items=items, counts=counts, key=sender.key,
-        outbox=sender.outbox, transport=sender.transport,
+        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
         record_events(
@@ -222,6 +228,10 @@ def collect_submissions(
 ) -> IntakeReport:
     """Carry every complete, unclaimed submission in ``drop`` into inbound bundles."""
     report = IntakeReport()
+    finish_pending_heartbeat(
+        sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
+        outbox=sender.outbox, transport=sender.transport,
+    )
     _resume(sender, drop, collected, report)
     while True:
         candidates = list(_complete_submissions(drop))

@@ -15,6 +15,11 @@ what cannot be carried safely (unreadable JSON, missing or disguised attachments
 packs the rest into a signed inbound bundle on the ferry (write, fsync, rename).
 
 Re-runnable: a crash after planning a bundle is repaired by rebuilding the same bytes.
+
+Then keeps the inbound channel up: re-sends (byte-identical, from the outbox) what the
+latest receipt from the administration zone reports missing, deletes outbox copies
+acknowledged longer than the retention period, sends a heartbeat bundle when idle, and
+raises an alarm when the outbound channel has been silent too long.
 """
 
 
@@ -35,7 +40,13 @@ def intake() -> None:
 
         return stages.compact(stages.intake())
 
-    collect_submissions()
+    @task(outlets=[INBOUND_CHANNEL])
+    def keep_channel() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.inbound_upkeep())
+
+    collect_submissions() >> keep_channel()
 
 
 if loads("internet"):

@@ -7,7 +7,14 @@ from datetime import datetime
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, EXCHANGE_STATUS, OUTBOUND_CHANNEL, loads, zone_tags
+from hub.airflow_policy import (
+    DEFAULT_ARGS,
+    EXCHANGE_STATUS,
+    OUTBOUND_CHANNEL,
+    PUBLIC_CATALOGUE,
+    loads,
+    zone_tags,
+)
 
 DOC = """
 ### status_publish · 外网反馈
@@ -17,7 +24,13 @@ public records of each change (status event, and the 双公示 record of a grant
 penalty decision: allow-listed fields only, personal data masked, plain text, named by the
 query-password lookup), runs the final scanner on every record (fail closed: flagged
 changes are held for review with the reason), and sends the rest as a signed outbound
-bundle. A crash after sending is repaired by rebuilding the same bundle.
+bundle. A crash after sending is repaired by rebuilding the same bundle. Then, when the
+power catalogue has changed, sends the public catalogue (in-use items with their
+category's disclosure fields) in its own outbound bundle.
+
+Last, keeps the outbound channel up: re-sends what the internet zone's latest receipt
+reports missing, prunes acknowledged outbox copies, sends a heartbeat bundle when idle,
+and raises an alarm when the inbound channel has been silent too long.
 """
 
 
@@ -41,7 +54,19 @@ def status_publish() -> None:
 
         return stages.compact(stages.status_publish())
 
-    publish_changes()
+    @task(outlets=[OUTBOUND_CHANNEL, PUBLIC_CATALOGUE])
+    def publish_catalogue() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.catalogue_publish())
+
+    @task(outlets=[OUTBOUND_CHANNEL])
+    def keep_channel() -> dict:
+        from hub import stages
+
+        return stages.compact(stages.outbound_upkeep())
+
+    publish_changes() >> publish_catalogue() >> keep_channel()
 
 
 if loads("admin"):

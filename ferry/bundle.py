@@ -1,49 +1,35 @@
-"""The bundle codec: one signed file per ferry crossing, written in one pass, verified before use.
+"""The bundle codec: one signed, encrypted file per ferry crossing, written in one pass.
 
-Byte layout (format ``pehub-bundle/1``)::
+Byte layout (format ``pehub-bundle/2``; docs/ferry.md is the full specification)::
 
-    offset 0        MAGIC             8 bytes  b"PEXHUB\\x00\\x01"
-    8               items             the raw bytes of every item, concatenated in manifest order
+    offset 0        MAGIC             8 bytes  b"PEXHUB\\x00\\x02" (last two bytes: format version)
+    8               items             every item's sealed bytes, concatenated in manifest order
     P               manifest          M bytes  canonical JSON (see below)
     P + M           signature         S bytes  suite signature over MAGIC + manifest bytes
     P + M + S       trailer           14 bytes struct ">IH8s": M (u32), S (u16), MAGIC
 
-    file size = 8 + sum(item sizes) + M + S + 14
+The manifest is canonical JSON (orjson, sorted keys, UTF-8, no whitespace) with exactly the
+keys format, channel, sequence, previous_digest, created_at, sender_key_id, suite,
+catalogue_version, counts, encryption {recipient_key_id, ephemeral_public, segment_bytes},
+items [{name, kind, media_type, size, sha256, stored_size, stored_sha256}] and merkle_root.
+``size``/``sha256`` describe an item's plaintext (attachments are named ``att/<sha256>``);
+``stored_size``/``stored_sha256`` describe its sealed bytes in the file, so a receiver
+checks signature, sizes and hashes before it decrypts anything. The Merkle root is over the
+``stored_sha256`` digests.
 
-The manifest is canonical JSON: orjson with sorted keys, UTF-8, no whitespace. It is an
-object with exactly these keys::
-
-    format             "pehub-bundle/1"
-    channel            "inbound" | "outbound"
-    sequence           int >= 1, per channel
-    previous_digest    hex SHA-256 of the previous bundle file on the channel, or null
-    created_at         ISO-8601 text supplied by the caller (the codec never reads the clock)
-    sender_key_id      key id of the signing key, "<suite>:<16 hex>"
-    suite              crypto suite name of that key
-    catalogue_version  text
-    counts             {record kind: number of records}; equals the line count of
-                       records/<kind>.jsonl (0 when the bundle has no such item)
-    items              [{name, kind, media_type, size, sha256}] in file order
-    merkle_root        hex Merkle root over the items' SHA-256 digests
-
-Item names and kinds:
-
-- ``records/<kind>.jsonl`` (kind ``records``, media type ``application/x-ndjson``): one JSON
-  object per line, each line ending with ``\\n``, keys sorted, at most
-  ``Limits.max_record_bytes`` per line (without the newline).
-- ``att/<sha256 hex of the content>`` (kind ``attachment``): media type on the allow-list of
-  :mod:`ferry.content_types` and confirmed by the content's magic bytes.
-
-Merkle root: leaves ``sha256(b"\\x00" + digest)``, nodes ``sha256(b"\\x01" + left + right)``,
-an odd node at the end of a level is promoted unchanged; no items gives ``sha256(b"")``.
-
-Packaging is deterministic: the same header, items and key give the same bytes (Ed25519
-signatures are deterministic), so a resend is byte-identical.
+Each item is sealed to the receiving zone in segments of SEGMENT_BYTES plaintext bytes
+(the last one shorter; an empty item is one empty segment), each an AEAD ciphertext with
+a 16-byte tag, a nonce of (segment index, final flag) and associated data binding the item
+index, segment index and final flag: truncation, reordering and splicing are all detected.
+Keys: a per-bundle ephemeral key derived from the sender's private key and the header (so
+the same content gives the same bytes), key agreement with the receiver's encryption key,
+then one key per item derived from the item's index and plaintext SHA-256.
 
 The reader (:func:`open_bundle`) verifies before it parses: trailer and magic, then the
-signature over the raw manifest bytes (only ``sender_key_id`` is looked at before that),
-then the manifest structure and channel, then sizes and names, then every item's hash,
-type and record lengths. Anything wrong raises :class:`BundleRejected` with a reason code.
+signature (and the signing key's expiry) with only ``sender_key_id`` read before that, then
+the manifest structure, channel and recipient key, then sizes, names and the Merkle root,
+then every item's stored hash, AEAD tags, plaintext hash, type and record lengths.
+Anything wrong raises :class:`BundleRejected` with a reason code.
 """
 
 from __future__ import annotations
@@ -57,7 +43,7 @@ import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -65,11 +51,14 @@ import orjson
 
 from ferry.content_types import ALLOWED_MEDIA_TYPES, SNIFF_BYTES, content_matches
 from ferry.errors import TerminalError
-from ferry.keys import Keyring, SigningKey
-from ferry.suites import SUITES, get_suite
+from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey, is_expired
+from ferry.suites import AEAD_TAG_BYTES, SUITES, CryptoSuite, DecryptionFailed, get_suite
 
-MAGIC = b"PEXHUB\x00\x01"
-FORMAT = "pehub-bundle/1"
+MAGIC_PREFIX = b"PEXHUB\x00"
+FORMAT_VERSION = 2
+MAGIC = MAGIC_PREFIX + bytes([FORMAT_VERSION])
+FORMAT = "pehub-bundle/2"
+SEGMENT_BYTES = 1024 * 1024
 TRAILER = struct.Struct(">IH8s")
 CHANNELS = ("inbound", "outbound")
 RECORDS = "records"
@@ -97,6 +86,17 @@ HASH_MISMATCH = "HASH_MISMATCH"
 MERKLE_MISMATCH = "MERKLE_MISMATCH"
 BAD_ITEM_NAME = "BAD_ITEM_NAME"
 ATTACHMENT_TYPE = "ATTACHMENT_TYPE"
+UNSUPPORTED_VERSION = "UNSUPPORTED_VERSION"
+KEY_EXPIRED = "KEY_EXPIRED"
+UNKNOWN_RECIPIENT_KEY = "UNKNOWN_RECIPIENT_KEY"
+DECRYPT_FAILED = "DECRYPT_FAILED"
+
+REASON_CODES = (
+    BAD_MAGIC, UNSUPPORTED_VERSION, TRUNCATED, MANIFEST_TOO_LARGE, UNKNOWN_KEY, KEY_EXPIRED,
+    BAD_SIGNATURE, MANIFEST_INVALID, WRONG_CHANNEL, UNKNOWN_RECIPIENT_KEY, LIMIT_EXCEEDED,
+    SIZE_MISMATCH, HASH_MISMATCH, MERKLE_MISMATCH, DECRYPT_FAILED, BAD_ITEM_NAME,
+    ATTACHMENT_TYPE,
+)
 
 _RECORD_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _RECORDS_NAME = re.compile(r"records/([a-z][a-z0-9_]{0,63})\.jsonl")
@@ -113,11 +113,16 @@ _MANIFEST_KEYS = frozenset(
         "suite",
         "catalogue_version",
         "counts",
+        "encryption",
         "items",
         "merkle_root",
     }
 )
-_ITEM_KEYS = frozenset({"name", "kind", "media_type", "size", "sha256"})
+_ITEM_KEYS = frozenset(
+    {"name", "kind", "media_type", "size", "sha256", "stored_size", "stored_sha256"}
+)
+_ENCRYPTION_KEYS = frozenset({"recipient_key_id", "ephemeral_public", "segment_bytes"})
+_HEX_KEY = re.compile(r"(?:[0-9a-f]{2}){16,128}")
 
 
 class BundleRejected(TerminalError):
@@ -154,16 +159,25 @@ class Limits:
 
 @dataclass(frozen=True)
 class ItemSource:
-    """One item to pack: its name, kind, media type and a way to open its content."""
+    """One item to pack: its name, kind, media type and a way to open its content.
+
+    The writer needs the content's SHA-256 before it seals the item (the item key is
+    derived from it): attachments carry it in their name, ``sha256`` may give it, and
+    otherwise the writer reads the content twice (once to hash it). ``open`` must give the
+    same bytes each time.
+    """
 
     name: str
     kind: str
     media_type: str
     open: Callable[[], BinaryIO]
+    sha256: str | None = None
 
     @classmethod
     def from_bytes(cls, name: str, kind: str, media_type: str, data: bytes) -> ItemSource:
-        return cls(name, kind, media_type, lambda: io.BytesIO(data))
+        return cls(
+            name, kind, media_type, lambda: io.BytesIO(data), hashlib.sha256(data).hexdigest()
+        )
 
     @classmethod
     def from_path(cls, name: str, kind: str, media_type: str, path: Path) -> ItemSource:
@@ -189,6 +203,24 @@ class ManifestItem:
     media_type: str
     size: int
     sha256: str
+    stored_size: int
+    stored_sha256: str
+
+
+@dataclass(frozen=True)
+class Encryption:
+    """How the items are sealed: to which receiver key, with which ephemeral public key."""
+
+    recipient_key_id: str
+    ephemeral_public: str
+    segment_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipient_key_id": self.recipient_key_id,
+            "ephemeral_public": self.ephemeral_public,
+            "segment_bytes": self.segment_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -204,6 +236,7 @@ class Manifest:
     suite: str
     catalogue_version: str
     counts: dict[str, int]
+    encryption: Encryption
     items: tuple[ManifestItem, ...]
     merkle_root: str
 
@@ -218,6 +251,7 @@ class Manifest:
             "suite": self.suite,
             "catalogue_version": self.catalogue_version,
             "counts": dict(self.counts),
+            "encryption": self.encryption.to_dict(),
             "items": [
                 {
                     "name": i.name,
@@ -225,6 +259,8 @@ class Manifest:
                     "media_type": i.media_type,
                     "size": i.size,
                     "sha256": i.sha256,
+                    "stored_size": i.stored_size,
+                    "stored_sha256": i.stored_sha256,
                 }
                 for i in self.items
             ],
@@ -261,6 +297,7 @@ class Manifest:
         if not isinstance(raw_items, list):
             raise BundleRejected(MANIFEST_INVALID, "items must be a list")
         items = tuple(_manifest_item(raw, index) for index, raw in enumerate(raw_items))
+        encryption = _encryption(obj["encryption"])
         return cls(
             format=obj["format"],
             channel=obj["channel"],
@@ -271,6 +308,7 @@ class Manifest:
             suite=obj["suite"],
             catalogue_version=obj["catalogue_version"],
             counts=dict(obj["counts"]),
+            encryption=encryption,
             items=items,
             merkle_root=obj["merkle_root"],
         )
@@ -319,15 +357,148 @@ def merkle_root(digests: Sequence[str]) -> str:
     return level[0].hex()
 
 
+def segment_count(size: int) -> int:
+    """Number of AEAD segments of an item of ``size`` plaintext bytes (at least one)."""
+    return max(1, -(-size // SEGMENT_BYTES))
+
+
+def stored_size(size: int) -> int:
+    """Sealed size of an item of ``size`` plaintext bytes."""
+    return size + AEAD_TAG_BYTES * segment_count(size)
+
+
+class ItemSealer:
+    """The key schedule of one bundle (docs/ferry.md, "Encryption"): the bundle secret
+    shared by sender and receiver, and from it one AEAD key per item."""
+
+    def __init__(self, suite: CryptoSuite, bundle_secret: bytes, channel: str, sequence: int):
+        self.suite = suite
+        self._secret = bundle_secret
+        self._prefix = channel.encode("ascii") + b"\x00" + sequence.to_bytes(8, "big")
+
+    def __repr__(self) -> str:
+        return f"ItemSealer(suite={self.suite.name!r}, secret=<redacted>)"
+
+    def item_key(self, index: int, plain_sha256: str) -> bytes:
+        info = b"pehub-bundle/2 item\x00" + self._prefix + index.to_bytes(4, "big")
+        return self.suite.kdf(self._secret, info + bytes.fromhex(plain_sha256), self.suite.aead_key_bytes)
+
+    @staticmethod
+    def nonce(segment: int, final: bool) -> bytes:
+        return segment.to_bytes(8, "big") + (1 if final else 0).to_bytes(4, "big")
+
+    @staticmethod
+    def aad(index: int, segment: int, final: bool) -> bytes:
+        return FORMAT.encode("ascii") + struct.pack(">IQB", index, segment, 1 if final else 0)
+
+    def seal(self, key: bytes, index: int, segment: int, final: bool, data: bytes) -> bytes:
+        return self.suite.seal(
+            key, self.nonce(segment, final), data, self.aad(index, segment, final)
+        )
+
+    def open(self, key: bytes, index: int, segment: int, final: bool, data: bytes) -> bytes:
+        return self.suite.open(
+            key, self.nonce(segment, final), data, self.aad(index, segment, final)
+        )
+
+    def seal_all(self, index: int, plain_sha256: str, data: bytes) -> bytes:
+        """All segments of one item in memory (test vectors and forgers use this)."""
+        key = self.item_key(index, plain_sha256)
+        count = segment_count(len(data))
+        return b"".join(
+            self.seal(key, index, j, j == count - 1, data[j * SEGMENT_BYTES : (j + 1) * SEGMENT_BYTES])
+            for j in range(count)
+        )
+
+
+def _header_bytes(header: BundleHeader, sender_key_id: str, recipient_key_id: str) -> bytes:
+    fields = {
+        "channel": header.channel,
+        "sequence": header.sequence,
+        "previous_digest": header.previous_digest,
+        "created_at": header.created_at,
+        "catalogue_version": header.catalogue_version,
+        "counts": dict(header.counts),
+        "sender_key_id": sender_key_id,
+        "recipient_key_id": recipient_key_id,
+    }
+    return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)
+
+
+def _bundle_secret(suite: CryptoSuite, shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
+    return suite.kdf(shared, b"pehub-bundle/2 bundle\x00" + ephemeral + recipient, 32)
+
+
+def sender_sealer(
+    header: BundleHeader, key: SigningKey, recipient: RecipientKey
+) -> tuple[ItemSealer, Encryption]:
+    """The sender's side of the key schedule: deterministic ephemeral key, agreement, sealer."""
+    suite = get_suite(key.suite)
+    seed = suite.kdf(
+        key.private,
+        b"pehub-bundle/2 ephemeral\x00" + _header_bytes(header, key.key_id, recipient.key_id),
+        64,
+    )
+    ephemeral_private = suite.agreement_private_from_seed(seed)
+    ephemeral_public = suite.agreement_public_key(ephemeral_private)
+    try:
+        shared = suite.agree(ephemeral_private, recipient.public)
+    except DecryptionFailed:
+        raise TerminalError(f"the recipient key {recipient.key_id} is not a valid public key") from None
+    secret = _bundle_secret(suite, shared, ephemeral_public, recipient.public)
+    encryption = Encryption(recipient.key_id, ephemeral_public.hex(), SEGMENT_BYTES)
+    return ItemSealer(suite, secret, header.channel, header.sequence), encryption
+
+
+def receiver_sealer(manifest: Manifest, key: DecryptionKey) -> ItemSealer:
+    """The receiver's side: agreement of its private key with the bundle's ephemeral key."""
+    suite = get_suite(key.suite)
+    ephemeral = bytes.fromhex(manifest.encryption.ephemeral_public)
+    try:
+        shared = suite.agree(key.private, ephemeral)
+    except DecryptionFailed as failed:
+        raise BundleRejected(DECRYPT_FAILED, str(failed)) from None
+    own_public = suite.agreement_public_key(key.private)
+    secret = _bundle_secret(suite, shared, ephemeral, own_public)
+    return ItemSealer(suite, secret, manifest.channel, manifest.sequence)
+
+
+def _plain_digest(source: ItemSource) -> str:
+    if source.kind == ATTACHMENT:
+        match = _ATTACHMENT_NAME.fullmatch(source.name)
+        if match:
+            return match.group(1)
+    if source.sha256 is not None:
+        return source.sha256
+    sha = hashlib.sha256()
+    with source.open() as content:
+        while chunk := content.read(CHUNK_BYTES):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _segments(content: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """(segment, is_final) over a stream, reading one segment ahead."""
+    current = content.read(SEGMENT_BYTES)
+    while True:
+        following = content.read(SEGMENT_BYTES) if len(current) == SEGMENT_BYTES else b""
+        yield current, not following
+        if not following:
+            return
+        current = following
+
+
 def write_bundle(
     dest: BinaryIO,
     header: BundleHeader,
     items: Iterable[ItemSource],
     key: SigningKey,
     *,
+    recipient: RecipientKey,
     limits: Limits = Limits(),
 ) -> Manifest:
-    """Stream ``items`` into ``dest`` and append the signed manifest; return the manifest.
+    """Stream ``items`` sealed to ``recipient`` into ``dest``, append the signed manifest;
+    return the manifest. Deterministic: the same arguments give the same bytes.
 
     Raises BundleRejected for content the receiver would refuse (bad names, types, sizes,
     counts); ``dest`` then holds a partial bundle and must be discarded.
@@ -335,6 +506,10 @@ def write_bundle(
     suite = get_suite(key.suite)
     if suite.key_id(suite.public_key(key.private)) != key.key_id:
         raise TerminalError(f"signing key {key.key_id} does not match its key id")
+    if recipient.suite != key.suite:
+        raise TerminalError(
+            f"the recipient key {recipient.key_id} is not of the sender's suite {key.suite}"
+        )
     _check_header_fields(
         header.channel,
         header.sequence,
@@ -343,38 +518,48 @@ def write_bundle(
         header.catalogue_version,
         header.counts,
     )
+    sealer, encryption = sender_sealer(header, key, recipient)
     dest.write(MAGIC)
     written = len(MAGIC)
     entries: list[ManifestItem] = []
     names: set[str] = set()
     lines: dict[str, int] = {}
-    for source in items:
+    for index, source in enumerate(items):
         if len(entries) >= limits.max_items:
             raise BundleRejected(LIMIT_EXCEEDED, f"more than {limits.max_items} items")
         _check_item_declaration(source.name, source.kind, source.media_type)
         if source.name in names:
             raise BundleRejected(BAD_ITEM_NAME, f"duplicate item {_show(source.name)}")
         names.add(source.name)
+        declared = _plain_digest(source)
+        item_key = sealer.item_key(index, declared)
         check = _ItemCheck(source.name, source.kind, source.media_type, limits)
+        stored = hashlib.sha256()
+        stored_bytes = 0
         with source.open() as content:
-            while chunk := content.read(CHUNK_BYTES):
-                check.feed(chunk)
-                written += len(chunk)
+            for segment, (plain, final) in enumerate(_segments(content)):
+                check.feed(plain)
+                sealed = sealer.seal(item_key, index, segment, final, plain)
+                stored.update(sealed)
+                stored_bytes += len(sealed)
+                written += len(sealed)
                 if written > limits.max_bundle_bytes:
                     raise BundleRejected(
                         LIMIT_EXCEEDED, f"bundle exceeds {limits.max_bundle_bytes} bytes"
                     )
-                dest.write(chunk)
+                dest.write(sealed)
         digest = check.finish()
-        if source.kind == ATTACHMENT and source.name != f"att/{digest}":
-            raise BundleRejected(
-                HASH_MISMATCH, f"{source.name} holds content with SHA-256 {digest}"
-            )
+        if digest != declared:
+            code = HASH_MISMATCH
+            raise BundleRejected(code, f"{source.name} holds content with SHA-256 {digest}")
         if check.lines is not None:
             lines[source.name] = check.lines.count
             _check_record_total(lines, limits)
         entries.append(
-            ManifestItem(source.name, source.kind, source.media_type, check.size, digest)
+            ManifestItem(
+                source.name, source.kind, source.media_type, check.size, digest,
+                stored_bytes, stored.hexdigest(),
+            )
         )
     manifest = Manifest(
         format=FORMAT,
@@ -386,8 +571,9 @@ def write_bundle(
         suite=key.suite,
         catalogue_version=header.catalogue_version,
         counts=dict(header.counts),
+        encryption=encryption,
         items=tuple(entries),
-        merkle_root=merkle_root([e.sha256 for e in entries]),
+        merkle_root=merkle_root([e.stored_sha256 for e in entries]),
     )
     _check_counts(manifest, lines)
     manifest_bytes = manifest.encode()
@@ -402,11 +588,12 @@ def write_bundle(
 
 
 class VerifiedBundle:
-    """A bundle file that passed :func:`open_bundle`; item reads re-check each item's hash.
+    """A bundle file that passed :func:`open_bundle`; item reads decrypt and re-check.
 
-    The file may change after verification, so every read re-hashes the item and raises
-    HASH_MISMATCH at the end if it differs: consumers apply what they read only after the
-    read has completed (for :meth:`iter_records`, after the iterator is exhausted).
+    The file may change after verification, so every read re-checks each segment's AEAD
+    tag and the item's plaintext SHA-256, raising at the end if it differs: consumers apply
+    what they read only after the read has completed (for :meth:`iter_records`, after the
+    iterator is exhausted).
     """
 
     def __init__(
@@ -417,6 +604,7 @@ class VerifiedBundle:
         limits: Limits,
         offsets: Mapping[str, int],
         file_size: int,
+        sealer: ItemSealer,
     ) -> None:
         self.manifest = manifest
         self.digest = digest
@@ -424,7 +612,9 @@ class VerifiedBundle:
         self.limits = limits
         self._offsets = dict(offsets)
         self._items = {item.name: item for item in manifest.items}
+        self._index = {item.name: i for i, item in enumerate(manifest.items)}
         self._file_size = file_size
+        self._sealer = sealer
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -438,7 +628,7 @@ class VerifiedBundle:
         return b"".join(self._chunks(name))
 
     def copy_item(self, name: str, dest: BinaryIO) -> None:
-        """Stream an item into ``dest``; on HASH_MISMATCH, discard what was written."""
+        """Stream an item's plaintext into ``dest``; on an error, discard what was written."""
         dest.writelines(self._chunks(name))
 
     def iter_records(self, kind: str) -> Iterator[bytes]:
@@ -462,21 +652,35 @@ class VerifiedBundle:
 
     def _chunks(self, name: str) -> Iterator[bytes]:
         item = self._items[name]
+        index = self._index[name]
         with _open_regular(self.path) as f:
             if os.fstat(f.fileno()).st_size != self._file_size:
                 raise BundleRejected(HASH_MISMATCH, f"{self.path} changed since it was verified")
             f.seek(self._offsets[name])
             sha = hashlib.sha256()
-            remaining = item.size
-            while remaining:
-                chunk = f.read(min(CHUNK_BYTES, remaining))
-                if not chunk:
+            key = self._sealer.item_key(index, item.sha256)
+            for segment, length, final in _segment_plan(item.size):
+                sealed = f.read(length + AEAD_TAG_BYTES)
+                if len(sealed) != length + AEAD_TAG_BYTES:
                     raise BundleRejected(TRUNCATED, f"{self.path} ends inside {name}")
-                remaining -= len(chunk)
-                sha.update(chunk)
-                yield chunk
+                try:
+                    plain = self._sealer.open(key, index, segment, final, sealed)
+                except DecryptionFailed:
+                    raise BundleRejected(
+                        HASH_MISMATCH, f"{name} changed since the bundle was verified"
+                    ) from None
+                sha.update(plain)
+                yield plain
         if sha.hexdigest() != item.sha256:
             raise BundleRejected(HASH_MISMATCH, f"{name} changed since the bundle was verified")
+
+
+def _segment_plan(size: int) -> Iterator[tuple[int, int, bool]]:
+    """(segment index, plaintext length, is_final) of each segment of an item."""
+    count = segment_count(size)
+    for segment in range(count):
+        final = segment == count - 1
+        yield segment, (size - segment * SEGMENT_BYTES) if final else SEGMENT_BYTES, final
 
 
 def open_bundle(
@@ -484,10 +688,18 @@ def open_bundle(
     keyring: Keyring,
     limits: Limits = Limits(),
     expected_channel: str | None = None,
+    *,
+    decryption_keys: Mapping[str, DecryptionKey],
+    at: datetime | None = None,
 ) -> VerifiedBundle:
-    """Verify the bundle at ``path`` completely (see the module docstring); BundleRejected if not."""
+    """Verify the bundle at ``path`` completely (see the module docstring); BundleRejected if not.
+
+    ``decryption_keys`` are the receiving zone's private encryption keys by key id; ``at``
+    is the time the keys' expiry is checked against (default: now).
+    """
     if expected_channel is not None and expected_channel not in CHANNELS:
         raise ValueError(f"expected_channel must be one of {CHANNELS}")
+    when = at if at is not None else datetime.now(UTC)
     with _open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         # (1) Framing: size, magic, trailer.
@@ -495,7 +707,12 @@ def open_bundle(
             raise BundleRejected(LIMIT_EXCEEDED, f"{size} bytes exceeds {limits.max_bundle_bytes}")
         if size < len(MAGIC) + TRAILER.size:
             raise BundleRejected(TRUNCATED, f"only {size} bytes")
-        if _pread(f, 0, len(MAGIC)) != MAGIC:
+        start = _pread(f, 0, len(MAGIC))
+        if start != MAGIC:
+            if start[: len(MAGIC_PREFIX)] == MAGIC_PREFIX:
+                raise BundleRejected(
+                    UNSUPPORTED_VERSION, f"format version {start[-1]}, this reader reads {FORMAT_VERSION}"
+                )
             raise BundleRejected(BAD_MAGIC, "not a pehub bundle")
         trailer = _pread(f, size - TRAILER.size, TRAILER.size)
         manifest_len, signature_len, end_magic = TRAILER.unpack(trailer)
@@ -518,6 +735,10 @@ def open_bundle(
             raise BundleRejected(UNKNOWN_KEY, f"no trusted key {_show(key_id)}")
         if not SUITES[trusted.suite].verify(trusted.public, signature, MAGIC + manifest_bytes):
             raise BundleRejected(BAD_SIGNATURE, f"signature does not verify with {key_id}")
+        if is_expired(trusted.expires_at, when):
+            raise BundleRejected(
+                KEY_EXPIRED, f"{key_id} was rotated out and expired at {trusted.expires_at}"
+            )
         manifest = _decode_manifest(manifest_bytes)
         if manifest.suite != trusted.suite:
             raise BundleRejected(
@@ -527,14 +748,26 @@ def open_bundle(
             raise BundleRejected(
                 WRONG_CHANNEL, f"{manifest.channel} bundle on the {expected_channel} channel"
             )
+        recipient = decryption_keys.get(manifest.encryption.recipient_key_id)
+        if recipient is None or recipient.suite != manifest.suite:
+            raise BundleRejected(
+                UNKNOWN_RECIPIENT_KEY,
+                f"sealed to {_show(manifest.encryption.recipient_key_id)}, not to a key of this zone",
+            )
+        if is_expired(recipient.expires_at, when):
+            raise BundleRejected(
+                KEY_EXPIRED,
+                f"sealed to {recipient.key_id}, which expired at {recipient.expires_at}",
+            )
 
         # (3) Sizes, limits and names, from the verified manifest alone.
         offsets = _check_layout(manifest, limits, payload_end)
 
-        # (4) Hash every byte, in file order: items, types, records, whole-file digest.
+        # (4) Every byte: stored hashes, then AEAD tags, plaintext hashes, types, records.
+        sealer = receiver_sealer(manifest, recipient)
         tail = manifest_bytes + signature + trailer
-        digest = _verify_content(f, manifest, limits, tail)
-    return VerifiedBundle(manifest, digest, path, limits, offsets, size)
+        digest = _verify_content(f, manifest, limits, tail, sealer)
+    return VerifiedBundle(manifest, digest, path, limits, offsets, size, sealer)
 
 
 class _RecordLines:
@@ -664,6 +897,10 @@ def _check_layout(manifest: Manifest, limits: Limits, payload_end: int) -> dict[
         raise BundleRejected(
             LIMIT_EXCEEDED, f"{len(manifest.items)} items exceeds {limits.max_items}"
         )
+    if manifest.encryption.segment_bytes != SEGMENT_BYTES:
+        raise BundleRejected(
+            MANIFEST_INVALID, f"segment_bytes must be {SEGMENT_BYTES} in {FORMAT}"
+        )
     offsets: dict[str, int] = {}
     offset = len(MAGIC)
     for item in manifest.items:
@@ -679,19 +916,31 @@ def _check_layout(manifest: Manifest, limits: Limits, payload_end: int) -> dict[
             raise BundleRejected(
                 LIMIT_EXCEEDED, f"{item.name} of {item.size} bytes exceeds {max_size}"
             )
+        if item.stored_size != stored_size(item.size):
+            raise BundleRejected(
+                SIZE_MISMATCH,
+                f"{item.name}: stored_size {item.stored_size} is not {stored_size(item.size)}",
+            )
         offsets[item.name] = offset
-        offset += item.size
+        offset += item.stored_size
     if offset != payload_end:
         raise BundleRejected(
             SIZE_MISMATCH, f"items end at {offset}, manifest starts at {payload_end}"
         )
-    if merkle_root([item.sha256 for item in manifest.items]) != manifest.merkle_root:
+    if merkle_root([item.stored_sha256 for item in manifest.items]) != manifest.merkle_root:
         raise BundleRejected(MERKLE_MISMATCH, "merkle_root does not match the item digests")
     return offsets
 
 
-def _verify_content(f: BinaryIO, manifest: Manifest, limits: Limits, tail: bytes) -> str:
-    """Read the whole file in order, checking every item; return the file's SHA-256 (hex)."""
+def _verify_content(
+    f: BinaryIO, manifest: Manifest, limits: Limits, tail: bytes, sealer: ItemSealer
+) -> str:
+    """Read the whole file in order, checking every item; return the file's SHA-256 (hex).
+
+    Each segment's sealed bytes are hashed before they are decrypted; a segment whose tag
+    fails is reported as HASH_MISMATCH when the item's stored hash also differs (the bytes
+    were changed in transit) and as DECRYPT_FAILED when it does not (sealed wrongly).
+    """
     whole = hashlib.sha256()
     f.seek(0)
     start = f.read(len(MAGIC))
@@ -699,16 +948,29 @@ def _verify_content(f: BinaryIO, manifest: Manifest, limits: Limits, tail: bytes
         raise BundleRejected(HASH_MISMATCH, "file changed while it was verified")
     whole.update(start)
     lines: dict[str, int] = {}
-    for item in manifest.items:
+    for index, item in enumerate(manifest.items):
         check = _ItemCheck(item.name, item.kind, item.media_type, limits)
-        remaining = item.size
-        while remaining:
-            chunk = f.read(min(CHUNK_BYTES, remaining))
-            if not chunk:
+        stored = hashlib.sha256()
+        key = sealer.item_key(index, item.sha256)
+        failed: str | None = None
+        for segment, length, final in _segment_plan(item.size):
+            sealed = f.read(length + AEAD_TAG_BYTES)
+            if len(sealed) != length + AEAD_TAG_BYTES:
                 raise BundleRejected(TRUNCATED, f"file ends inside {item.name}")
-            remaining -= len(chunk)
-            check.feed(chunk)
-            whole.update(chunk)
+            stored.update(sealed)
+            whole.update(sealed)
+            if failed is not None:
+                continue
+            try:
+                plain = sealer.open(key, index, segment, final, sealed)
+            except DecryptionFailed:
+                failed = f"{item.name}: segment {segment} does not decrypt"
+                continue
+            check.feed(plain)
+        if stored.hexdigest() != item.stored_sha256:
+            raise BundleRejected(HASH_MISMATCH, f"{item.name} does not match its stored SHA-256")
+        if failed is not None:
+            raise BundleRejected(DECRYPT_FAILED, failed)
         if check.finish() != item.sha256:
             raise BundleRejected(HASH_MISMATCH, f"{item.name} does not match its SHA-256")
         if check.lines is not None:
@@ -788,22 +1050,50 @@ def _manifest_item(raw: object, index: int) -> ManifestItem:
         raise BundleRejected(
             MANIFEST_INVALID, f"items[{index}] must have keys {sorted(_ITEM_KEYS)}"
         )
-    name, kind, media_type, size, sha = (
-        raw["name"],
-        raw["kind"],
-        raw["media_type"],
-        raw["size"],
-        raw["sha256"],
-    )
+    name, kind, media_type = raw["name"], raw["kind"], raw["media_type"]
     if not (_is_text(name) and _is_text(kind) and _is_text(media_type)):
         raise BundleRejected(
             MANIFEST_INVALID, f"items[{index}] name, kind, media_type must be strings"
         )
-    if not _is_int_in(size, 0, _MAX_INT):
-        raise BundleRejected(MANIFEST_INVALID, f"items[{index}].size {_show(size)}")
-    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
-        raise BundleRejected(MANIFEST_INVALID, f"items[{index}].sha256 must be 64 lowercase hex")
-    return ManifestItem(name=name, kind=kind, media_type=media_type, size=size, sha256=sha)
+    for field_name in ("size", "stored_size"):
+        if not _is_int_in(raw[field_name], 0, _MAX_INT):
+            raise BundleRejected(
+                MANIFEST_INVALID, f"items[{index}].{field_name} {_show(raw[field_name])}"
+            )
+    for field_name in ("sha256", "stored_sha256"):
+        value = raw[field_name]
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            raise BundleRejected(
+                MANIFEST_INVALID, f"items[{index}].{field_name} must be 64 lowercase hex"
+            )
+    return ManifestItem(
+        name=name,
+        kind=kind,
+        media_type=media_type,
+        size=raw["size"],
+        sha256=raw["sha256"],
+        stored_size=raw["stored_size"],
+        stored_sha256=raw["stored_sha256"],
+    )
+
+
+def _encryption(raw: object) -> Encryption:
+    if not isinstance(raw, dict) or set(raw) != _ENCRYPTION_KEYS:
+        raise BundleRejected(
+            MANIFEST_INVALID, f"encryption must have keys {sorted(_ENCRYPTION_KEYS)}"
+        )
+    recipient, ephemeral, segment = (
+        raw["recipient_key_id"],
+        raw["ephemeral_public"],
+        raw["segment_bytes"],
+    )
+    if not _is_text(recipient):
+        raise BundleRejected(MANIFEST_INVALID, "encryption.recipient_key_id must be a string")
+    if not isinstance(ephemeral, str) or not _HEX_KEY.fullmatch(ephemeral):
+        raise BundleRejected(MANIFEST_INVALID, "encryption.ephemeral_public must be hex")
+    if not _is_int_in(segment, 1, _MAX_INT):
+        raise BundleRejected(MANIFEST_INVALID, f"encryption.segment_bytes {_show(segment)}")
+    return Encryption(recipient, ephemeral, segment)
 
 
 def _is_int_in(value: object, low: int, high: int) -> bool:

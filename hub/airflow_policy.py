@@ -45,6 +45,7 @@ EXCHANGE_APPLICATIONS = Asset("hub://admin/exchange-db/applications")
 EXCHANGE_STATUS = Asset("hub://admin/exchange-db/status-outbox")
 OUTBOUND_CHANNEL = Asset("hub://ferry/outbound")
 PUBLIC_FEED = Asset("hub://internet/public-status-feed")
+PUBLIC_CATALOGUE = Asset("hub://admin/exchange-db/public-catalogue")
 
 
 def zone_tags(zone: str, *extra: str) -> list[str]:

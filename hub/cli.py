@@ -30,11 +30,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in {data_root / 'internet/portal/drop'}")
     print(f"[demo] running the loop as Airflow DAG runs: {' → '.join(demo.LOOP)}", flush=True)
     log_file = home / "demo.log"
+    console = sys.stdout
     with open(log_file, "w") as log:
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = log
         try:
-            states = demo.run_loop()
+            states = demo.run_loop_with_resend(
+                data_root, say=lambda text: print(text, file=console, flush=True)
+            )
         finally:
             sys.stdout, sys.stderr = saved
     for dag_id, state in states.items():
@@ -45,8 +48,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(demo.format_summary(counts))
     print()
-    print("Look up one application's path:   .venv/bin/hub trace <NET_ID>   (ids in the portal's")
-    print(f"  collected folder {data_root / 'internet/portal/collected'})")
+    print("Channel state (hub ferry status):")
+    print(demo.ferry_status_text())
+    print()
+    example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
+    if example:
+        print("Where is one application? Its whole path across both zones:")
+        print(f'  eval "$(.venv/bin/hub airflow-env --home {args.home})"; .venv/bin/hub trace {example}')
     sample = demo.sample_lookup()
     if sample is not None:
         print(f"Public status page:   .venv/bin/python -m http.server -b 127.0.0.1 -d {data_root / 'internet/public'} 8000")
@@ -67,6 +75,20 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     settings = load_settings()
     for zone, key_id in init_keys(settings).items():
         print(f"{zone}: signing key {key_id} (public key in {settings.keys_dir(zone) / 'public'})")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from hub.keys import rotate_keys
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    signing, encryption = rotate_keys(settings, args.zone, args.overlap)
+    print(
+        f"{args.zone}: new signing key {signing}, new encryption key {encryption}; "
+        f"the previous keys stay valid for {args.overlap} days "
+        f"(public keys in {settings.keys_dir(args.zone) / 'public'})"
+    )
     return 0
 
 
@@ -150,6 +172,66 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0 if counts["balanced"] else 1
 
 
+def cmd_catalogue_import(args: argparse.Namespace) -> int:
+    from connectors.catalogue_store import import_file
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+    from rules.catalogue import ACTION_NAMES, CatalogueError
+
+    try:
+        report = import_file(zone_engine(load_settings(), "admin"), Path(args.file))
+    except CatalogueError as error:
+        print(f"{args.file}: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(report.__dict__)
+    else:
+        for change in report.applied:
+            print(f"  row {change['row']:>5}  {change['code']}  {ACTION_NAMES[change['action']]} → v{change['version']} ({change['state']})")
+        for error in report.errors:
+            print(f"  row {error['row']:>5}  {error['code'] or '?'}  REFUSED: {error['reason']}")
+        print(
+            f"{report.source}: {report.rows} rows, {len(report.applied)} changes applied, "
+            f"{report.unchanged} unchanged, {len(report.errors)} refused; catalogue {report.catalogue_version}"
+        )
+        if report.applied:
+            print("The public catalogue goes out with the next status_publish run (or: hub run catalogue_publish).")
+    return 1 if report.errors else 0
+
+
+def cmd_catalogue_show(args: argparse.Namespace) -> int:
+    from connectors.catalogue_store import item_history
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+    from rules.catalogue import ACTION_NAMES, APPROVAL_ROLE_NAMES, STATES
+
+    found = item_history(zone_engine(load_settings(), "admin"), args.code)
+    if found is None:
+        print(f"{args.code}: not in the imported catalogue", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(found)
+        return 0
+    latest = found["versions"][-1]["document"]
+    print(f"{args.code}  {latest['name']}  ({latest['category']})")
+    for version in found["versions"]:
+        print(f"  v{version['version']}  {version['state']} {STATES[version['state']]}  in force from {version['effective_from']}")
+    print("history:")
+    for step in found["history"]:
+        chain = " → ".join(f"{APPROVAL_ROLE_NAMES[a['role']]} {a['approver']} {a['at']}" for a in step["approvals"])
+        print(f"  {step['at']}  {ACTION_NAMES[step['action']]}  {step['from_state'] or '-'}→{step['to_state']}  v{step['to_version']}  by {step['by']}: {step['reason']}")
+        print(f"      approvals: {chain}  (from {step['source']})")
+    return 0
+
+
+def cmd_catalogue_diff(args: argparse.Namespace) -> int:
+    from connectors.catalogue_store import read_catalogue_file
+    from rules.catalogue_import import diff_entries
+
+    _print_json(diff_entries(read_catalogue_file(Path(args.old)), read_catalogue_file(Path(args.new))))
+    return 0
+
+
 def cmd_airflow_env(args: argparse.Namespace) -> int:
     from hub.airflow_env import airflow_env
 
@@ -157,6 +239,47 @@ def cmd_airflow_env(args: argparse.Namespace) -> int:
     for key, value in airflow_env(home / "airflow", home / "data").items():
         print(f"export {key}={value!r}")
     return 0
+
+
+def cmd_ferry(args: argparse.Namespace) -> int:
+    """``hub ferry ...``: channel status, verify, quarantine, resend."""
+    from ferry.errors import TerminalError
+    from hub import ferry_ops
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    try:
+        if args.ferry_command == "status":
+            status = ferry_ops.channel_status(settings)
+            if args.json:
+                _print_json(status)
+            else:
+                print(ferry_ops.format_status(status))
+            return 0
+        if args.ferry_command == "verify":
+            result = ferry_ops.verify_file(settings, Path(args.file), args.channel)
+            _print_json(result)
+            return 0 if result["ok"] else 1
+        if args.ferry_command == "resend":
+            for ref in ferry_ops.resend(settings, args.sequences, args.channel):
+                print(f"resent {ref}")
+            return 0
+        if args.quarantine_command == "list":
+            rows = ferry_ops.quarantine_list(settings, None if args.all else "held")
+            if args.json:
+                _print_json(rows)
+            for row in [] if args.json else rows:
+                print(f"{row['id']:<12} {row['state']:<9} {row['kind']:<10} {row['code']:<24} {row['ref']}  {row['at']}  {row['detail'][:80]}")
+            return 0
+        if args.quarantine_command == "release":
+            print(f"released {args.id} to {ferry_ops.quarantine_release(settings, args.id)}")
+            return 0
+        ferry_ops.quarantine_discard(settings, args.id, args.reason)
+        print(f"discarded {args.id} (reason recorded)")
+        return 0
+    except TerminalError as error:
+        print(f"hub ferry: {error}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("init", help="create each zone's signing key and exchange public keys").set_defaults(
         func=cmd_keys_init
     )
+    rotate = keys.add_parser("rotate", help="replace a zone's keys; the previous ones overlap for a while")
+    rotate.add_argument("zone", choices=["internet", "admin"])
+    rotate.add_argument("--overlap", type=int, default=7, metavar="DAYS", help="days the previous keys stay valid")
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     generate = commands.add_parser("generate", help="write a seeded batch of portal submissions")
     generate.add_argument("--count", type=int, default=200)
@@ -205,6 +332,44 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="reconciliation counts of the loop")
     summary.add_argument("--json", help="also write the counts to this file")
     summary.set_defaults(func=cmd_summary)
+
+    ferry = commands.add_parser("ferry", help="ferry channels: status, verify, quarantine, resend")
+    ferry.set_defaults(func=cmd_ferry)
+    ferry_commands = ferry.add_subparsers(dest="ferry_command", required=True)
+    status = ferry_commands.add_parser("status", help="per channel: sent, applied, gaps, receipts, alarms")
+    status.add_argument("--json", action="store_true")
+    verify = ferry_commands.add_parser("verify", help="verify a bundle file without applying it")
+    verify.add_argument("file")
+    verify.add_argument("--channel", choices=["inbound", "outbound"])
+    held = ferry_commands.add_parser("quarantine", help="quarantined bundles and submissions")
+    held_commands = held.add_subparsers(dest="quarantine_command", required=True)
+    listing = held_commands.add_parser("list", help="held items (ids are ZONE:N)")
+    listing.add_argument("--all", action="store_true", help="also released and discarded ones")
+    listing.add_argument("--json", action="store_true")
+    release = held_commands.add_parser("release", help="put an item back for a new attempt")
+    release.add_argument("id")
+    discard = held_commands.add_parser("discard", help="delete an item, recording why")
+    discard.add_argument("id")
+    discard.add_argument("--reason", required=True)
+    resend = ferry_commands.add_parser("resend", help="re-send sent bundles, byte-identical")
+    resend.add_argument("sequences", nargs="+", type=int, metavar="SEQ")
+    resend.add_argument("--channel", choices=["inbound", "outbound"])
+
+    catalogue = commands.add_parser("catalogue", help="the power catalogue (权力事项目录)").add_subparsers(
+        dest="catalogue_command", required=True
+    )
+    imports = catalogue.add_parser("import", help="import a provincial catalogue file (.jsonl or .xlsx)")
+    imports.add_argument("file")
+    imports.add_argument("--json", action="store_true")
+    imports.set_defaults(func=cmd_catalogue_import)
+    show = catalogue.add_parser("show", help="every version and the change history of one item")
+    show.add_argument("code")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_catalogue_show)
+    diff = catalogue.add_parser("diff", help="what changes between two catalogue files")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    diff.set_defaults(func=cmd_catalogue_diff)
 
     env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))

@@ -86,6 +86,56 @@ def run_loop(dag_ids: tuple[str, ...] = LOOP) -> dict[str, str]:
     return states
 
 
+def run_loop_with_resend(data_root: Path, say: Any = print) -> dict[str, str]:
+    """The loop with one inbound bundle lost on purpose, recovered by the protocol.
+
+    Half of the batch goes into inbound bundle #1, which the demo deletes from the ferry
+    folder (lost in the gap); the other half goes into #2. The administration zone applies
+    #2 and sees the gap; its receipt ("missing 1") rides out on the next outbound bundle;
+    the internet zone's intake upkeep re-sends #1 byte-identical from its outbox; the loop
+    completes. A last heartbeat carries the outbound receipt back in."""
+    from ferry.bundle import bundle_file_name
+    from hub.settings import load_settings
+
+    settings = load_settings()
+    drop = settings.portal_drop
+    names = sorted(p.name for p in drop.iterdir() if p.is_dir())
+    later = names[len(names) // 2 :]
+    holding = data_root / "held-back"
+    holding.mkdir(parents=True, exist_ok=True)
+    for name in later:
+        shutil.move(drop / name, holding / name)
+    states = run_loop(("intake",))
+    lost = settings.channel_dir("inbound") / bundle_file_name("inbound", 1)
+    lost.unlink()
+    say(f"[demo] deleted {lost.name} from the ferry folder on purpose (a bundle lost in the gap)")
+    for name in later:
+        shutil.move(holding / name, drop / name)
+    holding.rmdir()
+    states.update(run_loop())
+    say("[demo] first pass done: inbound #2 applied, #1 missing; the receipt went out on the outbound channel")
+    states.update(run_loop())
+    say("[demo] second pass done: intake re-sent #1 from its outbox, the receiver applied it")
+    saved = os.environ.get("HUB_FERRY_HEARTBEAT_MINUTES")
+    os.environ["HUB_FERRY_HEARTBEAT_MINUTES"] = "0"
+    try:
+        states.update(run_loop(("intake", "inbound_receive")))
+    finally:
+        if saved is None:
+            os.environ.pop("HUB_FERRY_HEARTBEAT_MINUTES", None)
+        else:
+            os.environ["HUB_FERRY_HEARTBEAT_MINUTES"] = saved
+    say("[demo] heartbeat sent on the inbound channel: it carries the outbound receipt back")
+    return states
+
+
+def ferry_status_text() -> str:
+    from hub.ferry_ops import channel_status, format_status
+    from hub.settings import load_settings
+
+    return format_status(channel_status(load_settings()))
+
+
 def summary() -> dict[str, Any]:
     from hub.settings import load_settings
     from hub.zones import zone_engine

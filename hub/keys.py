@@ -1,16 +1,21 @@
-"""``hub keys init``: each zone's signing key, with only the public half handed to the other zone."""
+"""``hub keys init`` and ``hub keys rotate``: each zone's signing and encryption keys, with only
+the public halves handed to the other zone."""
 
 from __future__ import annotations
 
-from ferry.keys import export_public_key, generate_zone_key
+from datetime import timedelta
+
+from connectors.clock import now
+from ferry.keys import export_public_key, generate_zone_key, rotate_zone_keys
 from hub.settings import ZONES, Settings
 
 PEER = {"internet": "admin", "admin": "internet"}
+DEFAULT_OVERLAP_DAYS = 7
 
 
 def init_keys(settings: Settings) -> dict[str, str]:
-    """Create the signing key of every zone this deployment runs (idempotent) and export
-    its public key to the peer zone's trusted folder when that folder is reachable here."""
+    """Create the signing and encryption keys of every zone this deployment runs (idempotent)
+    and export the public keys to the peer zone's trusted folder when it is reachable here."""
     created = {}
     for zone in ZONES:
         if not settings.loads(zone):
@@ -19,3 +24,20 @@ def init_keys(settings: Settings) -> dict[str, str]:
         if settings.loads(PEER[zone]):
             export_public_key(settings.keys_dir(zone), zone, settings.keys_dir(PEER[zone]))
     return created
+
+
+def rotate_keys(settings: Settings, zone: str, overlap_days: int = DEFAULT_OVERLAP_DAYS) -> tuple[str, str]:
+    """Replace ``zone``'s keys; the previous ones stay valid for ``overlap_days``.
+
+    Returns the new (signing, encryption) key ids. The public files (new ones, and the old
+    ones with their expiry) go to the peer's trusted folder when it is reachable here;
+    otherwise the operator carries ``keys/public/`` across.
+    """
+    if zone not in PEER:
+        raise ValueError(f"unknown zone {zone!r}; zones: {', '.join(PEER)}")
+    ids = rotate_zone_keys(
+        settings.keys_dir(zone), zone, overlap=timedelta(days=overlap_days), at=now()
+    )
+    if settings.loads(PEER[zone]):
+        export_public_key(settings.keys_dir(zone), zone, settings.keys_dir(PEER[zone]))
+    return ids

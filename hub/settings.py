@@ -31,6 +31,9 @@ class Settings:
     catalogue_file: Path | None
     agency_code: str
     simulate: bool
+    heartbeat_minutes: float = 15.0
+    silence_alarm_minutes: float = 60.0
+    outbox_retention_hours: float = 24.0
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -107,4 +110,20 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         catalogue_file=Path(catalogue).absolute() if catalogue else None,
         agency_code=agency,
         simulate=env.get("HUB_SIMULATE", "0").lower() in ("1", "true", "yes"),
+        heartbeat_minutes=_non_negative(env, "HUB_FERRY_HEARTBEAT_MINUTES", 15.0),
+        silence_alarm_minutes=_non_negative(env, "HUB_FERRY_SILENCE_ALARM_MINUTES", 60.0),
+        outbox_retention_hours=_non_negative(env, "HUB_FERRY_RETENTION_HOURS", 24.0),
     )
+
+
+def _non_negative(env: dict[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text!r}; expected a number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={text!r}; expected a number >= 0")
+    return value

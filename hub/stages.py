@@ -5,14 +5,27 @@ and tested without a scheduler (``hub run STAGE``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
+from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
 from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
+from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
 from connectors.portal import Sender, apply_status_bundle, collect_submissions, install_status_page
+from ferry.receipts import REVERSE
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
-from hub.zones import load_catalogue, receiver_keyring, signing_key, transport_for, zone_engine
+from hub.zones import (
+    CHANNEL_SENDER,
+    decryption_keys,
+    load_catalogue,
+    receiver_keyring,
+    recipient_key,
+    signing_key,
+    transport_for,
+    zone_engine,
+)
 
 
 def _sender(settings: Settings, channel: str, zone: str) -> Sender:
@@ -20,6 +33,7 @@ def _sender(settings: Settings, channel: str, zone: str) -> Sender:
         engine=zone_engine(settings, zone),
         channel=channel,
         key=signing_key(settings, channel),
+        recipient=recipient_key(settings, channel),
         outbox=settings.outbox_dir(channel),
         transport=transport_for(settings, channel),
     )
@@ -46,6 +60,7 @@ def inbound_receive(settings: Settings | None = None) -> dict[str, Any]:
         channel="inbound",
         transport=transport_for(settings, "inbound"),
         keyring=receiver_keyring(settings, "inbound"),
+        decryption_keys=decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
         prepare=store_attachments(settings.attachment_store),
         apply=apply_inbound,
@@ -74,8 +89,15 @@ def case_processing(settings: Settings | None = None, *, seed: int = 7) -> dict[
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: pack new status changes, masked and scanned, into outbound bundles."""
     settings = settings or load_settings()
+    resume_catalogue_plan(_sender(settings, "outbound", "admin"))  # a crashed catalogue bundle goes first
     report = publish_status(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
     return asdict(report)
+
+
+def catalogue_publish(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: send the public catalogue when its version has changed."""
+    settings = settings or load_settings()
+    return publish_catalogue(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
 
 
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
@@ -88,10 +110,53 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
         channel="outbound",
         transport=transport_for(settings, "outbound"),
         keyring=receiver_keyring(settings, "outbound"),
+        decryption_keys=decryption_keys(settings, "outbound"),
         quarantine_dir=settings.internet_quarantine,
-        apply=apply_status_bundle(settings.public_root),
+        apply=with_catalogue(apply_status_bundle(settings.public_root), settings.public_root),
     )
     return asdict(report)
+
+
+def channel_policy(settings: Settings) -> ChannelPolicy:
+    return ChannelPolicy(
+        heartbeat_after=timedelta(minutes=settings.heartbeat_minutes),
+        silence_alarm_after=timedelta(minutes=settings.silence_alarm_minutes),
+        retention=timedelta(hours=settings.outbox_retention_hours),
+    )
+
+
+def channel_end(settings: Settings, channel: str) -> ChannelEnd:
+    """The sending end of ``channel`` in the zone that sends on it."""
+    return ChannelEnd(
+        engine=zone_engine(settings, CHANNEL_SENDER[channel]),
+        channel=channel,
+        key=signing_key(settings, channel),
+        recipient=recipient_key(settings, channel),
+        outbox=settings.outbox_dir(channel),
+        transport=transport_for(settings, channel),
+        catalogue_version=load_catalogue(settings).version,
+    )
+
+
+def _upkeep(settings: Settings, sends: str) -> dict[str, Any]:
+    policy = channel_policy(settings)
+    report = upkeep_sender(channel_end(settings, sends), policy)
+    receives = REVERSE[sends]
+    silent = check_silence(zone_engine(settings, CHANNEL_SENDER[sends]), receives, policy)
+    if silent is not None:
+        report.alarms.append(silent)
+    return asdict(report)
+
+
+def inbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
+    """Internet zone: resend inbound bundles a receipt asks for, prune acknowledged copies,
+    send a heartbeat when idle, and raise an alarm when the outbound channel is silent."""
+    return _upkeep(settings or load_settings(), "inbound")
+
+
+def outbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: the same for the outbound channel (alarm: inbound silent)."""
+    return _upkeep(settings or load_settings(), "outbound")
 
 
 STAGES = {
@@ -100,7 +165,10 @@ STAGES = {
     "applications_load": applications_load,
     "case_processing": case_processing,
     "status_publish": status_publish,
+    "catalogue_publish": catalogue_publish,
     "portal_publish": portal_publish,
+    "inbound_upkeep": inbound_upkeep,
+    "outbound_upkeep": outbound_upkeep,
 }
 
 

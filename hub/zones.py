@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -10,12 +11,22 @@ from sqlalchemy import Engine
 
 from connectors.db import engine_for
 from connectors.migrate import upgrade
-from ferry.keys import Keyring, SigningKey, load_keyring, load_signing_key
+from ferry.keys import (
+    DecryptionKey,
+    Keyring,
+    RecipientKey,
+    SigningKey,
+    load_decryption_keys,
+    load_keyring,
+    load_recipient_key,
+    load_signing_key,
+)
 from ferry.transport import LocalFolderTransport, Transport
 from hub.settings import Settings
 from rules.catalogue import Catalogue, build_catalogue
 
 CHANNEL_SENDER = {"inbound": "internet", "outbound": "admin"}
+CHANNEL_RECEIVER = {"inbound": "admin", "outbound": "internet"}
 
 
 def zone_engine(settings: Settings, zone: str) -> Engine:
@@ -31,6 +42,12 @@ def _prepared_engine(url: str, zone: str) -> Engine:
 
 
 def transport_for(settings: Settings, channel: str) -> Transport:
+    """SFTP when an ``AIRFLOW_CONN_HUB_FERRY_<CHANNEL>`` connection is set, else the local folder."""
+    uri = os.environ.get(f"AIRFLOW_CONN_HUB_FERRY_{channel.upper()}")
+    if uri:
+        from ferry.sftp import SftpConfig, SftpTransport  # paramiko only when used
+
+        return SftpTransport(SftpConfig.from_uri(uri))
     folder = settings.channel_dir(channel)
     folder.mkdir(parents=True, exist_ok=True)
     return LocalFolderTransport(folder)
@@ -41,6 +58,18 @@ def signing_key(settings: Settings, channel: str) -> SigningKey:
     return load_signing_key(settings.keys_dir(zone), zone)
 
 
+def recipient_key(settings: Settings, channel: str) -> RecipientKey:
+    """The receiving zone's current public encryption key, as the sending zone trusts it."""
+    sender, receiver = CHANNEL_SENDER[channel], CHANNEL_RECEIVER[channel]
+    return load_recipient_key(settings.keys_dir(sender), receiver)
+
+
+def decryption_keys(settings: Settings, channel: str) -> dict[str, DecryptionKey]:
+    """The receiving zone's private encryption keys (current and not yet expired)."""
+    receiver = CHANNEL_RECEIVER[channel]
+    return load_decryption_keys(settings.keys_dir(receiver), receiver)
+
+
 def receiver_keyring(settings: Settings, channel: str) -> Keyring:
     """The keys the receiving zone trusts for ``channel``: only the sending zone's."""
     receiver = "admin" if channel == "inbound" else "internet"
@@ -49,7 +78,15 @@ def receiver_keyring(settings: Settings, channel: str) -> Keyring:
 
 
 def load_catalogue(settings: Settings) -> Catalogue:
-    """The deployment's catalogue file, or the embedded sample catalogue."""
+    """The catalogue imported into the exchange database (administration zone), else the
+    deployment's catalogue file, else the embedded sample catalogue."""
+    if settings.loads("admin"):
+        from connectors.catalogue_store import store_mark
+
+        engine = zone_engine(settings, "admin")
+        mark = store_mark(engine)
+        if mark[0]:
+            return _stored_catalogue(engine, mark)
     path = settings.catalogue_file or Path(__file__).parent / "defaults" / "catalogue.json"
     return _catalogue_from(path, path.stat().st_mtime_ns)
 
@@ -57,3 +94,12 @@ def load_catalogue(settings: Settings) -> Catalogue:
 @cache
 def _catalogue_from(path: Path, _mtime: int) -> Catalogue:
     return build_catalogue(json.loads(path.read_text("utf-8")))
+
+
+@cache
+def _stored_catalogue(engine: Engine, _mark: tuple[int, str | None]) -> Catalogue:
+    from connectors.catalogue_store import stored_catalogue
+
+    catalogue = stored_catalogue(engine)
+    assert catalogue is not None
+    return catalogue

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 
 from connectors.db import (
     applications,
+    catalogue_publications,
     ferry_applied,
     ferry_sent,
     inbound_records,
@@ -71,7 +72,9 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     carried_out = _count(
         admin,
         select(func.coalesce(func.sum(ferry_sent.c.record_count), 0)).where(
-            ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent"
+            ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
+            # catalogue bundles carry catalogue entries, not status changes
+            ferry_sent.c.sequence.not_in(select(catalogue_publications.c.sequence)),
         ),
     )
     last_sent = _count(
@@ -96,7 +99,8 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     with admin.connect() as connection:
         sent = connection.execute(
             select(ferry_sent.c.sequence, ferry_sent.c.record_count).where(
-                ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent"
+                ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
+                ferry_sent.c.sequence.not_in(select(catalogue_publications.c.sequence)),
             )
         ).all()
     on_the_ferry = sum(count for sequence, count in sent if sequence not in applied)

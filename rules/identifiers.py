@@ -17,8 +17,16 @@ def resident_id_check_char(first17: str) -> str:
     """The 18th character of a resident ID (居民身份证号码) for its first 17 digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("a resident ID body is 17 ASCII digits")
-    total = sum(int(c) * w for c, w in zip(first17, RESIDENT_ID_WEIGHTS))
-    return RESIDENT_ID_CHECK[total % 11]
+    return RESIDENT_ID_CHECK[resident_id_weighted_sum(first17)]
+
+
+def resident_id_weighted_sum(first17: str) -> int:
+    """The GB 11643 weighted sum mod 11 of 17 ASCII digits (not checked here).
+
+    The weights are 2**(17-i) mod 11, and 13 ≡ 2 (mod 11), so the sum is twice the
+    digits read as a base-13 number, mod 11: one C-level ``int`` call instead of a loop.
+    """
+    return 2 * int(first17, 13) % 11
 
 
 def resident_id_birth_date(number: str) -> date | None:

@@ -17,7 +17,28 @@ import jsonschema
 import jsonschema_rs
 from referencing import Registry, Resource
 
-SCHEMA_NAMES = ("application", "status_event", "reason", "power_item", "disclosure_record")
+CATEGORY_CODES = ("XK", "CF", "ZS", "QZ", "JL", "QR", "CJ", "QT", "SP", "GF", "ZY")
+CATEGORY_SCHEMA_NAMES = tuple(f"power_item_{code.lower()}" for code in CATEGORY_CODES)
+SCHEMA_NAMES = (
+    "application",
+    "status_event",
+    "reason",
+    "power_item",
+    *CATEGORY_SCHEMA_NAMES,
+    "form",
+    "catalogue_change",
+    "catalogue_change_set",
+    "public_catalogue_item",
+    "disclosure_record",
+)
+
+
+def category_schema_name(category: str) -> str:
+    """The schema holding the mandatory disclosure fields of a power category (事项类别)."""
+    name = f"power_item_{category.lower()}"
+    if name not in CATEGORY_SCHEMA_NAMES:
+        raise KeyError(f"no power category {category!r}")
+    return name
 
 
 @dataclass(frozen=True)

@@ -99,9 +99,10 @@ SCENARIOS: dict[str, tuple[Transition, ...]] = {
         ACCEPT,
         Transition("stopped", "终止", STOPPED, "申请人撤回申请，终止办理", (DAY, 3 * DAY)),
     ),
-    "long": (ACCEPT, REVIEW, Transition("in_progress", "会签", PASSED_WITH_VETO,
-                                        "会签通过，一名会签人持保留意见：需补充环境影响说明",
-                                        (5 * DAY, 15 * DAY)), GRANT),
+    # Countersigning (会签) takes weeks; one signatory passes with a veto note.
+    "long": (ACCEPT, Transition("in_progress", "会签", PASSED_WITH_VETO,
+                                "会签通过，一名会签人持保留意见：需补充环境影响说明",
+                                (5 * DAY, 15 * DAY)), GRANT),
 }
 WEIGHTS = {
     "granted": 55, "refused": 10, "correction": 10, "not_accepted": 5,

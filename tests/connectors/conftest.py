@@ -1,12 +1,14 @@
-"""Exchange-database fixtures: every test that takes ``exchange_engine`` runs on SQLite
-and on the PostgreSQL server on 127.0.0.1:5432 (a database created for this test session
-and dropped at its end). PostgreSQL being unreachable is a failure, never a skip."""
+"""The connector tests reuse the ferry test kit (keys, sample files, the bundle forger).
+
+Exchange-database fixtures: every test that takes ``exchange_url`` runs on SQLite and on
+the PostgreSQL server on 127.0.0.1:5432 (a database created for this test session and
+dropped at its end). PostgreSQL being unreachable is a failure, never a skip."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from sqlalchemy.exc import OperationalError
 
 from connectors.db import engine_for
 from connectors.migrate import upgrade
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "ferry"))
 
 BACKENDS = ("sqlite", "postgresql")
 # Trust authentication on loopback; the first role that can log in is used.
@@ -107,17 +111,3 @@ def hub_settings(exchange_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     yield settings
     zones._prepared_engine.cache_clear()
 
-
-def generate(
-    settings: Any, count: int, seed: int, days_back: int = 14, first_serial: int = 1
-) -> dict[str, Any]:
-    """A seeded portal batch submitted ``days_back`` days ago."""
-    from hub.simulators.applicants import generate_batch
-    from hub.zones import load_catalogue
-
-    catalogue = load_catalogue(settings)
-    return generate_batch(
-        settings.portal_drop, count, seed,
-        [dict(item.document) for item in catalogue.items.values()],
-        settings.agency_code, date.today() - timedelta(days=days_back), first_serial=first_serial,
-    )

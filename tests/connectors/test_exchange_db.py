@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from conftest import generate
+from exchange_kit import generate
 from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import generate
+from exchange_kit import generate
 from sqlalchemy import select
 
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
@@ -21,7 +21,7 @@ from connectors.exchange import publish_status
 from connectors.portal import Sender
 from ferry.transport import LocalFolderTransport
 from hub import stages
-from hub.zones import load_catalogue, signing_key, zone_engine
+from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
 
 
 class CrashAfterPut(LocalFolderTransport):
@@ -36,7 +36,8 @@ class CrashAfterPut(LocalFolderTransport):
 def _sender(settings: Any, transport: LocalFolderTransport) -> Sender:
     return Sender(
         engine=zone_engine(settings, "admin"), channel="outbound", key=signing_key(settings, "outbound"),
-        outbox=settings.outbox_dir("outbound"), transport=transport,
+        recipient=recipient_key(settings, "outbound"), outbox=settings.outbox_dir("outbound"),
+        transport=transport,
     )
 
 
@@ -96,7 +97,7 @@ from ferry.transport import LocalFolderTransport
 from connectors.exchange import publish_status
 from connectors.portal import Sender
 from hub.settings import load_settings
-from hub.zones import load_catalogue, signing_key, zone_engine
+from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
 
 class KilledAfterPut(LocalFolderTransport):
     def put(self, name, source):
@@ -106,7 +107,7 @@ class KilledAfterPut(LocalFolderTransport):
 settings = load_settings()
 sender = Sender(
     engine=zone_engine(settings, "admin"), channel="outbound", key=signing_key(settings, "outbound"),
-    outbox=settings.outbox_dir("outbound"),
+    recipient=recipient_key(settings, "outbound"), outbox=settings.outbox_dir("outbound"),
     transport=KilledAfterPut(settings.channel_dir("outbound")),
 )
 publish_status(sender, catalogue=load_catalogue(settings))

@@ -14,13 +14,25 @@ from typing import Any
 import orjson
 
 from ferry import content_types as ct
-from ferry.bundle import MAGIC, TRAILER, BundleHeader, merkle_root
+from ferry.bundle import (
+    MAGIC,
+    SEGMENT_BYTES,
+    TRAILER,
+    BundleHeader,
+    ItemSealer,
+    merkle_root,
+    sender_sealer,
+)
 from ferry.keys import (
+    DecryptionKey,
     Keyring,
+    RecipientKey,
     SigningKey,
     export_public_key,
     generate_zone_key,
+    load_decryption_keys,
     load_keyring,
+    load_recipient_key,
     load_signing_key,
 )
 from ferry.suites import get_suite
@@ -34,17 +46,24 @@ class ZonePair:
     keyring: Keyring
     sender_dir: Path
     receiver_dir: Path
+    recipient: RecipientKey
+    decryption: dict[str, DecryptionKey]
 
 
-def make_zone_pair(root: Path) -> ZonePair:
+def make_zone_pair(root: Path, suite: str = "intl") -> ZonePair:
+    """Both zones' keys: the internet zone signs and seals to the admin zone's encryption key."""
     sender_dir, receiver_dir = root / "internet-keys", root / "admin-keys"
-    generate_zone_key(sender_dir, "internet")
+    generate_zone_key(sender_dir, "internet", suite)
+    generate_zone_key(receiver_dir, "admin", suite)
     export_public_key(sender_dir, "internet", receiver_dir)
+    export_public_key(receiver_dir, "admin", sender_dir)
     return ZonePair(
         sender=load_signing_key(sender_dir, "internet"),
         keyring=load_keyring(receiver_dir),
         sender_dir=sender_dir,
         receiver_dir=receiver_dir,
+        recipient=load_recipient_key(sender_dir, "admin"),
+        decryption=load_decryption_keys(receiver_dir, "admin"),
     )
 
 
@@ -143,6 +162,7 @@ def sha(data: bytes) -> str:
 def forge_bundle(
     path: Path,
     key: SigningKey,
+    recipient: RecipientKey | None,
     items: list[tuple[dict[str, Any], bytes]],
     *,
     manifest_changes: dict[str, Any] | None = None,
@@ -154,12 +174,39 @@ def forge_bundle(
     compromised zone), so the receiver's own checks can be tested one at a time. Item
     dicts default size and sha256 from the content.
     """
+    changes = manifest_changes or {}
+    header = BundleHeader(
+        channel=changes.get("channel", "inbound"),
+        sequence=changes.get("sequence", 1) if isinstance(changes.get("sequence", 1), int) else 1,
+        previous_digest=None,
+        created_at="2025-03-01T08:00:00+08:00",
+        catalogue_version="2025.1",
+        counts={},
+    )
+    if recipient is None:
+        # A recipient nobody holds the private key of: enough for checks made before decryption.
+        from ferry.suites import get_suite as _suite
+
+        crypto = _suite(key.suite)
+        public = crypto.agreement_public_key(crypto.generate_agreement_key())
+        recipient = RecipientKey(crypto.key_id(public), key.suite, public)
+    sealer, encryption = sender_sealer(header, key, recipient)
     entries = []
-    for spec, content in items:
-        entry = {"size": len(content), "sha256": sha(content), **spec}
+    bodies = []
+    for index, (spec, content) in enumerate(items):
+        declared = spec.get("sha256", sha(content))
+        sealed = seal_for_forgery(sealer, index, declared, content)
+        entry = {
+            "size": len(content),
+            "sha256": declared,
+            "stored_size": len(sealed),
+            "stored_sha256": sha(sealed),
+            **spec,
+        }
         entries.append(entry)
+        bodies.append(sealed)
     manifest: dict[str, Any] = {
-        "format": "pehub-bundle/1",
+        "format": "pehub-bundle/2",
         "channel": "inbound",
         "sequence": 1,
         "previous_digest": None,
@@ -168,13 +215,26 @@ def forge_bundle(
         "suite": key.suite,
         "catalogue_version": "2025.1",
         "counts": {},
+        "encryption": encryption.to_dict(),
         "items": entries,
-        "merkle_root": merkle_root([e["sha256"] for e in entries]),
+        "merkle_root": merkle_root([e["stored_sha256"] for e in entries]),
     }
-    manifest.update(manifest_changes or {})
+    manifest.update(changes)
     manifest_bytes = (encode or (lambda m: orjson.dumps(m, option=orjson.OPT_SORT_KEYS)))(manifest)
     signature = get_suite(key.suite).sign(key.private, MAGIC + manifest_bytes)
-    body = b"".join(content for _, content in items)
+    body = b"".join(bodies)
     trailer = TRAILER.pack(len(manifest_bytes), len(signature), MAGIC)
     path.write_bytes(MAGIC + body + manifest_bytes + signature + trailer)
     return path
+
+
+def seal_for_forgery(sealer: ItemSealer, index: int, declared_sha256: str, content: bytes) -> bytes:
+    """Seal ``content`` as item ``index`` under the key of ``declared_sha256`` (which may lie)."""
+    key = sealer.item_key(index, declared_sha256)
+    count = max(1, -(-len(content) // SEGMENT_BYTES))
+    return b"".join(
+        sealer.seal(
+            key, index, j, j == count - 1, content[j * SEGMENT_BYTES : (j + 1) * SEGMENT_BYTES]
+        )
+        for j in range(count)
+    )

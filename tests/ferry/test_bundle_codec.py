@@ -59,22 +59,23 @@ def write(
 ) -> Path:
     with path.open("wb") as out:
         write_bundle(
-            out, header(**changes), standard_items() if items is None else items, zones.sender
+            out, header(**changes), standard_items() if items is None else items, zones.sender,
+            recipient=zones.recipient,
         )
     return path
 
 
 def rejected(path: Path, zones: ZonePair, **kwargs: Any) -> str:
     with pytest.raises(BundleRejected) as raised:
-        open_bundle(path, zones.keyring, **kwargs)
+        open_bundle(path, zones.keyring, decryption_keys=zones.decryption, **kwargs)
     return raised.value.code
 
 
 def test_round_trip(tmp_path: Path, zones: ZonePair) -> None:
     path = write(tmp_path / "b.peb", zones)
-    bundle = open_bundle(path, zones.keyring, expected_channel="inbound")
+    bundle = open_bundle(path, zones.keyring, decryption_keys=zones.decryption, expected_channel="inbound")
     m = bundle.manifest
-    assert (m.format, m.channel, m.sequence) == ("pehub-bundle/1", "inbound", 7)
+    assert (m.format, m.channel, m.sequence) == ("pehub-bundle/2", "inbound", 7)
     assert m.previous_digest == "ab" * 32
     assert (m.created_at, m.catalogue_version) == ("2025-03-01T08:00:00+08:00", "2025.1")
     assert (m.sender_key_id, m.suite) == (zones.sender.key_id, "intl")
@@ -84,7 +85,7 @@ def test_round_trip(tmp_path: Path, zones: ZonePair) -> None:
         f"att/{sha(PDF_BYTES)}",
         f"att/{sha(PNG_BYTES)}",
     ]
-    assert m.merkle_root == merkle_root([i.sha256 for i in m.items])
+    assert m.merkle_root == merkle_root([i.stored_sha256 for i in m.items])
     assert bundle.digest == hashlib.sha256(path.read_bytes()).hexdigest()
     assert [orjson.loads(line) for line in bundle.iter_records("applications")] == APPLICATIONS
     assert bundle.read_item(f"att/{sha(PDF_BYTES)}") == PDF_BYTES
@@ -96,19 +97,23 @@ def test_round_trip(tmp_path: Path, zones: ZonePair) -> None:
 def test_layout_matches_the_documented_byte_spec(tmp_path: Path, zones: ZonePair) -> None:
     data = write(tmp_path / "b.peb", zones).read_bytes()
     manifest_len, signature_len, magic = struct.unpack(">IH8s", data[-14:])
-    assert data[:8] == magic == b"PEXHUB\x00\x01"
+    assert data[:8] == magic == b"PEXHUB\x00\x02"
     assert signature_len == 64
     manifest = data[-14 - signature_len - manifest_len : -14 - signature_len]
     assert manifest == orjson.dumps(orjson.loads(manifest), option=orjson.OPT_SORT_KEYS)
     records = records_item("applications", APPLICATIONS).open().read()
-    assert data[8 : 8 + len(records)] == records
     assert records.count(b"\n") == 2 and records.endswith(b"\n")
+    first = orjson.loads(manifest)["items"][0]
+    # The payload is sealed: the file holds the stored bytes, never the plaintext.
+    assert first["size"] == len(records) and first["stored_size"] == len(records) + 16
+    assert hashlib.sha256(data[8 : 8 + first["stored_size"]]).hexdigest() == first["stored_sha256"]
+    assert b"A-1" not in data and "张三".encode() not in data
 
 
 def test_writer_returns_the_manifest_it_wrote(tmp_path: Path, zones: ZonePair) -> None:
     with (tmp_path / "b.peb").open("wb") as out:
-        written = write_bundle(out, header(), standard_items(), zones.sender)
-    assert open_bundle(tmp_path / "b.peb", zones.keyring).manifest == written
+        written = write_bundle(out, header(), standard_items(), zones.sender, recipient=zones.recipient)
+    assert open_bundle(tmp_path / "b.peb", zones.keyring, decryption_keys=zones.decryption).manifest == written
 
 
 def test_same_inputs_give_identical_bytes(tmp_path: Path, zones: ZonePair) -> None:
@@ -130,12 +135,12 @@ def test_from_path_streams_a_file(tmp_path: Path, zones: ZonePair) -> None:
     source.write_bytes(PDF_BYTES + b"\x00" * (3 * b.CHUNK_BYTES))  # several chunks
     item = ItemSource.from_path(f"att/{sha(source.read_bytes())}", "attachment", ct.PDF, source)
     path = write(tmp_path / "b.peb", zones, items=[item], counts={})
-    assert open_bundle(path, zones.keyring).read_item(item.name) == source.read_bytes()
+    assert open_bundle(path, zones.keyring, decryption_keys=zones.decryption).read_item(item.name) == source.read_bytes()
 
 
 def test_empty_bundle_is_valid(tmp_path: Path, zones: ZonePair) -> None:
     path = write(tmp_path / "b.peb", zones, items=[], counts={}, sequence=1, previous_digest=None)
-    manifest = open_bundle(path, zones.keyring).manifest
+    manifest = open_bundle(path, zones.keyring, decryption_keys=zones.decryption).manifest
     assert manifest.items == ()
     assert manifest.merkle_root == hashlib.sha256(b"").hexdigest()
 
@@ -170,15 +175,15 @@ def test_unknown_key(tmp_path: Path, zones: ZonePair) -> None:
     stranger = make_zone_pair(tmp_path / "stranger")
     path = tmp_path / "b.peb"
     with path.open("wb") as out:
-        write_bundle(out, header(), standard_items(), stranger.sender)
+        write_bundle(out, header(), standard_items(), stranger.sender, recipient=stranger.recipient)
     assert rejected(path, zones) == b.UNKNOWN_KEY
-    assert open_bundle(path, stranger.keyring).manifest.sender_key_id == stranger.sender.key_id
+    assert open_bundle(path, stranger.keyring, decryption_keys=stranger.decryption).manifest.sender_key_id == stranger.sender.key_id
 
 
 def test_forged_signature_under_a_trusted_key_id(tmp_path: Path, zones: ZonePair) -> None:
     forger = make_zone_pair(tmp_path / "forger").sender
     impostor = type(forger)(key_id=zones.sender.key_id, suite="intl", private=forger.private)
-    forge_bundle(tmp_path / "b.peb", impostor, [])
+    forge_bundle(tmp_path / "b.peb", impostor, zones.recipient, [])
     assert rejected(tmp_path / "b.peb", zones) == b.BAD_SIGNATURE
 
 
@@ -196,7 +201,7 @@ def test_wrong_channel(tmp_path: Path, zones: ZonePair) -> None:
     path = write(tmp_path / "b.peb", zones, channel="outbound")
     assert rejected(path, zones, expected_channel="inbound") == b.WRONG_CHANNEL
     assert (
-        open_bundle(path, zones.keyring, expected_channel="outbound").manifest.channel == "outbound"
+        open_bundle(path, zones.keyring, decryption_keys=zones.decryption, expected_channel="outbound").manifest.channel == "outbound"
     )
 
 
@@ -216,9 +221,9 @@ def test_oversize_attachment(tmp_path: Path, zones: ZonePair) -> None:
     path = write(tmp_path / "b.peb", zones)
     limits = Limits(max_attachment_bytes=len(PDF_BYTES) - 1)
     assert rejected(path, zones, limits=limits) == b.LIMIT_EXCEEDED
-    assert open_bundle(path, zones.keyring, limits=Limits(max_attachment_bytes=len(PDF_BYTES)))
+    assert open_bundle(path, zones.keyring, decryption_keys=zones.decryption, limits=Limits(max_attachment_bytes=len(PDF_BYTES)))
     with pytest.raises(BundleRejected) as raised:
-        write_bundle(io.BytesIO(), header(), standard_items(), zones.sender, limits=limits)
+        write_bundle(io.BytesIO(), header(), standard_items(), zones.sender, recipient=zones.recipient, limits=limits)
     assert raised.value.code == b.LIMIT_EXCEEDED
 
 
@@ -237,13 +242,13 @@ def test_other_limits(tmp_path: Path, zones: ZonePair, limits: Limits) -> None:
     path = write(tmp_path / "b.peb", zones)
     assert rejected(path, zones, limits=limits) in (b.LIMIT_EXCEEDED, b.MANIFEST_TOO_LARGE)
     with pytest.raises(BundleRejected) as raised:
-        write_bundle(io.BytesIO(), header(), standard_items(), zones.sender, limits=limits)
+        write_bundle(io.BytesIO(), header(), standard_items(), zones.sender, recipient=zones.recipient, limits=limits)
     assert raised.value.code in (b.LIMIT_EXCEEDED, b.MANIFEST_TOO_LARGE)
 
 
 def test_long_record_is_refused_by_iter_records_too(tmp_path: Path, zones: ZonePair) -> None:
     path = write(tmp_path / "b.peb", zones)
-    bundle = open_bundle(path, zones.keyring)
+    bundle = open_bundle(path, zones.keyring, decryption_keys=zones.decryption)
     bundle.limits = Limits(max_record_bytes=40)
     with pytest.raises(BundleRejected) as raised:
         list(bundle.iter_records("applications"))
@@ -252,7 +257,7 @@ def test_long_record_is_refused_by_iter_records_too(tmp_path: Path, zones: ZoneP
 
 def test_writer_refuses_an_attachment_whose_content_is_not_its_type(zones: ZonePair) -> None:
     with pytest.raises(BundleRejected) as raised:
-        write_bundle(io.BytesIO(), header(counts={}), [attachment(EXE_BYTES, ct.PDF)], zones.sender)
+        write_bundle(io.BytesIO(), header(counts={}), [attachment(EXE_BYTES, ct.PDF)], zones.sender, recipient=zones.recipient)
     assert raised.value.code == b.ATTACHMENT_TYPE
 
 
@@ -260,14 +265,14 @@ def test_reader_refuses_an_attachment_whose_content_is_not_its_type(
     tmp_path: Path, zones: ZonePair
 ) -> None:
     spec = {"name": f"att/{sha(EXE_BYTES)}", "kind": "attachment", "media_type": ct.PDF}
-    forge_bundle(tmp_path / "b.peb", zones.sender, [(spec, EXE_BYTES)])
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [(spec, EXE_BYTES)])
     assert rejected(tmp_path / "b.peb", zones) == b.ATTACHMENT_TYPE
 
 
 @pytest.mark.parametrize("media_type", ["application/zip", "text/html", "application/x-msdownload"])
 def test_disallowed_media_type(tmp_path: Path, zones: ZonePair, media_type: str) -> None:
     spec = {"name": f"att/{sha(XLSX_BYTES)}", "kind": "attachment", "media_type": media_type}
-    forge_bundle(tmp_path / "b.peb", zones.sender, [(spec, XLSX_BYTES)])
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [(spec, XLSX_BYTES)])
     assert rejected(tmp_path / "b.peb", zones) == b.ATTACHMENT_TYPE
 
 
@@ -287,7 +292,7 @@ def test_item_names_that_could_become_paths_are_refused(
     tmp_path: Path, zones: ZonePair, name: str
 ) -> None:
     spec = {"name": name, "kind": "attachment", "media_type": ct.PDF}
-    forge_bundle(tmp_path / "b.peb", zones.sender, [(spec, PDF_BYTES)])
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [(spec, PDF_BYTES)])
     assert rejected(tmp_path / "b.peb", zones) == b.BAD_ITEM_NAME
     with pytest.raises(BundleRejected) as raised:
         write_bundle(
@@ -295,13 +300,14 @@ def test_item_names_that_could_become_paths_are_refused(
             header(counts={}),
             [ItemSource.from_bytes(name, "attachment", ct.PDF, PDF_BYTES)],
             zones.sender,
+            recipient=zones.recipient,
         )
     assert raised.value.code == b.BAD_ITEM_NAME
 
 
 def test_attachment_must_be_named_by_its_digest(tmp_path: Path, zones: ZonePair) -> None:
     spec = {"name": f"att/{sha(PNG_BYTES)}", "kind": "attachment", "media_type": ct.PDF}
-    forge_bundle(tmp_path / "b.peb", zones.sender, [(spec, PDF_BYTES)])
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [(spec, PDF_BYTES)])
     assert rejected(tmp_path / "b.peb", zones) == b.BAD_ITEM_NAME
     with pytest.raises(BundleRejected) as raised:
         write_bundle(
@@ -309,20 +315,21 @@ def test_attachment_must_be_named_by_its_digest(tmp_path: Path, zones: ZonePair)
             header(counts={}),
             [ItemSource.from_bytes(spec["name"], "attachment", ct.PDF, PDF_BYTES)],
             zones.sender,
+            recipient=zones.recipient,
         )
     assert raised.value.code == b.HASH_MISMATCH
 
 
 def test_duplicate_item(tmp_path: Path, zones: ZonePair) -> None:
     spec = {"name": f"att/{sha(PDF_BYTES)}", "kind": "attachment", "media_type": ct.PDF}
-    forge_bundle(tmp_path / "b.peb", zones.sender, [(spec, PDF_BYTES), (spec, PDF_BYTES)])
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [(spec, PDF_BYTES), (spec, PDF_BYTES)])
     assert rejected(tmp_path / "b.peb", zones) == b.BAD_ITEM_NAME
 
 
 def test_content_that_does_not_match_its_digest(tmp_path: Path, zones: ZonePair) -> None:
     spec = {"name": f"att/{sha(PDF_BYTES)}", "kind": "attachment", "media_type": ct.PDF}
     other = PDF_BYTES.replace(b"Catalog", b"Katalog")
-    forge_bundle(tmp_path / "b.peb", zones.sender, [(spec | {"sha256": sha(PDF_BYTES)}, other)])
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [(spec | {"sha256": sha(PDF_BYTES)}, other)])
     assert rejected(tmp_path / "b.peb", zones) == b.HASH_MISMATCH
 
 
@@ -330,7 +337,7 @@ def test_merkle_root_must_match(tmp_path: Path, zones: ZonePair) -> None:
     spec = {"name": f"att/{sha(PDF_BYTES)}", "kind": "attachment", "media_type": ct.PDF}
     forge_bundle(
         tmp_path / "b.peb",
-        zones.sender,
+        zones.sender, zones.recipient,
         [(spec, PDF_BYTES)],
         manifest_changes={"merkle_root": "0" * 64},
     )
@@ -340,7 +347,7 @@ def test_merkle_root_must_match(tmp_path: Path, zones: ZonePair) -> None:
 def test_declared_sizes_must_add_up_to_the_file(tmp_path: Path, zones: ZonePair) -> None:
     spec = {"name": f"att/{sha(PDF_BYTES)}", "kind": "attachment", "media_type": ct.PDF}
     forge_bundle(
-        tmp_path / "b.peb", zones.sender, [(spec | {"size": len(PDF_BYTES) + 1}, PDF_BYTES)]
+        tmp_path / "b.peb", zones.sender, zones.recipient, [(spec | {"size": len(PDF_BYTES) + 1}, PDF_BYTES)]
     )
     assert rejected(tmp_path / "b.peb", zones) == b.SIZE_MISMATCH
 
@@ -348,7 +355,7 @@ def test_declared_sizes_must_add_up_to_the_file(tmp_path: Path, zones: ZonePair)
 @pytest.mark.parametrize(
     "changes",
     [
-        {"format": "pehub-bundle/2"},
+        {"format": "pehub-bundle/1"},
         {"channel": "sideways"},
         {"sequence": 0},
         {"sequence": "7"},
@@ -365,21 +372,22 @@ def test_declared_sizes_must_add_up_to_the_file(tmp_path: Path, zones: ZonePair)
 def test_signed_but_invalid_manifest(
     tmp_path: Path, zones: ZonePair, changes: dict[str, Any]
 ) -> None:
-    forge_bundle(tmp_path / "b.peb", zones.sender, [], manifest_changes=changes)
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [], manifest_changes=changes)
     assert rejected(tmp_path / "b.peb", zones) == b.MANIFEST_INVALID
 
 
 def test_manifest_must_be_canonical(tmp_path: Path, zones: ZonePair) -> None:
-    forge_bundle(tmp_path / "b.peb", zones.sender, [], encode=lambda m: orjson.dumps(m))
+    forge_bundle(tmp_path / "b.peb", zones.sender, zones.recipient, [], encode=lambda m: orjson.dumps(m))
     assert rejected(tmp_path / "b.peb", zones) == b.MANIFEST_INVALID
-    forge_bundle(tmp_path / "ok.peb", zones.sender, [])
-    assert open_bundle(tmp_path / "ok.peb", zones.keyring).manifest.items == ()
+    forge_bundle(tmp_path / "ok.peb", zones.sender, zones.recipient, [])
+    assert open_bundle(tmp_path / "ok.peb", zones.keyring, decryption_keys=zones.decryption).manifest.items == ()
 
 
 def test_counts_must_match_the_records(zones: ZonePair) -> None:
     with pytest.raises(BundleRejected) as raised:
         write_bundle(
-            io.BytesIO(), header(counts={"applications": 3}), standard_items(), zones.sender
+            io.BytesIO(), header(counts={"applications": 3}), standard_items(), zones.sender,
+            recipient=zones.recipient,
         )
     assert raised.value.code == b.MANIFEST_INVALID
 
@@ -387,7 +395,7 @@ def test_counts_must_match_the_records(zones: ZonePair) -> None:
 def test_writer_validates_the_header(zones: ZonePair) -> None:
     for changes in ({"channel": "x"}, {"sequence": 0}, {"created_at": "soon"}):
         with pytest.raises(BundleRejected) as raised:
-            write_bundle(io.BytesIO(), header(**changes), [], zones.sender)
+            write_bundle(io.BytesIO(), header(**changes), [], zones.sender, recipient=zones.recipient)
         assert raised.value.code == b.MANIFEST_INVALID
 
 
@@ -396,16 +404,18 @@ def test_writer_refuses_a_key_whose_id_does_not_match(zones: ZonePair) -> None:
         key_id="intl:0000000000000000", suite="intl", private=zones.sender.private
     )
     with pytest.raises(TerminalError, match="does not match its key id"):
-        write_bundle(io.BytesIO(), header(), standard_items(), wrong)
+        write_bundle(io.BytesIO(), header(), standard_items(), wrong, recipient=zones.recipient)
 
 
 def test_item_changed_after_verification_is_detected_on_read(
     tmp_path: Path, zones: ZonePair
 ) -> None:
     path = write(tmp_path / "b.peb", zones)
-    bundle = open_bundle(path, zones.keyring)
+    bundle = open_bundle(path, zones.keyring, decryption_keys=zones.decryption)
     data = bytearray(path.read_bytes())
-    offset = data.index(b"Catalog")
+    pdf = bundle.item(f"att/{sha(PDF_BYTES)}")
+    offset = 8 + sum(i.stored_size for i in bundle.manifest.items[:1]) + 5  # inside the sealed PDF
+    assert bundle.manifest.items[1] == pdf
     data[offset] ^= 0x20
     path.write_bytes(bytes(data))
     with pytest.raises(BundleRejected) as raised:
@@ -418,7 +428,7 @@ def test_symlinked_bundle_is_not_followed(tmp_path: Path, zones: ZonePair) -> No
     path = write(tmp_path / "b.peb", zones)
     (tmp_path / "link.peb").symlink_to(path)
     with pytest.raises(TerminalError, match="symbolic link"):
-        open_bundle(tmp_path / "link.peb", zones.keyring)
+        open_bundle(tmp_path / "link.peb", zones.keyring, decryption_keys=zones.decryption)
 
 
 def test_rejection_carries_code_and_detail_and_survives_pickling() -> None:

@@ -26,16 +26,16 @@ class Harness:
         ]
         original = root / "original.peb"
         with original.open("wb") as out:
-            write_bundle(out, header(), items, self.zones.sender)
+            write_bundle(out, header(), items, self.zones.sender, recipient=self.zones.recipient)
         self.data = original.read_bytes()
         # The harness is only meaningful if the untouched bundle is accepted.
-        open_bundle(original, self.zones.keyring, expected_channel="inbound")
+        open_bundle(original, self.zones.keyring, decryption_keys=self.zones.decryption, expected_channel="inbound")
 
     def assert_rejected(self, mutated: bytes) -> None:
         assert mutated != self.data
         self.scratch.write_bytes(mutated)
         with pytest.raises(BundleRejected):
-            open_bundle(self.scratch, self.zones.keyring, expected_channel="inbound")
+            open_bundle(self.scratch, self.zones.keyring, decryption_keys=self.zones.decryption, expected_channel="inbound")
 
 
 @pytest.fixture(scope="module")

@@ -141,3 +141,103 @@ def test_catalogue_version_follows_content(catalogue: Catalogue) -> None:
     assert build_catalogue(reversed(documents)).version == catalogue.version
     documents[0] = {**documents[0], "name": documents[0]["name"] + "（修订）"}
     assert build_catalogue(documents).version != catalogue.version
+
+
+# --- state at the time of submission, forms, identifiers, materials ---------------------
+
+
+def _with_history(catalogue: Catalogue, code: str, suspended_at: str) -> Catalogue:
+    from rules.catalogue import catalogue_from_versions
+
+    first = dict(catalogue.items[code].document)
+    second = {**first, "version": 2, "state": "T"}
+    return catalogue_from_versions(
+        [(first, datetime.fromisoformat("2026-01-01T00:00:00+08:00")), (second, datetime.fromisoformat(suspended_at))]
+    )
+
+
+def test_suspended_after_submission_still_accepts(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    history = _with_history(catalogue, envelope["power_code"], "2026-11-23T10:00:00+08:00")
+    assert history.items[envelope["power_code"]].state == "T"
+    assert validate(envelope, history) == []  # submitted 09:30, suspended 10:00
+
+
+def test_suspended_before_submission_is_refused(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    history = _with_history(catalogue, envelope["power_code"], "2026-11-23T09:00:00+08:00")
+    reasons = validate(envelope, history)
+    assert codes(reasons) == ["ITEM_SUSPENDED"]
+    assert reasons[0].path == "/power_code"
+
+
+def test_item_not_yet_in_force(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    history = _with_history(catalogue, envelope["power_code"], "2026-12-01T00:00:00+08:00")
+    envelope["submitted_at"] = "2025-12-31T09:00:00+08:00"
+    assert codes(validate(envelope, history, )) == ["ITEM_NOT_IN_FORCE"]
+
+
+def test_many_reasons_each_with_code_pointer_and_chinese_message(
+    envelope: dict[str, Any], catalogue: Catalogue
+) -> None:
+    envelope["power_code"] = item_code(catalogue, "T")
+    envelope["agency_code"] = "3201000099"
+    envelope["contact"] = {"type": "organisation", "name": "南京某公司", "id_type": "org_code", "id_number": "12345678-0"}
+    envelope["materials"].append(
+        {"material_code": "OTHER", "name": "其他材料", "sha256": "c" * 64, "media_type": "application/pdf", "size": 5}
+    )
+    envelope["summary"] = "短"
+    reasons = validate(envelope, catalogue)
+    assert codes(reasons) == [
+        "AGENCY_MISMATCH", "ITEM_SUSPENDED", "MATERIAL_FILE_ABSENT", "MATERIAL_NOT_LISTED",
+        "MATERIAL_NOT_LISTED", "ORG_CODE_CHECK_DIGIT", "SCHEMA_MINLENGTH",
+    ]
+    assert ("ORG_CODE_CHECK_DIGIT", "/contact/id_number") in [(r.code, r.path) for r in reasons]
+    assert all(r.path.startswith("/") and any("\u4e00" <= ch <= "\u9fff" for ch in r.message) for r in reasons)
+
+
+def test_form_schema_of_the_item(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    item = catalogue.items[envelope["power_code"]]
+    assert item.form_schema is not None
+    envelope["form"] = {"plate_number": "苏A12345", "axles": 6, "travel_date": "2026-11-30"}
+    assert validate(envelope, catalogue) == []
+    envelope["form"] = {"plate_number": "A12345", "axles": 1, "travel_date": "2026-02-30"}
+    reasons = validate(envelope, catalogue)
+    assert [(r.code, r.path) for r in reasons] == [
+        ("FORM_FORMAT", "/form/travel_date"), ("FORM_MINIMUM", "/form/axles"), ("FORM_PATTERN", "/form/plate_number"),
+    ]
+    assert reasons[2].message.startswith("车牌号码")
+
+
+def test_historic_15_digit_id_and_birth_dates(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["applicant"]["id_number"] = "320102880101123"
+    assert validate(envelope, catalogue) == []
+    envelope["applicant"]["id_number"] = "320102881301123"
+    assert codes(validate(envelope, catalogue)) == ["ID_BIRTH_DATE"]
+    body = "32010220300101123"  # born after the submission
+    envelope["applicant"]["id_number"] = body + resident_id_check_char(body)
+    assert codes(validate(envelope, catalogue)) == ["ID_BIRTH_DATE"]
+    envelope["applicant"]["id_number"] = "3201021990"
+    assert codes(validate(envelope, catalogue)) == ["ID_FORMAT"]
+
+
+def test_old_submission_and_party_type(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    envelope["submitted_at"] = "2025-10-01T09:00:00+08:00"
+    envelope["applicant"]["id_type"] = "uscc"
+    found = codes(validate(envelope, catalogue))
+    assert "SUBMITTED_TOO_OLD" in found and "PARTY_ID_TYPE" in found and "USCC_CHECK_DIGIT" in found
+
+
+def test_accept_path_agrees_with_the_detailed_rules(envelope: dict[str, Any], catalogue: Catalogue) -> None:
+    from rules.applications import _passes, _rule_reasons
+
+    variants = [copy.deepcopy(envelope) for _ in range(6)]
+    variants[1]["applicant"]["id_number"] = "320102880101123"
+    variants[2]["contact"] = {"type": "person", "name": "李四", "id_type": "passport", "id_number": "E12345678"}
+    variants[3]["applicant"]["credit_code"] = "91350100M000100Y43"
+    variants[4]["materials"][0]["media_type"] = "image/png"
+    variants[5]["power_code"] = item_code(catalogue, "T")
+    attachments = {PDF_SHA, JPG_SHA}
+    for variant in variants:
+        detailed = _rule_reasons(variant, catalogue, RECEIVED, attachments, guarded=False)
+        if _passes(variant, catalogue, RECEIVED, attachments):
+            assert detailed == []
+        assert validate(variant, catalogue) == sorted(detailed)

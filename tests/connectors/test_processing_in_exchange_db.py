@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from conftest import generate
+from exchange_kit import generate
 from sqlalchemy import select
 
 from connectors.clock import CST, now
@@ -69,11 +69,11 @@ def _steps(settings: Any) -> list[Any]:
 
 
 def test_cases_advance_in_working_hours_up_to_now_and_no_further(hub_settings: Any) -> None:
-    generate(hub_settings, 60, seed=8, days_back=10)
+    generate(hub_settings, 80, seed=8, days_back=20)
     for stage in ("intake", "inbound_receive", "applications_load"):
         stages.STAGES[stage](hub_settings)
     catalogue = load_catalogue(hub_settings)
-    halfway = now() - timedelta(days=5)
+    halfway = now() - timedelta(days=10)
     first = _advance(hub_settings, halfway)
     partial = _steps(hub_settings)
     assert first["transitions"] == len(partial) > 0

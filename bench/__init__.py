@@ -1,0 +1,1 @@
+"""Benchmarks of the hub: speed and memory are measured here, never by timed tests."""

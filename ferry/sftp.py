@@ -1,0 +1,220 @@
+"""SFTP transport (paramiko): a channel folder on a remote host, host key pinned.
+
+The host key must be known in advance (a known_hosts file or a configured key); an unknown
+or changed key refuses the connection (``RejectPolicy``), never adds it. Authentication is
+by key only. A bundle is uploaded as ``NAME.part`` and renamed when complete, so the other
+side never lists a partial file. Errors are mapped once: transient (connection reset,
+timeout, refused) or terminal (host key, authentication, permission).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import io
+import socket
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import paramiko
+
+from ferry.errors import TerminalError, TransientError
+from ferry.transport import BUNDLE_SUFFIX, NAME_PATTERN, PART_SUFFIX, check_name
+
+_CHUNK = 256 * 1024
+_TERMINAL_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOENT, errno.ENOTDIR}
+
+
+@dataclass(frozen=True)
+class SftpConfig:
+    """Where and how to connect; the private key is a file path, never inline text."""
+
+    host: str
+    port: int
+    username: str
+    key_file: Path
+    remote_dir: str
+    known_hosts: Path | None = None
+    host_key: str | None = None  # "ssh-ed25519 AAAA..." (as in Airflow's SFTP connection)
+    timeout: float = 30.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_uri(cls, uri: str) -> SftpConfig:
+        """An Airflow-style connection URI, e.g. ``sftp://hub@gap.example:22/ferry/inbound?
+        key_file=/keys/id_ed25519&known_hosts=/keys/known_hosts`` (or ``host_key=...``)."""
+        parts = urlsplit(uri)
+        if parts.scheme not in ("sftp", "ssh"):
+            raise TerminalError(f"SFTP connection URI must start with sftp://, not {parts.scheme!r}")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if query.get("no_host_key_check", "false").lower() == "true":
+            raise TerminalError("no_host_key_check is refused: the host key must be pinned")
+        if parts.password:
+            raise TerminalError("password authentication is refused: configure key_file")
+        if not parts.hostname or not parts.username or "key_file" not in query:
+            raise TerminalError("SFTP connection needs user@host and key_file")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or 22,
+            username=unquote(parts.username),
+            key_file=Path(query["key_file"]),
+            remote_dir=unquote(parts.path) or ".",
+            known_hosts=Path(query["known_hosts"]) if "known_hosts" in query else None,
+            host_key=query.get("host_key"),
+            timeout=float(query.get("conn_timeout", query.get("timeout", "30"))),
+        )
+
+
+class SftpTransport:
+    """One channel's folder on an SFTP server; a connection per operation batch."""
+
+    def __init__(self, config: SftpConfig) -> None:
+        if config.known_hosts is None and config.host_key is None:
+            raise TerminalError("SFTP transport needs known_hosts or host_key (pinned host key)")
+        self.config = config
+
+    @contextmanager
+    def _session(self) -> Iterator[paramiko.SFTPClient]:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            self._pin(client)
+            key = _load_key(self.config.key_file)
+            client.connect(
+                self.config.host, port=self.config.port, username=self.config.username,
+                pkey=key, timeout=self.config.timeout, banner_timeout=self.config.timeout,
+                auth_timeout=self.config.timeout, allow_agent=False, look_for_keys=False,
+            )
+            sftp = client.open_sftp()
+            sftp.get_channel().settimeout(self.config.timeout)
+            yield sftp
+        except (TerminalError, TransientError):
+            raise
+        except Exception as error:
+            raise _classify(error, self.config) from error
+        finally:
+            client.close()
+
+    def _pin(self, client: paramiko.SSHClient) -> None:
+        keys = client.get_host_keys()
+        if self.config.known_hosts is not None:
+            try:
+                keys.load(str(self.config.known_hosts))
+            except (OSError, paramiko.SSHException) as error:
+                raise TerminalError(f"cannot read known_hosts {self.config.known_hosts}: {error}") from None
+        if self.config.host_key is not None:
+            kind, _, data = self.config.host_key.strip().partition(" ")
+            try:
+                pinned = paramiko.PKey.from_type_string(kind, base64.b64decode(data.split()[0]))
+            except (ValueError, IndexError, paramiko.SSHException):
+                raise TerminalError("configured host_key is not a valid public key") from None
+            name = self.config.host if self.config.port == 22 else f"[{self.config.host}]:{self.config.port}"
+            keys.add(name, pinned.get_name(), pinned)
+
+    def _remote(self, name: str) -> str:
+        return str(PurePosixPath(self.config.remote_dir) / check_name(name))
+
+    def put(self, name: str, source: Path) -> None:
+        final = self._remote(name)
+        part = final + PART_SUFFIX
+        with self._session() as sftp:
+            existing = _stat(sftp, final)
+            if existing is not None:
+                if _same_remote(sftp, final, source):
+                    return
+                raise TerminalError(f"{final} exists on the server with different content")
+            with source.open("rb") as src, sftp.open(part, "wb") as dst:
+                dst.set_pipelined(True)
+                while chunk := src.read(_CHUNK):
+                    dst.write(chunk)
+            sftp.posix_rename(part, final)
+
+    def list_complete(self) -> list[str]:
+        with self._session() as sftp:
+            entries = sftp.listdir_attr(self.config.remote_dir)
+        names = [
+            e.filename
+            for e in entries
+            if e.filename.endswith(BUNDLE_SUFFIX)
+            and NAME_PATTERN.fullmatch(e.filename)
+            and not e.filename.startswith(".")
+            and e.st_mode is not None
+            and stat.S_ISREG(e.st_mode)
+        ]
+        return sorted(names)
+
+    def open(self, name: str) -> BinaryIO:
+        """The whole file, read into memory over one connection (receivers stage it)."""
+        buffer = io.BytesIO()
+        with self._session() as sftp, sftp.open(self._remote(name), "rb") as remote:
+            remote.prefetch()
+            while chunk := remote.read(_CHUNK):
+                buffer.write(chunk)
+        buffer.seek(0)
+        return buffer
+
+    def path_of(self, name: str) -> Path | None:
+        return None
+
+    def remove(self, name: str) -> None:
+        with self._session() as sftp:
+            try:
+                sftp.remove(self._remote(name))
+            except FileNotFoundError:
+                return
+
+
+def _load_key(path: Path) -> paramiko.PKey:
+    try:
+        return paramiko.PKey.from_path(str(path))
+    except FileNotFoundError:
+        raise TerminalError(f"SFTP key file {path} does not exist") from None
+    except (paramiko.SSHException, ValueError) as error:
+        raise TerminalError(f"SFTP key file {path} is not a usable private key: {type(error).__name__}") from None
+
+
+def _stat(sftp: paramiko.SFTPClient, path: str) -> Any:
+    try:
+        return sftp.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _same_remote(sftp: paramiko.SFTPClient, remote: str, source: Path) -> bool:
+    if sftp.stat(remote).st_size != source.stat().st_size:
+        return False
+    theirs, ours = hashlib.sha256(), hashlib.sha256()
+    with sftp.open(remote, "rb") as stream:
+        stream.prefetch()
+        while chunk := stream.read(_CHUNK):
+            theirs.update(chunk)
+    with source.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            ours.update(chunk)
+    return theirs.digest() == ours.digest()
+
+
+def _classify(error: Exception, config: SftpConfig) -> Exception:
+    """One place that says whether retrying an SFTP failure can help."""
+    where = f"sftp://{config.username}@{config.host}:{config.port}"
+    if isinstance(error, paramiko.BadHostKeyException):
+        return TerminalError(f"{where}: host key does not match the pinned key (possible MITM)")
+    if isinstance(error, paramiko.AuthenticationException):
+        return TerminalError(f"{where}: authentication failed")
+    if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
+        return TerminalError(f"{where}: host key is not pinned; refusing to trust it")
+    if isinstance(error, PermissionError) or (
+        isinstance(error, OSError) and error.errno in _TERMINAL_ERRNOS
+    ):
+        return TerminalError(f"{where}: {error}")
+    if isinstance(error, (socket.timeout, TimeoutError, ConnectionError, EOFError, OSError)):
+        return TransientError(f"{where}: {type(error).__name__}: {error}")
+    if isinstance(error, paramiko.SSHException):
+        return TransientError(f"{where}: {error}")
+    return TerminalError(f"{where}: {type(error).__name__}: {error}")

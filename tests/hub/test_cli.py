@@ -1,0 +1,55 @@
+"""The `hub` command: stages, trace and summary on a real data root (no scheduler)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from hub import stages
+from hub.cli import main
+from hub.stages import compact
+
+
+def test_compact_keeps_xcom_small() -> None:
+    report = {"bundles": ["inbound#1"], "quarantined": [{"code": "X"}] * 30, "records": 5}
+    small = compact(report)
+    assert small["bundles"] == ["inbound#1"] and small["records"] == 5
+    assert small["quarantined"]["count"] == 30 and len(small["quarantined"]["first"]) == 10
+
+
+def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "init"]) == 0
+    assert main(["generate", "--count", "60", "--seed", "3", "--date", str(date(2026, 11, 20)), "--expected", str(hub_env / "truth.json")]) == 0
+    for stage in ("intake", "inbound_receive", "applications_load", "case_processing", "status_publish", "portal_publish"):
+        assert main(["run", stage]) == 0
+    truth = json.loads((hub_env / "truth.json").read_text("utf-8"))
+    capsys.readouterr()
+
+    accepted = next(n for n, o in sorted(truth.items()) if o["outcome"] == "accepted")
+    assert main(["trace", accepted]) == 0
+    out = capsys.readouterr().out
+    for stage in ("intake", "inbound_receive", "applications_load", "processing", "status_publish", "portal_publish"):
+        assert stage in out, stage
+
+    quarantined = next(n for n, o in sorted(truth.items()) if o["outcome"] == "quarantined")
+    assert main(["trace", quarantined]) == 0
+    assert "quarantined" in capsys.readouterr().out
+
+    assert main(["trace", "NET00000000NOSUCH"]) == 1
+
+    assert main(["summary", "--json", str(hub_env / "counts.json")]) == 0
+    counts = json.loads((hub_env / "counts.json").read_text("utf-8"))
+    assert counts["submitted"] == 60 and counts["balanced"]
+
+    # A second pass over an empty drop changes nothing: no new bundles, no new records.
+    assert stages.intake()["bundles"] == []
+    assert stages.inbound_receive()["applied"] == []
+    assert stages.applications_load()["accepted"] == 0
+    main(["summary", "--json", str(hub_env / "again.json")])
+    again = json.loads((hub_env / "again.json").read_text("utf-8"))
+    assert (again["accepted"], again["rejected"], again["quarantined"]) == (
+        counts["accepted"], counts["rejected"], counts["quarantined"]
+    )

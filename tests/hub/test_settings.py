@@ -1,0 +1,47 @@
+"""Settings come from the environment and refuse values the hub cannot run with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.settings import SettingsError, load_settings
+
+
+def test_defaults_put_each_zone_under_the_data_root(tmp_path: Path) -> None:
+    settings = load_settings({"HUB_DATA_ROOT": str(tmp_path)})
+    assert settings.zone == "both"
+    assert settings.internet_root == tmp_path / "internet"
+    assert settings.admin_root == tmp_path / "admin"
+    assert settings.exchange_db_url == f"sqlite:///{tmp_path / 'admin' / 'exchange.sqlite'}"
+    assert settings.portal_drop == tmp_path / "internet" / "portal" / "drop"
+    assert settings.outbox_dir("inbound").is_relative_to(settings.internet_root)
+    assert settings.outbox_dir("outbound").is_relative_to(settings.admin_root)
+    assert not settings.simulate
+
+
+def test_each_zone_root_can_be_moved(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"HUB_DATA_ROOT": str(tmp_path), "HUB_ADMIN_ROOT": str(tmp_path / "nei"), "HUB_ZONE": "admin"}
+    )
+    assert settings.admin_root == tmp_path / "nei"
+    assert settings.loads("admin") and not settings.loads("internet")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"HUB_ZONE": "dmz"}, "HUB_ZONE"),
+        ({"HUB_AGENCY_CODE": "12345"}, "HUB_AGENCY_CODE"),
+        ({"HUB_AGENCY_CODE": "32010000/1"}, "HUB_AGENCY_CODE"),
+    ],
+)
+def test_bad_values_are_refused_with_the_setting_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_unknown_zone_name_in_code_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError):
+        load_settings({"HUB_DATA_ROOT": str(tmp_path)}).loads("extranet")
