@@ -119,7 +119,7 @@ async function loadCatalogue() {
   if (!items.length) { text("catalogue-message", "目录暂未发布"); return; }
   const rows = items.map((item) => {
     const row = document.createElement("tr");
-    row.append(cell(item.code), cell(item.name), cell(item.category));
+    row.append(cell(item.code), cell(item.name), cell(item.category_name || item.category));
     return row;
   });
   document.getElementById("catalogue-rows").replaceChildren(...rows);

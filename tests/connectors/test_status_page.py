@@ -70,7 +70,8 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         json.dumps({"days": {"2026-11-12": {"licence": 1, "penalty": 0}}}), "utf-8")
     (root / "catalogue").mkdir()
     (root / "catalogue" / "index.json").write_text(json.dumps(
-        {"items": [{"code": "113201000123456713XK00000000001", "name": "公路超限运输许可", "category": "XK"}]}
+        {"catalogue_version": "v1", "items": [{"code": "113201000123456713XK00000000001", "name": "公路超限运输许可",
+                                               "category": "XK", "category_name": "行政许可", "version": 1}]}
     ), "utf-8")
     handler = functools.partial(QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -206,4 +207,4 @@ def test_the_page_lists_the_disclosures_and_the_catalogue(browser: Browser, publ
         " [...document.querySelectorAll('#disclosure-rows tr, #catalogue-rows tr')].map(r => r.innerText)"
     )
     assert any("行政许可" in r and "张**" in r for r in rows)
-    assert any("113201000123456713XK00000000001" in r for r in rows)
+    assert any("113201000123456713XK00000000001" in r and "行政许可" in r for r in rows)
