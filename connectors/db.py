@@ -2,7 +2,9 @@
 small zone database of the internet zone, both through SQLAlchemy Core.
 
 Tables shared by both zones (ferry ledgers, provenance, quarantine) sit beside the
-tables only one zone has; ``create_schema`` creates the set a zone needs.
+tables only one zone has. The schema is created and changed only by the Alembic
+migrations in ``connectors/migrations`` (``connectors.migrate``); a test checks that the
+migrated schema equals these tables on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Connection,
     Engine,
@@ -207,6 +210,52 @@ cases = Table(
     Column("net_id", String(64), nullable=False, unique=True),
     Column("state", String(32), nullable=False),
     Column("updated_at", String(40), nullable=False),
+    # Set by the case-processing system: a case under state or business secret, or
+    # protected for privacy, is never published (DOMAIN "Publication").
+    Column("secret", Boolean, nullable=False, default=False, server_default="0"),
+    Column("privacy", Boolean, nullable=False, default=False, server_default="0"),
+)
+
+case_materials = Table(
+    "case_materials",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("material_code", String(64)),
+    Column("name", String(200), nullable=False),
+    Column("sha256", String(64)),
+    Column("media_type", String(100)),
+    Column("size", BigInteger),
+)
+
+# The query password (查询密码) of each application: generated here, handed to the
+# applicant by the case-processing system, published only as the derived lookup name.
+query_passwords = Table(
+    "query_passwords",
+    metadata,
+    Column("net_id", String(64), primary_key=True),
+    Column("case_number", String(20), unique=True),
+    Column("password", String(16), nullable=False),
+    Column("kdf", String(32), nullable=False),
+    Column("iterations", Integer, nullable=False),
+    Column("lookup", String(64), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+)
+
+penalty_cases = Table(
+    "penalty_cases",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("occurred_on", String(10), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("procedure", Integer, nullable=False),  # 1 summary, 2 general
+    Column("decision", Integer, nullable=False),  # 1 penalty, 2 other, 3 revoked, 4 referred
+    Column("penalty_kinds", JSON, nullable=False),
+    Column("fine_amount", BigInteger, nullable=False, default=0),  # in fen (0.01 yuan)
+    Column("confiscated_value", BigInteger, nullable=False, default=0),
+    Column("discretion_level", String(16), nullable=False),  # light | ordinary | serious
+    Column("decided_at", String(40), nullable=False),
 )
 
 case_steps = Table(
@@ -255,8 +304,20 @@ publish_held = Table(
     metadata,
     Column("event_id", Integer, primary_key=True),
     Column("net_id", String(64), nullable=False),
+    Column("reason", String(40), nullable=False, server_default="SCANNER"),
     Column("findings", JSON, nullable=False),
     Column("held_at", String(40), nullable=False),
+)
+
+# Status changes of cases that are never published (minors, secrets, privacy).
+publish_withheld = Table(
+    "publish_withheld",
+    metadata,
+    Column("event_id", Integer, primary_key=True),
+    Column("net_id", String(64), nullable=False),
+    Column("reason", String(16), nullable=False),  # minor | secret | privacy
+    Column("withheld_at", String(40), nullable=False),
+    Index("ix_publish_withheld_net_id", "net_id"),
 )
 
 # The power catalogue as imported from the provincial platform: every version of every
@@ -312,10 +373,14 @@ ADMIN = SHARED + (
     rejections,
     case_sequences,
     cases,
+    case_materials,
+    query_passwords,
     case_steps,
     case_results,
+    penalty_cases,
     status_outbox,
     publish_held,
+    publish_withheld,
 )
 
 
@@ -340,9 +405,11 @@ def engine_for(url: str) -> Engine:
 
 
 def create_schema(engine: Engine, zone: str) -> None:
-    """Create the tables of ``zone`` ("internet" or "admin") that do not exist yet."""
-    tables = INTERNET if zone == "internet" else ADMIN
-    metadata.create_all(engine, tables=list(tables))
+    """Bring the database of ``zone`` ("internet" or "admin") to the newest schema through
+    the Alembic migrations (``connectors.migrate``); never ``create_all``."""
+    from connectors.migrate import upgrade
+
+    upgrade(engine, zone)
 
 
 @contextmanager
@@ -359,7 +426,7 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 # The hub's own sync state, kept beside the source tables instead of inside them: one row
 # per record sent to the province (its latest content, sync mark and error text), the
 # batches, the scan position per source, and the catalogue files pulled from the province.
-# (To become an Alembic migration once the exchange-database migrations exist.)
+# (Migration 0003.)
 
 province_sync = Table(
     "province_sync",

@@ -20,10 +20,14 @@ from connectors.catalogue_feed import resume_catalogue_plan
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
+    case_materials,
     case_sequences,
     cases,
     inbound_records,
+    penalty_cases,
     publish_held,
+    publish_withheld,
+    query_passwords,
     rejections,
     status_outbox,
     transaction,
@@ -41,7 +45,18 @@ from connectors.provenance import record_events
 from ferry.bundle import ItemSource, VerifiedBundle, records_item
 from rules.applications import validate_application
 from rules.catalogue import Catalogue
-from rules.publication import public_status_record, scan_for_personal_data
+from rules.publication import (
+    public_disclosure_record,
+    public_status_record,
+    scan_for_personal_data,
+    withholding_reason,
+)
+from rules.query_password import (
+    QUERY_KDF,
+    QUERY_KDF_ITERATIONS,
+    generate_query_password,
+    lookup_name,
+)
 from rules.reasons import Reason
 
 CASE_SEQUENCE_DIGITS = 10
@@ -212,6 +227,7 @@ def _load_batch(
     for pair in accepted:
         by_agency.setdefault(pair[1]["agency_code"], []).append(pair)
     application_rows, case_rows, outbox_rows = [], [], []
+    material_rows: list[dict[str, Any]] = []
     for agency_code, pairs in sorted(by_agency.items()):
         numbers = _allocate_case_numbers(connection, agency_code, len(pairs))
         for case_number, (row, envelope) in zip(numbers, pairs):
@@ -238,14 +254,30 @@ def _load_batch(
                 }
             )
             case_rows.append({"case_number": case_number, "net_id": row.net_id, "state": "registered", "updated_at": at})
+            for index, material in enumerate(envelope.get("materials") or ()):
+                material_rows.append({
+                    "case_number": case_number, "idx": index,
+                    "material_code": material.get("material_code"), "name": material.get("name") or "",
+                    "sha256": material.get("sha256"), "media_type": material.get("media_type"),
+                    "size": material.get("size"),
+                })
             outbox_rows.append({"net_id": row.net_id, "case_number": case_number, "status": "registered", "at": at})
             events.append((row.net_id, "applications_load", "accepted", f"{row.channel}#{row.sequence}", {"case_number": case_number}))
     for refusal in refused:
         outbox_rows.append({"net_id": refusal["net_id"], "case_number": None, "status": "rejected", "at": at, "reasons": refusal["reasons"]})
 
+    password_rows = _query_passwords(
+        [(r["net_id"], r["case_number"]) for r in application_rows]
+        + [(r["net_id"], None) for r in refused],
+        at,
+    )
     if application_rows:
         connection.execute(applications.insert(), application_rows)
         connection.execute(cases.insert(), case_rows)
+    if material_rows:
+        connection.execute(case_materials.insert(), material_rows)
+    if password_rows:
+        connection.execute(query_passwords.insert(), password_rows)
     if refused:
         connection.execute(rejections.insert(), refused)
     if outbox_rows:
@@ -265,6 +297,20 @@ def _load_batch(
     record_events(connection, events, at)
     report.accepted += len(application_rows)
     report.rejected += len(refused)
+
+
+def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[str, Any]]:
+    """A fresh query password per application, with the public lookup name it gives: keyed
+    by the case number, or by the NET_ID of an application that got none (rejected)."""
+    rows = []
+    for net_id, case_number in keys:
+        password = generate_query_password()
+        rows.append({
+            "net_id": net_id, "case_number": case_number, "password": password,
+            "kdf": QUERY_KDF, "iterations": QUERY_KDF_ITERATIONS,
+            "lookup": lookup_name(case_number or net_id, password), "created_at": at,
+        })
+    return rows
 
 
 def _outbox_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -289,6 +335,8 @@ class PublishReport:
     bundles: list[str] = field(default_factory=list)
     published: int = 0
     held: int = 0
+    withheld: int = 0
+    disclosures: int = 0
 
 
 def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[dict[str, Any]]:
@@ -297,16 +345,26 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
         select(
             status_outbox,
             applications.c.power_code,
+            applications.c.agency_code,
             applications.c.case_name,
             applications.c.applicant_type,
             applications.c.applicant_name,
             applications.c.applicant_id_number,
+            cases.c.secret,
+            cases.c.privacy,
+            query_passwords.c.lookup,
+            penalty_cases.c.penalty_kinds,
+            penalty_cases.c.fine_amount,
+            penalty_cases.c.decision,
+            penalty_cases.c.decided_at.label("penalty_decided_at"),
             rejections.c.envelope.label("rejected_envelope"),
         )
         .select_from(
-            status_outbox.outerjoin(applications, applications.c.net_id == status_outbox.c.net_id).outerjoin(
-                rejections, rejections.c.net_id == status_outbox.c.net_id
-            )
+            status_outbox.outerjoin(applications, applications.c.net_id == status_outbox.c.net_id)
+            .outerjoin(rejections, rejections.c.net_id == status_outbox.c.net_id)
+            .outerjoin(cases, cases.c.net_id == status_outbox.c.net_id)
+            .outerjoin(query_passwords, query_passwords.c.net_id == status_outbox.c.net_id)
+            .outerjoin(penalty_cases, penalty_cases.c.case_number == status_outbox.c.case_number)
         )
         .where(status_outbox.c.event_id.between(first, last))
         .order_by(status_outbox.c.event_id)
@@ -319,6 +377,16 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
             event.update(_party_from_envelope(envelope))
         item = catalogue.get(event["power_code"]) if event["power_code"] else None
         event["power_name"] = item.name if item else None
+        event["category"] = item.category if item else None
+        kinds = event.pop("penalty_kinds")
+        fine = event.pop("fine_amount")
+        decided = event.pop("penalty_decided_at")
+        decision = event.pop("decision")
+        # Only a decision to penalise (decision 1) is a 双公示 penalty record.
+        event["penalty"] = (
+            {"penalty_kinds": kinds, "fine_amount": fine}
+            if decided is not None and decision == 1 and event["status"] == "decided" else None
+        )
         events.append(event)
     return events
 
@@ -334,6 +402,7 @@ def _party_from_envelope(text: str) -> dict[str, Any]:
     applicant = envelope.get("applicant") if isinstance(envelope.get("applicant"), dict) else {}
     found = {
         "power_code": envelope.get("power_code"),
+        "agency_code": envelope.get("agency_code"),
         "case_name": envelope.get("case_name"),
         "applicant_type": applicant.get("type"),
         "applicant_name": applicant.get("name"),
@@ -342,25 +411,68 @@ def _party_from_envelope(text: str) -> dict[str, Any]:
     return {k: v for k, v in found.items() if isinstance(v, str)}
 
 
-def _public_records(events: Iterable[dict[str, Any]], held: set[int]) -> list[dict[str, Any]]:
-    return [public_status_record(e) for e in events if e["event_id"] not in held]
+def discloses(event: dict[str, Any]) -> bool:
+    """Whether a status change is a result of the daily 双公示 lists: a granted licence
+    or a penalty decision."""
+    return (event["status"] == "granted" and event.get("category") == "XK") or bool(
+        event.get("penalty")
+    )
 
 
-def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogue) -> int:
+def outbound_records(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every public record one status change gives, by record kind."""
+    records = {"status_events": public_status_record(event)}
+    if discloses(event):
+        records["disclosures"] = public_disclosure_record(event)
+    return records
+
+
+def _build_items(
+    events: Iterable[dict[str, Any]], skipped: set[int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    statuses: list[dict[str, Any]] = []
+    disclosures: list[dict[str, Any]] = []
+    for event in events:
+        if event["event_id"] in skipped:
+            continue
+        records = outbound_records(event)
+        statuses.append(records["status_events"])
+        if "disclosures" in records:
+            disclosures.append(records["disclosures"])
+    return statuses, disclosures
+
+
+def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogue) -> tuple[int, int]:
     assert plan.first_key is not None and plan.last_key is not None
     with sender.engine.connect() as connection:
         events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
-        held = set(
+        skipped = set(
             connection.execute(
                 select(publish_held.c.event_id).where(
                     publish_held.c.event_id.between(plan.first_key, plan.last_key)
                 )
             ).scalars()
+        ) | set(
+            connection.execute(
+                select(publish_withheld.c.event_id).where(
+                    publish_withheld.c.event_id.between(plan.first_key, plan.last_key)
+                )
+            ).scalars()
         )
-    records = _public_records(events, held)
-    items: list[ItemSource] = [records_item("status_events", records)]
+        retractions = _retractions(connection, plan.first_key, plan.last_key)
+    records, disclosures = _build_items(events, skipped)
+    items: list[ItemSource] = [
+        records_item("status_events", records),
+        records_item("disclosures", disclosures),
+        records_item("retractions", retractions),
+    ]
     send_planned(
-        sender.engine, plan, items=items, counts={"status_events": len(records)}, key=sender.key,
+        sender.engine, plan, items=items,
+        counts={
+            "status_events": len(records), "disclosures": len(disclosures),
+            "retractions": len(retractions),
+        },
+        key=sender.key,
         recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
     with transaction(sender.engine) as connection:
@@ -369,7 +481,48 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
             [(r["net_id"], "status_publish", r["status"], plan.ref, {"event_id": r["event_id"]}) for r in records],
             iso(now()),
         )
-    return len(records)
+    return len(records), len(disclosures)
+
+
+def _retractions(connection: Connection, first: int, last: int) -> list[dict[str, Any]]:
+    """Public documents to take down: cases withheld for the first time in this range (a
+    case marked secret after its first changes were published). Derived from append-only
+    tables only, so a rebuilt bundle carries the same retractions."""
+    earlier = publish_withheld.alias("earlier")
+    first_withheld = (
+        select(publish_withheld.c.net_id)
+        .where(publish_withheld.c.event_id.between(first, last))
+        .where(
+            ~select(earlier.c.event_id)
+            .where(earlier.c.net_id == publish_withheld.c.net_id, earlier.c.event_id < first)
+            .exists()
+        )
+        .distinct()
+    )
+    published_before = (
+        select(query_passwords.c.lookup, status_outbox.c.event_id)
+        .join(status_outbox, status_outbox.c.net_id == query_passwords.c.net_id)
+        .where(status_outbox.c.net_id.in_(first_withheld), status_outbox.c.event_id < first)
+        .where(status_outbox.c.event_id.not_in(select(publish_held.c.event_id)))
+        .where(status_outbox.c.event_id.not_in(select(publish_withheld.c.event_id)))
+        .order_by(query_passwords.c.lookup, status_outbox.c.event_id)
+    )
+    by_lookup: dict[str, list[int]] = {}
+    for lookup, event_id in connection.execute(published_before).all():
+        by_lookup.setdefault(lookup, []).append(event_id)
+    # record_ids: the published changes, whose 双公示 records (if any) come down too.
+    return [{"lookup": lookup, "record_ids": ids} for lookup, ids in by_lookup.items()]
+
+
+def _withheld_cases(connection: Connection, net_ids: list[str]) -> dict[str, str]:
+    """The cases among ``net_ids`` already withheld, with the reason."""
+    return dict(
+        connection.execute(
+            select(publish_withheld.c.net_id, publish_withheld.c.reason).where(
+                publish_withheld.c.net_id.in_(net_ids)
+            )
+        ).all()
+    )
 
 
 def publish_status(
@@ -379,7 +532,11 @@ def publish_status(
     batch_size: int = 50_000,
 ) -> PublishReport:
     """Carry every status change after the last one sent into outbound bundles: masked,
-    allow-listed and scanned; anything the scanner flags is held for review instead."""
+    allow-listed and scanned. A case that must not be published (minor, secret, privacy)
+    is withheld entirely; anything the scanner flags is held for review instead.
+
+    What is withheld or held is decided and recorded in the same transaction as the plan,
+    so a rebuild after a crash carries exactly the same records."""
     report = PublishReport()
     finish_pending_heartbeat(
         sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
@@ -390,7 +547,9 @@ def publish_status(
     with sender.engine.connect() as connection:
         plan = pending_plan(connection, sender.channel)
     if plan is not None:  # planned before a crash: rebuild the same bytes and send them
-        report.published += _send_status_bundle(sender, plan, catalogue)
+        published, disclosed = _send_status_bundle(sender, plan, catalogue)
+        report.published += published
+        report.disclosures += disclosed
         report.bundles.append(plan.ref)
     while True:
         at = iso(now())
@@ -406,12 +565,27 @@ def publish_status(
                 return report
             first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            held_rows = []
+            withheld_cases = _withheld_cases(connection, sorted({e["net_id"] for e in events}))
+            held_rows, withheld_rows = [], []
             for event in events:
-                findings = scan_for_personal_data(public_status_record(event))
+                # Once a case is withheld, every later change of it is withheld too.
+                reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
+                if reason is not None:
+                    withheld_cases[event["net_id"]] = reason
+                    withheld_rows.append(
+                        {"event_id": event["event_id"], "net_id": event["net_id"],
+                         "reason": reason, "withheld_at": at}
+                    )
+                    continue
+                findings = [
+                    finding
+                    for record in outbound_records(event).values()
+                    for finding in scan_for_personal_data(record)
+                ]
                 if findings:
                     held_rows.append(
                         {"event_id": event["event_id"], "net_id": event["net_id"], "held_at": at,
+                         "reason": "SCANNER:" + ",".join(sorted({f.code for f in findings})),
                          "findings": [f.__dict__ for f in findings]}
                     )
             if held_rows:
@@ -421,10 +595,21 @@ def publish_status(
                     [(h["net_id"], "status_publish", "held_for_review", None, {"event_id": h["event_id"]}) for h in held_rows],
                     at,
                 )
+            if withheld_rows:
+                connection.execute(publish_withheld.insert(), withheld_rows)
+                record_events(
+                    connection,
+                    [(w["net_id"], "status_publish", "withheld", None, {"event_id": w["event_id"], "reason": w["reason"]}) for w in withheld_rows],
+                    at,
+                )
             plan = plan_next(
                 connection, sender.channel, created_at=at, catalogue_version=catalogue.version,
-                record_count=len(events) - len(held_rows), first_key=first_key, last_key=last_key,
+                record_count=len(events) - len(held_rows) - len(withheld_rows),
+                first_key=first_key, last_key=last_key,
             )
         report.held += len(held_rows)
-        report.published += _send_status_bundle(sender, plan, catalogue)
+        report.withheld += len(withheld_rows)
+        published, disclosed = _send_status_bundle(sender, plan, catalogue)
+        report.published += published
+        report.disclosures += disclosed
         report.bundles.append(plan.ref)

@@ -279,45 +279,134 @@ def collect_submissions(
 
 # --- public status feed ---------------------------------------------------------------
 
+LOOKUP = re.compile(r"^[a-p]{64}$")
+STATUS_PAGE = Path(__file__).parent / "status_page"
+
+
+def install_status_page(public_root: Path) -> None:
+    """Copy the public status page (static HTML and JavaScript) into the public folder,
+    with the parameters the browser needs to derive lookup names (``config.json``)."""
+    from rules.query_password import kdf_parameters
+
+    public_root.mkdir(parents=True, exist_ok=True)
+    for source in sorted(STATUS_PAGE.iterdir()):
+        if source.is_file() and (
+            not (public_root / source.name).exists()
+            or (public_root / source.name).read_bytes() != source.read_bytes()
+        ):
+            _write_atomic(public_root / source.name, source.read_bytes())
+    config = orjson.dumps({"query": kdf_parameters()}, option=orjson.OPT_SORT_KEYS)
+    if not (public_root / "config.json").exists() or (public_root / "config.json").read_bytes() != config:
+        _write_atomic(public_root / "config.json", config)
+
+
+def _allowed(record: Any, kind: str) -> dict[str, Any] | None:
+    """The record cut to its kind's allow-list (defence in depth: the administration side
+    already sends nothing else), or None when it is not a record at all."""
+    from rules.publication import ALLOWED_FIELDS
+
+    if not isinstance(record, dict):
+        return None
+    return {k: v for k, v in record.items() if k in ALLOWED_FIELDS[kind]}
+
 
 def apply_status_bundle(public_root: Path) -> Any:
     """The receiver's apply step for outbound bundles: merge each status event into the
-    public document of its application, idempotently by event id."""
+    public document of its application, stored under its lookup name (derived from the case
+    number and query password, so nobody can list or guess documents), and each results
+    disclosure (双公示) into the list of its day; idempotent by event and record id."""
 
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
         status_dir = public_root / "status"
         status_dir.mkdir(parents=True, exist_ok=True)
-        by_net_id: dict[str, list[dict[str, Any]]] = {}
+        by_lookup: dict[str, list[dict[str, Any]]] = {}
         for line in bundle.iter_records("status_events"):
-            event = orjson.loads(line)
-            if not isinstance(event, dict) or not NET_ID.match(str(event.get("net_id", ""))):
+            event = _allowed(orjson.loads(line), "status_events")
+            if event is None or not LOOKUP.match(str(event.get("lookup", ""))):
                 continue
-            by_net_id.setdefault(event["net_id"], []).append(event)
-        index_path = status_dir / "index.json"
-        index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {}
-        for net_id, events in by_net_id.items():
-            path = status_dir / f"{net_id}.json"
-            document = orjson.loads(path.read_bytes()) if path.exists() else {"net_id": net_id, "events": []}
+            if not NET_ID.match(str(event.get("net_id", ""))):
+                continue
+            by_lookup.setdefault(event["lookup"], []).append(event)
+        net_ids = []
+        for lookup, events in by_lookup.items():
+            path = status_dir / f"{lookup}.json"
+            document = orjson.loads(path.read_bytes()) if path.exists() else {"events": []}
             seen = {e["event_id"] for e in document["events"]}
             document["events"] += [e for e in events if e["event_id"] not in seen]
             document["events"].sort(key=lambda e: e["event_id"])
             latest = document["events"][-1]
-            for key in ("case_number", "power_code", "power_name", "case_name", "applicant_name"):
+            for key in ("net_id", "case_number", "power_code", "power_name", "case_name", "applicant_name"):
                 if latest.get(key) is not None:
                     document[key] = latest[key]
             document["status"] = latest["status"]
             document["updated_at"] = latest["at"]
+            results = [e["result"] for e in document["events"] if e.get("result")]
+            document["result"] = results[-1] if results else None
             _write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-            index[net_id] = {
-                "case_number": document.get("case_number"),
-                "status": document["status"],
-                "updated_at": document["updated_at"],
-            }
-        _write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
-        record_events(connection, [(n, "portal_publish", "published", ref, None) for n in by_net_id], at)
-        return sum(len(e) for e in by_net_id.values())
+            net_ids.append(latest["net_id"])
+        disclosed = _merge_disclosures(public_root / "disclosure", bundle)
+        retracted: set[int] = set()
+        for line in bundle.iter_records("retractions"):
+            retraction = _allowed(orjson.loads(line), "retractions")
+            if retraction is not None and LOOKUP.match(str(retraction.get("lookup", ""))):
+                (status_dir / f"{retraction['lookup']}.json").unlink(missing_ok=True)
+                retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
+        if retracted:
+            _retract_disclosures(public_root / "disclosure", retracted)
+        record_events(connection, [(n, "portal_publish", "published", ref, None) for n in net_ids], at)
+        return sum(len(e) for e in by_lookup.values()) + disclosed
 
     return apply
+
+
+def _merge_disclosures(folder: Path, bundle: VerifiedBundle) -> int:
+    """Add a bundle's 双公示 records to the daily lists ``<date>.json`` and their index."""
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for line in bundle.iter_records("disclosures"):
+        record = _allowed(orjson.loads(line), "disclosures")
+        if record is None or not isinstance(record.get("decided_at"), str):
+            continue
+        day = record["decided_at"][:10]
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day):
+            by_day.setdefault(day, []).append(record)
+    if not by_day:
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    index_path = folder / "index.json"
+    index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {"days": {}}
+    for day, records in by_day.items():
+        path = folder / f"{day}.json"
+        document = orjson.loads(path.read_bytes()) if path.exists() else {"date": day, "records": []}
+        seen = {(r["kind"], r["record_id"]) for r in document["records"]}
+        document["records"] += [r for r in records if (r["kind"], r["record_id"]) not in seen]
+        document["records"].sort(key=lambda r: (r["decided_at"], r["record_id"]))
+        _write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        index["days"][day] = {
+            "licence": sum(r["kind"] == "licence" for r in document["records"]),
+            "penalty": sum(r["kind"] == "penalty" for r in document["records"]),
+        }
+    _write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
+    return sum(len(r) for r in by_day.values())
+
+
+def _retract_disclosures(folder: Path, record_ids: set[int]) -> None:
+    """Take the 双公示 records of withheld cases out of every daily list."""
+    index_path = folder / "index.json"
+    if not index_path.exists():
+        return
+    index = orjson.loads(index_path.read_bytes())
+    for path in sorted(folder.glob("????-??-??.json")):
+        document = orjson.loads(path.read_bytes())
+        kept = [r for r in document["records"] if r["record_id"] not in record_ids]
+        if len(kept) == len(document["records"]):
+            continue
+        document["records"] = kept
+        _write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        index["days"][document["date"]] = {
+            "licence": sum(r["kind"] == "licence" for r in kept),
+            "penalty": sum(r["kind"] == "penalty" for r in kept),
+        }
+    _write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -45,6 +45,7 @@ from connectors.db import (
     case_results,
     case_steps,
     cases,
+    penalty_cases,
     province_batches,
     province_scan,
     province_sync,
@@ -162,6 +163,24 @@ def _results_by_key(connection: Connection, keys: list[str]) -> Iterator[SourceR
         yield _result_record(row)
 
 
+def _penalty_record(row: Any) -> SourceRow:
+    record = {
+        "record_key": row.case_number,
+        **{str(c.name): getattr(row, c.name) for c in penalty_cases.columns if c.name != "decided_at"},
+    }
+    return row.case_number, record, row.decided_at
+
+
+def _penalties_since(connection: Connection, since: str) -> Iterator[SourceRow]:
+    for row in connection.execute(select(penalty_cases).where(penalty_cases.c.decided_at >= since)):
+        yield _penalty_record(row)
+
+
+def _penalties_by_key(connection: Connection, keys: list[str]) -> Iterator[SourceRow]:
+    for row in connection.execute(select(penalty_cases).where(penalty_cases.c.case_number.in_(keys))):
+        yield _penalty_record(row)
+
+
 def _catalogue_transitions(connection: Connection) -> Table | None:
     """The catalogue store's change history, when this database has one (reflected, so the
     feed does not depend on the catalogue store's module)."""
@@ -214,6 +233,7 @@ SOURCES: dict[str, Source] = {
     "case": Source(_cases_since, _cases_by_key),
     "step": Source(_steps_since, _steps_by_key),
     "result": Source(_results_since, _results_by_key),
+    "penalty": Source(_penalties_since, _penalties_by_key),
     "catalogue_change": Source(_changes_since, _changes_by_key),
 }
 

@@ -11,8 +11,10 @@ from hub.airflow_policy import DEFAULT_ARGS, OUTBOUND_CHANNEL, PUBLIC_FEED, load
 DOC = """
 ### portal_publish · 外网公开
 Verifies each outbound bundle (signature, sizes, hashes) and merges its status events
-into the public feed: one JSON document per application plus an index, written
-atomically and idempotently by event id.
+into the public feed: one JSON document per application under a name derived from its
+case number and query password (no index), and the daily results disclosure (双公示)
+lists; written atomically and idempotently by event id. Keeps the static status page
+(`index.html`, `status.js`, `config.json`) in the public folder.
 """
 
 

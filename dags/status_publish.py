@@ -19,12 +19,15 @@ from hub.airflow_policy import (
 
 DOC = """
 ### status_publish · 外网反馈
-Reads the status-change outbox after the last change already carried, builds the
-public record of each change (allow-listed fields only, personal data masked), runs the
-final scanner (fail closed: a record that still holds an identifier or phone number is
-held for review), and sends the rest as a signed outbound bundle. Then, when the power
-catalogue has changed, sends the public catalogue (in-use items with their category's
-disclosure fields) in its own outbound bundle.
+Reads the status-change outbox after the last change already carried, withholds every
+change of a case that must never be published (minors, secrets, privacy), builds the
+public records of each change (status event, and the 双公示 record of a granted licence or
+penalty decision: allow-listed fields only, personal data masked, plain text, named by the
+query-password lookup), runs the final scanner on every record (fail closed: flagged
+changes are held for review with the reason), and sends the rest as a signed outbound
+bundle. A crash after sending is repaired by rebuilding the same bundle. Then, when the
+power catalogue has changed, sends the public catalogue (in-use items with their
+category's disclosure fields) in its own outbound bundle.
 
 Then keeps the outbound channel up: re-sends what the internet zone's latest receipt
 reports missing, prunes acknowledged outbox copies, sends a heartbeat bundle when idle,

@@ -67,6 +67,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if example:
         print("Where is one application? Its whole path across both zones:")
         print(f'  eval "$(.venv/bin/hub airflow-env --home {args.home})"; .venv/bin/hub trace {example}')
+    sample = demo.sample_lookup()
+    if sample is not None:
+        print(f"Public status page:   .venv/bin/python -m http.server -b 127.0.0.1 -d {data_root / 'internet/public'} 8000")
+        print(f"  then http://127.0.0.1:8000/ with case number {sample[0]} and query password {sample[1]}")
     print("Open the Airflow UI on the same data:   make ui   then http://localhost:8080")
     print(f"  (login 'admin'; the password is in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'})")
     from hub.settings import load_settings
@@ -182,6 +186,21 @@ def cmd_province_status(args: argparse.Namespace) -> int:
     if last:
         print(f"  last receipt: {last['batch_id']} at {last['at']}: accepted {last['accepted']}, rejected {last['rejected']}")
     print(f"  rejected rows for the data stewards: {found['steward_report']}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from connectors.db import engine_for
+    from connectors.migrate import upgrade
+    from hub.settings import ZONES, load_settings
+
+    settings = load_settings()
+    for zone in ZONES:
+        if settings.loads(zone):
+            url = settings.internet_db_url if zone == "internet" else settings.exchange_db_url
+            engine = engine_for(url)
+            print(f"{zone}: {engine.url.render_as_string(hide_password=True)} at revision "
+                  f"{upgrade(engine, zone, args.revision)}")
     return 0
 
 
@@ -402,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     feed_status = feed.add_parser("status", help="sync marks, batches, receipts, lag and the steward report")
     feed_status.add_argument("--json", action="store_true")
     feed_status.set_defaults(func=cmd_province_status)
+
+    db = commands.add_parser("db", help="zone databases").add_subparsers(dest="db_command", required=True)
+    db_upgrade = db.add_parser("upgrade", help="migrate each configured zone's database (Alembic)")
+    db_upgrade.add_argument("revision", nargs="?", default="head")
+    db_upgrade.set_defaults(func=cmd_db_upgrade)
 
     trace = commands.add_parser("trace", help="where is this application? its whole path")
     trace.add_argument("net_id")

@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.airflow_env import airflow_env
 
+DEMO_DAYS_BACK = 14
 LOOP = (
     "intake",
     "inbound_receive",
@@ -61,7 +62,9 @@ def prepare_batch(data_root: Path, *, count: int, seed: int, fresh: bool = True)
         seed,
         [dict(item.document) for item in catalogue.items.values()],
         settings.agency_code,
-        date.today() - timedelta(days=1),
+        # Two weeks back, so the processing simulator (which never writes a future time)
+        # has steps, decisions and penalties due.
+        date.today() - timedelta(days=DEMO_DAYS_BACK),
     )
     write_expected(data_root / "expected.json", truth)
     return truth
@@ -144,6 +147,25 @@ def summary() -> dict[str, Any]:
     )
 
 
+def sample_lookup() -> tuple[str, str] | None:
+    """A published case's number and query password, to try the public status page with."""
+    from sqlalchemy import select
+
+    from connectors.db import applications, publish_withheld, query_passwords
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+
+    with zone_engine(load_settings(), "admin").connect() as connection:
+        row = connection.execute(
+            select(query_passwords.c.case_number, query_passwords.c.password)
+            .join(applications, applications.c.net_id == query_passwords.c.net_id)
+            .where(query_passwords.c.net_id.not_in(select(publish_withheld.c.net_id)))
+            .order_by(query_passwords.c.case_number)
+            .limit(1)
+        ).first()
+    return (row.case_number, row.password) if row else None
+
+
 def format_summary(counts: dict[str, Any]) -> str:
     rows = [
         ("submitted", counts["submitted"]),
@@ -154,6 +176,7 @@ def format_summary(counts: dict[str, Any]) -> str:
         ("in flight", counts["in_flight"]),
         ("status changes published", counts["status_changes_published"]),
         ("status changes held for review", counts["status_changes_held"]),
+        ("status changes withheld (minors, secrets)", counts["status_changes_withheld"]),
         ("applications with a public status page", counts["public_documents"]),
     ]
     width = max(len(label) for label, _ in rows)

@@ -13,7 +13,7 @@ from connectors.clock import now
 from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
 from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
-from connectors.portal import Sender, apply_status_bundle, collect_submissions
+from connectors.portal import Sender, apply_status_bundle, collect_submissions, install_status_page
 from ferry.receipts import REVERSE
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
@@ -83,7 +83,8 @@ def applications_load(settings: Settings | None = None) -> dict[str, Any]:
 def case_processing(settings: Settings | None = None, *, seed: int = 7) -> dict[str, Any]:
     """Administration zone: the processing simulator plays the case-processing system."""
     settings = settings or load_settings()
-    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed))
+    categories = {code: item.category for code, item in load_catalogue(settings).items.items()}
+    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories))
 
 
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:
@@ -101,8 +102,10 @@ def catalogue_publish(settings: Settings | None = None) -> dict[str, Any]:
 
 
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
-    """Internet zone: verify outbound bundles and write the public status feed."""
+    """Internet zone: verify outbound bundles and write the public status feed (and keep
+    the public status page in place)."""
     settings = settings or load_settings()
+    install_status_page(settings.public_root)
     report = receive_channel(
         zone_engine(settings, "internet"),
         channel="outbound",

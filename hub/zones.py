@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from connectors.db import create_schema, engine_for
+from connectors.db import engine_for
+from connectors.migrate import upgrade
 from ferry.keys import (
     DecryptionKey,
     Keyring,
@@ -36,7 +37,7 @@ def zone_engine(settings: Settings, zone: str) -> Engine:
 @cache
 def _prepared_engine(url: str, zone: str) -> Engine:
     engine = engine_for(url)
-    create_schema(engine, zone)
+    upgrade(engine, zone)  # Alembic ``upgrade head``; a no-op when already there
     return engine
 
 

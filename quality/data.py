@@ -168,8 +168,13 @@ def cases_frame(
         frame["case_number"].map(corrections.groupby("case_number").size()).fillna(0).astype(int)
     )
     accepted = _ts(frame["accepted_at"])
-    late = corrections.assign(started=_ts(corrections["started_at"])).groupby("case_number")["started"].max()
-    last_correction = frame["case_number"].map(late)
+    late = (
+        corrections.assign(last_correction=_ts(corrections["started_at"]))
+        .groupby("case_number", as_index=False)["last_correction"].max()
+    )
+    # A merge keeps the datetime type even when no case had a correction (a map would not).
+    last_correction = frame[["case_number"]].merge(late, on="case_number", how="left")["last_correction"]
+    last_correction.index = frame.index
     frame["no_correction_after_acceptance"] = accepted.isna() | last_correction.isna() | (
         last_correction <= accepted
     )

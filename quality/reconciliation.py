@@ -24,6 +24,7 @@ from connectors.db import (
     inbound_records,
     intake_claims,
     publish_held,
+    publish_withheld,
     quarantine,
     rejections,
     status_outbox,
@@ -70,6 +71,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     )
     status_changes = _count(admin, select(func.count()).select_from(status_outbox))
     held = _count(admin, select(func.count()).select_from(publish_held))
+    withheld = _count(admin, select(func.count()).select_from(publish_withheld))
     carried_out = _count(
         admin,
         select(func.coalesce(func.sum(ferry_sent.c.record_count), 0)).where(
@@ -85,8 +87,36 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         ),
     )
     unsent = _count(admin, select(func.count()).select_from(status_outbox).where(status_outbox.c.event_id > last_sent))
-    index_path = public_root / "status" / "index.json"
-    index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {}
+    # The public feed has no index (documents are found only by case number and query
+    # password), so the documents themselves are counted.
+    documents = [
+        orjson.loads(path.read_bytes()) for path in sorted((public_root / "status").glob("*.json"))
+    ]
+    public_events = sum(len(d.get("events", ())) for d in documents)
+    with internet.connect() as connection:
+        applied = set(
+            connection.execute(
+                select(ferry_applied.c.sequence).where(ferry_applied.c.channel == "outbound")
+            ).scalars()
+        )
+    with admin.connect() as connection:
+        sent = connection.execute(
+            select(ferry_sent.c.sequence, ferry_sent.c.record_count).where(
+                ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
+                ferry_sent.c.sequence.not_in(select(catalogue_publications.c.sequence)),
+            )
+        ).all()
+    on_the_ferry = sum(count for sequence, count in sent if sequence not in applied)
+    # Changes published before their case was withheld; their document was taken down.
+    retracted = _count(
+        admin,
+        select(func.count()).select_from(status_outbox).where(
+            status_outbox.c.net_id.in_(select(publish_withheld.c.net_id)),
+            status_outbox.c.event_id.not_in(select(publish_withheld.c.event_id)),
+            status_outbox.c.event_id.not_in(select(publish_held.c.event_id)),
+            status_outbox.c.event_id <= last_sent,
+        ),
+    )
     submitted = carried + quarantined_at_intake
     quarantined = quarantined_at_intake + quarantined_in_bundles
     in_transit = carried - received - quarantined_in_bundles
@@ -95,7 +125,10 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         == accepted + rejected + quarantined + in_transit + staged,
         "received = accepted + rejected + duplicates + staged": received
         == accepted + rejected + duplicates + staged,
-        "status changes = published + held + unsent": status_changes == carried_out + held + unsent,
+        "status changes = published + held + withheld + unsent": status_changes
+        == carried_out + held + withheld + unsent,
+        "public status events = published - on the ferry - retracted": public_events
+        == carried_out - on_the_ferry - retracted,
     }
     return {
         "submitted": submitted,
@@ -110,11 +143,13 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         "status_changes": status_changes,
         "status_changes_published": carried_out,
         "status_changes_held": held,
+        "status_changes_withheld": withheld,
         "status_changes_unsent": unsent,
-        "public_documents": len(index),
-        "accepted_with_public_status": sum(
-            1 for entry in index.values() if entry.get("case_number")
-        ),
+        "public_documents": len(documents),
+        "public_status_events": public_events,
+        "status_changes_on_the_ferry": on_the_ferry,
+        "status_changes_retracted": retracted,
+        "accepted_with_public_status": sum(1 for d in documents if d.get("case_number")),
         "checks": checks,
         "balanced": all(checks.values()),
     }
@@ -130,7 +165,7 @@ def _sequence_of(bundle_name: str) -> int | None:
 
 INBOUND_ENTERED = "entered = accepted + rejected + quarantined"
 INBOUND_HANDED_OVER = "accepted = handed over"
-STATUS_PUBLISHED = "status changes = published + held for review"
+STATUS_PUBLISHED = "status changes = published + held for review + withheld"
 PROVINCIAL_ROWS = "provincial rows = accepted + pending + failed"
 
 
@@ -246,7 +281,8 @@ def reconcile_inbound_bundles(admin: Engine, internet: Engine | None = None) -> 
 
 def reconcile_status_bundles(admin: Engine) -> list[Balance]:
     """Per outbound bundle (``outbound#<sequence>``): the status changes it covers (its
-    outbox id range) are the ones it published plus the ones held for review."""
+    outbox id range) are the ones it published, the ones held for review and the ones
+    withheld from publication (minors, secret or private cases)."""
     with admin.connect() as connection:
         sent = connection.execute(
             select(ferry_sent.c.sequence, ferry_sent.c.first_key, ferry_sent.c.last_key,
@@ -256,16 +292,19 @@ def reconcile_status_bundles(admin: Engine) -> list[Balance]:
         ).all()
         changes = [int(i) for (i,) in connection.execute(select(status_outbox.c.event_id))]
         held = [int(i) for (i,) in connection.execute(select(publish_held.c.event_id))]
+        withheld = [int(i) for (i,) in connection.execute(select(publish_withheld.c.event_id))]
     balances: list[Balance] = []
     for sequence, first, last, published, created_at in sent:
         if first is None or last is None:
             continue
         covered = sum(1 for i in changes if first <= i <= last)
         held_here = sum(1 for i in held if first <= i <= last)
+        withheld_here = sum(1 for i in withheld if first <= i <= last)
         balances.append(Balance(
             f"outbound#{sequence}", _day(created_at), STATUS_PUBLISHED,
-            {"status_changes": covered, "published": int(published), "held": held_here},
-            covered, int(published) + held_here,
+            {"status_changes": covered, "published": int(published), "held": held_here,
+             "withheld": withheld_here},
+            covered, int(published) + held_here + withheld_here,
         ))
     return balances
 

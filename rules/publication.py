@@ -42,6 +42,17 @@ _COPIED_FIELDS: Final = tuple(
 )
 # Internal flags of cases that are not published at all: minors, secrets, privacy.
 WITHHELD_FLAGS: Final = ("minor", "secret", "privacy")
+ADULT_AGE: Final = 18
+
+_DISCLOSURE_SCHEMA: Final = schemas.load_schema("disclosure_record")
+DISCLOSURE_FIELDS: Final[frozenset[str]] = frozenset(_DISCLOSURE_SCHEMA["properties"])
+# The allow-list of each record kind that leaves the administration network.
+ALLOWED_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "status_events": STATUS_EVENT_FIELDS,
+    "disclosures": DISCLOSURE_FIELDS,
+    # A case withheld after some of its changes were published: take its document down.
+    "retractions": frozenset({"lookup", "record_ids"}),
+}
 
 _MOBILE: Final = re.compile(r"1[3-9][0-9]{9}")
 _MOBILE_PREFIXES: Final = ("", "0", "86", "0086")
@@ -92,6 +103,75 @@ def withheld_from_publication(event: Mapping[str, Any]) -> bool:
     """True for a case that is not published at all (minors, state or business secrets,
     privacy): the caller must publish nothing for it, not even a masked record."""
     return any(bool(event.get(flag)) for flag in WITHHELD_FLAGS)
+
+
+def withholding_reason(event: Mapping[str, Any]) -> str | None:
+    """Why ``event`` is not published at all (``minor``, ``secret``, ``privacy``), or None.
+
+    ``minor`` is derived here when the event does not say: a person whose resident ID
+    gives a birth date less than 18 years before the event's time (the decision time).
+    """
+    for flag in WITHHELD_FLAGS:
+        if event.get(flag):
+            return flag
+    if event.get("applicant_type") == "person" and is_minor_at(
+        event.get("applicant_id_number"), event.get("at")
+    ):
+        return "minor"
+    return None
+
+
+def is_minor_at(id_number: Any, at: Any) -> bool:
+    """True when the resident ID ``id_number`` belongs to someone under 18 at ``at`` (an
+    ISO date or date-time, or a date). Unknown birth dates are not minors."""
+    if not isinstance(id_number, str) or at is None:
+        return False
+    born = resident_id_birth_date(_compact(id_number).upper())
+    if born is None:
+        return False
+    if isinstance(at, datetime):
+        on = at.date()
+    elif isinstance(at, date):
+        on = at
+    else:
+        try:
+            on = date.fromisoformat(str(at)[:10])
+        except ValueError:
+            return False
+    age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+    return age < ADULT_AGE
+
+
+def public_disclosure_record(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The 双公示 form of a granted licence or a penalty decision: allow-listed fields
+    only, the party masked like in status records, every string plain text."""
+    party_type = str(event.get("applicant_type"))
+    name = event.get("applicant_name")
+    masked_name = None if name is None else mask_name(str(name), party_type)
+    hidden: dict[str, str] = {}
+    if masked_name is not None and len(masked_name) > 1 and masked_name != name:
+        hidden[str(name).strip()] = masked_name
+    penalty = event.get("penalty")
+    record: dict[str, Any] = {
+        "record_id": event["event_id"],
+        "kind": "penalty" if penalty else "licence",
+        "agency_code": event.get("agency_code"),
+        "power_code": event.get("power_code"),
+        "power_name": event.get("power_name"),
+        "decision": event.get("opinion") or "",
+        "decided_at": event.get("at"),
+    }
+    if masked_name is not None:
+        record["party_name"] = masked_name
+    if event.get("applicant_id_number"):
+        record["party_id"] = _public_applicant_id(str(event["applicant_id_number"]), party_type)
+    if penalty:
+        record["penalty_kinds"] = list(penalty.get("penalty_kinds") or ())
+        fen = int(penalty.get("fine_amount") or 0)
+        record["fine_amount"] = f"{fen // 100}.{fen % 100:02d}"
+    return {
+        k: _plain_text(v, hidden) for k, v in record.items() if k in DISCLOSURE_FIELDS
+    }
 
 
 def public_status_record(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,8 +282,22 @@ def _pointer_segment(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+_MARKUP_TAG: Final = re.compile(r"<[^<>]{0,200}>")
+
+
+def _without_markup(text: str) -> str:
+    """``text`` as a browser would show it: character references decoded (also when
+    escaped more than once) and tags removed, so markup between digits hides nothing."""
+    for _ in range(3):
+        decoded = html.unescape(text)
+        if decoded == text:
+            break
+        text = decoded
+    return _MARKUP_TAG.sub("", text)
+
+
 def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
-    for run in _DIGIT_RUN.finditer(_skeleton(_without_credit_codes(text))):
+    for run in _DIGIT_RUN.finditer(_skeleton(_without_credit_codes(_without_markup(text)))):
         groups = re.findall(r"[0-9]+|X", run.group())
         compact = "".join(groups)
         resident_ids: list[range] = []

@@ -37,6 +37,7 @@ SCHEMA_NAMES = (
     "province_catalogue_change",
     "province_manifest",
     "province_receipt",
+    "disclosure_record",
 )
 
 

@@ -73,20 +73,119 @@ def test_every_application_ends_exactly_as_expected(loop: dict[str, Any]) -> Non
     assert all(re.fullmatch(rf"{settings.agency_code}[0-9]{{10}}", c) for c in accepted.values())
 
 
-def test_every_accepted_and_rejected_application_has_a_public_status(loop: dict[str, Any]) -> None:
-    public = loop["settings"].public_root / "status"
-    index = json.loads((public / "index.json").read_text("utf-8"))
+def _passwords(settings: Any) -> dict[str, tuple[str, str]]:
+    """NET_ID → (lookup key, query password) as the administration side handed them out."""
+    from connectors.db import query_passwords
+    from hub.zones import zone_engine
+
+    with zone_engine(settings, "admin").connect() as admin:
+        rows = admin.execute(
+            select(query_passwords.c.net_id, query_passwords.c.case_number, query_passwords.c.password)
+        ).all()
+    return {n: (c or n, p) for n, c, p in rows}
+
+
+def _withheld(settings: Any) -> dict[str, set[str]]:
+    """NET_ID → the reasons its status changes were withheld from publication."""
+    from connectors.db import publish_withheld
+    from hub.zones import zone_engine
+
+    found: dict[str, set[str]] = {}
+    with zone_engine(settings, "admin").connect() as admin:
+        for net_id, reason in admin.execute(select(publish_withheld.c.net_id, publish_withheld.c.reason)):
+            found.setdefault(net_id, set()).add(reason)
+    return found
+
+
+def _minors(settings: Any) -> dict[str, str]:
+    """NET_ID → case number of every accepted application whose applicant is a minor."""
+    from connectors.db import applications
+    from hub.zones import zone_engine
+    from rules.publication import is_minor_at
+
+    with zone_engine(settings, "admin").connect() as admin:
+        rows = admin.execute(
+            select(applications.c.net_id, applications.c.case_number, applications.c.applicant_type,
+                   applications.c.applicant_id_number, applications.c.registered_at)
+        ).all()
+    return {
+        r.net_id: r.case_number
+        for r in rows
+        if r.applicant_type == "person" and is_minor_at(r.applicant_id_number, r.registered_at)
+    }
+
+
+def test_every_published_application_is_found_only_with_its_password(loop: dict[str, Any]) -> None:
+    from rules.query_password import lookup_name
+
+    settings = loop["settings"]
+    public = settings.public_root / "status"
+    passwords = _passwords(settings)
+    minors = _minors(settings)
+    withheld = _withheld(settings)
+    assert set(minors) <= set(withheld)
+    assert all(withheld[n] == {"minor"} for n in minors)
+    assert not (public / "index.json").exists()
     for net_id, expected in loop["truth"].items():
         if expected["outcome"] == "quarantined":
-            assert net_id not in index
+            assert net_id not in passwords
             continue
-        document = json.loads((public / f"{net_id}.json").read_text("utf-8"))
-        assert document["events"], net_id
+        key, password = passwords[net_id]
+        path = public / f"{lookup_name(key, password)}.json"
+        if net_id in withheld:  # minors and cases marked secret
+            assert not path.exists()
+            continue
+        document = json.loads(path.read_text("utf-8"))
+        assert document["net_id"] == net_id and document["events"], net_id
         if expected["outcome"] == "accepted":
-            assert document["case_number"] and document["events"][0]["status"] == "registered"
+            assert document["case_number"] == key and document["events"][0]["status"] == "registered"
         else:
             assert document["status"] == "rejected"
             assert sorted({r["code"] for r in document["events"][0]["reasons"]}) == expected["codes"]
+        wrong = "3467ACDE" if password != "3467ACDE" else "9YXWVUTR"
+        assert not (public / f"{lookup_name(key, wrong)}.json").exists()
+
+
+def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) -> None:
+    from rules.query_password import lookup_name
+
+    settings = loop["settings"]
+    minors = _minors(settings)
+    assert minors, "the generator plans minors among the accepted applications"
+    passwords = _passwords(settings)
+    needles = set()
+    for net_id, case_number in minors.items():
+        needles |= {net_id, case_number, lookup_name(*passwords[net_id])}
+    for path in (p for p in settings.public_root.rglob("*") if p.is_file()):
+        text = path.read_text("utf-8")
+        assert not [n for n in needles if n in text or n in path.name], path
+    assert loop["counts"]["status_changes_withheld"] >= len(minors)
+
+
+def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, Any]) -> None:
+    import schemas
+    from rules.publication import DISCLOSURE_FIELDS, STATUS_EVENT_FIELDS
+
+    public = loop["settings"].public_root
+    events = [e for p in (public / "status").glob("*.json") for e in json.loads(p.read_text("utf-8"))["events"]]
+    assert events
+    for event in events:
+        assert set(event) <= STATUS_EVENT_FIELDS, set(event) - STATUS_EVENT_FIELDS
+        assert list(schemas.errors("status_event", event)) == [], event
+    disclosures = [
+        r for p in (public / "disclosure").glob("2*.json") for r in json.loads(p.read_text("utf-8"))["records"]
+    ]
+    assert {r["kind"] for r in disclosures} == {"licence", "penalty"}
+    for record in disclosures:
+        assert set(record) <= DISCLOSURE_FIELDS, set(record) - DISCLOSURE_FIELDS
+        assert list(schemas.errors("disclosure_record", record)) == [], record
+
+
+def test_no_public_index_maps_ids_to_documents(loop: dict[str, Any]) -> None:
+    public = loop["settings"].public_root
+    assert {"index.html", "status.js", "config.json"} <= {p.name for p in public.iterdir()}
+    for path in (p for p in public.rglob("*") if p.is_file() and p.parent.name != "status"):
+        assert not re.search(r"NET[0-9]{8}", path.read_text("utf-8")), path
 
 
 def test_no_public_file_contains_an_unmasked_resident_id(loop: dict[str, Any]) -> None:

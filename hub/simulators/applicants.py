@@ -111,14 +111,18 @@ def generate_batch(
     rng = random.Random(seed)
     items = _usable_items(catalogue_documents)
     plan = _defect_plan(count, rng)
+    minors = _minor_plan(plan, seed)
     times = sorted(_office_time(rng) for _ in range(count))
     truth: dict[str, dict[str, Any]] = {}
-    for serial, defects, seconds in zip(range(first_serial, first_serial + count), plan, times):
+    for position, (serial, defects, seconds) in enumerate(
+        zip(range(first_serial, first_serial + count), plan, times)
+    ):
         net_id = f"NET{submitted_on:%Y%m%d}{serial:06d}"
         submitted_at = f"{submitted_on.isoformat()}T{_clock(seconds)}+08:00"
         item = _choose_item(rng, items, defects)
         envelope, attachments = _application(
-            rng, net_id, submitted_at, item, agency_code, submitted_on, defects
+            rng, net_id, submitted_at, item, agency_code, submitted_on, defects,
+            minor=position in minors,
         )
         document = json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8")
         if "SUBMISSION_UNREADABLE" in defects:
@@ -146,6 +150,17 @@ def write_expected(path: Path, truth: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 # The plan of a batch
+
+
+def _minor_plan(plan: list[tuple[str, ...]], seed: int) -> set[int]:
+    """Positions of valid applications whose applicant is a minor (16 or 17 years old):
+    accepted like any other, but never published (DOMAIN "Publication"). As many as there
+    are applications of each defect kind, so only batches of 8 or more have any."""
+    if len(plan) < len(DEFECT_KINDS):
+        return set()
+    valid = [position for position, defects in enumerate(plan) if not defects]
+    wanted = min(len(valid), max(1, len(plan) // APPLICATIONS_PER_DEFECT))
+    return set(random.Random(f"{seed}:minors").sample(valid, wanted))
 
 
 def _defect_plan(count: int, rng: random.Random) -> list[tuple[str, ...]]:
@@ -213,9 +228,13 @@ def _application(
     agency_code: str,
     submitted_on: date,
     defects: tuple[str, ...],
+    *,
+    minor: bool = False,
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The envelope of one application and its attachment files by name."""
-    if "USCC_CHECK_DIGIT" in defects:
+    if minor:
+        applicant = _person(rng, submitted_on, minor=True)
+    elif "USCC_CHECK_DIGIT" in defects:
         applicant = _organisation(rng, broken_credit_code=True)
     elif "ID_CHECK_DIGIT" in defects:
         applicant = _person(rng, submitted_on, broken_id=True)
@@ -301,9 +320,11 @@ def _write_durably(path: Path, content: bytes) -> None:
 # Applicants (申请人)
 
 
-def _person(rng: random.Random, submitted_on: date, *, broken_id: bool = False) -> dict[str, Any]:
+def _person(
+    rng: random.Random, submitted_on: date, *, broken_id: bool = False, minor: bool = False
+) -> dict[str, Any]:
     area = rng.choice(list(NANJING_DISTRICTS))
-    id_number = _resident_id(rng, area, submitted_on)
+    id_number = _resident_id(rng, area, submitted_on, ages=(16, 17) if minor else (18, 75))
     if broken_id:
         id_number = id_number[:17] + rng.choice(RESIDENT_ID_CHECK.replace(id_number[17], ""))
     return {
@@ -341,10 +362,12 @@ def _person_name(rng: random.Random) -> str:
     return surname + "".join(rng.choice(GIVEN_NAME_CHARACTERS) for _ in range(given_length))
 
 
-def _resident_id(rng: random.Random, area: str, submitted_on: date) -> str:
-    """A resident ID of an adult (18 to 75 years old on ``submitted_on``)."""
-    latest = _years_before(submitted_on, 18)
-    earliest = _years_before(submitted_on, 76) + timedelta(days=1)
+def _resident_id(
+    rng: random.Random, area: str, submitted_on: date, ages: tuple[int, int] = (18, 75)
+) -> str:
+    """A resident ID of someone ``ages[0]`` to ``ages[1]`` years old on ``submitted_on``."""
+    latest = _years_before(submitted_on, ages[0])
+    earliest = _years_before(submitted_on, ages[1] + 1) + timedelta(days=1)
     born = date.fromordinal(rng.randint(earliest.toordinal(), latest.toordinal()))
     body = f"{area}{born:%Y%m%d}{rng.randint(1, 999):03d}"
     return body + resident_id_check_char(body)

@@ -1,91 +1,215 @@
 """A stand-in for the case-processing system (权力运行平台): it advances cases in the
 exchange database through realistic steps to results, seeded and deterministic.
 
-It writes exactly what the real system writes under the exchange-database contract:
-steps, results, the case state and one status-change row per transition.
+It writes exactly what the real system writes under the exchange-database contract
+(``docs/exchange-db.md``): steps, results, penalty decisions, the case state (and its
+secret flag) and one status-change row per transition. The provincial feed finds the new
+rows itself (``connectors/province_feed.py`` scans the source tables).
+
+Timing: each case follows a timeline that starts at its application time (the portal
+submission) and spaces the steps hours to days apart inside working hours (Monday to
+Friday, 09:00-12:00 and 13:30-17:30 China Standard Time). A run applies only the
+transitions that are due at ``now``, so no timestamp is ever in the future; a later run
+continues where the last one stopped. The timeline is a pure function of the seed, the
+case number and the application time. (In operation the hub hands an application over
+minutes after submission; the demo's batch is dated two weeks back so that steps are
+due, and there the hub's ``registered`` change is later than the simulated steps.)
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import Engine, bindparam, func, select, update
 
-from connectors.clock import iso, now
-from connectors.db import applications, case_results, case_steps, cases, status_outbox, transaction
+from connectors.clock import CST, iso, now
+from connectors.db import (
+    applications,
+    case_results,
+    case_steps,
+    cases,
+    penalty_cases,
+    status_outbox,
+    transaction,
+)
 from connectors.provenance import record_events
 
-TERMINAL = frozenset({"not_accepted", "granted", "refused", "stopped"})
-# DOMAIN step statuses: 1 passed, 2 passed with veto, 3 paused, 4 correction requested,
-# 5 in progress, 6 returned, 7 stopped.
+TERMINAL = frozenset({"not_accepted", "granted", "refused", "stopped", "decided"})
+# DOMAIN step statuses.
+PASSED, PASSED_WITH_VETO, PAUSED, CORRECTION, IN_PROGRESS, RETURNED, STOPPED = 1, 2, 3, 4, 5, 6, 7
+WORKING_PERIODS = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 30)))
 
 
 @dataclass(frozen=True)
 class Transition:
-    """One step of a case: the state it leads to and the step record it leaves."""
+    """One step of a case: the state it leads to, the step record it leaves, and how many
+    working minutes after the previous step it happens (a range)."""
 
     state: str
     node: str
     step_status: int
     opinion: str
+    delay: tuple[int, int]
     result: int | None = None
+    penalty: bool = False
 
 
-ACCEPT = Transition("accepted", "受理", 1, "材料齐全，符合法定形式，予以受理")
-REVIEW = Transition("in_progress", "审查", 5, "正在审查")
-GRANT = Transition("granted", "决定", 1, "经审查符合条件，准予许可", result=2)
+HOUR, DAY = 60, 420  # working minutes
+ACCEPT = Transition("accepted", "受理", PASSED, "材料齐全，符合法定形式，予以受理", (HOUR // 2, DAY))
+REVIEW = Transition("in_progress", "审查", IN_PROGRESS, "正在审查", (HOUR, DAY))
+GRANT = Transition("granted", "决定", PASSED, "经审查符合条件，准予许可", (DAY, 4 * DAY), result=2)
 SCENARIOS: dict[str, tuple[Transition, ...]] = {
     "granted": (ACCEPT, REVIEW, GRANT),
     "refused": (
         ACCEPT,
         REVIEW,
-        Transition("refused", "决定", 1, "经审查不符合法定条件：场地条件不达标，不予许可", result=3),
+        Transition("refused", "决定", PASSED, "经审查不符合法定条件：场地条件不达标，不予许可",
+                   (DAY, 4 * DAY), result=3),
     ),
     "correction": (
-        Transition("correction_requested", "受理", 4, "请补正：申请书未签章，请一次性补正后重新提交"),
-        Transition("registered", "补正", 1, "已收到补正材料"),
+        Transition("correction_requested", "受理", CORRECTION,
+                   "请补正：申请书未签章，请一次性补正后重新提交", (HOUR, 2 * DAY)),
+        Transition("registered", "补正", PASSED, "已收到补正材料", (DAY, 5 * DAY)),
         ACCEPT,
         REVIEW,
         GRANT,
     ),
     "not_accepted": (
-        Transition("not_accepted", "受理", 1, "申请事项依法不属于本机关职权范围，不予受理", result=1),
+        Transition("not_accepted", "受理", PASSED, "申请事项依法不属于本机关职权范围，不予受理",
+                   (HOUR, 2 * DAY), result=1),
     ),
     "expert_review": (
         ACCEPT,
         REVIEW,
-        Transition("paused", "专家评审", 3, "需专家评审，评审期间不计入办理时限"),
-        Transition("in_progress", "审查", 5, "专家评审结束，继续审查"),
+        Transition("paused", "专家评审", PAUSED, "需专家评审，评审期间不计入办理时限", (HOUR, DAY)),
+        Transition("in_progress", "审查", IN_PROGRESS, "专家评审结束，继续审查", (3 * DAY, 10 * DAY)),
         GRANT,
     ),
     "returned": (
         ACCEPT,
         REVIEW,
-        Transition("returned", "复核", 6, "审查意见退回经办人：现场核查记录不完整"),
-        Transition("in_progress", "审查", 5, "重新审查"),
+        Transition("returned", "复核", RETURNED, "审查意见退回经办人：现场核查记录不完整", (DAY, 2 * DAY)),
+        Transition("in_progress", "审查", IN_PROGRESS, "重新审查", (2 * HOUR, DAY)),
         GRANT,
     ),
     "stopped": (
         ACCEPT,
-        Transition("stopped", "终止", 7, "申请人撤回申请，终止办理"),
+        Transition("stopped", "终止", STOPPED, "申请人撤回申请，终止办理", (DAY, 3 * DAY)),
     ),
-    "long": (ACCEPT, REVIEW, GRANT),
+    # Countersigning (会签) takes weeks; one signatory passes with a veto note.
+    "long": (ACCEPT, Transition("in_progress", "会签", PASSED_WITH_VETO,
+                                "会签通过，一名会签人持保留意见：需补充环境影响说明",
+                                (5 * DAY, 15 * DAY)), GRANT),
 }
 WEIGHTS = {
     "granted": 55, "refused": 10, "correction": 10, "not_accepted": 5,
     "expert_review": 5, "returned": 5, "stopped": 3, "long": 7,
 }
-LONG_STEPS_PER_RUN = 2  # a "long" case makes at most this much progress per run
+# Penalty items (行政处罚, CF) follow the penalty procedure instead.
+PENALTY_SCENARIOS: dict[str, tuple[Transition, ...]] = {
+    "penalty": (
+        Transition("accepted", "立案", PASSED, "经初步核实，予以立案", (HOUR, 2 * DAY)),
+        Transition("in_progress", "调查取证", IN_PROGRESS, "正在调查取证", (HOUR, DAY)),
+        Transition("in_progress", "告知", PASSED, "已告知当事人拟作出的处罚决定及陈述、申辩权利",
+                   (2 * DAY, 5 * DAY)),
+        Transition("in_progress", "法制审核", PASSED_WITH_VETO, "法制审核通过，对裁量等级有不同意见，已记录",
+                   (DAY, 3 * DAY)),
+        Transition("decided", "决定", PASSED, "依法作出行政处罚决定", (DAY, 2 * DAY), penalty=True),
+    ),
+    "penalty_summary": (
+        Transition("accepted", "立案", PASSED, "违法事实确凿，适用简易程序", (HOUR, DAY)),
+        Transition("decided", "决定", PASSED, "当场作出行政处罚决定", (HOUR // 2, 2 * HOUR), penalty=True),
+    ),
+    "penalty_stopped": (
+        Transition("accepted", "立案", PASSED, "经初步核实，予以立案", (HOUR, 2 * DAY)),
+        Transition("stopped", "终止", STOPPED, "违法事实不能成立，终止调查", (2 * DAY, 6 * DAY)),
+    ),
+}
+PENALTY_WEIGHTS = {"penalty": 70, "penalty_summary": 20, "penalty_stopped": 10}
+PENALTY_KINDS = ("警告", "通报批评", "罚款", "没收违法所得", "暂扣许可证件", "吊销许可证件", "责令停产停业")
+# Discretion levels (自由裁量) with their fine range in yuan.
+DISCRETION = {"light": (1_000, 5_000), "ordinary": (5_000, 20_000), "serious": (20_000, 50_000)}
+SECRET_SHARE = 0.02
 OFFICERS = (("0101", "王建国"), ("0102", "李秀英"), ("0103", "陈明"), ("0104", "赵丽"))
 
 
-def scenario_for(case_number: str, seed: int) -> str:
-    """The scenario a case follows: a pure function of the case number and the seed."""
+def is_working_time(moment: datetime) -> bool:
+    local = moment.astimezone(CST)
+    return local.weekday() < 5 and any(s <= local.time() < e for s, e in WORKING_PERIODS)
+
+
+def add_working_minutes(start: datetime, minutes: int, seconds: int = 0) -> datetime:
+    """``start`` moved on by ``minutes`` (and ``seconds``) of working time (weekdays,
+    office hours); the result is always inside working time."""
+    moment = start.astimezone(CST).replace(microsecond=0)
+    left = minutes * 60 + seconds
+    while True:
+        day = moment.date()
+        if day.weekday() < 5:
+            for begin, end in WORKING_PERIODS:
+                period_start = datetime.combine(day, begin, CST)
+                period_end = datetime.combine(day, end, CST)
+                if moment >= period_end:
+                    continue
+                moment = max(moment, period_start)
+                available = int((period_end - moment).total_seconds())
+                if left < available:
+                    return moment + timedelta(seconds=left)
+                left -= available
+                moment = period_end
+        moment = datetime.combine(day + timedelta(days=1), time(0, 0), CST)
+
+
+def scenario_for(case_number: str, seed: int, category: str | None = None) -> str:
+    """The scenario a case follows: a pure function of the case number, the seed and the
+    item's category."""
     rng = random.Random(f"{seed}:{case_number}")
-    names = sorted(WEIGHTS)
-    return rng.choices(names, weights=[WEIGHTS[n] for n in names])[0]
+    weights = PENALTY_WEIGHTS if category == "CF" else WEIGHTS
+    names = sorted(weights)
+    return rng.choices(names, weights=[weights[n] for n in names])[0]
+
+
+def timeline(
+    case_number: str, seed: int, start: datetime, category: str | None = None
+) -> list[tuple[Transition, datetime]]:
+    """Every transition of a case with the moment it happens."""
+    name = scenario_for(case_number, seed, category)
+    steps = (PENALTY_SCENARIOS if category == "CF" else SCENARIOS)[name]
+    rng = random.Random(f"{seed}:{case_number}:timing")
+    moment = start
+    planned = []
+    for transition in steps:
+        moment = add_working_minutes(moment, rng.randint(*transition.delay), rng.randrange(60))
+        planned.append((transition, moment))
+    return planned
+
+
+def penalty_decision(case_number: str, seed: int, occurred: datetime, decided: datetime) -> dict[str, object]:
+    """The penalty case record of a decided CF case (decision, kinds, fine, discretion)."""
+    rng = random.Random(f"{seed}:{case_number}:penalty")
+    level = rng.choices(sorted(DISCRETION), weights=[3, 5, 2])[0]
+    low, high = DISCRETION[level]
+    kinds = ["罚款"] + (["没收违法所得"] if rng.random() < 0.3 else [])
+    if level == "serious" and rng.random() < 0.5:
+        kinds.append(rng.choice(("暂扣许可证件", "吊销许可证件", "责令停产停业")))
+    if level == "light" and rng.random() < 0.4:
+        kinds = ["警告"] + kinds
+    fine_yuan = rng.randrange(low, high + 1, 100)
+    return {
+        "case_number": case_number,
+        "occurred_on": (occurred - timedelta(days=rng.randint(1, 20))).date().isoformat(),
+        "source": rng.choice(("日常检查", "投诉举报", "上级交办", "部门移送")),
+        "facts": "经查，当事人未按规定取得许可擅自从事经营活动",
+        "procedure": 2 if level != "light" else rng.choice((1, 2)),
+        "decision": 1,
+        "penalty_kinds": kinds,
+        "fine_amount": fine_yuan * 100,
+        "confiscated_value": rng.randrange(0, 5_000) * 100 if "没收违法所得" in kinds else 0,
+        "discretion_level": level,
+        "decided_at": iso(decided),
+    }
 
 
 @dataclass
@@ -93,16 +217,25 @@ class ProcessingReport:
     advanced: int = 0
     transitions: int = 0
     finished: int = 0
+    penalties: int = 0
 
 
-def advance_cases(engine: Engine, *, seed: int = 7, batch_size: int = 5_000) -> ProcessingReport:
-    """Move every open case forward along its scenario; one transaction per batch."""
+def advance_cases(
+    engine: Engine, *, seed: int = 7, batch_size: int = 5_000, at: datetime | None = None,
+    categories: dict[str, str] | None = None,
+) -> ProcessingReport:
+    """Apply every transition of every open case that is due at ``at`` (default: now);
+    one transaction per batch. ``categories`` maps power codes to their category (CF
+    items follow the penalty procedure)."""
     report = ProcessingReport()
+    current = (at or now()).astimezone(CST)
+    categories = categories or {}
     after = ""
     while True:
         with transaction(engine) as connection:
             open_cases = connection.execute(
-                select(cases.c.case_number, cases.c.net_id, cases.c.state, applications.c.power_code)
+                select(cases.c.case_number, cases.c.net_id, cases.c.state, applications.c.power_code,
+                       applications.c.submitted_at, applications.c.registered_at)
                 .join(applications, applications.c.net_id == cases.c.net_id)
                 .where(cases.c.state.not_in(TERMINAL), cases.c.case_number > after)
                 .order_by(cases.c.case_number)
@@ -119,56 +252,69 @@ def advance_cases(engine: Engine, *, seed: int = 7, batch_size: int = 5_000) -> 
                     .group_by(case_steps.c.case_number)
                 ).all()
             )
-            start = now()
-            steps, results, outbox, states, events = [], [], [], [], []
+            steps, results, penalties, outbox, states, events = [], [], [], [], [], []
             for case in open_cases:
-                name = scenario_for(case.case_number, seed)
+                category = categories.get(case.power_code)
+                start = datetime.fromisoformat(case.submitted_at)
                 position = done.get(case.case_number, 0)
-                remaining = SCENARIOS[name][position:]
-                if name == "long":
-                    remaining = remaining[:LONG_STEPS_PER_RUN]
-                if not remaining:
+                planned = timeline(case.case_number, seed, start, category)
+                due = [(t, m) for t, m in planned[position:] if m <= current]
+                if not due:
                     continue
-                rng = random.Random(f"{seed}:{case.case_number}:{position}")
-                moment = start
-                for offset, transition in enumerate(remaining, start=position + 1):
-                    moment += timedelta(seconds=rng.randint(1, 5))
-                    at = iso(moment)
-                    officer = OFFICERS[rng.randrange(len(OFFICERS))]
+                rng = random.Random(f"{seed}:{case.case_number}:officers")
+                officers = [OFFICERS[rng.randrange(len(OFFICERS))] for _ in planned]
+                previous = planned[position - 1][1] if position else start
+                for offset, (transition, moment) in enumerate(due, start=position + 1):
+                    at_text = iso(moment)
+                    officer = officers[offset - 1]
                     steps.append({
                         "case_number": case.case_number, "step_no": offset, "node": transition.node,
-                        "department": "行政审批处", "officer_code": officer[0], "officer_name": officer[1],
+                        "department": "行政审批处" if category != "CF" else "执法监督处",
+                        "officer_code": officer[0], "officer_name": officer[1],
                         "status": transition.step_status, "opinion": transition.opinion,
-                        "started_at": at, "finished_at": at,
+                        "started_at": iso(previous), "finished_at": at_text,
                     })
+                    previous = moment
                     result = None
                     if transition.result is not None:
-                        result = {"code": transition.result, "finished_at": at, "note": transition.opinion}
+                        result = {"code": transition.result, "finished_at": at_text, "note": transition.opinion}
                         results.append({
                             "case_number": case.case_number, "result": transition.result,
-                            "finished_at": at, "note": transition.opinion, "fee_due": 0, "fee_paid": 0,
+                            "finished_at": at_text, "note": transition.opinion, "fee_due": 0, "fee_paid": 0,
                         })
+                    if transition.penalty:
+                        penalties.append(penalty_decision(case.case_number, seed, start, moment))
                     outbox.append({
                         "net_id": case.net_id, "case_number": case.case_number,
-                        "status": transition.state, "at": at, "step": transition.node,
+                        "status": transition.state, "at": at_text, "step": transition.node,
                         "opinion": transition.opinion, "reasons": None, "result": result,
                     })
                     events.append((case.net_id, "processing", transition.state, None, {"step": offset}))
-                final = remaining[-1].state
-                states.append({"k_case": case.case_number, "state": final, "updated_at": iso(moment)})
+                final = due[-1][0].state
+                secret = random.Random(f"{seed}:{case.case_number}:secret").random() < SECRET_SHARE
+                states.append({"k_case": case.case_number, "state": final,
+                               "updated_at": iso(due[-1][1]), "secret": secret})
                 report.advanced += 1
-                report.transitions += len(remaining)
+                report.transitions += len(due)
                 report.finished += final in TERMINAL
+            changed_at = iso(current)
             if steps:
                 connection.execute(case_steps.insert(), steps)
-                connection.execute(status_outbox.insert(), outbox)
             if results:
                 connection.execute(case_results.insert(), results)
+            if penalties:
+                connection.execute(penalty_cases.insert(), penalties)
+                report.penalties += len(penalties)
             if states:
                 connection.execute(
                     update(cases)
                     .where(cases.c.case_number == bindparam("k_case"))
-                    .values(state=bindparam("state"), updated_at=bindparam("updated_at")),
+                    .values(state=bindparam("state"), updated_at=bindparam("updated_at"),
+                            secret=bindparam("secret")),
                     states,
                 )
-            record_events(connection, events, iso(start))
+            if outbox:
+                # Last, so the outbox lock (PostgreSQL) is held for as short a time as possible.
+                connection.execute(status_outbox.insert(), outbox)
+            record_events(connection, events, changed_at)
+

@@ -151,7 +151,7 @@ def test_valid_records_pass_schema_and_check_digits(
 ) -> None:
     drop, truth = batch
     accepted = [net_id for net_id, e in truth.items() if e["outcome"] == "accepted"]
-    organisations = 0
+    organisations = minors = 0
     for net_id in accepted:
         envelope = _envelope(drop / net_id)
         assert list(schemas.errors("application", envelope)) == []
@@ -171,11 +171,13 @@ def test_valid_records_pass_schema_and_check_digits(
             assert applicant["name"].startswith("南京") and applicant["name"].endswith("公司")
         for person in (p for p in (applicant, envelope.get("contact")) if p):
             if person["type"] == "person":
-                _assert_realistic_person(person)
+                minors += _assert_realistic_person(person)
     assert 0.1 < organisations / len(accepted) < 0.3
+    # A few accepted applications come from minors (never published); nobody else is one.
+    assert minors == len(truth) // 50
 
 
-def _assert_realistic_person(person: dict[str, Any]) -> None:
+def _assert_realistic_person(person: dict[str, Any]) -> bool:
     number = person["id_number"]
     assert is_valid_resident_id(number)
     assert number[:6] in NANJING_DISTRICTS
@@ -183,10 +185,11 @@ def _assert_realistic_person(person: dict[str, Any]) -> None:
     assert born is not None
     birthday_to_come = (SUBMITTED_ON.month, SUBMITTED_ON.day) < (born.month, born.day)
     age = SUBMITTED_ON.year - born.year - birthday_to_come
-    assert 18 <= age <= 75
+    assert 16 <= age <= 75
     assert 2 <= len(person["name"]) <= 4
     assert person["mobile"][:2] in ("13", "15", "18") and len(person["mobile"]) == 11
     assert person["address"].startswith("南京市" + NANJING_DISTRICTS[number[:6]][0])
+    return age < 18
 
 
 def test_broken_identifiers_differ_only_in_the_check_character(

@@ -17,14 +17,19 @@ from rules.identifiers import (
     uscc_check_char,
 )
 from rules.publication import (
+    ALLOWED_FIELDS,
+    DISCLOSURE_FIELDS,
     STATUS_EVENT_FIELDS,
     Finding,
+    is_minor_at,
     mask_id_number,
     mask_name,
     mask_phone,
+    public_disclosure_record,
     public_status_record,
     scan_for_personal_data,
     withheld_from_publication,
+    withholding_reason,
 )
 
 AREA_CODES = ("110101", "320102", "320106", "320115", "440305", "510104")
@@ -351,3 +356,96 @@ def test_a_resident_id_that_is_also_a_valid_credit_code_is_still_found() -> None
     number = "440305199701256481"
     assert is_valid_uscc(number) and is_valid_resident_id(number)
     assert [f.code for f in scan_for_personal_data({"text": f"号码{number}"})] == ["RESIDENT_ID"]
+
+
+# Formatting tricks with markup (the published text is escaped, but a reader still sees
+# the digits side by side)
+
+markup = st.sampled_from(["<b>", "</b>", "<span class='x'>", "&#8203;", "&zwj;", "&amp;#8203;", "<!---->"])
+
+
+@given(st.data(), resident_ids)
+def test_a_resident_id_split_by_markup_is_found(data: st.DataObject, resident_id: str) -> None:
+    pieces = [resident_id[0]]
+    for char in resident_id[1:]:
+        pieces.append(data.draw(st.one_of(st.just(""), markup)) + char)
+    disguised_text = data.draw(surrounding) + "".join(pieces)
+    assert "RESIDENT_ID" in _codes({"opinion": disguised_text})
+    # ... and after the publication policy has escaped it.
+    record = public_status_record(_internal_event(opinion=disguised_text))
+    assert "RESIDENT_ID" in _codes(record)
+
+
+@given(st.data(), mobiles)
+def test_a_mobile_split_by_markup_is_found(data: st.DataObject, mobile: str) -> None:
+    pieces = [mobile[0]] + [data.draw(st.one_of(st.just(""), markup)) + c for c in mobile[1:]]
+    assert "MOBILE" in _codes({"note": "".join(pieces)})
+
+
+# Minors, secrets and privacy: never published
+
+
+def test_a_minor_is_a_person_under_18_at_the_decision_time() -> None:
+    born = "32010220081124" + "123"
+    number = born + resident_id_check_char(born)
+    assert is_minor_at(number, "2026-11-23T17:00:00+08:00")
+    assert not is_minor_at(number, "2026-11-24T09:00:00+08:00")  # 18th birthday
+    assert is_minor_at(number.lower(), date(2026, 11, 23))
+    assert not is_minor_at(PERSON_ID, "2026-11-23")
+    assert not is_minor_at("not an id", "2026-11-23") and not is_minor_at(number, None)
+
+
+def test_withholding_reasons() -> None:
+    born = "32010220100101" + "123"
+    child = born + resident_id_check_char(born)
+    assert withholding_reason(_internal_event()) is None
+    assert withholding_reason(_internal_event(applicant_id_number=child)) == "minor"
+    assert withholding_reason(_internal_event(secret=True)) == "secret"
+    assert withholding_reason(_internal_event(privacy=True)) == "privacy"
+    # An organisation is never a minor, whatever its number looks like.
+    assert withholding_reason(
+        _internal_event(applicant_type="organisation", applicant_id_number=child)
+    ) is None
+
+
+# The 双公示 disclosure record
+
+
+def test_the_disclosure_allow_list_is_its_schema() -> None:
+    assert DISCLOSURE_FIELDS == frozenset(schemas.load_schema("disclosure_record")["properties"])
+    assert ALLOWED_FIELDS == {
+        "status_events": STATUS_EVENT_FIELDS,
+        "disclosures": DISCLOSURE_FIELDS,
+        "retractions": frozenset({"lookup", "record_ids"}),
+    }
+
+
+internal_keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=20)
+
+
+@given(st.dictionaries(internal_keys, st.text(max_size=20), max_size=8), st.booleans())
+def test_every_published_field_is_allow_listed(extra: dict[str, str], penalty: bool) -> None:
+    event = {
+        **extra,
+        **_internal_event(status="decided" if penalty else "granted", agency_code="3201000001",
+                          lookup="a" * 64),
+        "penalty": {"penalty_kinds": ["罚款"], "fine_amount": 500_000} if penalty else None,
+    }
+    status = public_status_record(event)
+    disclosure = public_disclosure_record(event)
+    assert set(status) <= STATUS_EVENT_FIELDS
+    assert set(disclosure) <= DISCLOSURE_FIELDS
+    assert list(schemas.errors("disclosure_record", disclosure)) == []
+    assert disclosure["kind"] == ("penalty" if penalty else "licence")
+
+
+def test_a_disclosure_masks_the_party_and_is_plain_text() -> None:
+    record = public_disclosure_record(
+        _internal_event(status="decided", agency_code="3201000001", opinion="<script>张三</script>罚款",
+                        penalty={"penalty_kinds": ["警告", "罚款"], "fine_amount": 1_234_500})
+    )
+    assert record["party_name"] == "张*"
+    assert record["party_id"] == mask_id_number(PERSON_ID)
+    assert record["decision"] == "&lt;script&gt;张*&lt;/script&gt;罚款"
+    assert record["fine_amount"] == "12345.00" and record["penalty_kinds"] == ["警告", "罚款"]
+    assert scan_for_personal_data(record) == []

@@ -1,0 +1,1 @@
+"""Alembic migrations of the zone databases (run through ``connectors.migrate``)."""

@@ -1,0 +1,188 @@
+"""A crash between handing an outbound bundle to the ferry and recording it neither loses
+nor repeats a status change: in-process (an exception) and for real (SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from exchange_kit import generate
+from sqlalchemy import select
+
+from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
+from connectors.exchange import publish_status
+from connectors.portal import Sender
+from ferry.transport import LocalFolderTransport
+from hub import stages
+from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
+
+
+class CrashAfterPut(LocalFolderTransport):
+    """The real folder transport, failing right after the bundle is complete on the ferry
+    (before the sender can mark it sent)."""
+
+    def put(self, name: str, source: Path) -> None:
+        super().put(name, source)
+        raise RuntimeError("crash after put")
+
+
+def _sender(settings: Any, transport: LocalFolderTransport) -> Sender:
+    return Sender(
+        engine=zone_engine(settings, "admin"), channel="outbound", key=signing_key(settings, "outbound"),
+        recipient=recipient_key(settings, "outbound"), outbox=settings.outbox_dir("outbound"),
+        transport=transport,
+    )
+
+
+def _prepare(settings: Any, count: int = 30, seed: int = 3) -> None:
+    generate(settings, count, seed)
+    stages.intake(settings)
+    stages.inbound_receive(settings)
+    stages.applications_load(settings)
+    stages.case_processing(settings)
+
+
+def _published_event_ids(public_root: Path) -> Counter[int]:
+    found: Counter[int] = Counter()
+    for path in (public_root / "status").glob("*.json"):
+        found.update(e["event_id"] for e in json.loads(path.read_text("utf-8"))["events"])
+    return found
+
+
+def _assert_each_change_published_once(settings: Any) -> None:
+    with zone_engine(settings, "admin").connect() as connection:
+        changes = set(connection.execute(select(status_outbox.c.event_id)).scalars())
+        held = set(connection.execute(select(publish_held.c.event_id)).scalars())
+        withheld = set(connection.execute(select(publish_withheld.c.event_id)).scalars())
+        states = set(connection.execute(select(ferry_sent.c.state)).scalars())
+    published = _published_event_ids(settings.public_root)
+    assert states == {"sent"}
+    assert set(published.values()) == {1}
+    assert set(published) == changes - held - withheld
+    assert withheld  # the generator's minors are among them
+    from hub.demo import summary
+
+    counts = summary()
+    assert counts["balanced"], counts["checks"]
+
+
+def test_an_exception_after_the_put_is_repaired_by_the_next_run(hub_settings: Any) -> None:
+    _prepare(hub_settings)
+    transport = CrashAfterPut(hub_settings.channel_dir("outbound"))
+    with pytest.raises(RuntimeError, match="crash after put"):
+        publish_status(_sender(hub_settings, transport), catalogue=load_catalogue(hub_settings))
+    # The bundle reached the internet zone before the crash and is applied there.
+    assert stages.portal_publish(hub_settings)["applied"] == ["outbound#1"]
+    report = stages.status_publish(hub_settings)
+    assert report["bundles"] == ["outbound#1"]  # rebuilt byte for byte, not planned again
+    assert stages.portal_publish(hub_settings)["duplicates"] == ["outbound#1"]
+    # Later changes continue after the acknowledged id.
+    _prepare(hub_settings, count=12, seed=4)
+    stages.status_publish(hub_settings)
+    stages.portal_publish(hub_settings)
+    _assert_each_change_published_once(hub_settings)
+
+
+CHILD = """
+import os, signal, sys
+from pathlib import Path
+from ferry.transport import LocalFolderTransport
+from connectors.exchange import publish_status
+from connectors.portal import Sender
+from hub.settings import load_settings
+from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
+
+class KilledAfterPut(LocalFolderTransport):
+    def put(self, name, source):
+        super().put(name, source)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+settings = load_settings()
+sender = Sender(
+    engine=zone_engine(settings, "admin"), channel="outbound", key=signing_key(settings, "outbound"),
+    recipient=recipient_key(settings, "outbound"), outbox=settings.outbox_dir("outbound"),
+    transport=KilledAfterPut(settings.channel_dir("outbound")),
+)
+publish_status(sender, catalogue=load_catalogue(settings))
+sys.exit(3)  # never reached
+"""
+
+
+def test_a_sigkill_after_the_put_is_repaired_by_the_next_run(hub_settings: Any) -> None:
+    _prepare(hub_settings)
+    root = Path(__file__).parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    with zone_engine(hub_settings, "admin").connect() as connection:
+        assert connection.execute(select(ferry_sent.c.state)).scalars().all() == ["planned"]
+    stages.status_publish(hub_settings)
+    stages.portal_publish(hub_settings)
+    stages.status_publish(hub_settings)  # nothing new: no second bundle
+    stages.portal_publish(hub_settings)
+    _assert_each_change_published_once(hub_settings)
+
+
+def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_settings: Any) -> None:
+    from sqlalchemy import insert, update
+
+    from connectors.db import cases, query_passwords
+    from hub.demo import summary
+
+    _prepare(hub_settings)
+    stages.status_publish(hub_settings)
+    stages.portal_publish(hub_settings)
+    engine = zone_engine(hub_settings, "admin")
+    with engine.connect() as connection:
+        withheld = set(connection.execute(select(publish_withheld.c.net_id)).scalars())
+        disclosed_ids = {
+            r["record_id"]
+            for path in (hub_settings.public_root / "disclosure").glob("2*.json")
+            for r in json.loads(path.read_text("utf-8"))["records"]
+        }
+        disclosed = set(connection.execute(
+            select(status_outbox.c.net_id).where(status_outbox.c.event_id.in_(disclosed_ids))
+        ).scalars())
+        case = next(
+            row for row in connection.execute(
+                select(cases.c.net_id, cases.c.case_number, query_passwords.c.lookup)
+                .join(query_passwords, query_passwords.c.net_id == cases.c.net_id)
+                .order_by(cases.c.case_number)
+            )
+            if row.net_id not in withheld and row.net_id in disclosed
+        )
+    document = hub_settings.public_root / "status" / f"{case.lookup}.json"
+    published_ids = {e["event_id"] for e in json.loads(document.read_text("utf-8"))["events"]}
+    assert published_ids & disclosed_ids  # its result is in a 双公示 list
+    # The case-processing system marks the case secret with its next change.
+    with engine.begin() as connection:
+        connection.execute(update(cases).where(cases.c.case_number == case.case_number).values(secret=True))
+        connection.execute(insert(status_outbox).values(
+            net_id=case.net_id, case_number=case.case_number, status="in_progress",
+            at="2026-11-20T10:00:00+08:00", step="审查", opinion="涉及国家秘密，转入保密程序"))
+    assert stages.status_publish(hub_settings)["withheld"] == 1
+    stages.portal_publish(hub_settings)
+    assert not document.exists()
+    for path in (p for p in hub_settings.public_root.rglob("*") if p.is_file()):
+        text = path.read_text("utf-8")
+        assert case.net_id not in text and case.case_number not in text, path
+    for path in (hub_settings.public_root / "disclosure").glob("2*.json"):
+        records = json.loads(path.read_text("utf-8"))["records"]
+        assert not {r["record_id"] for r in records} & published_ids, path
+    with engine.connect() as connection:
+        reasons = connection.execute(
+            select(publish_withheld.c.reason).where(publish_withheld.c.net_id == case.net_id)
+        ).scalars().all()
+    assert reasons == ["secret"]
+    counts = summary()
+    assert counts["balanced"], counts["checks"]
+    assert counts["status_changes_retracted"] > 0

@@ -1,0 +1,210 @@
+"""The public status page in headless Chromium (Debian's ``chromium``), driven through the
+Chrome DevTools Protocol, against the public folder served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from itertools import count
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from connectors.portal import install_status_page
+from rules.publication import public_disclosure_record, public_status_record
+from rules.query_password import lookup_name
+
+CASE_NUMBER = "32010000010000000042"
+PASSWORD = "3467ACDE"
+PERSON_ID = "320102199001011237"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _event(event_id: int, status: str, at: str, **more: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id, "net_id": "NET20261109000042", "lookup": lookup_name(CASE_NUMBER, PASSWORD),
+        "case_number": CASE_NUMBER, "power_code": "113201000123456713XK00000000001",
+        "power_name": "公路超限运输许可", "case_name": "张三丰公路超限运输许可申请",
+        "applicant_type": "person", "applicant_name": "张三丰", "applicant_id_number": PERSON_ID,
+        "status": status, "at": at, "step": None, "opinion": None, "result": None, **more,
+    }
+
+
+@pytest.fixture(scope="module")
+def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A public folder as portal_publish leaves it, served over HTTP on loopback."""
+    root = tmp_path_factory.mktemp("public")
+    install_status_page(root)
+    events = [
+        _event(1, "registered", "2026-11-09T10:00:00+08:00"),
+        _event(2, "accepted", "2026-11-09T14:10:00+08:00", step="受理", opinion="材料齐全，予以受理"),
+        _event(3, "granted", "2026-11-12T09:40:00+08:00", step="决定", opinion="准予许可<b>!</b>",
+               result={"code": 2, "finished_at": "2026-11-12T09:40:00+08:00", "note": "准予许可"}),
+    ]
+    records = [public_status_record(e) for e in events]
+    document = {"events": records, "net_id": records[-1]["net_id"], "case_number": CASE_NUMBER,
+                "case_name": records[-1]["case_name"], "applicant_name": records[-1]["applicant_name"],
+                "power_name": records[-1]["power_name"], "status": "granted",
+                "updated_at": records[-1]["at"], "result": records[-1]["result"]}
+    (root / "status").mkdir()
+    (root / "status" / f"{lookup_name(CASE_NUMBER, PASSWORD)}.json").write_text(json.dumps(document), "utf-8")
+    disclosure = public_disclosure_record({**events[2], "agency_code": "3201000001", "penalty": None})
+    (root / "disclosure").mkdir()
+    (root / "disclosure" / "2026-11-12.json").write_text(
+        json.dumps({"date": "2026-11-12", "records": [disclosure]}), "utf-8")
+    (root / "disclosure" / "index.json").write_text(
+        json.dumps({"days": {"2026-11-12": {"licence": 1, "penalty": 0}}}), "utf-8")
+    (root / "catalogue").mkdir()
+    (root / "catalogue" / "index.json").write_text(json.dumps(
+        {"catalogue_version": "v1", "items": [{"code": "113201000123456713XK00000000001", "name": "公路超限运输许可",
+                                               "category": "XK", "category_name": "行政许可", "version": 1}]}
+    ), "utf-8")
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Browser:
+    """One headless Chromium page, spoken to over the DevTools protocol."""
+
+    def __init__(self, socket_: ClientConnection) -> None:
+        self.socket = socket_
+        self.ids = count(1)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        ident = next(self.ids)
+        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=30))
+            if message.get("id") == ident:
+                assert "error" not in message, message
+                return dict(message["result"])
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {expression}")
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        self.wait_for("document.readyState === 'complete' && !!document.getElementById('lookup-form')")
+
+    def look_up(self, key: str, password: str) -> dict[str, Any]:
+        self.evaluate(
+            f"document.getElementById('case-key').value = {json.dumps(key)};"
+            f"document.getElementById('password').value = {json.dumps(password)};"
+            "document.getElementById('lookup-form').requestSubmit(); true"
+        )
+        self.wait_for("!['', '查询中……'].includes(document.getElementById('lookup-message').textContent)")
+        return dict(self.evaluate(
+            "({message: document.getElementById('lookup-message').textContent,"
+            " hidden: document.getElementById('case').hidden,"
+            " number: document.getElementById('case-number').textContent,"
+            " status: document.getElementById('case-status').textContent,"
+            " applicant: document.getElementById('case-applicant').textContent,"
+            " result: document.getElementById('case-result').textContent,"
+            " history: [...document.querySelectorAll('#case-history tr')].map(r => r.innerText),"
+            " visible: document.body.innerText,"
+            " lookup: document.getElementById('lookup-section').innerText})"
+        ))
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is required (scripts/apt-packages.txt; make setup installs it)")
+    port = _free_port()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    process = subprocess.Popen(
+        [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
+         "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        targets: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 30
+        while not targets:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as response:
+                    targets = [t for t in json.load(response) if t["type"] == "page"]
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as socket_:
+            page = Browser(socket_)
+            page.call("Runtime.enable")
+            yield page
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_a_valid_lookup_shows_the_status_history_and_result(browser: Browser, public_site: str) -> None:
+    browser.open(public_site)
+    shown = browser.look_up(CASE_NUMBER, PASSWORD.lower())
+    assert shown["message"] == "查询成功" and shown["hidden"] is False
+    assert shown["number"] == CASE_NUMBER
+    assert shown["status"] == "准予许可" and shown["applicant"] == "张**"
+    assert "准予许可" in shown["result"]
+    assert len(shown["history"]) == 3 and "材料齐全，予以受理" in shown["history"][1]
+    assert "准予许可<b>!</b>" in shown["history"][2]  # markup shown as text, not rendered
+    assert browser.evaluate("document.querySelectorAll('#case-history b').length") == 0
+    assert PERSON_ID not in shown["visible"] and "张三丰" not in shown["visible"]
+
+
+def test_a_wrong_password_shows_nothing_personal(browser: Browser, public_site: str) -> None:
+    browser.open(public_site)
+    shown = browser.look_up(CASE_NUMBER, "3467ACDF")
+    assert shown["message"].startswith("未查到办件") and shown["hidden"] is True
+    assert shown["number"] == shown["status"] == shown["applicant"] == "" and shown["history"] == []
+    for personal in ("张**", "张三丰", "公路超限运输许可申请", "NET20261109000042", "320102", "准予"):
+        assert personal not in shown["lookup"]
+
+
+def test_the_page_lists_the_disclosures_and_the_catalogue(browser: Browser, public_site: str) -> None:
+    browser.open(public_site)
+    rows = browser.wait_for(
+        "document.querySelectorAll('#disclosure-rows tr').length &&"
+        " [...document.querySelectorAll('#disclosure-rows tr, #catalogue-rows tr')].map(r => r.innerText)"
+    )
+    assert any("行政许可" in r and "张**" in r for r in rows)
+    assert any("113201000123456713XK00000000001" in r and "行政许可" in r for r in rows)
