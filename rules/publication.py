@@ -21,6 +21,7 @@ from rules.identifiers import (
     is_valid_uscc,
     resident_id_birth_date,
 )
+from rules.penalties import penalty_kind_names
 
 PartyType = Literal["person", "organisation"]
 FindingCode = Literal["RESIDENT_ID", "MOBILE", "BANK_CARD"]
@@ -166,7 +167,7 @@ def public_disclosure_record(event: Mapping[str, Any]) -> dict[str, Any]:
     if event.get("applicant_id_number"):
         record["party_id"] = _public_applicant_id(str(event["applicant_id_number"]), party_type)
     if penalty:
-        record["penalty_kinds"] = list(penalty.get("penalty_kinds") or ())
+        record["penalty_kinds"] = penalty_kind_names(penalty.get("penalty_kinds") or ())
         fen = int(penalty.get("fine_amount") or 0)
         record["fine_amount"] = f"{fen // 100}.{fen % 100:02d}"
     return {

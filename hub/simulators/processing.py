@@ -128,7 +128,6 @@ PENALTY_SCENARIOS: dict[str, tuple[Transition, ...]] = {
     ),
 }
 PENALTY_WEIGHTS = {"penalty": 70, "penalty_summary": 20, "penalty_stopped": 10}
-PENALTY_KINDS = ("警告", "通报批评", "罚款", "没收违法所得", "暂扣许可证件", "吊销许可证件", "责令停产停业")
 # Discretion levels (自由裁量) with their fine range in yuan.
 DISCRETION = {"light": (1_000, 5_000), "ordinary": (5_000, 20_000), "serious": (20_000, 50_000)}
 SECRET_SHARE = 0.02
@@ -191,11 +190,11 @@ def penalty_decision(case_number: str, seed: int, occurred: datetime, decided: d
     rng = random.Random(f"{seed}:{case_number}:penalty")
     level = rng.choices(sorted(DISCRETION), weights=[3, 5, 2])[0]
     low, high = DISCRETION[level]
-    kinds = ["罚款"] + (["没收违法所得"] if rng.random() < 0.3 else [])
+    kinds = ["fine"] + (["confiscation"] if rng.random() < 0.3 else [])
     if level == "serious" and rng.random() < 0.5:
-        kinds.append(rng.choice(("暂扣许可证件", "吊销许可证件", "责令停产停业")))
+        kinds.append(rng.choice(("licence_suspension", "licence_revocation", "stop_business")))
     if level == "light" and rng.random() < 0.4:
-        kinds = ["警告"] + kinds
+        kinds = ["warning"] + kinds
     fine_yuan = rng.randrange(low, high + 1, 100)
     return {
         "case_number": case_number,
@@ -206,7 +205,7 @@ def penalty_decision(case_number: str, seed: int, occurred: datetime, decided: d
         "decision": 1,
         "penalty_kinds": kinds,
         "fine_amount": fine_yuan * 100,
-        "confiscated_value": rng.randrange(0, 5_000) * 100 if "没收违法所得" in kinds else 0,
+        "confiscated_value": rng.randrange(0, 5_000) * 100 if "confiscation" in kinds else 0,
         "discretion_level": level,
         "decided_at": iso(decided),
     }

@@ -110,6 +110,25 @@ def test_cases_advance_in_working_hours_up_to_now_and_no_further(hub_settings: A
     for penalty in penalties:
         assert catalogue.items[penalty.power_code].category == "CF"
         low, high = DISCRETION[penalty.discretion_level]
-        assert low * 100 <= penalty.fine_amount <= high * 100 and "罚款" in penalty.penalty_kinds
+        assert low * 100 <= penalty.fine_amount <= high * 100 and "fine" in penalty.penalty_kinds
         assert penalty.decision == 1 and penalty.procedure in (1, 2)
     assert {"granted", "decided"} <= set(states) and set(states) & TERMINAL
+
+
+def test_penalty_decisions_use_the_one_code_list_the_feed_and_the_disclosure_use() -> None:
+    from datetime import datetime
+
+    import schemas
+    from connectors.clock import CST
+    from hub.simulators.processing import penalty_decision
+    from rules.penalties import PENALTY_KINDS, penalty_kind_names
+
+    feed_kinds = set(schemas.load_schema("province_penalty")["properties"]["penalty_kinds"]["items"]["enum"])
+    assert set(PENALTY_KINDS) == feed_kinds
+    seen: set[str] = set()
+    for serial in range(400):
+        decision = penalty_decision(f"3201000001{serial:010d}", 7, datetime(2026, 11, 2, 9, tzinfo=CST),
+                                    datetime(2026, 11, 9, 15, tzinfo=CST))
+        seen.update(decision["penalty_kinds"])  # type: ignore[arg-type]
+        penalty_kind_names(decision["penalty_kinds"])  # type: ignore[arg-type]  # raises on an unknown code
+    assert {"fine", "warning", "confiscation"} <= seen <= set(PENALTY_KINDS)

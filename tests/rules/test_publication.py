@@ -429,7 +429,7 @@ def test_every_published_field_is_allow_listed(extra: dict[str, str], penalty: b
         **extra,
         **_internal_event(status="decided" if penalty else "granted", agency_code="3201000001",
                           lookup="a" * 64),
-        "penalty": {"penalty_kinds": ["罚款"], "fine_amount": 500_000} if penalty else None,
+        "penalty": {"penalty_kinds": ["fine"], "fine_amount": 500_000} if penalty else None,
     }
     status = public_status_record(event)
     disclosure = public_disclosure_record(event)
@@ -442,7 +442,7 @@ def test_every_published_field_is_allow_listed(extra: dict[str, str], penalty: b
 def test_a_disclosure_masks_the_party_and_is_plain_text() -> None:
     record = public_disclosure_record(
         _internal_event(status="decided", agency_code="3201000001", opinion="<script>张三</script>罚款",
-                        penalty={"penalty_kinds": ["警告", "罚款"], "fine_amount": 1_234_500})
+                        penalty={"penalty_kinds": ["warning", "fine"], "fine_amount": 1_234_500})
     )
     assert record["party_name"] == "张*"
     assert record["party_id"] == mask_id_number(PERSON_ID)
