@@ -516,7 +516,11 @@ class ExchangeReport:
     uploaded: list[str] = field(default_factory=list)
     already_there: list[str] = field(default_factory=list)
     receipts: list[dict[str, Any]] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)  # batch id -> why the quality gate holds it
     steward_report: str | None = None
+
+
+BatchGate = Callable[[str], "str | None"]  # batch id -> reason to hold it, or None to send
 
 
 def _batches_in_state(engine: Engine, state: str) -> list[str]:
@@ -528,10 +532,18 @@ def _batches_in_state(engine: Engine, state: str) -> list[str]:
         )
 
 
-def send_batches(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths, report: ExchangeReport, at: datetime | None = None) -> None:
+def send_batches(
+    engine: Engine, session: ProvinceSftp, *, paths: FeedPaths, report: ExchangeReport,
+    at: datetime | None = None, gate: BatchGate | None = None,
+) -> None:
     """Upload every planned batch in sequence order, marking each batch and its rows sent
-    as soon as it is delivered; the first failure stops the run, so order is kept."""
+    as soon as it is delivered; the first failure stops the run, so order is kept. A batch
+    the quality ``gate`` holds stops the run too (it and the batches after it wait)."""
     for batch_id in _batches_in_state(engine, "planned"):
+        held = gate(batch_id) if gate is not None else None
+        if held is not None:
+            report.held[batch_id] = held
+            return
         folder = paths.batch_dir(batch_id)
         if upload_batch(session, folder):
             report.uploaded.append(batch_id)
@@ -622,14 +634,14 @@ def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths,
 
 def exchange(
     engine: Engine, sftp: SftpSettings, *, paths: FeedPaths, at: datetime | None = None,
-    sleep: Callable[[float], None] | None = None,
+    sleep: Callable[[float], None] | None = None, gate: BatchGate | None = None,
 ) -> ExchangeReport:
     """Upload planned batches, collect receipts, rewrite the steward report. Transient SFTP
     failures are retried with backoff (then raised as ``ProvinceUnreachable``)."""
     report = ExchangeReport()
 
     def work(session: ProvinceSftp) -> None:
-        send_batches(engine, session, paths=paths, report=report, at=at)
+        send_batches(engine, session, paths=paths, report=report, at=at, gate=gate)
         collect_receipts(engine, session, paths=paths, report=report, at=at)
 
     if sleep is None:

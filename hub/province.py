@@ -4,7 +4,9 @@ and ``hub run`` call these."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -70,8 +72,42 @@ def province_exchange(
     """Upload planned batches in order, ingest the province's receipts, rewrite the steward
     report. Raises ``ProvinceUnreachable`` (retry) or ``ProvinceRefused`` (operator)."""
     settings = settings or load_settings()
-    report = exchange(zone_engine(settings, "admin"), sftp or sftp_settings(), paths=feed_paths(settings), at=at)
+    report = exchange(
+        zone_engine(settings, "admin"), sftp or sftp_settings(), paths=feed_paths(settings), at=at,
+        gate=quality_gate(settings),
+    )
     return asdict(report)
+
+
+def quality_gate(settings: Settings) -> Callable[[str], str | None]:
+    """The provincial gate of the data-quality checks: before a batch goes up, its files
+    are checked against its manifest (the provincial-batch suite), and the batch is held
+    when that check, or the day's quality report, failed a critical expectation for a
+    record kind the batch carries (``HUB_QUALITY_GATE=off``: report only)."""
+
+    def check(batch_id: str) -> str | None:
+        from hub.stages import gate_allows
+        from quality.data import provincial_batch_frame
+        from quality.gate import blocking_rules
+        from quality.report import run_quality
+
+        folder = feed_paths(settings).batch_dir(batch_id)
+        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+        kinds = tuple(kind for kind, count in manifest["manifest"]["counts"].items() if count)
+        run_quality(
+            settings.quality_root, zone_engine(settings, "admin"),
+            frames={"provincial_batch": provincial_batch_frame(folder, manifest)},
+            suites=("provincial_batch",), label=batch_id,
+        )
+        day = str(manifest["manifest"]["created_at"])[:10]
+        if gate_allows(batch_id, kinds, settings) and gate_allows(day, kinds, settings):
+            return None
+        rules = blocking_rules(settings.quality_root, batch_id, kinds) + blocking_rules(
+            settings.quality_root, day, kinds
+        )
+        return "held by the quality gate: " + ", ".join(sorted(set(rules)))
+
+    return check
 
 
 def province_report(settings: Settings | None = None, *, sftp: SftpSettings | None = None, at: datetime | None = None) -> dict[str, Any]:

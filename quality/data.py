@@ -286,14 +286,21 @@ def load_provincial_counts(engine: Engine, day: date | None = None) -> list[Prov
 
 
 def _count_records(path: Any) -> int:
-    """Records in a batch file: JSON lines, one record per non-empty line."""
+    """Records in a batch file: rows of a Parquet file (from its footer), else JSON lines,
+    one record per non-empty line."""
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
     with open(path, "rb") as stream:
         return sum(1 for line in stream if line.strip())
 
 
 def provincial_batch_frame(batch_dir: Any, manifest: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per file the manifest lists (``{"files": [{"name", "sha256", "count"}]}``):
-    is it there, and do its record count and SHA-256 match the manifest?"""
+    """One row per file the manifest lists (``docs/province-feed.md``: ``{"manifest":
+    {"files": [{"name", "sha256", "records"}]}}``; a bare ``{"files": [...]}`` with
+    ``count`` is read too): is it there, and do its record count and SHA-256 match?"""
+    manifest = manifest.get("manifest", manifest)
     import hashlib
     from pathlib import Path
 
@@ -306,11 +313,12 @@ def provincial_batch_frame(batch_dir: Any, manifest: Mapping[str, Any]) -> pd.Da
         present = path.is_file() and Path(name).name == name
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if present else None
         count = _count_records(path) if present else None
+        expected = int(entry["records"] if "records" in entry else entry["count"])
         rows.append({
             "name": name, "present": present,
-            "expected_count": int(entry["count"]), "actual_count": count,
+            "expected_count": expected, "actual_count": count,
             "expected_sha256": str(entry["sha256"]), "actual_sha256": digest,
-            "count_matches": present and count == int(entry["count"]),
+            "count_matches": present and count == expected,
             "hash_matches": present and digest == str(entry["sha256"]).lower(),
         })
     return pd.DataFrame(rows, columns=[

@@ -19,6 +19,7 @@ from connectors.province_sftp import (
     with_retries,
 )
 from hub import province as stages
+from hub.settings import load_settings
 from tests.connectors.province_testkit import Hub, add_case, case_number, hours, hub, rename_case
 
 __all__ = ["hub"]
@@ -225,3 +226,26 @@ def test_a_server_that_never_answers_times_out_as_transient(hub: Hub) -> None:
         settings = type(settings)(**{**settings.__dict__, "port": silent.getsockname()[1]})
         with pytest.raises(ProvinceUnreachable):
             with_retries(settings, lambda s: s.listdir("feed"), sleep=lambda _: None)
+
+
+def test_quality_gate_holds_a_batch_whose_files_do_not_match_its_manifest(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(1, 3):
+        add_case(hub.engine, n, hours(0))
+    planned = stages.province_plan(hub.settings, at=hours(1))["planned"]
+    batch = planned[0]
+    folder = hub.settings.admin_root / "province" / "outbox" / batch
+    with open(folder / "case.jsonl", "ab") as stream:  # a record appears after signing
+        stream.write(b'{"record_key":"3201000001XXXXXXXXXX"}\n')
+
+    held = stages.province_exchange(hub.settings, sftp=hub.sftp(), at=hours(1))
+    assert held["uploaded"] == [] and batch in held["held"]
+    assert "provincial_batch.count_matches" in held["held"][batch]
+    assert "provincial_batch.hash_matches" in held["held"][batch]
+    assert not (hub.province.root / "feed" / batch).exists()
+    assert {m for m, _ in marks(hub).values()} == {"pending"}
+
+    monkeypatch.setenv("HUB_QUALITY_GATE", "off")  # report only: the batch goes (the province will refuse it)
+    sent = stages.province_exchange(load_settings(), sftp=hub.sftp(), at=hours(2))
+    assert sent["uploaded"] == [batch] and sent["held"] == {}
