@@ -344,18 +344,24 @@ def _public_records(events: Iterable[dict[str, Any]], held: set[int]) -> list[di
     return [public_status_record(e) for e in events if e["event_id"] not in held]
 
 
-def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogue) -> int:
+def _send_status_bundle(
+    sender: Sender, plan: PlannedBundle, catalogue: Catalogue, records: list[dict[str, Any]] | None = None
+) -> int:
+    """Send the bundle of ``plan``; ``records`` are its public records when the caller has
+    just built them from the same outbox rows, else (resuming after a crash) they are
+    rebuilt from the database, giving the same bytes."""
     assert plan.first_key is not None and plan.last_key is not None
-    with sender.engine.connect() as connection:
-        events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
-        held = set(
-            connection.execute(
-                select(publish_held.c.event_id).where(
-                    publish_held.c.event_id.between(plan.first_key, plan.last_key)
-                )
-            ).scalars()
-        )
-    records = _public_records(events, held)
+    if records is None:
+        with sender.engine.connect() as connection:
+            events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
+            held = set(
+                connection.execute(
+                    select(publish_held.c.event_id).where(
+                        publish_held.c.event_id.between(plan.first_key, plan.last_key)
+                    )
+                ).scalars()
+            )
+        records = _public_records(events, held)
     items: list[ItemSource] = [records_item("status_events", records)]
     send_planned(
         sender.engine, plan, items=items, counts={"status_events": len(records)}, key=sender.key,
@@ -398,14 +404,17 @@ def publish_status(
                 return report
             first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            held_rows = []
+            held_rows, records = [], []
             for event in events:
-                findings = scan_for_personal_data(public_status_record(event))
+                record = public_status_record(event)
+                findings = scan_for_personal_data(record)
                 if findings:
                     held_rows.append(
                         {"event_id": event["event_id"], "net_id": event["net_id"], "held_at": at,
                          "findings": [f.__dict__ for f in findings]}
                     )
+                else:
+                    records.append(record)
             if held_rows:
                 connection.execute(publish_held.insert(), held_rows)
                 record_events(
@@ -418,5 +427,5 @@ def publish_status(
                 record_count=len(events) - len(held_rows), first_key=first_key, last_key=last_key,
             )
         report.held += len(held_rows)
-        report.published += _send_status_bundle(sender, plan, catalogue)
+        report.published += _send_status_bundle(sender, plan, catalogue, records)
         report.bundles.append(plan.ref)
