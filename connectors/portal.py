@@ -225,47 +225,70 @@ def collect_submissions(
     report = IntakeReport()
     _resume(sender, drop, collected, report)
     while True:
+        # One scan of the drop per pass, taken a batch at a time (a rescan per batch would
+        # make a day's intake quadratic, and one query for a whole day's names would pass
+        # the database's limit on bound parameters); the next pass picks up late arrivals.
         candidates = list(_complete_submissions(drop))
-        with sender.engine.connect() as connection:
-            done = _claimed(connection, [c.name for c in candidates])
-        for leftover in (c for c in candidates if c.name in done):
-            _move_into(collected, leftover.name, leftover)  # sent before a crash
-        fresh = [c for c in candidates if c.name not in done][:max_records]
-        if not fresh:
+        if not candidates:
             return report
-        submissions: list[Submission] = []
-        for folder in fresh:
-            found = inspect_submission(folder) if SAFE_NAME.match(folder.name) else Refusal(
-                UNSAFE_NAME, "folder name is not a plain name"
+        for start in range(0, len(candidates), max_records):
+            _collect_batch(
+                sender, candidates[start : start + max_records], drop=drop, collected=collected,
+                quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
             )
-            if isinstance(found, Submission):
-                submissions.append(found)
-                continue
-            report.quarantined.append(
-                quarantine_file(
-                    sender.engine, folder, quarantine_dir / "submissions", kind="submission",
-                    ref=folder.name, code=found.code, detail=found.detail,
-                    record_ids=[folder.name], stage="intake",
-                )
-            )
-        if not submissions:
+
+
+def _collect_batch(
+    sender: Sender,
+    candidates: list[Path],
+    *,
+    drop: Path,
+    collected: Path,
+    quarantine_dir: Path,
+    catalogue_version: str,
+    report: IntakeReport,
+) -> None:
+    """Carry the unclaimed ones of ``candidates`` in one bundle, quarantining the rest."""
+    with sender.engine.connect() as connection:
+        done = _claimed(connection, [c.name for c in candidates])
+    for leftover in (c for c in candidates if c.name in done):
+        _move_into(collected, leftover.name, leftover)  # sent before a crash
+    fresh = [c for c in candidates if c.name not in done]
+    if not fresh:
+        return
+    submissions: list[Submission] = []
+    for folder in fresh:
+        found = inspect_submission(folder) if SAFE_NAME.match(folder.name) else Refusal(
+            UNSAFE_NAME, "folder name is not a plain name"
+        )
+        if isinstance(found, Submission):
+            submissions.append(found)
             continue
-        at = iso(now())
-        with transaction(sender.engine) as connection:
-            plan = plan_next(
-                connection, sender.channel, created_at=at,
-                catalogue_version=catalogue_version, record_count=len(submissions),
+        report.quarantined.append(
+            quarantine_file(
+                sender.engine, folder, quarantine_dir / "submissions", kind="submission",
+                ref=folder.name, code=found.code, detail=found.detail,
+                record_ids=[folder.name], stage="intake",
             )
-            connection.execute(
-                intake_claims.insert(),
-                [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
-            )
-            record_events(
-                connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
-            )
-        _send(sender, plan, submissions, drop, collected)
-        report.bundles.append(plan.ref)
-        report.carried += len(submissions)
+        )
+    if not submissions:
+        return
+    at = iso(now())
+    with transaction(sender.engine) as connection:
+        plan = plan_next(
+            connection, sender.channel, created_at=at,
+            catalogue_version=catalogue_version, record_count=len(submissions),
+        )
+        connection.execute(
+            intake_claims.insert(),
+            [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
+        )
+        record_events(
+            connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
+        )
+    _send(sender, plan, submissions, drop, collected)
+    report.bundles.append(plan.ref)
+    report.carried += len(submissions)
 
 
 # --- public status feed ---------------------------------------------------------------
