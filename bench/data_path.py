@@ -51,6 +51,7 @@ def run(records: int, seed: int, root: Path, profile: Path | None = None) -> dic
     started = time.perf_counter()
     workload = write_drop(settings.portal_drop, records, seed, documents)
     rows = [("generate portal drop (not hub work)", time.perf_counter() - started, peak_rss_mb())]
+    print(f"  {records:,}: workload generated in {rows[-1][1]:.1f} s", flush=True)
     profiler = cProfile.Profile() if profile else None
     reports = {}
     for name in STAGES:
@@ -61,6 +62,7 @@ def run(records: int, seed: int, root: Path, profile: Path | None = None) -> dic
         if profiler:
             profiler.disable()
         rows.append((name, time.perf_counter() - started, peak_rss_mb()))
+        print(f"  {records:,}: {name} {rows[-1][1]:.1f} s, peak RSS {rows[-1][2]:.0f} MB", flush=True)
     if profiler and profile:
         profiler.dump_stats(profile)
     load = reports["applications_load"]
