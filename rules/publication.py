@@ -373,5 +373,17 @@ def _skeleton(text: str) -> str:
     return _normalise(text).translate(_SKELETON)
 
 
+class _SeparatorTable(dict[int, str | None]):
+    """``str.translate`` table deleting separators, filled in as characters are seen."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value = self[code] = None if _is_separator(char) else char
+        return value
+
+
+_WITHOUT_SEPARATORS: Final = _SeparatorTable()
+
+
 def _compact(text: str) -> str:
-    return "".join(c for c in _normalise(text) if not _is_separator(c))
+    return _normalise(text).translate(_WITHOUT_SEPARATORS)
