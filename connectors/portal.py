@@ -132,12 +132,19 @@ def _hash_file(path: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
-def _complete_submissions(drop: Path) -> Iterator[Path]:
+def _complete_submissions(drop: Path) -> list[str]:
+    """Names of the complete submission folders, sorted. Only names are kept (a day's
+    drop can hold a million folders); callers make paths a batch at a time."""
     if not drop.is_dir():
-        return
-    for entry in sorted(os.scandir(drop), key=lambda e: e.name):
-        if entry.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(entry.path, SUBMISSION_FILE)):
-            yield Path(entry.path)
+        return []
+    with os.scandir(drop) as entries:
+        names = [
+            entry.name for entry in entries
+            if entry.is_dir(follow_symlinks=False)
+            and os.path.isfile(os.path.join(entry.path, SUBMISSION_FILE))
+        ]
+    names.sort()
+    return names
 
 
 def _claimed(connection: Connection, names: list[str]) -> set[str]:
@@ -228,12 +235,13 @@ def collect_submissions(
         # One scan of the drop per pass, taken a batch at a time (a rescan per batch would
         # make a day's intake quadratic, and one query for a whole day's names would pass
         # the database's limit on bound parameters); the next pass picks up late arrivals.
-        candidates = list(_complete_submissions(drop))
+        candidates = _complete_submissions(drop)
         if not candidates:
             return report
         for start in range(0, len(candidates), max_records):
             _collect_batch(
-                sender, candidates[start : start + max_records], drop=drop, collected=collected,
+                sender, [drop / name for name in candidates[start : start + max_records]],
+                drop=drop, collected=collected,
                 quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
             )
 
