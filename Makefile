@@ -19,8 +19,9 @@ test: setup
 ui: setup
 	@eval "$$($(VENV)/bin/hub airflow-env --home $(DEMO_HOME))" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" airflow standalone
 
+# make bench [SIZE=1000000] [SCALING=100000,1000000]
 bench: setup
-	@$(VENV)/bin/python -m bench
+	@$(VENV)/bin/python -m bench $(if $(SIZE),--records $(SIZE)) $(if $(SCALING),--scaling $(SCALING))
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

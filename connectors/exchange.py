@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, tuple_, update
 
 from connectors.catalogue_feed import resume_catalogue_plan
 from connectors.clock import iso, now
@@ -164,17 +164,33 @@ def load_applications(
 ) -> LoadReport:
     """Validate every staged application and hand accepted ones over with a case number."""
     report = LoadReport()
+    order = (inbound_records.c.channel, inbound_records.c.sequence, inbound_records.c.idx)
+    key = tuple_(*order)
+    with engine.connect() as connection:
+        first = connection.execute(
+            select(*order).where(inbound_records.c.state == "received").order_by(*order).limit(1)
+        ).first()
+    if first is None:
+        return report
+    # Batches walk the primary key from the first staged record (keyset paging), so each
+    # batch reads only its own rows: selecting "the first N received" again per batch
+    # would read and sort every remaining staged record each time, quadratic over a day.
+    # coalesce() keeps the planner off the state index, which cannot give key order.
+    # Records staged behind the walk while it runs are picked up by the next run.
+    bound = key >= tuple_(*first)
     while True:
         with transaction(engine) as connection:
             staged = connection.execute(
                 select(inbound_records)
-                .where(inbound_records.c.state == "received")
-                .order_by(inbound_records.c.channel, inbound_records.c.sequence, inbound_records.c.idx)
+                .where(func.coalesce(inbound_records.c.state, "") == "received", bound)
+                .order_by(*order)
                 .limit(batch_size)
             ).all()
             if not staged:
                 return report
             _load_batch(connection, staged, catalogue, attachment_store, report)
+        last = staged[-1]
+        bound = key > tuple_(last.channel, last.sequence, last.idx)
 
 
 def _load_batch(

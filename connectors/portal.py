@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,12 +132,19 @@ def _hash_file(path: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
-def _complete_submissions(drop: Path) -> Iterator[Path]:
+def _complete_submissions(drop: Path) -> list[str]:
+    """Names of the complete submission folders, sorted. Only names are kept (a day's
+    drop can hold a million folders); callers make paths a batch at a time."""
     if not drop.is_dir():
-        return
-    for entry in sorted(os.scandir(drop), key=lambda e: e.name):
-        if entry.is_dir(follow_symlinks=False) and os.path.isfile(os.path.join(entry.path, SUBMISSION_FILE)):
-            yield Path(entry.path)
+        return []
+    with os.scandir(drop) as entries:
+        names = [
+            entry.name for entry in entries
+            if entry.is_dir(follow_symlinks=False)
+            and os.path.isfile(os.path.join(entry.path, SUBMISSION_FILE))
+        ]
+    names.sort()
+    return names
 
 
 def _claimed(connection: Connection, names: list[str]) -> set[str]:
@@ -234,47 +240,71 @@ def collect_submissions(
     )
     _resume(sender, drop, collected, report)
     while True:
-        candidates = list(_complete_submissions(drop))
-        with sender.engine.connect() as connection:
-            done = _claimed(connection, [c.name for c in candidates])
-        for leftover in (c for c in candidates if c.name in done):
-            _move_into(collected, leftover.name, leftover)  # sent before a crash
-        fresh = [c for c in candidates if c.name not in done][:max_records]
-        if not fresh:
+        # One scan of the drop per pass, taken a batch at a time (a rescan per batch would
+        # make a day's intake quadratic, and one query for a whole day's names would pass
+        # the database's limit on bound parameters); the next pass picks up late arrivals.
+        candidates = _complete_submissions(drop)
+        if not candidates:
             return report
-        submissions: list[Submission] = []
-        for folder in fresh:
-            found = inspect_submission(folder) if SAFE_NAME.match(folder.name) else Refusal(
-                UNSAFE_NAME, "folder name is not a plain name"
+        for start in range(0, len(candidates), max_records):
+            _collect_batch(
+                sender, [drop / name for name in candidates[start : start + max_records]],
+                drop=drop, collected=collected,
+                quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
             )
-            if isinstance(found, Submission):
-                submissions.append(found)
-                continue
-            report.quarantined.append(
-                quarantine_file(
-                    sender.engine, folder, quarantine_dir / "submissions", kind="submission",
-                    ref=folder.name, code=found.code, detail=found.detail,
-                    record_ids=[folder.name], stage="intake",
-                )
-            )
-        if not submissions:
+
+
+def _collect_batch(
+    sender: Sender,
+    candidates: list[Path],
+    *,
+    drop: Path,
+    collected: Path,
+    quarantine_dir: Path,
+    catalogue_version: str,
+    report: IntakeReport,
+) -> None:
+    """Carry the unclaimed ones of ``candidates`` in one bundle, quarantining the rest."""
+    with sender.engine.connect() as connection:
+        done = _claimed(connection, [c.name for c in candidates])
+    for leftover in (c for c in candidates if c.name in done):
+        _move_into(collected, leftover.name, leftover)  # sent before a crash
+    fresh = [c for c in candidates if c.name not in done]
+    if not fresh:
+        return
+    submissions: list[Submission] = []
+    for folder in fresh:
+        found = inspect_submission(folder) if SAFE_NAME.match(folder.name) else Refusal(
+            UNSAFE_NAME, "folder name is not a plain name"
+        )
+        if isinstance(found, Submission):
+            submissions.append(found)
             continue
-        at = iso(now())
-        with transaction(sender.engine) as connection:
-            plan = plan_next(
-                connection, sender.channel, created_at=at,
-                catalogue_version=catalogue_version, record_count=len(submissions),
+        report.quarantined.append(
+            quarantine_file(
+                sender.engine, folder, quarantine_dir / "submissions", kind="submission",
+                ref=folder.name, code=found.code, detail=found.detail,
+                record_ids=[folder.name], stage="intake",
             )
-            connection.execute(
-                intake_claims.insert(),
-                [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
-            )
-            record_events(
-                connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
-            )
-        _send(sender, plan, submissions, drop, collected)
-        report.bundles.append(plan.ref)
-        report.carried += len(submissions)
+        )
+    if not submissions:
+        return
+    at = iso(now())
+    with transaction(sender.engine) as connection:
+        plan = plan_next(
+            connection, sender.channel, created_at=at,
+            catalogue_version=catalogue_version, record_count=len(submissions),
+        )
+        connection.execute(
+            intake_claims.insert(),
+            [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
+        )
+        record_events(
+            connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
+        )
+    _send(sender, plan, submissions, drop, collected)
+    report.bundles.append(plan.ref)
+    report.carried += len(submissions)
 
 
 # --- public status feed ---------------------------------------------------------------

@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import schemas
@@ -64,6 +65,10 @@ _DIGIT_RUN: Final = re.compile(
     rf"[0-9]+(?: {{1,{_MAX_SEPARATORS}}}[0-9]+)*(?: {{0,{_MAX_SEPARATORS}}}X)?"
 )
 _LONGEST_NUMBER: Final = 19
+_FEWEST_DIGITS: Final = 11
+_ASCII_DIGIT: Final = re.compile(r"[0-9]")
+_GROUP: Final = re.compile(r"[0-9]+|X")
+_OTHER_SCRIPT_DIGIT: Final = re.compile(r"[^\D0-9]")  # a decimal digit that is not ASCII
 
 
 def mask_id_number(number: str) -> str:
@@ -249,8 +254,13 @@ def scan_for_personal_data(record: Mapping[str, Any]) -> list[Finding]:
     text, full-width digits are folded and separators between digits are ignored.
     Historic 15-digit IDs are not flagged (too many false positives).
     """
+    texts = list(_texts(record, ""))
+    # Fast path: runs of digits never cross a character that is neither digit nor
+    # separator, so the texts joined by NUL hold a number exactly when one of them does.
+    if not any(_personal_numbers("\x00".join(text for _, text in texts))):
+        return []
     findings: list[Finding] = []
-    for path, text in _texts(record, ""):
+    for path, text in texts:
         for code, number in _personal_numbers(text):
             finding = Finding(code, path, _mask_number(code, number))
             if finding not in findings:
@@ -276,6 +286,7 @@ def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
         yield path, str(value)
 
 
+@lru_cache(maxsize=4096)
 def _pointer_segment(key: str) -> str:
     # A key that holds personal data must not reappear in the finding's path.
     if any(_personal_numbers(key)):
@@ -298,9 +309,20 @@ def _without_markup(text: str) -> str:
 
 
 def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
-    for run in _DIGIT_RUN.finditer(_skeleton(_without_credit_codes(_without_markup(text)))):
-        groups = re.findall(r"[0-9]+|X", run.group())
+    normalised = _normalise(_without_markup(text))
+    # Every number looked for has at least 11 digits (a mobile); text with fewer after
+    # normalisation cannot hold one. (_normalise is idempotent, so the skeleton below is
+    # the one of the text itself.)
+    if len(_ASCII_DIGIT.findall(normalised)) < _FEWEST_DIGITS:
+        return
+    skeleton = _without_credit_codes(normalised).translate(_SKELETON)
+    for run in _DIGIT_RUN.finditer(skeleton):
+        if run.end() - run.start() < _FEWEST_DIGITS:
+            continue
+        groups = _GROUP.findall(run.group())
         compact = "".join(groups)
+        if len(compact) < _FEWEST_DIGITS:
+            continue
         resident_ids: list[range] = []
         for start in range(len(compact) - 17):
             if _is_resident_id(compact[start : start + 18]):
@@ -326,6 +348,8 @@ def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
 
 def _is_resident_id(number: str) -> bool:
     # Birth years past 2099 are noise in long digit runs, not IDs.
+    if number[6:8] not in ("19", "20"):  # born 1900-2099: a cheap test before the check digit
+        return False
     born = resident_id_birth_date(number)
     return is_valid_resident_id(number) and born is not None and born.year < 2100
 
@@ -368,7 +392,9 @@ def _mask_number(code: FindingCode, number: str) -> str:
     return "*" * (len(number) - 4) + number[-4:]
 
 
-_CREDIT_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])")
+# A credit code stands alone or begins a national power code (its agency's credit code
+# followed by the category letters), so letters may follow it but digits may not.
+_CREDIT_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9])")
 
 
 def _without_credit_codes(text: str) -> str:
@@ -385,10 +411,15 @@ def _without_credit_codes(text: str) -> str:
 
 def _normalise(text: str) -> str:
     """NFKC folding, and digits of any script as ASCII digits."""
-    return "".join(
-        str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c
-        for c in unicodedata.normalize("NFKC", text)
+    folded = (
+        text if text.isascii() or unicodedata.is_normalized("NFKC", text)
+        else unicodedata.normalize("NFKC", text)
     )
+    if folded.isascii():
+        return folded
+    if not _OTHER_SCRIPT_DIGIT.search(folded):
+        return folded
+    return folded.translate(_ASCII_DIGITS)
 
 
 def _is_separator(char: str) -> bool:
@@ -399,17 +430,57 @@ def _is_separator(char: str) -> bool:
     )
 
 
-def _skeleton(text: str) -> str:
-    """``text`` reduced to digits, ``X`` (ID check character), ``' '`` for a separator
-    and ``'#'`` for anything else."""
-    return "".join(
-        c if c.isascii() and c.isdigit()
-        else "X" if c in "xX"
-        else " " if _is_separator(c)
+class _DigitTable(dict[int, str]):
+    """``str.translate`` table folding digits of any script to ASCII, filled in lazily."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        value = self[code] = (
+            str(unicodedata.decimal(char)) if char.isdecimal() and not char.isascii() else char
+        )
+        return value
+
+
+_ASCII_DIGITS: Final = _DigitTable()
+
+
+def _skeleton_char(char: str) -> str:
+    return (
+        char if char.isascii() and char.isdigit()
+        else "X" if char in "xX"
+        else " " if _is_separator(char)
         else "#"
-        for c in _normalise(text)
     )
 
 
+class _SkeletonTable(dict[int, str]):
+    """``str.translate`` table of ``_skeleton_char``, filled in as characters are seen."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = _skeleton_char(chr(code))
+        return value
+
+
+_SKELETON: Final = _SkeletonTable()
+
+
+def _skeleton(text: str) -> str:
+    """``text`` reduced to digits, ``X`` (ID check character), ``' '`` for a separator
+    and ``'#'`` for anything else."""
+    return _normalise(text).translate(_SKELETON)
+
+
+class _SeparatorTable(dict[int, str | None]):
+    """``str.translate`` table deleting separators, filled in as characters are seen."""
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        value = self[code] = None if _is_separator(char) else char
+        return value
+
+
+_WITHOUT_SEPARATORS: Final = _SeparatorTable()
+
+
 def _compact(text: str) -> str:
-    return "".join(c for c in _normalise(text) if not _is_separator(c))
+    return _normalise(text).translate(_WITHOUT_SEPARATORS)

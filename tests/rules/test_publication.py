@@ -449,3 +449,24 @@ def test_a_disclosure_masks_the_party_and_is_plain_text() -> None:
     assert record["decision"] == "&lt;script&gt;张*&lt;/script&gt;罚款"
     assert record["fine_amount"] == "12345.00" and record["penalty_kinds"] == ["警告", "罚款"]
     assert scan_for_personal_data(record) == []
+
+
+def test_a_national_power_code_is_not_a_card_number() -> None:
+    from rules.identifiers import org_code_check_char, uscc_check_char
+    from rules.publication import _passes_luhn
+
+    # Find an all-digit agency credit code whose digits pass the Luhn check, as about one
+    # agency in ten has; its power codes begin with it.
+    agency = next(
+        code
+        for serial in range(10_000)
+        for body in ["12320100" + f"{serial:08d}" + org_code_check_char(f"{serial:08d}")]
+        if body.isdigit()
+        for code in [body + uscc_check_char(body)]
+        if code.isdigit() and _passes_luhn(code)
+    )
+    power_code = agency + "XK" + "00000000007"
+    assert scan_for_personal_data({"power_code": power_code, "note": f"事项编码{power_code}"}) == []
+    # Still fail closed: a card number next to the power code is found.
+    found = scan_for_personal_data({"note": f"事项编码{power_code}，卡号6222021234567890128"})
+    assert [f.code for f in found] == ["BANK_CARD"]

@@ -1,0 +1,140 @@
+"""Baselines for the data path, on the same workload (bench.workload):
+
+- ``sha256+fsync copy``: read every byte of the portal drop, SHA-256 it and write it to one
+  fsync'd file: the practical limit of any path that must hash and persist the bytes once.
+- ``naive pipeline``: what an information centre would script: a ``jsonschema`` loop over
+  the submissions, then ``tar | zstd | openssl enc`` to pack and encrypt, and
+  ``openssl dec | zstd -d | tar -x`` on the other side. A tool that is not installed is
+  skipped with a note (``zstd`` falls back to no compression step).
+- ``jsonschema-rs envelope``: the compiled envelope schema alone on the parsed envelopes:
+  the ceiling of any validating path in Python.
+
+    python -m bench.baselines [--records N] [--hub-rate R]
+
+With ``--hub-rate`` (records per second of the hub's data path), each line also prints the
+hub's rate as a share of the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from bench.measure import children_peak_rss_mb, peak_rss_mb
+
+Row = tuple[str, float, int, str]  # name, seconds, bytes, note
+
+
+def _files(drop: Path) -> list[Path]:
+    return sorted(p for p in drop.rglob("*") if p.is_file())
+
+
+def sha256_fsync_copy(drop: Path, scratch: Path) -> Row:
+    files = _files(drop)
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    total = 0
+    with open(scratch / "copy.bin", "wb") as out:
+        for path in files:
+            data = path.read_bytes()
+            digest.update(data)
+            out.write(data)
+            total += len(data)
+        out.flush()
+        os.fsync(out.fileno())
+    return "sha256 + fsync'd copy", time.perf_counter() - started, total, ""
+
+
+def naive_pipeline(drop: Path, scratch: Path) -> Row:
+    import jsonschema
+
+    import schemas
+
+    schema = schemas.load_schema("application")
+    validator = jsonschema.Draft202012Validator(schema)
+    tools = {tool: shutil.which(tool) for tool in ("tar", "zstd", "openssl", "gpg")}
+    notes = []
+    started = time.perf_counter()
+    invalid = 0
+    for folder in sorted(drop.iterdir()):
+        envelope = orjson.loads((folder / "submission.json").read_bytes())
+        invalid += bool(next(iter(validator.iter_errors(envelope)), None))
+    total = sum(p.stat().st_size for p in _files(drop))
+    if not tools["tar"]:
+        return "naive pipeline (jsonschema loop only)", time.perf_counter() - started, total, "tar absent"
+    compress = f"| {tools['zstd']} -q -1 -T1 " if tools["zstd"] else ""
+    decompress = f"| {tools['zstd']} -q -d " if tools["zstd"] else ""
+    if not tools["zstd"]:
+        notes.append("zstd absent: no compression step")
+    packed = scratch / "drop.tar.zst.enc"
+    if tools["openssl"]:
+        encrypt = "| openssl enc -aes-256-cbc -pbkdf2 -pass pass:bench "
+        decrypt = "openssl enc -d -aes-256-cbc -pbkdf2 -pass pass:bench "
+    elif tools["gpg"]:
+        encrypt = "| gpg --batch -c --passphrase bench -o - "
+        decrypt = "gpg --batch -d --passphrase bench "
+    else:
+        encrypt = decrypt = ""
+        notes.append("openssl and gpg absent: no encryption step")
+    out = scratch / "unpacked"
+    out.mkdir()
+    subprocess.run(
+        f"tar -C {drop} -cf - . {compress}{encrypt}> {packed} && sync -f {packed} && "
+        f"{decrypt or 'cat '}< {packed} {decompress}| tar -C {out} -xf -",
+        shell=True, check=True,
+    )
+    return "naive pipeline (jsonschema + tar|zstd|openssl)", time.perf_counter() - started, total, "; ".join(notes)
+
+
+def jsonschema_rs_envelope(drop: Path, _scratch: Path) -> Row:
+    import jsonschema_rs
+
+    import schemas
+
+    envelopes = [orjson.loads((f / "submission.json").read_bytes()) for f in sorted(drop.iterdir())]
+    check = jsonschema_rs.validator_for(schemas.load_schema("application"), validate_formats=True).is_valid
+    started = time.perf_counter()
+    valid = sum(1 for envelope in envelopes if check(envelope))
+    seconds = time.perf_counter() - started
+    return "jsonschema-rs, envelope alone", seconds, 0, f"{len(envelopes) - valid} invalid"
+
+
+BASELINES: tuple[Callable[[Path, Path], Row], ...] = (sha256_fsync_copy, naive_pipeline, jsonschema_rs_envelope)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--hub-rate", type=float, help="records/s of the hub's data path, for ratios")
+    args = parser.parse_args()
+    from bench.workload import catalogue_documents, write_drop
+
+    with tempfile.TemporaryDirectory(prefix="hub-baselines-") as folder:
+        root = Path(folder)
+        write_drop(root / "drop", args.records, args.seed, catalogue_documents(args.seed))
+        print(f"baselines, {args.records:,} applications of the same workload")
+        print(f"{'baseline':<48} {'seconds':>8} {'records/s':>11} {'MB/s':>8} {'hub/baseline':>13}  note")
+        for baseline in BASELINES:
+            scratch = root / baseline.__name__
+            scratch.mkdir()
+            name, seconds, size, note = baseline(root / "drop", scratch)
+            rate = args.records / seconds
+            ratio = f"{args.hub_rate / rate:>12.1%}" if args.hub_rate else f"{'':>12}"
+            mbs = f"{size / seconds / 1e6:>8.0f}" if size else f"{'':>8}"
+            print(f"{name:<48} {seconds:>8.2f} {rate:>11,.0f} {mbs} {ratio}   {note}")
+            shutil.rmtree(scratch)
+        print(f"peak RSS: this process {peak_rss_mb():.0f} MB, largest tool {children_peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
