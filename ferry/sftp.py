@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
-import io
 import socket
 import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ import paramiko
 from ferry.errors import TerminalError, TransientError
 from ferry.transport import BUNDLE_SUFFIX, NAME_PATTERN, PART_SUFFIX, check_name
 
+_SPOOL_BYTES = 8 << 20
 _CHUNK = 256 * 1024
 _TERMINAL_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOENT, errno.ENOTDIR}
 
@@ -150,14 +151,15 @@ class SftpTransport:
         return sorted(names)
 
     def open(self, name: str) -> BinaryIO:
-        """The whole file, read into memory over one connection (receivers stage it)."""
-        buffer = io.BytesIO()
+        """The whole file over one connection, in a spooled temporary file: memory stays
+        bounded (it spills to disk past a few MiB) whatever the bundle's size."""
+        buffer = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (returned open)
         with self._session() as sftp, sftp.open(self._remote(name), "rb") as remote:
             remote.prefetch()
             while chunk := remote.read(_CHUNK):
                 buffer.write(chunk)
         buffer.seek(0)
-        return buffer
+        return buffer  # type: ignore[return-value]
 
     def path_of(self, name: str) -> Path | None:
         return None
