@@ -34,12 +34,10 @@ Anything wrong raises :class:`BundleRejected` with a reason code.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
 import re
-import stat
 import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +51,7 @@ from ferry.content_types import ALLOWED_MEDIA_TYPES, SNIFF_BYTES, content_matche
 from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey, is_expired
 from ferry.suites import AEAD_TAG_BYTES, SUITES, CryptoSuite, DecryptionFailed, get_suite
+from ferry.transport import open_regular
 
 MAGIC_PREFIX = b"PEXHUB\x00"
 FORMAT_VERSION = 2
@@ -653,7 +652,7 @@ class VerifiedBundle:
     def _chunks(self, name: str) -> Iterator[bytes]:
         item = self._items[name]
         index = self._index[name]
-        with _open_regular(self.path) as f:
+        with open_regular(self.path) as f:
             if os.fstat(f.fileno()).st_size != self._file_size:
                 raise BundleRejected(HASH_MISMATCH, f"{self.path} changed since it was verified")
             f.seek(self._offsets[name])
@@ -700,7 +699,7 @@ def open_bundle(
     if expected_channel is not None and expected_channel not in CHANNELS:
         raise ValueError(f"expected_channel must be one of {CHANNELS}")
     when = at if at is not None else datetime.now(UTC)
-    with _open_regular(path) as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         # (1) Framing: size, magic, trailer.
         if size > limits.max_bundle_bytes:
@@ -842,21 +841,6 @@ class _ItemCheck:
                 ATTACHMENT_TYPE, f"{self.name}: content is not {_show(self.media_type)}"
             )
         self._head = None
-
-
-def _open_regular(path: Path) -> BinaryIO:
-    """Open a bundle file without following a symlink or blocking on a FIFO."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise TerminalError(f"{path} is a symbolic link; refusing to follow it") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise TerminalError(f"{path} is not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
 
 
 def _pread(f: BinaryIO, offset: int, length: int) -> bytes:

@@ -98,19 +98,7 @@ class LocalFolderTransport:
         return sorted(names)
 
     def open(self, name: str) -> BinaryIO:
-        path = self.root / check_name(name)
-        # O_NONBLOCK so that a FIFO planted under a bundle name cannot hang the reader.
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise TerminalError(f"{path} is a symbolic link; refusing to follow it") from None
-            raise
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise TerminalError(f"{path} is not a regular file")
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
+        return open_regular(self.root / check_name(name))
 
     def path_of(self, name: str) -> Path | None:
         return self.root / check_name(name)
@@ -152,3 +140,19 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a file for reading without following a symlink, and without blocking on a FIFO
+    planted under a bundle name; anything but a regular file is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TerminalError(f"{path} is a symbolic link; refusing to follow it") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise TerminalError(f"{path} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
