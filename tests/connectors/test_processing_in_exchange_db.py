@@ -132,3 +132,14 @@ def test_penalty_decisions_use_the_one_code_list_the_feed_and_the_disclosure_use
         seen.update(decision["penalty_kinds"])  # type: ignore[arg-type]
         penalty_kind_names(decision["penalty_kinds"])  # type: ignore[arg-type]  # raises on an unknown code
     assert {"fine", "warning", "confiscation"} <= seen <= set(PENALTY_KINDS)
+
+
+def test_every_case_state_the_simulator_reaches_fits_the_public_and_provincial_schemas() -> None:
+    import schemas
+    from hub.simulators.processing import SCENARIOS, TERMINAL
+
+    reached = {t.state for steps in SCENARIOS.values() for t in steps} | set(TERMINAL) | {"registered"}
+    provincial = set(schemas.load_schema("province_case")["properties"]["state"]["enum"])
+    public = set(schemas.load_schema("status_event")["properties"]["status"]["enum"])
+    assert reached <= provincial, reached - provincial
+    assert reached <= public, reached - public
