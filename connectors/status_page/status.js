@@ -1,7 +1,9 @@
 // Public status page of the Power Exchange Hub: plain JavaScript, no build step.
 // The lookup name of a status document is derived in the browser exactly as the
 // administration side derives it (rules/query_password.py): PBKDF2-HMAC-SHA256 over the
-// query password, salted with the prefix from config.json and the case number. Nothing
+// query password (hyphens and spaces removed, upper case), salted with the prefix from
+// config.json and the case number; an 8-character password of the first scheme uses that
+// scheme's prefix and iteration count (config.json "legacy"). Nothing
 // is ever inserted as HTML: every value goes in through textContent.
 "use strict";
 
@@ -31,11 +33,13 @@ async function fetchJson(path) {
 
 async function lookupName(key, password, query) {
   const encoder = new TextEncoder();
+  const plain = password.replace(/[ \t-]/g, "").toUpperCase();
+  const scheme = query.legacy && plain.length === query.legacy.password_length ? query.legacy : query;
   const material = await crypto.subtle.importKey(
-    "raw", encoder.encode(password.trim().toUpperCase()), "PBKDF2", false, ["deriveBits"]);
+    "raw", encoder.encode(plain), "PBKDF2", false, ["deriveBits"]);
   const bits = await crypto.subtle.deriveBits(
-    { name: "PBKDF2", hash: "SHA-256", iterations: query.iterations,
-      salt: encoder.encode(query.salt_prefix + key.trim().toUpperCase()) },
+    { name: "PBKDF2", hash: "SHA-256", iterations: scheme.iterations,
+      salt: encoder.encode(scheme.salt_prefix + key.trim().toUpperCase()) },
     material, query.length_bytes * 8);
   const letters = "abcdefghijklmnop";
   return Array.from(new Uint8Array(bits), (b) => letters[b >> 4] + letters[b & 15]).join("");

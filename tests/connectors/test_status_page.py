@@ -21,10 +21,14 @@ from websockets.sync.client import ClientConnection, connect
 
 from connectors.portal import install_status_page
 from rules.publication import public_disclosure_record, public_status_record
-from rules.query_password import lookup_name
+from rules.query_password import format_query_password, lookup_name
 
 CASE_NUMBER = "32010000010000000042"
-PASSWORD = "3467ACDE"
+PASSWORD = "3467ACDEFGHJ"
+# A password of the first scheme (8 characters, 20,000 iterations): its document, published
+# before the scheme changed, must still be found.
+LEGACY_CASE_NUMBER = "32010000010000000041"
+LEGACY_PASSWORD = "3467ACDE"
 PERSON_ID = "320102199001011237"
 
 
@@ -62,6 +66,9 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "updated_at": records[-1]["at"], "result": records[-1]["result"]}
     (root / "status").mkdir()
     (root / "status" / f"{lookup_name(CASE_NUMBER, PASSWORD)}.json").write_text(json.dumps(document), "utf-8")
+    legacy = {**document, "case_number": LEGACY_CASE_NUMBER, "status": "accepted", "result": None}
+    (root / "status" / f"{lookup_name(LEGACY_CASE_NUMBER, LEGACY_PASSWORD)}.json").write_text(
+        json.dumps(legacy), "utf-8")
     disclosure = public_disclosure_record({**events[2], "agency_code": "3201000001", "penalty": None})
     (root / "disclosure").mkdir()
     (root / "disclosure" / "2026-11-12.json").write_text(
@@ -180,7 +187,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 
 def test_a_valid_lookup_shows_the_status_history_and_result(browser: Browser, public_site: str) -> None:
     browser.open(public_site)
-    shown = browser.look_up(CASE_NUMBER, PASSWORD.lower())
+    shown = browser.look_up(CASE_NUMBER, format_query_password(PASSWORD).lower())  # as handed over: 3467-ACDE-FGHJ
     assert shown["message"] == "查询成功" and shown["hidden"] is False
     assert shown["number"] == CASE_NUMBER
     assert shown["status"] == "准予许可" and shown["applicant"] == "张**"
@@ -193,11 +200,18 @@ def test_a_valid_lookup_shows_the_status_history_and_result(browser: Browser, pu
 
 def test_a_wrong_password_shows_nothing_personal(browser: Browser, public_site: str) -> None:
     browser.open(public_site)
-    shown = browser.look_up(CASE_NUMBER, "3467ACDF")
+    shown = browser.look_up(CASE_NUMBER, "3467ACDEFGHK")
     assert shown["message"].startswith("未查到办件") and shown["hidden"] is True
     assert shown["number"] == shown["status"] == shown["applicant"] == "" and shown["history"] == []
     for personal in ("张**", "张三丰", "公路超限运输许可申请", "NET20261109000042", "320102", "准予"):
         assert personal not in shown["lookup"]
+
+
+def test_a_password_of_the_first_scheme_still_finds_its_case(browser: Browser, public_site: str) -> None:
+    browser.open(public_site)
+    shown = browser.look_up(LEGACY_CASE_NUMBER, LEGACY_PASSWORD)
+    assert shown["message"] == "查询成功" and shown["number"] == LEGACY_CASE_NUMBER
+    assert browser.look_up(LEGACY_CASE_NUMBER, PASSWORD)["message"].startswith("未查到办件")
 
 
 def test_the_page_lists_the_disclosures_and_the_catalogue(browser: Browser, public_site: str) -> None:

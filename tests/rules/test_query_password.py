@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rules.publication import scan_for_personal_data
 from rules.query_password import (
+    LEGACY_KDF_ITERATIONS,
     PASSWORD_ALPHABET,
     PASSWORD_LENGTH,
     QUERY_KDF_ITERATIONS,
+    format_query_password,
     generate_query_password,
     kdf_parameters,
     lookup_name,
@@ -21,24 +24,59 @@ from rules.query_password import (
 CASE = "32010000010000000042"
 
 
+def _letters(bits: bytes) -> str:
+    return "".join("abcdefghijklmnop"[b >> 4] + "abcdefghijklmnop"[b & 15] for b in bits)
+
+
 def test_passwords_are_random_and_unambiguous() -> None:
     passwords = {generate_query_password() for _ in range(200)}
     assert len(passwords) == 200
-    assert all(len(p) == PASSWORD_LENGTH and set(p) <= set(PASSWORD_ALPHABET) for p in passwords)
+    assert all(len(p) == PASSWORD_LENGTH == 12 and set(p) <= set(PASSWORD_ALPHABET) for p in passwords)
     assert not set("01258BILOSZ") & set(PASSWORD_ALPHABET)
 
 
+def test_every_character_of_the_alphabet_is_equally_likely_in_every_position() -> None:
+    counts = Counter(c for _ in range(4000) for c in generate_query_password())
+    expected = 4000 * PASSWORD_LENGTH / len(PASSWORD_ALPHABET)  # 1,920 each
+    assert set(counts) == set(PASSWORD_ALPHABET)
+    assert all(abs(n - expected) < 0.15 * expected for n in counts.values())  # > 6 sigma
+    first = Counter(generate_query_password()[0] for _ in range(5000))
+    assert len(first) == len(PASSWORD_ALPHABET)
+
+
+def test_the_password_outweighs_the_former_scheme_against_guessing() -> None:
+    """Work per case for an attacker: candidates times iterations, in bits."""
+    import math
+
+    now = math.log2(len(PASSWORD_ALPHABET) ** PASSWORD_LENGTH * QUERY_KDF_ITERATIONS)
+    before = math.log2(len(PASSWORD_ALPHABET) ** 8 * LEGACY_KDF_ITERATIONS)
+    assert now >= before + 8
+
+
 def test_lookup_name_is_pbkdf2_sha256_salted_with_the_case_number() -> None:
-    bits = hashlib.pbkdf2_hmac("sha256", b"3467ACDE", ("pehub-status-v1|" + CASE).encode(), QUERY_KDF_ITERATIONS, 32)
-    expected = "".join("abcdefghijklmnop"[b >> 4] + "abcdefghijklmnop"[b & 15] for b in bits)
-    assert lookup_name(CASE, "3467ACDE") == expected
-    assert lookup_name(CASE, " 3467acde ") == expected  # typed in lower case, with spaces
-    assert lookup_name(CASE, "3467ACDF") != expected
-    assert lookup_name("32010000010000000043", "3467ACDE") != expected
+    bits = hashlib.pbkdf2_hmac("sha256", b"3467ACDEFGHJ", ("pehub-status-v2|" + CASE).encode(), QUERY_KDF_ITERATIONS, 32)
+    expected = _letters(bits)
+    assert lookup_name(CASE, "3467ACDEFGHJ") == expected
+    assert lookup_name(CASE, " 3467acdefghj ") == expected  # typed in lower case, with spaces
+    assert lookup_name(CASE, "3467-ACDE-FGHJ") == expected  # as handed over, in groups
+    assert lookup_name(CASE, "3467ACDEFGHK") != expected
+    assert lookup_name("32010000010000000043", "3467ACDEFGHJ") != expected
     assert kdf_parameters()["iterations"] == QUERY_KDF_ITERATIONS
 
 
-@given(st.text(alphabet=PASSWORD_ALPHABET, min_size=8, max_size=8))
+def test_a_password_of_the_first_scheme_keeps_its_name() -> None:
+    bits = hashlib.pbkdf2_hmac("sha256", b"3467ACDE", ("pehub-status-v1|" + CASE).encode(), 20_000, 32)
+    assert lookup_name(CASE, "3467acde") == _letters(bits)
+    legacy = kdf_parameters()["legacy"]
+    assert legacy == {"password_length": 8, "iterations": 20_000, "salt_prefix": "pehub-status-v1|"}
+
+
+def test_the_password_is_handed_over_in_groups_of_four() -> None:
+    assert format_query_password("3467ACDEFGHJ") == "3467-ACDE-FGHJ"
+    assert format_query_password("3467-acde fghj") == "3467-ACDE-FGHJ"
+
+
+@given(st.text(alphabet=PASSWORD_ALPHABET, min_size=12, max_size=12))
 def test_a_lookup_name_never_looks_like_personal_data(password: str) -> None:
     name = lookup_name(CASE, password, iterations=1)
     assert re.fullmatch(r"[a-p]{64}", name)
