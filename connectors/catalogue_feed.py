@@ -24,7 +24,8 @@ from connectors.ferry_ledger import (
     plan_next,
     send_planned,
 )
-from connectors.portal import Sender, _write_atomic
+from connectors.files import write_atomic
+from connectors.portal import Sender
 from connectors.provenance import record_events
 from ferry.bundle import VerifiedBundle, records_item, records_name
 from rules.catalogue import CATEGORIES, Catalogue, public_catalogue
@@ -124,7 +125,7 @@ def apply_catalogue_records(public_root: Path, connection: Connection, bundle: V
             entries.append(entry)
     entries.sort(key=lambda e: e["code"])
     for entry in entries:
-        _write_atomic(
+        write_atomic(
             items_dir / f"{entry['code']}.json",
             orjson.dumps(entry, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS),
         )
@@ -141,7 +142,7 @@ def apply_catalogue_records(public_root: Path, connection: Connection, bundle: V
             for e in entries
         ],
     }
-    _write_atomic(folder / "index.json", orjson.dumps(index, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    write_atomic(folder / "index.json", orjson.dumps(index, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     record_events(connection, [(bundle.manifest.catalogue_version, "portal_publish", "catalogue_published", ref, {"items": len(entries)})], at)
     return len(entries)
 

@@ -51,6 +51,7 @@ from connectors.db import (
     province_sync,
     transaction,
 )
+from connectors.files import write_atomic
 from connectors.province_sftp import ProvinceSftp, SftpSettings, with_retries
 from ferry.keys import SigningKey
 from ferry.suites import get_suite
@@ -411,15 +412,6 @@ def _parquet_rows(kind: str, records: list[dict[str, Any]], schema: Any) -> list
     return rows
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(partial, path)
-
-
 def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: SigningKey, agency_code: str) -> Path:
     """Write the batch's record files and its signed manifest into the local outbox (once:
     a built batch is never rewritten, so a resend is byte-identical)."""
@@ -444,12 +436,12 @@ def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: Signing
         if not records and kind not in ALWAYS_FILED:
             continue
         jsonl = b"".join(orjson.dumps(r) + b"\n" for r in records)
-        _write_atomic(folder / f"{kind}.jsonl", jsonl)
+        write_atomic(folder / f"{kind}.jsonl", jsonl)
         schema = _arrow_schema(kind)
         sink = pa.BufferOutputStream()
         pq.write_table(pa.Table.from_pylist(_parquet_rows(kind, records, schema), schema=schema), sink, compression="zstd")
         parquet = sink.getvalue().to_pybytes()
-        _write_atomic(folder / f"{kind}.parquet", parquet)
+        write_atomic(folder / f"{kind}.parquet", parquet)
         for name, fmt, data in ((f"{kind}.jsonl", "jsonl", jsonl), (f"{kind}.parquet", "parquet", parquet)):
             files.append({"name": name, "kind": kind, "format": fmt, "records": len(records),
                           "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
@@ -469,7 +461,7 @@ def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: Signing
         "signature": {"key_id": key.key_id, "suite": key.suite, "value": base64.b64encode(signature).decode("ascii")},
     }
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    _write_atomic(folder / MANIFEST, data)
+    write_atomic(folder / MANIFEST, data)
     with transaction(engine) as connection:
         connection.execute(
             update(province_batches).where(province_batches.c.batch_id == batch_id)
@@ -616,7 +608,7 @@ def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths,
             continue
         data = session.read_bytes(f"{RECEIPTS_DIR}/{name}", limit=256 * 1024 * 1024)
         paths.receipts.mkdir(parents=True, exist_ok=True)
-        _write_atomic(paths.receipts / name, data)
+        write_atomic(paths.receipts / name, data)
         try:
             receipt = orjson.loads(data)
             if not isinstance(receipt, dict) or receipt.get("batch_id") != batch_id:
