@@ -242,9 +242,9 @@ def content_digest(document: Mapping[str, Any]) -> str:
 def item_problems(document: Any) -> list[str]:
     """Everything wrong with one item version: its schema (with its category's
     disclosure fields), its time limits and its form schema. Empty means usable."""
-    problems = [f"{e.path or '/'}: {e.message}" for e in schemas.errors("power_item", document)]
-    if problems:
-        return problems
+    if not schemas.fast_check("power_item")(document):
+        return [f"{e.path or '/'}: {e.message}" for e in schemas.errors("power_item", document)]
+    problems = []
     if document["promised_limit_days"] > document["statutory_limit_days"]:
         problems.append(
             f"/promised_limit_days: promised limit exceeds the statutory limit "

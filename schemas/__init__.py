@@ -93,12 +93,18 @@ def validator(name: str) -> jsonschema.protocols.Validator:
 def fast_check(name: str) -> Callable[[Any], bool]:
     """A compiled yes/no check for the accept path; use ``errors`` only when it says no."""
     schema = load_schema(name)
-    if "urn:pehub:" in json.dumps(schema.get("properties", {})):
-        full_check: Callable[[Any], bool] = validator(name).is_valid
-        return full_check
-    compiled = jsonschema_rs.validator_for(schema, validate_formats=True)
+    compiled = jsonschema_rs.validator_for(schema, validate_formats=True, retriever=_schema_by_id)
     check: Callable[[Any], bool] = compiled.is_valid
     return check
+
+
+def _schema_by_id(uri: str) -> dict[str, Any]:
+    """Resolves references between the hub's schemas (``urn:pehub:...``) for the compiled
+    checks, from the registry's own files; nothing is fetched from anywhere else."""
+    for name in SCHEMA_NAMES:
+        if load_schema(name)["$id"] == uri:
+            return load_schema(name)
+    raise KeyError(f"no schema with $id {uri!r}")
 
 
 def errors(name: str, instance: Any) -> Iterator[SchemaError]:
