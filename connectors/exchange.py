@@ -458,9 +458,20 @@ def _build_items(
     return statuses, disclosures
 
 
-def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogue) -> tuple[int, int]:
+def _send_status_bundle(
+    sender: Sender,
+    plan: PlannedBundle,
+    catalogue: Catalogue,
+    built: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
+) -> tuple[int, int]:
+    """Build the planned bundle and send it. ``built``: the status and disclosure records
+    the planning step already made from the same rows; without it (resuming a plan left by
+    a crash) they are made again from the database, giving the same bytes."""
     assert plan.first_key is not None and plan.last_key is not None
     with sender.engine.connect() as connection:
+        if built is not None:
+            retractions = _retractions(connection, plan.first_key, plan.last_key)
+            return _send_built(sender, plan, *built, retractions)
         events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
         skipped = set(
             connection.execute(
@@ -477,6 +488,16 @@ def _send_status_bundle(sender: Sender, plan: PlannedBundle, catalogue: Catalogu
         )
         retractions = _retractions(connection, plan.first_key, plan.last_key)
     records, disclosures = _build_items(events, skipped)
+    return _send_built(sender, plan, records, disclosures, retractions)
+
+
+def _send_built(
+    sender: Sender,
+    plan: PlannedBundle,
+    records: list[dict[str, Any]],
+    disclosures: list[dict[str, Any]],
+    retractions: list[dict[str, Any]],
+) -> tuple[int, int]:
     items: list[ItemSource] = [
         records_item("status_events", records),
         records_item("disclosures", disclosures),
@@ -583,6 +604,8 @@ def publish_status(
             events = _events_in(connection, first_key, last_key, catalogue)
             withheld_cases = _withheld_cases(connection, sorted({e["net_id"] for e in events}))
             held_rows, withheld_rows = [], []
+            statuses: list[dict[str, Any]] = []
+            disclosures: list[dict[str, Any]] = []
             for event in events:
                 # Once a case is withheld, every later change of it is withheld too.
                 reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
@@ -593,17 +616,18 @@ def publish_status(
                          "reason": reason, "withheld_at": at}
                     )
                     continue
-                findings = [
-                    finding
-                    for record in outbound_records(event).values()
-                    for finding in scan_for_personal_data(record)
-                ]
+                records = outbound_records(event)
+                findings = [finding for record in records.values() for finding in scan_for_personal_data(record)]
                 if findings:
                     held_rows.append(
                         {"event_id": event["event_id"], "net_id": event["net_id"], "held_at": at,
                          "reason": "SCANNER:" + ",".join(sorted({f.code for f in findings})),
                          "findings": [f.__dict__ for f in findings]}
                     )
+                    continue
+                statuses.append(records["status_events"])
+                if "disclosures" in records:
+                    disclosures.append(records["disclosures"])
             if held_rows:
                 connection.execute(publish_held.insert(), held_rows)
                 record_events(
@@ -625,7 +649,7 @@ def publish_status(
             )
         report.held += len(held_rows)
         report.withheld += len(withheld_rows)
-        published, disclosed = _send_status_bundle(sender, plan, catalogue)
+        published, disclosed = _send_status_bundle(sender, plan, catalogue, built=(statuses, disclosures))
         report.published += published
         report.disclosures += disclosed
         report.bundles.append(plan.ref)
