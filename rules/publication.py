@@ -254,7 +254,7 @@ def scan_for_personal_data(record: Mapping[str, Any]) -> list[Finding]:
     text, full-width digits are folded and separators between digits are ignored.
     Historic 15-digit IDs are not flagged (too many false positives).
     """
-    texts = list(_texts(record, ""))
+    texts = _texts(record, "")
     # Fast path: runs of digits never cross a character that is neither digit nor
     # separator, so the texts joined by NUL hold a number exactly when one of them does.
     if not any(_personal_numbers("\x00".join(text for _, text in texts))):
@@ -268,22 +268,33 @@ def scan_for_personal_data(record: Mapping[str, Any]) -> list[Finding]:
     return findings
 
 
-def _texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+def _texts(value: Any, path: str) -> list[tuple[str, str]]:
     """Every piece of text in ``value`` with its JSON pointer."""
+    found: list[tuple[str, str]] = []
+    _collect_texts(value, path, found)
+    return found
+
+
+def _collect_texts(value: Any, path: str, found: list[tuple[str, str]]) -> None:
+    # Appends instead of nested generators: a record's dozens of leaves cost a call each,
+    # not a generator frame per level per leaf.
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):
-        yield path, value
+        found.append((path, value))
     elif isinstance(value, Mapping):
         for key, item in value.items():
             child = f"{path}/{_pointer_segment(str(key))}"
-            yield child, str(key)
-            yield from _texts(item, child)
+            found.append((child, str(key)))
+            if isinstance(item, str):
+                found.append((child, item))
+            else:
+                _collect_texts(item, child, found)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _texts(item, f"{path}/{index}")
+            _collect_texts(item, f"{path}/{index}", found)
     else:
-        yield path, str(value)
+        found.append((path, str(value)))
 
 
 @lru_cache(maxsize=4096)
@@ -404,9 +415,16 @@ def _without_credit_codes(text: str) -> str:
 
     def blank(match: re.Match[str]) -> str:
         token = match.group()
-        return " " if is_valid_uscc(token) and not _is_resident_id(token) else token
+        return " " if _is_public_credit_code(token) else token
 
     return _CREDIT_CODE_TOKEN.sub(blank, _normalise(text))
+
+
+@lru_cache(maxsize=65_536)
+def _is_public_credit_code(token: str) -> bool:
+    # Cached: the same few thousand agency codes recur in every record (power codes, case
+    # numbers), and the check-character arithmetic is most of the scanner's time otherwise.
+    return is_valid_uscc(token) and not _is_resident_id(token)
 
 
 def _normalise(text: str) -> str:
