@@ -89,11 +89,19 @@ class IntakeReport:
 
 def inspect_submission(folder: Path) -> Submission | Refusal:
     """Read one submission folder and check everything intake must vouch for."""
-    document = folder / SUBMISSION_FILE
-    if document.stat().st_size > MAX_SUBMISSION_BYTES:
+    # One open, one fstat, one read: a day's intake does this a million times.
+    descriptor = os.open(os.path.join(folder, SUBMISSION_FILE), os.O_RDONLY)
+    try:
+        if os.fstat(descriptor).st_size > MAX_SUBMISSION_BYTES:
+            return Refusal(SUBMISSION_UNREADABLE, f"{SUBMISSION_FILE} exceeds {MAX_SUBMISSION_BYTES} bytes")
+        # Read one byte past the limit: a file that grew after the fstat is still refused.
+        content = os.read(descriptor, MAX_SUBMISSION_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(content) > MAX_SUBMISSION_BYTES:
         return Refusal(SUBMISSION_UNREADABLE, f"{SUBMISSION_FILE} exceeds {MAX_SUBMISSION_BYTES} bytes")
     try:
-        envelope = orjson.loads(document.read_bytes())
+        envelope = orjson.loads(content)
     except orjson.JSONDecodeError as error:
         return Refusal(SUBMISSION_UNREADABLE, f"{SUBMISSION_FILE} is not valid JSON: {error}")
     if not isinstance(envelope, dict) or envelope.get("net_id") != folder.name:
@@ -193,9 +201,15 @@ def _send(
 
 
 def _move_into(folder: Path, name: str, source: Path) -> None:
-    if source.exists():
-        target = folder / name
-        if target.exists():
+    target = os.path.join(folder, name)
+    try:
+        os.rename(source, target)  # the common case: one call, same file system
+        return
+    except OSError:
+        pass  # moved already, target left over from an earlier run, or another file system
+    if os.path.lexists(source):
+        os.makedirs(folder, exist_ok=True)
+        if os.path.lexists(target):
             shutil.rmtree(target)  # an earlier run copied it before crashing
         shutil.move(source, target)
 
