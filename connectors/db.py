@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -420,6 +421,66 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
     except OperationalError as error:
         raise TransientError(f"exchange database unavailable: {error.orig}") from error
+
+
+PLACEHOLDER_BY_PARAMSTYLE = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` into ``table`` in one executemany through the driver, converting
+    each value as the column's type would (JSON, booleans).
+
+    The hub's large inserts (a batch of applications, cases, status changes) go this way:
+    SQLAlchemy's per-row parameter building costs more than the insert itself. A column a
+    row leaves out gets the column's scalar default, or NULL; unlike an executemany of
+    Core's ``insert()``, which takes its columns from the first row only and silently
+    drops values the others add.
+    """
+    if not rows:
+        return 0
+    dialect = connection.dialect
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    unknown = set(keys) - set(table.c.keys())
+    if unknown:
+        raise KeyError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+    for column in table.columns:
+        default = column.default
+        if column.name not in keys and default is not None:
+            if not getattr(default, "is_scalar", False):
+                raise ValueError(f"{table.name}.{column.name} has a computed default; give it in every row")
+            keys[column.name] = None
+    names = list(keys)
+    fill = {
+        n: (table.c[n].default.arg if table.c[n].default is not None else None)  # type: ignore[union-attr]
+        for n in names
+    }
+    processors = [
+        (i, p) for i, n in enumerate(names)
+        if (p := table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    values: list[Any] = []
+    for row in rows:
+        value = pick(row) if len(row) == len(names) else tuple(row.get(n, fill[n]) for n in names)
+        if processors:
+            converted = list(value)
+            for index, process in processors:
+                converted[index] = process(converted[index])
+            value = tuple(converted)
+        values.append(value)
+    placeholder = PLACEHOLDER_BY_PARAMSTYLE.get(dialect.paramstyle)
+    if placeholder is None:
+        connection.execute(table.insert(), [{n: row.get(n, fill[n]) for n in names} for row in rows])
+        return len(rows)
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join([placeholder] * len(names))})"
+    )
+    connection.exec_driver_sql(statement, values)
+    return len(rows)
 
 
 # --- administration zone: the provincial feed (省级平台) --------------------------------

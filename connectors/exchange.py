@@ -20,6 +20,7 @@ from connectors.catalogue_feed import resume_catalogue_plan
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
+    bulk_insert,
     case_materials,
     case_sequences,
     cases,
@@ -114,7 +115,7 @@ def apply_inbound(connection: Connection, bundle: VerifiedBundle, ref: str, at: 
             }
         )
     if rows:
-        connection.execute(inbound_records.insert(), rows)
+        bulk_insert(connection, inbound_records, rows)
     record_events(connection, [(r["net_id"], "inbound_receive", "received", ref, None) for r in rows], at)
     return len(rows)
 
@@ -288,16 +289,16 @@ def _load_batch(
         at,
     )
     if application_rows:
-        connection.execute(applications.insert(), application_rows)
-        connection.execute(cases.insert(), case_rows)
+        bulk_insert(connection, applications, application_rows)
+        bulk_insert(connection, cases, case_rows)
     if material_rows:
-        connection.execute(case_materials.insert(), material_rows)
+        bulk_insert(connection, case_materials, material_rows)
     if password_rows:
-        connection.execute(query_passwords.insert(), password_rows)
+        bulk_insert(connection, query_passwords, password_rows)
     if refused:
-        connection.execute(rejections.insert(), refused)
+        bulk_insert(connection, rejections, refused)
     if outbox_rows:
-        connection.execute(status_outbox.insert(), [_outbox_row(r) for r in outbox_rows])
+        bulk_insert(connection, status_outbox, [_outbox_row(r) for r in outbox_rows])
     connection.execute(
         update(inbound_records)
         .where(

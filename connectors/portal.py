@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Connection, Engine, select
 
 from connectors.clock import iso, now
-from connectors.db import intake_claims, quarantine, transaction
+from connectors.db import bulk_insert, intake_claims, quarantine, transaction
 from connectors.ferry_ledger import (
     PlannedBundle,
     finish_pending_heartbeat,
@@ -310,8 +310,8 @@ def _collect_batch(
             connection, sender.channel, created_at=at,
             catalogue_version=catalogue_version, record_count=len(submissions),
         )
-        connection.execute(
-            intake_claims.insert(),
+        bulk_insert(
+            connection, intake_claims,
             [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
         )
         record_events(

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from connectors.db import provenance
+from connectors.db import PLACEHOLDER_BY_PARAMSTYLE, provenance
 
 _COLUMNS = ("record_id", "stage", "outcome", "bundle", "detail", "at")
-_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+_PLACEHOLDER = PLACEHOLDER_BY_PARAMSTYLE
 
 
 def record_events(

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, bindparam, func, select, update
 from connectors.clock import CST, iso, now
 from connectors.db import (
     applications,
+    bulk_insert,
     case_results,
     case_steps,
     cases,
@@ -298,11 +299,11 @@ def advance_cases(
                 report.finished += final in TERMINAL
             changed_at = iso(current)
             if steps:
-                connection.execute(case_steps.insert(), steps)
+                bulk_insert(connection, case_steps, steps)
             if results:
-                connection.execute(case_results.insert(), results)
+                bulk_insert(connection, case_results, results)
             if penalties:
-                connection.execute(penalty_cases.insert(), penalties)
+                bulk_insert(connection, penalty_cases, penalties)
                 report.penalties += len(penalties)
             if states:
                 connection.execute(
@@ -314,6 +315,6 @@ def advance_cases(
                 )
             if outbox:
                 # Last, so the outbox lock (PostgreSQL) is held for as short a time as possible.
-                connection.execute(status_outbox.insert(), outbox)
+                bulk_insert(connection, status_outbox, outbox)
             record_events(connection, events, changed_at)
 
