@@ -59,28 +59,28 @@ def write_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def write_batch(root: Path, files: Iterable[tuple[Path, bytes]]) -> int:
+def write_batch(root: Path, files: Iterable[tuple[str | Path, bytes]]) -> int:
     """Replace every ``(path, data)`` under ``root`` so that all are durable when this
     returns, at the cost of two syncs of ``root``'s file system whatever their number."""
-    staged: list[Path] = []
+    staged: list[str] = []
     for path, data in files:
-        partial = path.with_name(path.name + PART_SUFFIX)
-        with open(partial, "wb") as stream:
+        target = os.fspath(path)
+        with open(target + PART_SUFFIX, "wb") as stream:
             stream.write(data)
-        staged.append(path)
+        staged.append(target)
     if not staged:
         return 0
     sync_file_system(root)
     folders = set()
-    for path in staged:
-        os.replace(path.with_name(path.name + PART_SUFFIX), path)
-        folders.add(path.parent)
+    for target in staged:
+        os.replace(target + PART_SUFFIX, target)
+        folders.add(os.path.dirname(target))
     for folder in sorted(folders):
         _fsync_dir(folder)
     return len(staged)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(descriptor)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,37 @@ def _collect_batch(
 
 LOOKUP = re.compile(r"^[a-p]{64}$")
 STATUS_PAGE = Path(__file__).parent / "status_page"
+STATUS_FOLDER = "status"
+# Documents are spread over 256 folders by the first two letters of their lookup name: a
+# province publishes about a million a day, more than one folder should hold.
+SHARD_LETTERS = 2
+
+
+def status_document_path(public_root: Path, lookup: str) -> Path:
+    """Where the public status document named ``lookup`` lives:
+    ``status/<first two letters>/<lookup>.json``."""
+    return public_root / STATUS_FOLDER / lookup[:SHARD_LETTERS] / f"{lookup}.json"
+
+
+def status_documents(public_root: Path) -> Iterator[Path]:
+    """Every published status document, one folder at a time (never the whole list)."""
+    status_dir = public_root / STATUS_FOLDER
+    if not status_dir.is_dir():
+        return
+    for shard in sorted(status_dir.iterdir()):
+        if shard.is_dir():
+            yield from sorted(shard.glob("*.json"))
+
+
+def _shard_flat_documents(status_dir: Path) -> None:
+    """Move documents of the earlier flat layout (``status/<lookup>.json``) into their
+    folders; a no-op once done (the top level then holds only the 256 folders)."""
+    with os.scandir(status_dir) as entries:
+        flat = [e.name for e in entries if e.is_file() and LOOKUP.match(e.name.removesuffix(".json"))]
+    for name in flat:
+        shard = status_dir / name[:SHARD_LETTERS]
+        shard.mkdir(exist_ok=True)
+        os.replace(status_dir / name, shard / name)
 
 
 def install_status_page(public_root: Path) -> None:
@@ -362,8 +394,9 @@ def apply_status_bundle(public_root: Path) -> Any:
     disclosure (双公示) into the list of its day; idempotent by event and record id."""
 
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-        status_dir = public_root / "status"
+        status_dir = public_root / STATUS_FOLDER
         status_dir.mkdir(parents=True, exist_ok=True)
+        _shard_flat_documents(status_dir)
         by_lookup: dict[str, list[dict[str, Any]]] = {}
         for line in bundle.iter_records("status_events"):
             event = _allowed(orjson.loads(line), "status_events")
@@ -373,10 +406,19 @@ def apply_status_bundle(public_root: Path) -> Any:
                 continue
             by_lookup.setdefault(event["lookup"], []).append(event)
         net_ids = []
-        documents: list[tuple[Path, bytes]] = []
+        documents: list[tuple[str, bytes]] = []
+        shards: set[str] = set()
         for lookup, events in by_lookup.items():
-            path = status_dir / f"{lookup}.json"
-            document = orjson.loads(path.read_bytes()) if path.exists() else {"events": []}
+            shard = os.path.join(status_dir, lookup[:SHARD_LETTERS])
+            if shard not in shards:
+                os.makedirs(shard, exist_ok=True)
+                shards.add(shard)
+            path = os.path.join(shard, lookup + ".json")
+            try:
+                with open(path, "rb") as stream:
+                    document = orjson.loads(stream.read())
+            except FileNotFoundError:
+                document = {"events": []}
             seen = {e["event_id"] for e in document["events"]}
             document["events"] += [e for e in events if e["event_id"] not in seen]
             document["events"].sort(key=lambda e: e["event_id"])
@@ -398,7 +440,7 @@ def apply_status_bundle(public_root: Path) -> Any:
         for line in bundle.iter_records("retractions"):
             retraction = _allowed(orjson.loads(line), "retractions")
             if retraction is not None and LOOKUP.match(str(retraction.get("lookup", ""))):
-                (status_dir / f"{retraction['lookup']}.json").unlink(missing_ok=True)
+                status_document_path(public_root, retraction["lookup"]).unlink(missing_ok=True)
                 retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
         if retracted:
             _retract_disclosures(public_root / "disclosure", retracted)

@@ -29,6 +29,7 @@ from connectors.db import (
     rejections,
     status_outbox,
 )
+from connectors.portal import status_documents
 from ferry.errors import TerminalError
 
 
@@ -89,10 +90,13 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     unsent = _count(admin, select(func.count()).select_from(status_outbox).where(status_outbox.c.event_id > last_sent))
     # The public feed has no index (documents are found only by case number and query
     # password), so the documents themselves are counted.
-    documents = [
-        orjson.loads(path.read_bytes()) for path in sorted((public_root / "status").glob("*.json"))
-    ]
-    public_events = sum(len(d.get("events", ())) for d in documents)
+    # One document at a time: a day's feed is a million documents.
+    public_documents = public_events = with_case_number = 0
+    for path in status_documents(public_root):
+        document = orjson.loads(path.read_bytes())
+        public_documents += 1
+        public_events += len(document.get("events", ()))
+        with_case_number += bool(document.get("case_number"))
     with internet.connect() as connection:
         applied = set(
             connection.execute(
@@ -145,11 +149,11 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         "status_changes_held": held,
         "status_changes_withheld": withheld,
         "status_changes_unsent": unsent,
-        "public_documents": len(documents),
+        "public_documents": public_documents,
         "public_status_events": public_events,
         "status_changes_on_the_ferry": on_the_ferry,
         "status_changes_retracted": retracted,
-        "accepted_with_public_status": sum(1 for d in documents if d.get("case_number")),
+        "accepted_with_public_status": with_case_number,
         "checks": checks,
         "balanced": all(checks.values()),
     }

@@ -116,10 +116,12 @@ def _minors(settings: Any) -> dict[str, str]:
 
 
 def test_every_published_application_is_found_only_with_its_password(loop: dict[str, Any]) -> None:
+    from connectors.portal import status_document_path
     from rules.query_password import lookup_name
 
     settings = loop["settings"]
     public = settings.public_root / "status"
+    assert sorted(p.name for p in public.iterdir()) == sorted({p.parent.name for p in public.glob("*/*.json")})
     passwords = _passwords(settings)
     minors = _minors(settings)
     withheld = _withheld(settings)
@@ -131,7 +133,7 @@ def test_every_published_application_is_found_only_with_its_password(loop: dict[
             assert net_id not in passwords
             continue
         key, password = passwords[net_id]
-        path = public / f"{lookup_name(key, password)}.json"
+        path = status_document_path(settings.public_root, lookup_name(key, password))
         if net_id in withheld:  # minors and cases marked secret
             assert not path.exists()
             continue
@@ -143,7 +145,7 @@ def test_every_published_application_is_found_only_with_its_password(loop: dict[
             assert document["status"] == "rejected"
             assert sorted({r["code"] for r in document["events"][0]["reasons"]}) == expected["codes"]
         wrong = "3467ACDE" if password != "3467ACDE" else "9YXWVUTR"
-        assert not (public / f"{lookup_name(key, wrong)}.json").exists()
+        assert not status_document_path(settings.public_root, lookup_name(key, wrong)).exists()
 
 
 def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) -> None:
@@ -164,10 +166,11 @@ def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) ->
 
 def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, Any]) -> None:
     import schemas
+    from connectors.portal import status_documents
     from rules.publication import DISCLOSURE_FIELDS, STATUS_EVENT_FIELDS
 
     public = loop["settings"].public_root
-    events = [e for p in (public / "status").glob("*.json") for e in json.loads(p.read_text("utf-8"))["events"]]
+    events = [e for p in status_documents(public) for e in json.loads(p.read_text("utf-8"))["events"]]
     assert events
     for event in events:
         assert set(event) <= STATUS_EVENT_FIELDS, set(event) - STATUS_EVENT_FIELDS
@@ -184,7 +187,8 @@ def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, A
 def test_no_public_index_maps_ids_to_documents(loop: dict[str, Any]) -> None:
     public = loop["settings"].public_root
     assert {"index.html", "status.js", "config.json"} <= {p.name for p in public.iterdir()}
-    for path in (p for p in public.rglob("*") if p.is_file() and p.parent.name != "status"):
+    status = public / "status"
+    for path in (p for p in public.rglob("*") if p.is_file() and status not in p.parents):
         assert not re.search(r"NET[0-9]{8}", path.read_text("utf-8")), path
 
 

@@ -81,7 +81,7 @@ async function onLookup(submitEvent) {
   try {
     const config = await fetchJson("config.json");
     const name = await lookupName(key, password, config.query);
-    const doc = await fetchJson("status/" + name + ".json");
+    const doc = await fetchJson("status/" + name.slice(0, 2) + "/" + name + ".json");
     if (!doc) {
       message.className = "message error";
       message.textContent = "未查到办件：请核对办件编号和查询密码。";

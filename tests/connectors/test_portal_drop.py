@@ -40,3 +40,15 @@ def test_a_folder_is_moved_once_whatever_an_earlier_run_left(tmp_path: Path) -> 
     portal._move_into(collected, "NET2", source)
     assert sorted(p.name for p in (collected / "NET2").iterdir()) == ["submission.json"]
     assert not source.exists()
+
+
+def test_documents_of_the_flat_layout_move_into_their_folders(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.mkdir()
+    flat = "ab" + "c" * 62
+    (status / f"{flat}.json").write_bytes(b'{"events": []}')
+    (status / "readme.txt").write_bytes(b"not a document")
+    portal._shard_flat_documents(status)
+    assert portal.status_document_path(tmp_path, flat).read_bytes() == b'{"events": []}'
+    assert sorted(p.name for p in status.iterdir()) == ["ab", "readme.txt"]
+    assert list(portal.status_documents(tmp_path)) == [portal.status_document_path(tmp_path, flat)]

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
 from connectors.exchange import publish_status
-from connectors.portal import Sender
+from connectors.portal import Sender, status_document_path, status_documents
 from ferry.transport import LocalFolderTransport
 from hub import stages
 from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
@@ -51,7 +51,7 @@ def _prepare(settings: Any, count: int = 30, seed: int = 3) -> None:
 
 def _published_event_ids(public_root: Path) -> Counter[int]:
     found: Counter[int] = Counter()
-    for path in (public_root / "status").glob("*.json"):
+    for path in status_documents(public_root):
         found.update(e["event_id"] for e in json.loads(path.read_text("utf-8"))["events"])
     return found
 
@@ -95,7 +95,7 @@ import os, signal, sys
 from pathlib import Path
 from ferry.transport import LocalFolderTransport
 from connectors.exchange import publish_status
-from connectors.portal import Sender
+from connectors.portal import Sender, status_document_path, status_documents
 from hub.settings import load_settings
 from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
 
@@ -160,7 +160,7 @@ def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_
             )
             if row.net_id not in withheld and row.net_id in disclosed
         )
-    document = hub_settings.public_root / "status" / f"{case.lookup}.json"
+    document = status_document_path(hub_settings.public_root, case.lookup)
     published_ids = {e["event_id"] for e in json.loads(document.read_text("utf-8"))["events"]}
     assert published_ids & disclosed_ids  # its result is in a 双公示 list
     # The case-processing system marks the case secret with its next change.

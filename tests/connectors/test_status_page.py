@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from connectors.portal import install_status_page
+from connectors.portal import install_status_page, status_document_path
 from rules.publication import public_disclosure_record, public_status_record
 from rules.query_password import format_query_password, lookup_name
 
@@ -64,10 +64,11 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "case_name": records[-1]["case_name"], "applicant_name": records[-1]["applicant_name"],
                 "power_name": records[-1]["power_name"], "status": "granted",
                 "updated_at": records[-1]["at"], "result": records[-1]["result"]}
-    (root / "status").mkdir()
-    (root / "status" / f"{lookup_name(CASE_NUMBER, PASSWORD)}.json").write_text(json.dumps(document), "utf-8")
+    for key, password in ((CASE_NUMBER, PASSWORD), (LEGACY_CASE_NUMBER, LEGACY_PASSWORD)):
+        status_document_path(root, lookup_name(key, password)).parent.mkdir(parents=True, exist_ok=True)
+    status_document_path(root, lookup_name(CASE_NUMBER, PASSWORD)).write_text(json.dumps(document), "utf-8")
     legacy = {**document, "case_number": LEGACY_CASE_NUMBER, "status": "accepted", "result": None}
-    (root / "status" / f"{lookup_name(LEGACY_CASE_NUMBER, LEGACY_PASSWORD)}.json").write_text(
+    status_document_path(root, lookup_name(LEGACY_CASE_NUMBER, LEGACY_PASSWORD)).write_text(
         json.dumps(legacy), "utf-8")
     disclosure = public_disclosure_record({**events[2], "agency_code": "3201000001", "penalty": None})
     (root / "disclosure").mkdir()
