@@ -450,52 +450,96 @@ def apply_status_bundle(public_root: Path) -> Any:
     return apply
 
 
+DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
 def _merge_disclosures(folder: Path, bundle: VerifiedBundle) -> int:
-    """Add a bundle's 双公示 records to the daily lists ``<date>.json`` and their index."""
+    """Write a bundle's 双公示 records as one page per day, ``<date>/b<sequence>.json``,
+    and list the page in ``index.json``.
+
+    A page belongs to one bundle, so applying a bundle again rewrites the same pages
+    (idempotent) and never reads the rest of the day: the cost and the memory of a bundle
+    do not grow with the day's list (a province decides tens of thousands a day)."""
     by_day: dict[str, list[dict[str, Any]]] = {}
     for line in bundle.iter_records("disclosures"):
         record = _allowed(orjson.loads(line), "disclosures")
         if record is None or not isinstance(record.get("decided_at"), str):
             continue
         day = record["decided_at"][:10]
-        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", day):
+        if DAY.match(day):
             by_day.setdefault(day, []).append(record)
     if not by_day:
         return 0
-    folder.mkdir(parents=True, exist_ok=True)
-    index_path = folder / "index.json"
-    index = orjson.loads(index_path.read_bytes()) if index_path.exists() else {"days": {}}
-    for day, records in by_day.items():
-        path = folder / f"{day}.json"
-        document = orjson.loads(path.read_bytes()) if path.exists() else {"date": day, "records": []}
-        seen = {(r["kind"], r["record_id"]) for r in document["records"]}
-        document["records"] += [r for r in records if (r["kind"], r["record_id"]) not in seen]
-        document["records"].sort(key=lambda r: (r["decided_at"], r["record_id"]))
-        write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        index["days"][day] = {
-            "licence": sum(r["kind"] == "licence" for r in document["records"]),
-            "penalty": sum(r["kind"] == "penalty" for r in document["records"]),
-        }
-    write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
+    index = _disclosure_index(folder)
+    page = f"b{bundle.manifest.sequence:08d}.json"
+    pages = []
+    for day, records in sorted(by_day.items()):
+        (folder / day).mkdir(parents=True, exist_ok=True)
+        records.sort(key=lambda r: (r["decided_at"], r["record_id"]))
+        pages.append((folder / day / page, orjson.dumps(
+            {"date": day, "records": records}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)))
+        index["days"].setdefault(day, {"pages": {}})["pages"][page] = _kind_counts(records)
+    write_batch(folder, pages)
+    _write_disclosure_index(folder, index)
     return sum(len(r) for r in by_day.values())
 
 
-def _retract_disclosures(folder: Path, record_ids: set[int]) -> None:
-    """Take the 双公示 records of withheld cases out of every daily list."""
+def disclosure_pages(public_root: Path) -> Iterator[Path]:
+    """Every page of the daily 双公示 lists, day by day, as the index lists them."""
+    folder = public_root / "disclosure"
+    index = _disclosure_index(folder) if folder.is_dir() else {"days": {}}
+    for day, entry in sorted(index["days"].items()):
+        for page in sorted(entry["pages"]):
+            yield folder / day / page
+
+
+def _kind_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    return {
+        "licence": sum(r["kind"] == "licence" for r in records),
+        "penalty": sum(r["kind"] == "penalty" for r in records),
+    }
+
+
+def _disclosure_index(folder: Path) -> dict[str, Any]:
+    """The index of the daily lists; lists of the earlier layout (one ``<date>.json`` per
+    day) become that day's first page on the way."""
+    folder.mkdir(parents=True, exist_ok=True)
     index_path = folder / "index.json"
-    if not index_path.exists():
+    index: dict[str, Any] = orjson.loads(index_path.read_bytes()) if index_path.exists() else {"days": {}}
+    flat = sorted(p for p in folder.glob("????-??-??.json") if DAY.match(p.stem))
+    for path in flat:
+        (folder / path.stem).mkdir(exist_ok=True)
+        records = orjson.loads(path.read_bytes())["records"]
+        os.replace(path, folder / path.stem / "b00000000.json")
+        index["days"][path.stem] = {"pages": {"b00000000.json": _kind_counts(records)}}
+    if flat:
+        _write_disclosure_index(folder, index)
+    return index
+
+
+def _write_disclosure_index(folder: Path, index: dict[str, Any]) -> None:
+    for entry in index["days"].values():
+        entry.update({
+            kind: sum(page[kind] for page in entry["pages"].values()) for kind in ("licence", "penalty")
+        })
+    write_atomic(folder / "index.json", orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
+
+
+def _retract_disclosures(folder: Path, record_ids: set[int]) -> None:
+    """Take the 双公示 records of withheld cases out of every page (one page in memory at
+    a time; retractions are rare)."""
+    if not (folder / "index.json").exists():
         return
-    index = orjson.loads(index_path.read_bytes())
-    for path in sorted(folder.glob("????-??-??.json")):
-        document = orjson.loads(path.read_bytes())
-        kept = [r for r in document["records"] if r["record_id"] not in record_ids]
-        if len(kept) == len(document["records"]):
-            continue
-        document["records"] = kept
-        write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        index["days"][document["date"]] = {
-            "licence": sum(r["kind"] == "licence" for r in kept),
-            "penalty": sum(r["kind"] == "penalty" for r in kept),
-        }
-    write_atomic(index_path, orjson.dumps(index, option=orjson.OPT_SORT_KEYS))
+    index = _disclosure_index(folder)
+    for day, entry in sorted(index["days"].items()):
+        for page in sorted(entry["pages"]):
+            path = folder / day / page
+            document = orjson.loads(path.read_bytes())
+            kept = [r for r in document["records"] if r["record_id"] not in record_ids]
+            if len(kept) == len(document["records"]):
+                continue
+            document["records"] = kept
+            write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+            entry["pages"][page] = _kind_counts(kept)
+    _write_disclosure_index(folder, index)
 

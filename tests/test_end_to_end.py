@@ -166,7 +166,7 @@ def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) ->
 
 def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, Any]) -> None:
     import schemas
-    from connectors.portal import status_documents
+    from connectors.portal import disclosure_pages, status_documents
     from rules.publication import DISCLOSURE_FIELDS, STATUS_EVENT_FIELDS
 
     public = loop["settings"].public_root
@@ -176,7 +176,7 @@ def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, A
         assert set(event) <= STATUS_EVENT_FIELDS, set(event) - STATUS_EVENT_FIELDS
         assert list(schemas.errors("status_event", event)) == [], event
     disclosures = [
-        r for p in (public / "disclosure").glob("2*.json") for r in json.loads(p.read_text("utf-8"))["records"]
+        r for p in disclosure_pages(public) for r in json.loads(p.read_text("utf-8"))["records"]
     ]
     assert {r["kind"] for r in disclosures} == {"licence", "penalty"}
     for record in disclosures:

@@ -103,8 +103,11 @@ async function loadDisclosures() {
   if (!days.length) { text("disclosure-message", "暂无公示信息"); return; }
   const rows = [];
   for (const day of days) {
-    const list = await fetchJson("disclosure/" + day + ".json");
-    for (const r of (list ? list.records : [])) {
+    const pages = await Promise.all(Object.keys(index.days[day].pages || {}).sort()
+      .map((page) => fetchJson("disclosure/" + day + "/" + page)));
+    const records = pages.flatMap((list) => (list ? list.records : []))
+      .sort((a, b) => (a.decided_at < b.decided_at ? -1 : a.decided_at > b.decided_at ? 1 : a.record_id - b.record_id));
+    for (const r of records) {
       const row = document.createElement("tr");
       const penalty = r.kind === "penalty" ? (r.penalty_kinds || []).join("、") + (r.fine_amount ? " " + r.fine_amount : "") : "";
       row.append(cell(day), cell(r.kind === "penalty" ? "行政处罚" : "行政许可"), cell(r.power_name || r.power_code),

@@ -52,3 +52,51 @@ def test_documents_of_the_flat_layout_move_into_their_folders(tmp_path: Path) ->
     assert portal.status_document_path(tmp_path, flat).read_bytes() == b'{"events": []}'
     assert sorted(p.name for p in status.iterdir()) == ["ab", "readme.txt"]
     assert list(portal.status_documents(tmp_path)) == [portal.status_document_path(tmp_path, flat)]
+
+
+class _Bundle:
+    """Just what the disclosure writer reads of a verified bundle."""
+
+    def __init__(self, sequence: int, records: list[dict[str, object]]) -> None:
+        self.manifest = type("Manifest", (), {"sequence": sequence})()
+        self._lines = [orjson.dumps(r) for r in records]
+
+    def iter_records(self, kind: str) -> list[bytes]:
+        return self._lines if kind == "disclosures" else []
+
+
+def _disclosure(record_id: int, day: str, kind: str = "licence") -> dict[str, object]:
+    return {"record_id": record_id, "kind": kind, "decided_at": f"{day}T10:00:00+08:00",
+            "power_code": "P", "decision": "准予许可"}
+
+
+def test_each_bundle_writes_its_own_page_of_a_day_and_again_the_same(tmp_path: Path) -> None:
+    folder = tmp_path / "disclosure"
+    first = _Bundle(1, [_disclosure(2, "2026-11-12"), _disclosure(1, "2026-11-12", "penalty")])
+    second = _Bundle(2, [_disclosure(3, "2026-11-12"), _disclosure(4, "2026-11-13")])
+    assert portal._merge_disclosures(folder, first) == 2
+    assert portal._merge_disclosures(folder, second) == 2
+    page = folder / "2026-11-12" / "b00000001.json"
+    before = page.read_bytes()
+    assert portal._merge_disclosures(folder, first) == 2  # applied again after a crash
+    assert page.read_bytes() == before
+    index = orjson.loads((folder / "index.json").read_bytes())
+    assert index["days"]["2026-11-12"]["licence"] == 2 and index["days"]["2026-11-12"]["penalty"] == 1
+    assert sorted(index["days"]["2026-11-12"]["pages"]) == ["b00000001.json", "b00000002.json"]
+    ids = [r["record_id"] for p in portal.disclosure_pages(tmp_path) for r in orjson.loads(p.read_bytes())["records"]]
+    assert sorted(ids) == [1, 2, 3, 4]  # nothing twice
+    portal._retract_disclosures(folder, {2, 4})
+    index = orjson.loads((folder / "index.json").read_bytes())
+    assert index["days"]["2026-11-12"]["licence"] == 1 and index["days"]["2026-11-13"]["licence"] == 0
+
+
+def test_a_daily_list_of_the_earlier_layout_becomes_its_days_first_page(tmp_path: Path) -> None:
+    folder = tmp_path / "disclosure"
+    folder.mkdir()
+    (folder / "2026-11-12.json").write_bytes(orjson.dumps({"date": "2026-11-12", "records": [_disclosure(1, "2026-11-12")]}))
+    (folder / "index.json").write_bytes(orjson.dumps({"days": {"2026-11-12": {"licence": 1, "penalty": 0}}}))
+    portal._merge_disclosures(folder, _Bundle(5, [_disclosure(9, "2026-11-12", "penalty")]))
+    index = orjson.loads((folder / "index.json").read_bytes())
+    assert index["days"]["2026-11-12"] == {"licence": 1, "penalty": 1, "pages": {
+        "b00000000.json": {"licence": 1, "penalty": 0}, "b00000005.json": {"licence": 0, "penalty": 1}}}
+    assert not (folder / "2026-11-12.json").exists()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
 from connectors.exchange import publish_status
-from connectors.portal import Sender, status_document_path, status_documents
+from connectors.portal import Sender, disclosure_pages, status_document_path, status_documents
 from ferry.transport import LocalFolderTransport
 from hub import stages
 from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
@@ -95,7 +95,7 @@ import os, signal, sys
 from pathlib import Path
 from ferry.transport import LocalFolderTransport
 from connectors.exchange import publish_status
-from connectors.portal import Sender, status_document_path, status_documents
+from connectors.portal import Sender, disclosure_pages, status_document_path, status_documents
 from hub.settings import load_settings
 from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
 
@@ -146,7 +146,7 @@ def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_
         withheld = set(connection.execute(select(publish_withheld.c.net_id)).scalars())
         disclosed_ids = {
             r["record_id"]
-            for path in (hub_settings.public_root / "disclosure").glob("2*.json")
+            for path in disclosure_pages(hub_settings.public_root)
             for r in json.loads(path.read_text("utf-8"))["records"]
         }
         disclosed = set(connection.execute(
@@ -175,7 +175,7 @@ def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_
     for path in (p for p in hub_settings.public_root.rglob("*") if p.is_file()):
         text = path.read_text("utf-8")
         assert case.net_id not in text and case.case_number not in text, path
-    for path in (hub_settings.public_root / "disclosure").glob("2*.json"):
+    for path in disclosure_pages(hub_settings.public_root):
         records = json.loads(path.read_text("utf-8"))["records"]
         assert not {r["record_id"] for r in records} & published_ids, path
     with engine.connect() as connection:

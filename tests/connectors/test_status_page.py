@@ -71,11 +71,11 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     status_document_path(root, lookup_name(LEGACY_CASE_NUMBER, LEGACY_PASSWORD)).write_text(
         json.dumps(legacy), "utf-8")
     disclosure = public_disclosure_record({**events[2], "agency_code": "3201000001", "penalty": None})
-    (root / "disclosure").mkdir()
-    (root / "disclosure" / "2026-11-12.json").write_text(
+    (root / "disclosure" / "2026-11-12").mkdir(parents=True)
+    (root / "disclosure" / "2026-11-12" / "b00000003.json").write_text(
         json.dumps({"date": "2026-11-12", "records": [disclosure]}), "utf-8")
-    (root / "disclosure" / "index.json").write_text(
-        json.dumps({"days": {"2026-11-12": {"licence": 1, "penalty": 0}}}), "utf-8")
+    (root / "disclosure" / "index.json").write_text(json.dumps({"days": {"2026-11-12": {
+        "licence": 1, "penalty": 0, "pages": {"b00000003.json": {"licence": 1, "penalty": 0}}}}}), "utf-8")
     (root / "catalogue").mkdir()
     (root / "catalogue" / "index.json").write_text(json.dumps(
         {"catalogue_version": "v1", "items": [{"code": "113201000123456713XK00000000001", "name": "公路超限运输许可",
