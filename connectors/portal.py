@@ -331,6 +331,8 @@ STATUS_FOLDER = "status"
 # Documents are spread over 256 folders by the first two letters of their lookup name: a
 # province publishes about a million a day, more than one folder should hold.
 SHARD_LETTERS = 2
+# Documents held in memory before they are written and synced together.
+DOCUMENTS_PER_SYNC = 5_000
 
 
 def status_document_path(public_root: Path, lookup: str) -> Path:
@@ -432,8 +434,11 @@ def apply_status_bundle(public_root: Path) -> Any:
             document["result"] = results[-1] if results else None
             documents.append((path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)))
             net_ids.append(latest["net_id"])
-        # Durable before the bundle is marked applied, at two syncs per bundle rather than
-        # an fsync per document (a bundle carries thousands).
+            if len(documents) >= DOCUMENTS_PER_SYNC:
+                write_batch(public_root, documents)
+                documents.clear()
+        # Durable before the bundle is marked applied, at two syncs per few thousand
+        # documents rather than an fsync each (a bundle carries tens of thousands).
         write_batch(public_root, documents)
         disclosed = _merge_disclosures(public_root / "disclosure", bundle)
         retracted: set[int] = set()
