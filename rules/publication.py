@@ -66,8 +66,9 @@ _DIGIT_RUN: Final = re.compile(
 )
 _LONGEST_NUMBER: Final = 19
 _FEWEST_DIGITS: Final = 11
-_ASCII_DIGIT: Final = re.compile(r"[0-9]")
 _GROUP: Final = re.compile(r"[0-9]+|X")
+# CJK unified ideographs (with extension A): never a digit, separator or X after NFKC.
+_IDEOGRAPHS: Final = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _OTHER_SCRIPT_DIGIT: Final = re.compile(r"[^\D0-9]")  # a decimal digit that is not ASCII
 
 
@@ -255,9 +256,11 @@ def scan_for_personal_data(record: Mapping[str, Any]) -> list[Finding]:
     Historic 15-digit IDs are not flagged (too many false positives).
     """
     texts = _texts(record, "")
-    # Fast path: runs of digits never cross a character that is neither digit nor
-    # separator, so the texts joined by NUL hold a number exactly when one of them does.
-    if not any(_personal_numbers("\x00".join(text for _, text in texts))):
+    # Fast path: each text made visible on its own (markup removed, NFKC; markup or an
+    # entity must never span two texts), then joined by NUL. Runs of digits never cross
+    # a character that is neither digit nor separator, and no normalisation composes
+    # across NUL, so the joined texts hold a number exactly when one of them does.
+    if not any(_numbers_in("\x00".join(_visible(text) for _, text in texts))):
         return []
     findings: list[Finding] = []
     for path, text in texts:
@@ -319,14 +322,32 @@ def _without_markup(text: str) -> str:
     return _MARKUP_TAG.sub("", text)
 
 
+def _visible(text: str) -> str:
+    """``text`` as ``_personal_numbers`` reads it: markup removed, NFKC, ASCII digits."""
+    if text.isascii() and "<" not in text and "&" not in text:
+        return text  # nothing to decode, fold or remove
+    return _visible_cached(text) if len(text) <= 256 else _normalise(_without_markup(text))
+
+
+@lru_cache(maxsize=65_536)
+def _visible_cached(text: str) -> str:
+    # Item names, steps and opinions recur in every record; their folding is paid once.
+    return _normalise(_without_markup(text))
+
+
 def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
-    normalised = _normalise(_without_markup(text))
+    return _numbers_in(_visible(text))
+
+
+def _numbers_in(normalised: str) -> Iterator[tuple[FindingCode, str]]:
+    """The personal numbers in visible, normalised text (see ``_visible``)."""
     # Every number looked for has at least 11 digits (a mobile); text with fewer after
-    # normalisation cannot hold one. (_normalise is idempotent, so the skeleton below is
-    # the one of the text itself.)
-    if len(_ASCII_DIGIT.findall(normalised)) < _FEWEST_DIGITS:
+    # normalisation cannot hold one.
+    if sum(map(normalised.count, "0123456789")) < _FEWEST_DIGITS:
         return
-    skeleton = _without_credit_codes(normalised).translate(_SKELETON)
+    # Runs of ideographs are one "other" character to the skeleton: collapsed before the
+    # per-character table, which is the slow part on Chinese text.
+    skeleton = _IDEOGRAPHS.sub("#", _blank_credit_codes(normalised)).translate(_SKELETON)
     for run in _DIGIT_RUN.finditer(skeleton):
         if run.end() - run.start() < _FEWEST_DIGITS:
             continue
@@ -408,16 +429,16 @@ def _mask_number(code: FindingCode, number: str) -> str:
 _CREDIT_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9])")
 
 
-def _without_credit_codes(text: str) -> str:
-    """The text with every valid unified social credit code blanked out: an organisation's
-    credit code is public, and its digit runs would otherwise pass for card numbers.
-    A token that is also a valid resident ID stays (fail closed)."""
+def _blank_credit_codes(normalised: str) -> str:
+    """The normalised text with every valid unified social credit code blanked out: an
+    organisation's credit code is public, and its digit runs would otherwise pass for
+    card numbers. A token that is also a valid resident ID stays (fail closed)."""
 
     def blank(match: re.Match[str]) -> str:
         token = match.group()
         return " " if _is_public_credit_code(token) else token
 
-    return _CREDIT_CODE_TOKEN.sub(blank, _normalise(text))
+    return _CREDIT_CODE_TOKEN.sub(blank, normalised)
 
 
 @lru_cache(maxsize=65_536)

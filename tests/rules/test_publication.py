@@ -470,3 +470,13 @@ def test_a_national_power_code_is_not_a_card_number() -> None:
     # Still fail closed: a card number next to the power code is found.
     found = scan_for_personal_data({"note": f"事项编码{power_code}，卡号6222021234567890128"})
     assert [f.code for f in found] == ["BANK_CARD"]
+
+
+@pytest.mark.parametrize("before, after", [("<", ">"), ("&#4", "9;"), ("<b", ">")])
+def test_markup_split_over_two_fields_hides_no_number(before: str, after: str) -> None:
+    """Each text is read on its own: a '<' in one field and a '>' in another must not
+    make the fields between them look like one tag to the scanner's fast path."""
+    person = "110105198906250006"
+    record = {"a": f"公路超限运输许可{before}", "b": person, "c": f"{after}其他"}
+    assert [f.code for f in scan_for_personal_data(record)] == ["RESIDENT_ID"]
+    assert [f.path for f in scan_for_personal_data({"a": before, "b": {"c": person}, "d": [after]})] == ["/b/c"]
