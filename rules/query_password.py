@@ -43,6 +43,8 @@ PASSWORD_LENGTH: Final = 12
 PASSWORD_GROUP: Final = 4
 _SEPARATORS: Final = str.maketrans("", "", " -\t")
 _LETTERS: Final = "abcdefghijklmnop"
+# Each hexadecimal digit of the derived bits as its letter: 0 → a, ..., f → p.
+_HEX_AS_LETTERS: Final = str.maketrans("0123456789abcdef", _LETTERS)
 _CANDIDATES: Final = len(PASSWORD_ALPHABET) ** PASSWORD_LENGTH
 # Largest multiple of the candidate count below 2^64: draws above it are redrawn, so every
 # password is equally likely (no modulo bias).
@@ -84,7 +86,7 @@ def lookup_name(key: str, password: str, iterations: int | None = None) -> str:
         iterations or (LEGACY_KDF_ITERATIONS if legacy else QUERY_KDF_ITERATIONS),
         32,
     )
-    return "".join(_LETTERS[b >> 4] + _LETTERS[b & 15] for b in bits)
+    return bits.hex().translate(_HEX_AS_LETTERS)
 
 
 def kdf_parameters() -> dict[str, object]:
