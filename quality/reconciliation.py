@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from connectors.db import (
     applications,
@@ -45,9 +45,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         internet, select(func.count()).select_from(quarantine).where(quarantine.c.kind == "submission")
     )
     with admin.connect() as connection:
-        quarantined_bundles = [
-            row.ref for row in connection.execute(select(quarantine.c.ref).where(quarantine.c.kind == "bundle"))
-        ]
+        quarantined_bundles = [ref for ref, _ in _lasting_quarantine(connection)]
         received = int(connection.execute(select(func.count()).select_from(inbound_records)).scalar() or 0)
         staged = int(
             connection.execute(
@@ -159,6 +157,27 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     }
 
 
+def _lasting_quarantine(connection: Connection) -> list[tuple[str, str]]:
+    """The quarantined inbound bundles whose records are still quarantined, with when:
+    one per sequence (a forged and a corrupt copy of one bundle hold the same records),
+    and none whose sequence was applied after all (the sender re-sent it intact)."""
+    applied = set(
+        connection.execute(
+            select(ferry_applied.c.sequence).where(ferry_applied.c.channel == "inbound")
+        ).scalars()
+    )
+    lasting: dict[int | str, tuple[str, str]] = {}
+    rows = connection.execute(
+        select(quarantine.c.ref, quarantine.c.at).where(quarantine.c.kind == "bundle").order_by(quarantine.c.id)
+    )
+    for ref, at in rows:
+        sequence = _sequence_of(ref)
+        if sequence in applied:
+            continue
+        lasting.setdefault(ref if sequence is None else sequence, (ref, at))
+    return list(lasting.values())
+
+
 def _sequence_of(bundle_name: str) -> int | None:
     stem = bundle_name.split(".", 1)[0]
     _, _, number = stem.rpartition("-")
@@ -240,9 +259,7 @@ def reconcile_inbound_bundles(admin: Engine, internet: Engine | None = None) -> 
         for ref, net_id in connection.execute(select(rejections.c.bundle, rejections.c.net_id)):
             refused.setdefault(ref, []).append(net_id)
         handed_over = {net_id for (net_id,) in connection.execute(select(cases.c.net_id))}
-        quarantined_bundles = connection.execute(
-            select(quarantine.c.ref, quarantine.c.at).where(quarantine.c.kind == "bundle")
-        ).all()
+        quarantined_bundles = _lasting_quarantine(connection)
     balances: list[Balance] = []
     for sequence, record_count, applied_at in sorted(applied):
         ref = f"inbound#{sequence}"

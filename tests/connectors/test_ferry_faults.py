@@ -39,6 +39,7 @@ from hub.zones import (
     transport_for,
     zone_engine,
 )
+from quality.reconciliation import reconcile, reconcile_inbound_bundles
 
 QUIET = ChannelPolicy(heartbeat_after=timedelta(days=1))
 
@@ -152,6 +153,15 @@ def test_damaged_bundle_is_quarantined_reported_and_resent(loop: Settings, damag
     assert stages.inbound_upkeep(loop)["resent"] == ["inbound#1"]
     assert receive(loop)["applied"] == ["inbound#1"]
     assert_exactly(loop, carried(loop))
+    # The quarantined copy's records were applied from the resend: none is counted twice.
+    stages.applications_load(loop)
+    internet, admin = zone_engine(loop, "internet"), zone_engine(loop, "admin")
+    counts = reconcile(internet, admin, loop.public_root)
+    at_intake = counts["submitted"] - len(carried(loop))  # the generator's unsafe submissions
+    assert counts["quarantined_bundles"] == 0 and counts["quarantined"] == at_intake, counts
+    assert counts["accepted"] + counts["rejected"] + counts["quarantined"] == counts["submitted"]
+    assert counts["balanced"], counts["checks"]
+    assert not [b for b in reconcile_inbound_bundles(admin, internet) if b.scope.startswith("quarantined:")]
 
 
 def test_replayed_old_sequence_is_a_harmless_duplicate(loop: Settings) -> None:
