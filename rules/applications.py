@@ -262,36 +262,51 @@ def _rule_reasons(
     return reasons
 
 
-@cache
-def _real_birth_day(yyyymmdd: str) -> bool:
-    """True when an 8-digit date is a real day on or after ``EARLIEST_BIRTH``."""
+# Real birth dates as ISO text, filled as they are met. Only days from EARLIEST_BIRTH to
+# the end of 2099 are kept, so the table never holds more than 73,049 entries, whatever
+# the input; any other 8-digit text is worked out again each time (such IDs are refused).
+_BIRTH_DAYS: dict[str, str] = {}
+_NO_BIRTH_DAY: Final = "~"  # sorts after every ISO date, so "born on or before" fails
+_BIRTH_DAYS_UNTIL: Final = date(2099, 12, 31)
+
+
+def _birth_day(yyyymmdd: str) -> str:
+    """The ISO date (``YYYY-MM-DD``) of an 8-digit birth date, or ``_NO_BIRTH_DAY`` when
+    it is no real day on or after ``EARLIEST_BIRTH``."""
     try:
-        return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:])) >= EARLIEST_BIRTH
+        born = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
     except ValueError:
-        return False
+        return _NO_BIRTH_DAY
+    if born < EARLIEST_BIRTH:
+        return _NO_BIRTH_DAY
+    iso = born.isoformat()
+    if born <= _BIRTH_DAYS_UNTIL:
+        _BIRTH_DAYS[yyyymmdd] = iso
+    return iso
 
 
-_PASSPORT_OR_OTHER: Final = frozenset({"passport", "other"})
+# The accepted 18th character of a resident ID for each weighted sum mod 11 ("x" = "X").
+_CHECK_CHARS: Final = tuple("Xx" if c == "X" else c for c in RESIDENT_ID_CHECK)
+_NO_FORM: Final[Mapping[str, Any]] = {}
 
 
 def _party_passes(party: Mapping[str, Any], day: str) -> bool:
-    """The accept path's check of one party; False sends the record to ``_party_reasons``."""
-    id_type = party["id_type"]
-    if id_type == "resident_id":
+    """The accept path's check of one party, ``day`` being the submission date as
+    ``YYYY-MM-DD``; False sends the record to ``_party_reasons``."""
+    if party["id_type"] == "resident_id":
         number = party["id_number"]
-        if len(number) != 18 or party["type"] != "person" or "credit_code" in party:
+        if len(number) != 18 or not number.isascii() or party["type"] != "person" or "credit_code" in party:
             return False
         body = number[:17]
         born = number[6:14]
         return (
             body.isdigit()
-            and body.isascii()
-            and RESIDENT_ID_CHECK[2 * int(body, 13) % 11] == number[17].upper()
-            and born <= day
-            and _real_birth_day(born)
+            and number[17] in _CHECK_CHARS[2 * int(body, 13) % 11]
+            and (_BIRTH_DAYS.get(born) or _birth_day(born)) <= day
         )
     if "credit_code" in party:
         return False
+    id_type = party["id_type"]
     if id_type == "uscc":
         return party["type"] == "organisation" and is_valid_uscc(party["id_number"])
     if id_type == "org_code":
@@ -310,7 +325,7 @@ def _passes(
     # datetimes, or a timestamp() call, costs a time-zone lookup).
     if not _NEGATIVE_SKEW <= received_at - submitted <= OLDEST_SUBMISSION:
         return False
-    day = text[0:4] + text[5:7] + text[8:10]
+    day = text[:10]  # the local date of submission, as submitted.date() would give it
     if not _party_passes(envelope["applicant"], day):
         return False
     contact = envelope.get("contact")
@@ -319,16 +334,18 @@ def _passes(
     item = catalogue.item_at(envelope["power_code"], submitted)
     if item is None or item.state != "A" or item.agency_code != envelope["agency_code"]:
         return False
-    rules = item.material_rules
+    media_types_of = item.media_types_of
     given = set()
     for material in envelope["materials"]:
-        rule = rules.get(material["material_code"])
-        if rule is None or material["media_type"] not in rule.media_types or material["sha256"] not in attachments:
+        code = material["material_code"]
+        media_types = media_types_of.get(code)
+        if media_types is None or material["media_type"] not in media_types or material["sha256"] not in attachments:
             return False
-        given.add(rule.material_code)
+        given.add(code)
     if not item.required_materials <= given:
         return False
-    return item.form_check is None or item.form_check(envelope.get("form", {}))
+    form_check = item.form_check
+    return form_check is None or form_check(envelope.get("form", _NO_FORM))
 
 
 def validate_application(

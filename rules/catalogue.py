@@ -115,11 +115,13 @@ class PowerItem:
         return self.state == "A"
 
     # Derived from ``materials`` once, for the accept path.
-    material_rules: Mapping[str, MaterialRule] = field(init=False, compare=False, repr=False)
+    media_types_of: Mapping[str, frozenset[str]] = field(init=False, compare=False, repr=False)
     required_materials: frozenset[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "material_rules", {r.material_code: r for r in self.materials})
+        object.__setattr__(
+            self, "media_types_of", {r.material_code: frozenset(r.media_types) for r in self.materials}
+        )
         object.__setattr__(
             self, "required_materials", frozenset(r.material_code for r in self.materials if r.required)
         )
