@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rules.applications import validate_application
+from rules.applications import SUBMITTED_AT_UNREADABLE, validate_application
 from rules.catalogue import Catalogue, CatalogueError, build_catalogue
 from rules.identifiers import (
     USCC_ALPHABET,
@@ -338,7 +338,10 @@ def _detailed(envelope: Any, catalogue: Catalogue, attachments: set[str]) -> lis
     schema = _schema_reasons(envelope)
     if not schema:
         return sorted(_rule_reasons(envelope, catalogue, RECEIVED, attachments, guarded=False))
-    return sorted(set(schema + _rule_reasons(envelope, catalogue, RECEIVED, attachments, guarded=True)))
+    rules = _rule_reasons(envelope, catalogue, RECEIVED, attachments, guarded=True)
+    if any(r.path == "/submitted_at" for r in schema):
+        rules = [r for r in rules if r != SUBMITTED_AT_UNREADABLE]
+    return sorted(set(schema + rules))
 
 
 def _organisation(draw: st.DrawFn) -> dict[str, Any]:
@@ -419,3 +422,41 @@ def _schema_reasons_of(envelope: Any) -> list[Any]:
     from rules.applications import _schema_reasons
 
     return _schema_reasons(envelope)
+
+
+# --- a record the compiled check refuses is never accepted ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # No real day: jsonschema-rs refuses it; the Python validator does not check
+        # date-time at all without the optional rfc3339-validator package.
+        ({"submitted_at": "2026-02-29T09:30:00+08:00"}, [("SCHEMA_FORMAT", "/submitted_at")]),
+        ({"submitted_at": "2026-11-23T09:30:60+08:00"}, [("SCHEMA_FORMAT", "/submitted_at")]),
+        # A leap second passes both schema engines, but Python's datetime cannot hold it.
+        ({"submitted_at": "2026-06-30T23:59:60Z"}, [("SCHEMA_FORMAT", "/submitted_at")]),
+        # Python's re lets "$" match before a final newline; jsonschema-rs does not.
+        ({"net_id": "NET20261123000001\n"}, [("SCHEMA_PATTERN", "/net_id")]),
+        ({"agency_code": "3201000001\n"}, [("AGENCY_MISMATCH", "/agency_code"), ("SCHEMA_PATTERN", "/agency_code")]),
+        ({"form": {"plate_number": "苏A12345\n"}}, [("FORM_PATTERN", "/form/plate_number")]),
+        # Together with a problem the Python validator does see, both are reported.
+        (
+            {"net_id": "NET20261123000001\n", "summary": "短"},
+            [("SCHEMA_MINLENGTH", "/summary"), ("SCHEMA_PATTERN", "/net_id")],
+        ),
+        (
+            {"submitted_at": "2026-06-30T23:59:60Z", "summary": "短"},
+            [("SCHEMA_FORMAT", "/submitted_at"), ("SCHEMA_MINLENGTH", "/summary")],
+        ),
+        # A malformed time keeps its one schema reason (no second one from the rules).
+        ({"submitted_at": "yesterday"}, [("SCHEMA_PATTERN", "/submitted_at")]),
+    ],
+)
+def test_where_the_schema_engines_differ_the_record_is_refused_with_reasons(
+    change: dict[str, Any], expected: list[tuple[str, str]], envelope: dict[str, Any], catalogue: Catalogue
+) -> None:
+    envelope.update(change)
+    reasons = validate(envelope, catalogue)
+    assert [(r.code, r.path) for r in reasons] == expected
+    assert reasons == _detailed(envelope, catalogue, {PDF_SHA, JPG_SHA})
