@@ -115,11 +115,13 @@ class PowerItem:
         return self.state == "A"
 
     # Derived from ``materials`` once, for the accept path.
-    material_rules: Mapping[str, MaterialRule] = field(init=False, compare=False, repr=False)
+    media_types_of: Mapping[str, frozenset[str]] = field(init=False, compare=False, repr=False)
     required_materials: frozenset[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "material_rules", {r.material_code: r for r in self.materials})
+        object.__setattr__(
+            self, "media_types_of", {r.material_code: frozenset(r.media_types) for r in self.materials}
+        )
         object.__setattr__(
             self, "required_materials", frozenset(r.material_code for r in self.materials if r.required)
         )
@@ -243,7 +245,10 @@ def item_problems(document: Any) -> list[str]:
     """Everything wrong with one item version: its schema (with its category's
     disclosure fields), its time limits and its form schema. Empty means usable."""
     if not schemas.fast_check("power_item")(document):
-        return [f"{e.path or '/'}: {e.message}" for e in schemas.errors("power_item", document)]
+        # The compiled check's own findings where the full validator finds none (the two
+        # differ at the edges): an item it refuses is never usable.
+        found = list(schemas.errors("power_item", document)) or list(schemas.fast_errors("power_item", document))
+        return [f"{e.path or '/'}: {e.message}" for e in found]
     problems = []
     if document["promised_limit_days"] > document["statutory_limit_days"]:
         problems.append(

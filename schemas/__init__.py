@@ -90,11 +90,16 @@ def validator(name: str) -> jsonschema.protocols.Validator:
 
 
 @cache
+def _compiled(name: str) -> Any:
+    """The jsonschema-rs validator of ``name``; references to the hub's other schemas
+    (``urn:pehub:...``) resolve from the registry's own files."""
+    return jsonschema_rs.validator_for(load_schema(name), validate_formats=True, retriever=_schema_by_id)
+
+
+@cache
 def fast_check(name: str) -> Callable[[Any], bool]:
     """A compiled yes/no check for the accept path; use ``errors`` only when it says no."""
-    schema = load_schema(name)
-    compiled = jsonschema_rs.validator_for(schema, validate_formats=True, retriever=_schema_by_id)
-    check: Callable[[Any], bool] = compiled.is_valid
+    check: Callable[[Any], bool] = _compiled(name).is_valid
     return check
 
 
@@ -112,3 +117,23 @@ def errors(name: str, instance: Any) -> Iterator[SchemaError]:
     found = sorted(validator(name).iter_errors(instance), key=lambda e: list(e.absolute_path))
     for error in found:
         yield SchemaError(_json_pointer(error.absolute_path), str(error.validator), error.message)
+
+
+def compiled_errors(compiled: Any, instance: Any) -> Iterator[SchemaError]:
+    """The violations a jsonschema-rs validator finds, in document order."""
+    found = sorted(compiled.iter_errors(instance), key=lambda e: [str(p) for p in e.instance_path])
+    for error in found:
+        keyword = str(error.schema_path[-1]) if error.schema_path else ""
+        yield SchemaError(_json_pointer(error.instance_path), keyword, error.message)
+
+
+def fast_errors(name: str, instance: Any) -> Iterator[SchemaError]:
+    """The violations that ``fast_check`` itself finds.
+
+    For the rare record the compiled check refuses while ``errors`` finds nothing: the two
+    engines differ at the edges (Python's ``re`` lets ``$`` match before a final newline,
+    and without the optional rfc3339-validator package the Python validator does not check
+    ``date-time``). A caller that gets nothing from ``errors`` after ``fast_check`` said no
+    takes these, so a refused record always has a reason.
+    """
+    yield from compiled_errors(_compiled(name), instance)

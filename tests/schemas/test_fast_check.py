@@ -47,3 +47,13 @@ def test_power_item_fast_check_agrees_with_the_full_validator(category: str) -> 
 def test_every_schema_compiles_for_the_accept_path() -> None:
     for name in schemas.SCHEMA_NAMES:
         assert callable(schemas.fast_check(name))
+
+
+def test_an_item_the_compiled_check_refuses_is_never_usable() -> None:
+    """Python's ``re`` lets ``$`` match before a final newline; jsonschema-rs does not. The
+    catalogue must take the compiled check's word and say why."""
+    from rules.catalogue import item_problems
+
+    item = {**CATALOGUE[0], "agency_code": CATALOGUE[0]["agency_code"] + "\n"}
+    assert list(schemas.errors("power_item", item)) == []  # the full validator sees nothing
+    assert [p.split(":")[0] for p in item_problems(item)] == ["/agency_code"]
