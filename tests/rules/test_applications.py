@@ -450,7 +450,7 @@ def _schema_reasons_of(envelope: Any) -> list[Any]:
             [("SCHEMA_FORMAT", "/submitted_at"), ("SCHEMA_MINLENGTH", "/summary")],
         ),
         # A malformed time keeps its one schema reason (no second one from the rules).
-        ({"submitted_at": "yesterday"}, [("SCHEMA_PATTERN", "/submitted_at")]),
+        ({"submitted_at": "yesterday"}, [("SCHEMA_FORMAT", "/submitted_at"), ("SCHEMA_PATTERN", "/submitted_at")]),
     ],
 )
 def test_where_the_schema_engines_differ_the_record_is_refused_with_reasons(
