@@ -2,8 +2,8 @@
 batch made durable with two file-system syncs instead of one fsync per file.
 
 A batch is written in two phases: every new content goes to ``NAME.part`` and the file
-system is synced once; only then is each ``.part`` renamed over its target, and the
-folders are synced once more. After a crash at any point, every target holds either its old
+system is synced once; only then is each ``.part`` renamed over its target, and the file
+system is synced once more (which makes the renames durable in all folders at once). After a crash at any point, every target holds either its old
 or its complete new content, never a torn file, on any POSIX file system.
 """
 
@@ -71,12 +71,9 @@ def write_batch(root: Path, files: Iterable[tuple[str | Path, bytes]]) -> int:
     if not staged:
         return 0
     sync_file_system(root)
-    folders = set()
     for target in staged:
         os.replace(target + PART_SUFFIX, target)
-        folders.add(os.path.dirname(target))
-    for folder in sorted(folders):
-        _fsync_dir(folder)
+    sync_file_system(root)  # the renames, in every folder at once
     return len(staged)
 
 
