@@ -157,9 +157,13 @@ def _complete_submissions(drop: Path) -> list[str]:
     return names
 
 
-def _claimed(connection: Connection, names: list[str]) -> set[str]:
-    claimed = set(
-        connection.execute(select(intake_claims.c.net_id).where(intake_claims.c.net_id.in_(names))).scalars()
+def _claimed(connection: Connection, names: list[str]) -> dict[str, int | None]:
+    """The names already claimed, with the inbound sequence that carried each (None for a
+    submission held in quarantine)."""
+    claimed: dict[str, int | None] = dict(
+        connection.execute(
+            select(intake_claims.c.net_id, intake_claims.c.sequence).where(intake_claims.c.net_id.in_(names))
+        ).all()
     )
     held = connection.execute(
         select(quarantine.c.ref).where(
@@ -168,7 +172,15 @@ def _claimed(connection: Connection, names: list[str]) -> set[str]:
             quarantine.c.ref.in_(names),
         )
     ).scalars()
-    return claimed | set(held)
+    for name in held:
+        claimed.setdefault(name, None)
+    return claimed
+
+
+def collected_folder(collected: Path, sequence: int | None) -> Path:
+    """Where intake keeps the submissions one inbound bundle carried: a folder per bundle,
+    so no folder holds a whole day's million submissions."""
+    return collected if sequence is None else collected / f"inbound-{sequence:08d}"
 
 
 def _bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[str, int]]:
@@ -196,9 +208,10 @@ def _send(
         record_events(
             connection, [(s.net_id, "intake", "sent", plan.ref, None) for s in submissions], iso(now())
         )
-    collected.mkdir(parents=True, exist_ok=True)
+    folder = collected_folder(collected, plan.sequence)
+    folder.mkdir(parents=True, exist_ok=True)
     for submission in submissions:
-        _move_into(collected, submission.net_id, drop / submission.net_id)
+        _move_into(folder, submission.net_id, drop / submission.net_id)
 
 
 def _move_into(folder: Path, name: str, source: Path) -> None:
@@ -284,7 +297,8 @@ def _collect_batch(
     with sender.engine.connect() as connection:
         done = _claimed(connection, [c.name for c in candidates])
     for leftover in (c for c in candidates if c.name in done):
-        _move_into(collected, leftover.name, leftover)  # sent before a crash
+        # Sent before a crash (moved into its bundle's folder), or held in quarantine.
+        _move_into(collected_folder(collected, done[leftover.name]), leftover.name, leftover)
     fresh = [c for c in candidates if c.name not in done]
     if not fresh:
         return

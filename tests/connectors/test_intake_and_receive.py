@@ -56,6 +56,11 @@ def test_crash_between_plan_and_send_resends_the_same_bytes(
     assert outbox.read_bytes() == first_bytes
     assert (settings.channel_dir("inbound") / outbox.name).read_bytes() == first_bytes
     assert count(internet, ferry_sent) == 1
+    # The carried submissions left the drop for the folder of the bundle that carried them.
+    carried_folder = settings.portal_collected / "inbound-00000001"
+    assert sorted(p.name for p in carried_folder.iterdir()) == sorted(
+        n for n, o in batch.items() if o["outcome"] != "quarantined")
+    assert not [p for p in settings.portal_drop.iterdir() if p.name in batch and batch[p.name]["outcome"] != "quarantined"]
 
     stages.inbound_receive()
     stages.applications_load()
