@@ -202,6 +202,7 @@ def send_planned(
     recipient: RecipientKey,
     outbox: Path,
     transport: Transport,
+    limits: Limits | None = None,
 ) -> str:
     """Build the bundle of ``plan`` into the sender's outbox, hand it to the transport and
     mark it sent. Returns the bundle's digest."""
@@ -226,7 +227,7 @@ def send_planned(
     final = outbox / plan.file_name
     partial = final.with_name(final.name + ".part")
     with open(partial, "wb") as stream:
-        write_bundle(stream, header, items, key, recipient=recipient)
+        write_bundle(stream, header, items, key, recipient=recipient, limits=limits or Limits())
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
