@@ -226,7 +226,11 @@ def send_planned(
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / plan.file_name
     partial = final.with_name(final.name + ".part")
-    with open(partial, "wb") as stream:
+    partial.unlink(missing_ok=True)  # left by a crash; read-only, so never reopened
+    # Created read-only and never rewritten: the transport may then share its inode
+    # instead of writing the bytes again (LocalFolderTransport.put).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(partial, flags, 0o444), "wb") as stream:
         write_bundle(stream, header, items, key, recipient=recipient, limits=limits or Limits())
         stream.flush()
         os.fsync(stream.fileno())

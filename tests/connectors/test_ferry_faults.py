@@ -15,6 +15,7 @@ from loopkit import (
     assert_exactly,
     carried,
     carried_in,
+    deliver,
     ferry_file,
     make_loop,
     outbox_file,
@@ -142,7 +143,7 @@ def test_dropped_bundle_gap_receipt_resend_complete(loop: Settings) -> None:
 def test_damaged_bundle_is_quarantined_reported_and_resent(loop: Settings, damage, code) -> None:  # type: ignore[no-untyped-def]
     send_batch(loop, 1)
     path = ferry_file(loop, "inbound", 1)
-    path.write_bytes(damage(path.read_bytes()))
+    deliver(path, damage(path.read_bytes()))  # damaged in the gap
     report = receive(loop)
     assert [q["code"] for q in report["quarantined"]] == [code]
     assert_exactly(loop, set())
@@ -152,6 +153,24 @@ def test_damaged_bundle_is_quarantined_reported_and_resent(loop: Settings, damag
     assert stages.inbound_upkeep(loop)["resent"] == ["inbound#1"]
     assert receive(loop)["applied"] == ["inbound#1"]
     assert_exactly(loop, carried(loop))
+
+
+def test_a_bundle_rewritten_in_place_on_the_sending_side_is_not_resent(loop: Settings) -> None:
+    """The ferry file is a hard link to the sender's outbox copy (same file system): both
+    are read-only, but whoever may still write it in place (its owner, root) changes the
+    retained copy too. Resend then checks the copy's digest and raises an alarm instead of
+    sending other bytes."""
+    send_batch(loop, 1)
+    path, kept = ferry_file(loop, "inbound", 1), outbox_file(loop, "inbound", 1)
+    assert path.stat().st_ino == kept.stat().st_ino and kept.stat().st_nlink == 2
+    assert kept.stat().st_mode & 0o222 == 0
+    data = path.read_bytes()
+    path.write_bytes(data[:100] + bytes([data[100] ^ 0x01]) + data[101:])  # root may
+    assert [q["code"] for q in receive(loop)["quarantined"]] == ["HASH_MISMATCH"]
+    round_trip_receipts(loop)
+    assert stages.inbound_upkeep(loop)["resent"] == []
+    assert "resend_impossible" in alarm_kinds(loop, "internet")
+    assert_exactly(loop, set())
 
 
 def test_replayed_old_sequence_is_a_harmless_duplicate(loop: Settings) -> None:
