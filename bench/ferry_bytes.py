@@ -6,8 +6,8 @@
 (a) N application records of about 1.5 KB in one bundle; (b) M MiB of attachments (PDF,
 20 MiB files) in one bundle. Both go through the code the DAGs run: the sender's ledger
 (``plan_next``, then ``send_planned``: build into the outbox, hand to the local-folder
-transport) and the receiver's (``receive_channel``: verify, ledger checks, attachments into
-the store, apply, remove). Each prints the seconds and MiB/s per stage and end to end, the
+transport) and the receiver's (``receive_channel`` with ``stage_attachments``: verify while
+staging attachments, ledger checks, commit into the store, apply, remove). Each prints the seconds and MiB/s per stage and end to end, the
 SHA-256 plus fsync'd copy rate of the same bytes, the shell baselines when the tools exist,
 and the peak RSS of this process (which must not grow with N or M).
 """
@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -31,9 +32,9 @@ from sqlalchemy import Connection
 
 from bench.measure import peak_rss_mb
 from connectors.db import create_schema, engine_for, transaction
-from connectors.exchange import store_attachments
+from connectors.exchange import stage_attachments
 from connectors.ferry_ledger import plan_next, receive_channel, send_planned
-from ferry.bundle import ItemSource, Limits, VerifiedBundle
+from ferry.bundle import ItemSource, Limits, ManifestItem, VerifiedBundle
 from ferry.keys import (
     export_public_key,
     generate_zone_key,
@@ -67,18 +68,39 @@ def written_bytes() -> int:
     return 0
 
 
-def show(label: str, seconds: float, nbytes: int, written: int | None = None) -> None:
-    extra = f"  {written / MiB:7.0f} MiB written" if written is not None else ""
-    print(f"  {label:<34} {seconds:8.2f} s  {nbytes / MiB / seconds:8.1f} MiB/s{extra}", flush=True)
+class Spent:
+    """Wall seconds, CPU seconds of this process (all threads) and bytes written to storage."""
+
+    def __init__(self, wall: float = 0.0, cpu: float = 0.0, written: int = 0) -> None:
+        self.wall, self.cpu, self.written = wall, cpu, written
+
+    @staticmethod
+    def now() -> Spent:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return Spent(time.perf_counter(), usage.ru_utime + usage.ru_stime, written_bytes())
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(self.wall + other.wall, self.cpu + other.cpu, self.written + other.written)
+
+    def __sub__(self, other: Spent) -> Spent:
+        return Spent(self.wall - other.wall, self.cpu - other.cpu, self.written - other.written)
+
+
+def measure(fn: Callable[[], object]) -> Spent:
+    start = Spent.now()
+    fn()
+    return Spent.now() - start
+
+
+def show(label: str, spent: Spent, nbytes: int) -> None:
+    print(f"  {label:<36} {spent.wall:7.2f} s  {nbytes / MiB / spent.wall:8.1f} MiB/s"
+          f"  cpu {spent.cpu:6.2f} s  {spent.written / MiB:6.0f} MiB written", flush=True)
 
 
 def timed(label: str, nbytes: int, fn: Callable[[], object]) -> float:
-    before = written_bytes()
-    start = time.perf_counter()
-    fn()
-    seconds = time.perf_counter() - start
-    show(label, seconds, nbytes, written_bytes() - before)
-    return seconds
+    spent = measure(fn)
+    show(label, spent, nbytes)
+    return spent.wall
 
 
 def record(i: int) -> dict[str, object]:
@@ -187,22 +209,14 @@ class Zones:
 
 
 class TimedTransport:
-    """The real transport; keeps the seconds and bytes written in ``put`` and ``remove``."""
+    """The real transport; keeps what ``put`` and ``remove`` spent."""
 
-    def __init__(self, inner: Transport) -> None:
+    def __init__(self, inner: Transport, spent: dict[str, Spent]) -> None:
         self.inner = inner
-        self.seconds: Counter[str] = Counter()
-        self.written: Counter[str] = Counter()
-
-    def _timed(self, what: str, fn: Callable[[], None]) -> None:
-        before = written_bytes()
-        start = time.perf_counter()
-        fn()
-        self.seconds[what] += time.perf_counter() - start
-        self.written[what] += written_bytes() - before
+        self.spent = spent
 
     def put(self, name: str, source: Path) -> None:
-        self._timed("put", lambda: self.inner.put(name, source))
+        self.spent["put"] += measure(lambda: self.inner.put(name, source))
 
     def list_complete(self) -> list[str]:
         return self.inner.list_complete()
@@ -214,7 +228,7 @@ class TimedTransport:
         return self.inner.path_of(name)
 
     def remove(self, name: str) -> None:
-        self._timed("remove", lambda: self.inner.remove(name))
+        self.spent["remove"] += measure(lambda: self.inner.remove(name))
 
 
 Apply = Callable[[Connection, VerifiedBundle, str, str], int]
@@ -229,29 +243,37 @@ def pipeline(
     admin = engine_for(f"sqlite:///{work / 'admin.db'}")
     create_schema(internet, "internet")
     create_schema(admin, "admin")
-    transport = TimedTransport(LocalFolderTransport(ferry_dir))
+    spent: dict[str, Spent] = defaultdict(Spent)
+    transport = TimedTransport(LocalFolderTransport(ferry_dir), spent)
     with transaction(internet) as connection:
         plan = plan_next(
             connection, "inbound", created_at=CREATED_AT, catalogue_version="bench",
             record_count=sum(counts.values()),
         )
-    spent: Counter[str] = Counter()
-    wrote: Counter[str] = Counter()
+    make_staging = stage_attachments(work / "store")
+
+    class TimedStaging:
+        """The real attachment staging; its begin and end run inside verification."""
+
+        def __init__(self) -> None:
+            self.inner = make_staging()
+
+        def begin(self, item: ManifestItem) -> BinaryIO | None:
+            return self.inner.begin(item)
+
+        def end(self, item: ManifestItem) -> None:
+            self.inner.end(item)
+
+        def commit(self, bundle: VerifiedBundle) -> None:
+            spent["commit"] += measure(lambda: self.inner.commit(bundle))
+
+        def discard(self) -> None:
+            spent["discard"] += measure(self.inner.discard)
 
     def timed_apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-        before, start = written_bytes(), time.perf_counter()
-        count = apply(connection, bundle, ref, at)
-        spent["apply"] += time.perf_counter() - start
-        wrote["apply"] += written_bytes() - before
-        return count
-
-    store = store_attachments(work / "store")
-
-    def prepare(bundle: VerifiedBundle) -> None:
-        before, start = written_bytes(), time.perf_counter()
-        store(bundle)
-        spent["prepare"] += time.perf_counter() - start
-        wrote["prepare"] += written_bytes() - before
+        counted: list[int] = []
+        spent["apply"] += measure(lambda: counted.append(apply(connection, bundle, ref, at)))
+        return counted[0]
 
     def send() -> None:
         send_planned(
@@ -263,33 +285,24 @@ def pipeline(
         report = receive_channel(
             admin, channel="inbound", transport=transport, keyring=zones.keyring,
             decryption_keys=zones.decryption, quarantine_dir=work / "quarantine",
-            apply=timed_apply, prepare=prepare, limits=LIMITS,
+            apply=timed_apply, stage=TimedStaging, limits=LIMITS,
         )
         assert report.applied == ["inbound#1"] and not report.quarantined, report
 
-    before = written_bytes()
-    start = time.perf_counter()
-    send()
-    sent = time.perf_counter() - start
-    sent_written = written_bytes() - before
-    before = written_bytes()
-    start = time.perf_counter()
-    receive()
-    received = time.perf_counter() - start
-    received_written = written_bytes() - before
+    sent = measure(send)
+    received = measure(receive)
     bundle_size = (work / "outbox" / plan.file_name).stat().st_size
-    put, remove = transport.seconds["put"], transport.seconds["remove"]
-    unpack = spent["prepare"] + spent["apply"]
-    show("pack (build, fsync, digest)", sent - put, payload, sent_written - transport.written["put"])
-    show("transfer (local folder put)", put, payload, transport.written["put"])
-    show("verify (and ledger checks)", received - unpack - remove, payload,
-         received_written - wrote["prepare"] - wrote["apply"] - transport.written["remove"])
-    show("unpack (attachments, records)", unpack, payload, wrote["prepare"] + wrote["apply"])
-    show("remove (ferry file)", remove, payload, transport.written["remove"])
+    unpack = spent["commit"] + spent["apply"]
+    after = spent["remove"] + spent["discard"]
+    show("pack (build, fsync, digest)", sent - spent["put"], payload)
+    show("transfer (local folder put)", spent["put"], payload)
+    show("verify, staging attachments", received - unpack - after, payload)
+    show("unpack (commit staged, records)", unpack, payload)
+    show("remove ferry file, staging", after, payload)
     total = sent + received
-    print(f"  {'end to end':<34} {total:8.2f} s  {payload / MiB / total:8.1f} MiB/s"
-          f"  (bundle {bundle_size / MiB:.0f} MiB, {(sent_written + received_written) / MiB:.0f} MiB written)")
-    return total
+    show("end to end", total, payload)
+    print(f"  (bundle {bundle_size / MiB:.0f} MiB)")
+    return total.wall
 
 
 def run_records(root: Path, ferry_dir: Path, zones: Zones, count: int) -> None:
@@ -339,7 +352,7 @@ def run_attachments(root: Path, ferry_dir: Path, zones: Zones, megabytes: int) -
         label = make(root / "attachments", out)
         if label is not None:
             seconds = time.perf_counter() - start
-            print(f"  {label:<34} {seconds:8.2f} s  {payload / MiB / seconds:8.1f} MiB/s (pack side only)")
+            print(f"  {label:<36} {seconds:7.2f} s  {payload / MiB / seconds:8.1f} MiB/s (pack side only)")
 
 
 def main(argv: list[str] | None = None) -> None:

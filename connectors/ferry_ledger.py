@@ -14,10 +14,11 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select, update
@@ -36,6 +37,7 @@ from connectors.provenance import record_events
 from ferry.bundle import (
     BundleHeader,
     BundleRejected,
+    ItemSink,
     ItemSource,
     Limits,
     VerifiedBundle,
@@ -291,6 +293,29 @@ ApplyBundle = Callable[[Connection, VerifiedBundle, str, str], int]
 PrepareBundle = Callable[[VerifiedBundle], None]
 
 
+class BundleStaging(ItemSink, Protocol):
+    """A prepare step done in the verification pass: ``open_bundle`` hands it the items'
+    plaintext as it verifies them; ``commit`` makes them visible once the bundle passed
+    verification and the ledger checks; ``discard`` drops whatever was not committed."""
+
+    def commit(self, bundle: VerifiedBundle) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+StageBundle = Callable[[], BundleStaging]
+
+
+@contextmanager
+def _staging(stage: StageBundle | None) -> Iterator[BundleStaging | None]:
+    staging = stage() if stage is not None else None
+    try:
+        yield staging
+    finally:
+        if staging is not None:
+            staging.discard()
+
+
 def quarantine_file(
     engine: Engine,
     source: Path,
@@ -342,16 +367,19 @@ def receive_channel(
     quarantine_dir: Path,
     apply: ApplyBundle,
     prepare: PrepareBundle | None = None,
+    stage: StageBundle | None = None,
     limits: Limits | None = None,
     staging_dir: Path | None = None,
 ) -> ReceiveReport:
     """Verify and apply every complete bundle waiting on ``channel``, in sequence order.
 
-    Per bundle: verify (signature, sizes, hashes) → file name, sequence and digest chain
-    against the ledger → receipt check → prepare (attachments, idempotent) → one
-    transaction holding the records, the ``ferry_applied`` row and the receipt → remove
-    the file. A crash between any two steps is repaired by the next pass. A transport
-    without local paths (SFTP) is first copied into ``staging_dir``."""
+    Per bundle: verify (signature, sizes, hashes; items ``stage`` asks for are staged in
+    the same pass) → file name, sequence and digest chain against the ledger → receipt
+    check → commit what was staged, prepare (attachments, idempotent) → one transaction
+    holding the records, the ``ferry_applied`` row and the receipt → remove the file.
+    Staged items of a bundle that is refused or a duplicate are discarded. A crash between
+    any two steps is repaired by the next pass. A transport without local paths (SFTP) is
+    first copied into ``staging_dir``."""
     report = ReceiveReport()
     held = quarantine_dir / "bundles"
     staging = staging_dir or quarantine_dir.parent / "incoming" / channel
@@ -365,85 +393,89 @@ def receive_channel(
         )
 
     for name in transport.list_complete():
-        path = transport.path_of(name) or _fetch(transport, name, staging)
-        try:
-            bundle = open_bundle(
-                path, keyring, limits or Limits(), expected_channel=channel,
-                decryption_keys=decryption_keys, at=now(),
-            )
-        except BundleRejected as rejected:
-            refuse(path, name, rejected.code, rejected.detail)
-            _forget_remote(transport, name, path)
-            continue
-        except TerminalError as error:  # a symlink, FIFO or device planted under a bundle name
-            if not path.is_symlink() and path.exists() and path.is_file():
-                raise
-            refuse(path, name, NOT_A_REGULAR_FILE, str(error))
-            continue
-        sequence = bundle.manifest.sequence
-        ref = f"{channel}#{sequence}"
-        if name != bundle_file_name(channel, sequence):
-            refuse(path, name, NAME_MISMATCH, f"file {name} holds {ref}")
-            _forget_remote(transport, name, path)
-            continue
-        with engine.connect() as connection:
-            neighbours = {
-                row.sequence: row
-                for row in connection.execute(
-                    select(ferry_applied).where(
-                        ferry_applied.c.channel == channel,
-                        ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
-                    )
+        with _staging(stage) as staged:
+            path = transport.path_of(name) or _fetch(transport, name, staging)
+            try:
+                bundle = open_bundle(
+                    path, keyring, limits or Limits(), expected_channel=channel,
+                    decryption_keys=decryption_keys, at=now(), sink=staged,
                 )
-            }
-        known = neighbours.get(sequence)
-        if known is not None and known.digest == bundle.digest:
+            except BundleRejected as rejected:
+                refuse(path, name, rejected.code, rejected.detail)
+                _forget_remote(transport, name, path)
+                continue
+            except TerminalError as error:  # a symlink, FIFO or device planted under a bundle name
+                if not path.is_symlink() and path.exists() and path.is_file():
+                    raise
+                refuse(path, name, NOT_A_REGULAR_FILE, str(error))
+                continue
+            sequence = bundle.manifest.sequence
+            ref = f"{channel}#{sequence}"
+            if name != bundle_file_name(channel, sequence):
+                refuse(path, name, NAME_MISMATCH, f"file {name} holds {ref}")
+                _forget_remote(transport, name, path)
+                continue
+            with engine.connect() as connection:
+                neighbours = {
+                    row.sequence: row
+                    for row in connection.execute(
+                        select(ferry_applied).where(
+                            ferry_applied.c.channel == channel,
+                            ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
+                        )
+                    )
+                }
+            known = neighbours.get(sequence)
+            if known is not None and known.digest == bundle.digest:
+                _remove(transport, name, path)
+                report.duplicates.append(ref)
+                continue
+            if known is not None:
+                refuse(
+                    path, name, SEQUENCE_CONFLICT,
+                    f"sequence {sequence} was applied with digest {known.digest}; "
+                    f"this bundle has digest {bundle.digest}",
+                )
+                _forget_remote(transport, name, path)
+                continue
+            broken = _chain_break(bundle, neighbours)
+            if broken:
+                refuse(path, name, CHAIN_BROKEN, broken)
+                _forget_remote(transport, name, path)
+                continue
+            try:
+                receipt = read_receipt(bundle)
+            except BundleRejected as rejected:
+                refuse(path, name, rejected.code, rejected.detail)
+                _forget_remote(transport, name, path)
+                continue
+            heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
+            if not heartbeat:
+                if staged is not None:
+                    staged.commit(bundle)
+                if prepare is not None:
+                    prepare(bundle)
+            at = iso(now())
+            try:
+                with transaction(engine) as connection:
+                    count = 0 if heartbeat else apply(connection, bundle, ref, at)
+                    connection.execute(
+                        ferry_applied.insert().values(
+                            channel=channel, sequence=sequence, digest=bundle.digest,
+                            applied_at=at, record_count=count,
+                            previous_digest=bundle.manifest.previous_digest,
+                            kind=HEARTBEAT if heartbeat else DATA,
+                        )
+                    )
+                    if receipt is not None:
+                        store_receipt(connection, receipt, carrier=ref, carrier_sequence=sequence, at=at)
+            except IntegrityError:
+                # Another receiver applied this sequence between our check and our commit.
+                report.duplicates.append(ref)
+            else:
+                report.applied.append(ref)
+                report.records += count
             _remove(transport, name, path)
-            report.duplicates.append(ref)
-            continue
-        if known is not None:
-            refuse(
-                path, name, SEQUENCE_CONFLICT,
-                f"sequence {sequence} was applied with digest {known.digest}; "
-                f"this bundle has digest {bundle.digest}",
-            )
-            _forget_remote(transport, name, path)
-            continue
-        broken = _chain_break(bundle, neighbours)
-        if broken:
-            refuse(path, name, CHAIN_BROKEN, broken)
-            _forget_remote(transport, name, path)
-            continue
-        try:
-            receipt = read_receipt(bundle)
-        except BundleRejected as rejected:
-            refuse(path, name, rejected.code, rejected.detail)
-            _forget_remote(transport, name, path)
-            continue
-        heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
-        if prepare is not None and not heartbeat:
-            prepare(bundle)
-        at = iso(now())
-        try:
-            with transaction(engine) as connection:
-                count = 0 if heartbeat else apply(connection, bundle, ref, at)
-                connection.execute(
-                    ferry_applied.insert().values(
-                        channel=channel, sequence=sequence, digest=bundle.digest,
-                        applied_at=at, record_count=count,
-                        previous_digest=bundle.manifest.previous_digest,
-                        kind=HEARTBEAT if heartbeat else DATA,
-                    )
-                )
-                if receipt is not None:
-                    store_receipt(connection, receipt, carrier=ref, carrier_sequence=sequence, at=at)
-        except IntegrityError:
-            # Another receiver applied this sequence between our check and our commit.
-            report.duplicates.append(ref)
-        else:
-            report.applied.append(ref)
-            report.records += count
-        _remove(transport, name, path)
     return report
 
 

@@ -29,7 +29,9 @@ The reader (:func:`open_bundle`) verifies before it parses: trailer and magic, t
 signature (and the signing key's expiry) with only ``sender_key_id`` read before that, then
 the manifest structure, channel and recipient key, then sizes, names and the Merkle root,
 then every item's stored hash, AEAD tags, plaintext hash, type and record lengths.
-Anything wrong raises :class:`BundleRejected` with a reason code.
+Anything wrong raises :class:`BundleRejected` with a reason code. A caller that needs
+items' plaintext (attachments for the store) can take it during that same pass through an
+:class:`ItemSink`, instead of reading and decrypting the file a second time.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
@@ -586,6 +588,22 @@ def write_bundle(
     return manifest
 
 
+class ItemSink(Protocol):
+    """Takes items' plaintext while :func:`open_bundle` verifies them, in the same pass.
+
+    Only the plaintext of segments whose AEAD tag verified is written. ``end`` is called
+    once the item passed every check (stored hash, tags, plaintext hash, content type);
+    until then what was written is unverified. If :func:`open_bundle` raises, the owner
+    of the sink must discard everything it was given.
+    """
+
+    def begin(self, item: ManifestItem) -> BinaryIO | None:
+        """A stream for ``item``'s plaintext, or None to leave the item out."""
+
+    def end(self, item: ManifestItem) -> None:
+        """``item`` was written completely and verified."""
+
+
 class VerifiedBundle:
     """A bundle file that passed :func:`open_bundle`; item reads decrypt and re-check.
 
@@ -690,11 +708,14 @@ def open_bundle(
     *,
     decryption_keys: Mapping[str, DecryptionKey],
     at: datetime | None = None,
+    sink: ItemSink | None = None,
 ) -> VerifiedBundle:
     """Verify the bundle at ``path`` completely (see the module docstring); BundleRejected if not.
 
     ``decryption_keys`` are the receiving zone's private encryption keys by key id; ``at``
-    is the time the keys' expiry is checked against (default: now).
+    is the time the keys' expiry is checked against (default: now). ``sink`` receives the
+    plaintext of the items it asks for while they are verified (after the signature,
+    manifest, sizes and Merkle root have been checked).
     """
     if expected_channel is not None and expected_channel not in CHANNELS:
         raise ValueError(f"expected_channel must be one of {CHANNELS}")
@@ -765,7 +786,7 @@ def open_bundle(
         # (4) Every byte: stored hashes, then AEAD tags, plaintext hashes, types, records.
         sealer = receiver_sealer(manifest, recipient)
         tail = manifest_bytes + signature + trailer
-        digest = _verify_content(f, manifest, limits, tail, sealer)
+        digest = _verify_content(f, manifest, limits, tail, sealer, sink)
     return VerifiedBundle(manifest, digest, path, limits, offsets, size, sealer)
 
 
@@ -917,13 +938,19 @@ def _check_layout(manifest: Manifest, limits: Limits, payload_end: int) -> dict[
 
 
 def _verify_content(
-    f: BinaryIO, manifest: Manifest, limits: Limits, tail: bytes, sealer: ItemSealer
+    f: BinaryIO,
+    manifest: Manifest,
+    limits: Limits,
+    tail: bytes,
+    sealer: ItemSealer,
+    sink: ItemSink | None,
 ) -> str:
     """Read the whole file in order, checking every item; return the file's SHA-256 (hex).
 
     Each segment's sealed bytes are hashed before they are decrypted; a segment whose tag
     fails is reported as HASH_MISMATCH when the item's stored hash also differs (the bytes
     were changed in transit) and as DECRYPT_FAILED when it does not (sealed wrongly).
+    Verified plaintext goes to ``sink`` as it is decrypted (see :class:`ItemSink`).
     """
     whole = hashlib.sha256()
     f.seek(0)
@@ -937,6 +964,7 @@ def _verify_content(
         stored = hashlib.sha256()
         key = sealer.item_key(index, item.sha256)
         failed: str | None = None
+        out = sink.begin(item) if sink is not None else None
         for segment, length, final in _segment_plan(item.size):
             sealed = f.read(length + AEAD_TAG_BYTES)
             if len(sealed) != length + AEAD_TAG_BYTES:
@@ -951,6 +979,8 @@ def _verify_content(
                 failed = f"{item.name}: segment {segment} does not decrypt"
                 continue
             check.feed(plain)
+            if out is not None:
+                out.write(plain)
         if stored.hexdigest() != item.stored_sha256:
             raise BundleRejected(HASH_MISMATCH, f"{item.name} does not match its stored SHA-256")
         if failed is not None:
@@ -960,6 +990,9 @@ def _verify_content(
         if check.lines is not None:
             lines[item.name] = check.lines.count
             _check_record_total(lines, limits)
+        if out is not None:
+            assert sink is not None
+            sink.end(item)
     _check_counts(manifest, lines)
     end = f.read(len(tail) + 1)
     if end != tail:
