@@ -45,7 +45,7 @@ from ferry.bundle import (
     open_bundle,
     records_item,
     records_name,
-    write_bundle,
+    write_bundle_and_digest,
 )
 from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
@@ -233,12 +233,13 @@ def send_planned(
     # instead of writing the bytes again (LocalFolderTransport.put).
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     with os.fdopen(os.open(partial, flags, 0o444), "wb") as stream:
-        write_bundle(stream, header, items, key, recipient=recipient, limits=limits or Limits())
+        _, digest = write_bundle_and_digest(
+            stream, header, items, key, recipient=recipient, limits=limits or Limits()
+        )
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
     _fsync_dir(outbox)
-    digest = _file_digest(final)
     transport.put(plan.file_name, final)
     with transaction(engine) as connection:
         connection.execute(
@@ -269,14 +270,6 @@ def finish_pending_heartbeat(
         transport=transport,
     )
     return plan.ref
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

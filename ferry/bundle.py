@@ -51,6 +51,7 @@ import orjson
 
 from ferry.content_types import ALLOWED_MEDIA_TYPES, SNIFF_BYTES, content_matches
 from ferry.errors import TerminalError
+from ferry.hashing import HashWorker, WorkerSha256
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey, is_expired
 from ferry.suites import AEAD_TAG_BYTES, SUITES, CryptoSuite, DecryptionFailed, get_suite
 from ferry.transport import open_regular
@@ -504,6 +505,49 @@ def write_bundle(
     Raises BundleRejected for content the receiver would refuse (bad names, types, sizes,
     counts); ``dest`` then holds a partial bundle and must be discarded.
     """
+    return write_bundle_and_digest(
+        dest, header, items, key, recipient=recipient, limits=limits
+    )[0]
+
+
+def write_bundle_and_digest(
+    dest: BinaryIO,
+    header: BundleHeader,
+    items: Iterable[ItemSource],
+    key: SigningKey,
+    *,
+    recipient: RecipientKey,
+    limits: Limits = Limits(),
+) -> tuple[Manifest, str]:
+    """:func:`write_bundle`, also returning the SHA-256 (hex) of every byte written, i.e.
+    the bundle's digest, so the sender need not read the file again."""
+    with HashWorker() as worker:
+        out = _HashingOutput(dest, worker.sha256())
+        manifest = _write_bundle(out, header, items, key, recipient, limits, worker)
+        return manifest, out.digest.hexdigest()
+
+
+class _HashingOutput:
+    """Writes to a stream and hashes what it writes (on the hash worker)."""
+
+    def __init__(self, dest: BinaryIO, digest: WorkerSha256) -> None:
+        self.dest = dest
+        self.digest = digest
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.dest.write(data)
+
+
+def _write_bundle(
+    dest: _HashingOutput,
+    header: BundleHeader,
+    items: Iterable[ItemSource],
+    key: SigningKey,
+    recipient: RecipientKey,
+    limits: Limits,
+    worker: HashWorker,
+) -> Manifest:
     suite = get_suite(key.suite)
     if suite.key_id(suite.public_key(key.private)) != key.key_id:
         raise TerminalError(f"signing key {key.key_id} does not match its key id")
@@ -535,7 +579,7 @@ def write_bundle(
         declared = _plain_digest(source)
         item_key = sealer.item_key(index, declared)
         check = _ItemCheck(source.name, source.kind, source.media_type, limits)
-        stored = hashlib.sha256()
+        stored = worker.sha256()  # beside the plaintext hash and sealing, on another core
         stored_bytes = 0
         with source.open() as content:
             for segment, (plain, final) in enumerate(_segments(content)):
@@ -952,7 +996,22 @@ def _verify_content(
     were changed in transit) and as DECRYPT_FAILED when it does not (sealed wrongly).
     Verified plaintext goes to ``sink`` as it is decrypted (see :class:`ItemSink`).
     """
-    whole = hashlib.sha256()
+    with HashWorker() as worker:
+        return _verify_items(f, manifest, limits, tail, sealer, sink, worker)
+
+
+def _verify_items(
+    f: BinaryIO,
+    manifest: Manifest,
+    limits: Limits,
+    tail: bytes,
+    sealer: ItemSealer,
+    sink: ItemSink | None,
+    worker: HashWorker,
+) -> str:
+    # The stored hashes and the file's digest are fed on the hash worker, beside the
+    # decryption and plaintext hash on this thread.
+    whole = worker.sha256()
     f.seek(0)
     start = f.read(len(MAGIC))
     if start != MAGIC:
@@ -961,7 +1020,7 @@ def _verify_content(
     lines: dict[str, int] = {}
     for index, item in enumerate(manifest.items):
         check = _ItemCheck(item.name, item.kind, item.media_type, limits)
-        stored = hashlib.sha256()
+        stored = worker.sha256()
         key = sealer.item_key(index, item.sha256)
         failed: str | None = None
         out = sink.begin(item) if sink is not None else None
