@@ -42,6 +42,7 @@ from connectors.ferry_ledger import (
     pending_plan,
     plan_next,
     send_planned,
+    start_writeback,
 )
 from connectors.portal import Sender
 from connectors.provenance import record_events
@@ -130,7 +131,9 @@ class AttachmentStaging:
         return self._writing
 
     def end(self, item: ManifestItem) -> None:
-        assert self.folder is not None
+        assert self.folder is not None and self._writing is not None
+        self._writing.flush()
+        start_writeback(self._writing.fileno())  # written while the next item is verified
         self._close()
         self._staged[item.sha256] = self.folder / item.sha256
 

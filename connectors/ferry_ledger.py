@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select, update
@@ -186,6 +186,38 @@ def last_acknowledged_key(connection: Connection, channel: str) -> int:
     return int(value or 0)
 
 
+WRITEBACK_BYTES = 64 << 20
+
+
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Have the kernel start writing this range of a file to disk now, without waiting for
+    it (``length`` 0: to the end), so the disk works while the CPU goes on and the fsync
+    before the rename finds little left to write. POSIX_FADV_DONTNEED queues the dirty pages
+    for write-back and keeps them cached (it drops only clean pages, which a range written
+    just now does not have: a later read may hit the disk otherwise, never a wrong byte).
+    A no-op where posix_fadvise is missing."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+class _WritingBack:
+    """A binary file that starts write-back after every WRITEBACK_BYTES written."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.written = 0
+        self.started = 0
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.written += len(data)
+        if self.written - self.started >= WRITEBACK_BYTES:
+            self.stream.flush()
+            start_writeback(self.stream.fileno(), self.started, self.written - self.started)
+            self.started = self.written
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -234,7 +266,8 @@ def send_planned(
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     with os.fdopen(os.open(partial, flags, 0o444), "wb") as stream:
         _, digest = write_bundle_and_digest(
-            stream, header, items, key, recipient=recipient, limits=limits or Limits()
+            _WritingBack(stream), header, items, key, recipient=recipient,
+            limits=limits or Limits(),
         )
         stream.flush()
         os.fsync(stream.fileno())

@@ -186,6 +186,12 @@ class ItemSource:
         return cls(name, kind, media_type, lambda: path.open("rb"))
 
 
+class Writable(Protocol):
+    """Where the writer puts a bundle's bytes: a binary file, or anything with ``write``."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 @dataclass(frozen=True)
 class BundleHeader:
     """What the caller decides about a bundle; the codec adds key, items and Merkle root."""
@@ -491,7 +497,7 @@ def _segments(content: BinaryIO) -> Iterator[tuple[bytes, bool]]:
 
 
 def write_bundle(
-    dest: BinaryIO,
+    dest: Writable,
     header: BundleHeader,
     items: Iterable[ItemSource],
     key: SigningKey,
@@ -511,7 +517,7 @@ def write_bundle(
 
 
 def write_bundle_and_digest(
-    dest: BinaryIO,
+    dest: Writable,
     header: BundleHeader,
     items: Iterable[ItemSource],
     key: SigningKey,
@@ -530,7 +536,7 @@ def write_bundle_and_digest(
 class _HashingOutput:
     """Writes to a stream and hashes what it writes (on the hash worker)."""
 
-    def __init__(self, dest: BinaryIO, digest: WorkerSha256) -> None:
+    def __init__(self, dest: Writable, digest: WorkerSha256) -> None:
         self.dest = dest
         self.digest = digest
 
