@@ -94,3 +94,19 @@ def test_no_worker_is_left_when_a_bundle_is_refused_midway(tmp_path: Path) -> No
                                                                      ct.PDF, big)],
                      zones.sender, recipient=zones.recipient)
     assert _workers() == []
+
+
+def test_reading_an_item_leaves_no_worker_also_when_the_reader_stops_early(tmp_path: Path) -> None:
+    zones = make_zone_pair(tmp_path / "keys")
+    path = tmp_path / "b.peb"
+    records = [{"n": i, "pad": "x" * 1000} for i in range(3000)]
+    with path.open("wb") as out:
+        write_bundle(out, header(counts={"applications": len(records)}),
+                     [records_item("applications", records)], zones.sender, recipient=zones.recipient)
+    bundle = open_bundle(path, zones.keyring, decryption_keys=zones.decryption)
+    assert len(list(bundle.iter_records("applications"))) == len(records)
+    lines = bundle.iter_records("applications")
+    next(lines)
+    assert len(_workers()) == 1
+    del lines
+    assert _workers() == []
