@@ -7,9 +7,11 @@
 20 MiB files) in one bundle. Both go through the code the DAGs run: the sender's ledger
 (``plan_next``, then ``send_planned``: build into the outbox, hand to the local-folder
 transport) and the receiver's (``receive_channel`` with ``stage_attachments``: verify while
-staging attachments, ledger checks, commit into the store, apply, remove). Each prints the seconds and MiB/s per stage and end to end, the
-SHA-256 plus fsync'd copy rate of the same bytes, the shell baselines when the tools exist,
-and the peak RSS of this process (which must not grow with N or M).
+staging attachments, ledger checks, commit into the store, apply, remove). Each prints the
+seconds, MiB/s, CPU seconds and bytes written per stage and end to end, the SHA-256 plus
+fsync'd copy rate of the same bytes (timed before and after the ferry run; the ratio uses
+the faster), the shell baselines when the tools exist, and the peak RSS of this process
+(which must not grow with N or M).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def measure(fn: Callable[[], object]) -> Spent:
 
 
 def show(label: str, spent: Spent, nbytes: int) -> None:
-    print(f"  {label:<36} {spent.wall:7.2f} s  {nbytes / MiB / spent.wall:8.1f} MiB/s"
+    print(f"  {label:<40} {spent.wall:7.2f} s  {nbytes / MiB / spent.wall:8.1f} MiB/s"
           f"  cpu {spent.cpu:6.2f} s  {spent.written / MiB:6.0f} MiB written", flush=True)
 
 
@@ -169,6 +171,21 @@ def baseline_sha_copy(sources: list[Path], dest: Path) -> None:
                 sha.update(chunk)
                 out.write(chunk)
             fsync_file(out)
+
+
+def compare(payload: int, sources: list[Path], work: Path, run_ferry: Callable[[], float], target: str) -> None:
+    """Time the ferry run between two SHA-256 + fsync'd copy runs and compare it with the
+    faster of the two. On the benchmark VM a write into page-cache memory freed just before
+    costs much less than one into memory not touched for a while, so where the baseline
+    runs changes its rate (docs/benchmarks.md); the faster run never flatters the ferry."""
+    before = timed("baseline SHA-256 + fsync copy, before", payload,
+                   lambda: baseline_sha_copy(sources, work / "copy-before"))
+    ours = run_ferry()
+    after = timed("baseline SHA-256 + fsync copy, after", payload,
+                  lambda: baseline_sha_copy(sources, work / "copy-after"))
+    base = min(before, after)
+    print(f"  ferry end to end = {100 * base / ours:.0f}% of the SHA-256 + copy rate "
+          f"(the faster baseline run){target}")
 
 
 def shell_baseline(src_dir: Path, out: Path) -> str | None:
@@ -324,9 +341,9 @@ def run_records(root: Path, ferry_dir: Path, zones: Zones, count: int) -> None:
 
     work = root / "a"
     work.mkdir()
-    ours = pipeline(work, ferry_dir / "a", zones, items, {"applications": count}, payload, apply)
-    base = timed("baseline SHA-256 + fsync copy", payload, lambda: baseline_sha_copy([source], work / "copy"))
-    print(f"  ferry end to end = {100 * base / ours:.0f}% of the SHA-256 + copy rate")
+    compare(payload, [source], work,
+            lambda: pipeline(work, ferry_dir / "a", zones, items, {"applications": count}, payload, apply),
+            "")
 
 
 def run_attachments(root: Path, ferry_dir: Path, zones: Zones, megabytes: int) -> None:
@@ -336,15 +353,15 @@ def run_attachments(root: Path, ferry_dir: Path, zones: Zones, megabytes: int) -
     items = [ItemSource.from_path(f"att/{digest}", "attachment", "application/pdf", path) for path, digest in files]
 
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-        return 0  # attachments only: the store holds them after prepare
+        return 0  # attachments only: the store holds them after the staging commit
 
     work = root / "b"
     work.mkdir()
-    ours = pipeline(work, ferry_dir / "b", zones, items, {}, payload, apply)
+    compare(payload, [p for p, _ in files], work,
+            lambda: pipeline(work, ferry_dir / "b", zones, items, {}, payload, apply),
+            " (target >= 50%)")
     for path, digest in files:  # every attachment is in the store, complete
         assert (work / "store" / digest[:2] / digest).stat().st_size == path.stat().st_size
-    base = timed("baseline SHA-256 + fsync copy", payload, lambda: baseline_sha_copy([p for p, _ in files], work / "copy"))
-    print(f"  ferry end to end = {100 * base / ours:.0f}% of the SHA-256 + copy rate (target >= 50%)")
     for make in (shell_baseline, gpg_baseline):
         out = work / f"baseline-{make.__name__}.out"
         (work / "gnupg").mkdir(mode=0o700, exist_ok=True)
@@ -352,7 +369,7 @@ def run_attachments(root: Path, ferry_dir: Path, zones: Zones, megabytes: int) -
         label = make(root / "attachments", out)
         if label is not None:
             seconds = time.perf_counter() - start
-            print(f"  {label:<36} {seconds:7.2f} s  {payload / MiB / seconds:8.1f} MiB/s (pack side only)")
+            print(f"  {label:<40} {seconds:7.2f} s  {payload / MiB / seconds:8.1f} MiB/s (pack side only)")
 
 
 def main(argv: list[str] | None = None) -> None:
