@@ -74,21 +74,6 @@ def attachment_path(store: Path, digest: str) -> Path:
     return store / digest[:2] / digest
 
 
-def store_attachments(store: Path) -> Any:
-    """A prepare step that reads verified attachments from the bundle again (a second pass)
-    and copies them into the store, idempotently. The receiver stages them during
-    verification instead (:func:`stage_attachments`)."""
-
-    def prepare(bundle: VerifiedBundle) -> None:
-        placed: set[Path] = set()
-        for item in bundle.manifest.items:
-            if item.kind == "attachment" and not attachment_path(store, item.sha256).exists():
-                placed.add(_copy_into_store(store, bundle, item))
-        _fsync_dirs(placed)
-
-    return prepare
-
-
 STAGING_FOLDER = ".staging"  # inside the store; store folders are two hex digits
 STALE_STAGING_SECONDS = 6 * 3600  # far longer than verifying the largest bundle takes
 

@@ -316,13 +316,14 @@ class ReceiveReport:
 
 
 ApplyBundle = Callable[[Connection, VerifiedBundle, str, str], int]
-PrepareBundle = Callable[[VerifiedBundle], None]
 
 
 class BundleStaging(ItemSink, Protocol):
-    """A prepare step done in the verification pass: ``open_bundle`` hands it the items'
-    plaintext as it verifies them; ``commit`` makes them visible once the bundle passed
-    verification and the ledger checks; ``discard`` drops whatever was not committed."""
+    """What a receiver keeps of a bundle besides its records (attachments), taken in the
+    verification pass: ``open_bundle`` hands it the items' plaintext as it verifies them;
+    ``commit`` makes them visible once the bundle passed verification and the ledger checks
+    (idempotent: a rerun after a crash commits again); ``discard`` drops whatever was not
+    committed."""
 
     def commit(self, bundle: VerifiedBundle) -> None: ...
 
@@ -392,7 +393,6 @@ def receive_channel(
     decryption_keys: Mapping[str, DecryptionKey],
     quarantine_dir: Path,
     apply: ApplyBundle,
-    prepare: PrepareBundle | None = None,
     stage: StageBundle | None = None,
     limits: Limits | None = None,
     staging_dir: Path | None = None,
@@ -401,7 +401,7 @@ def receive_channel(
 
     Per bundle: verify (signature, sizes, hashes; items ``stage`` asks for are staged in
     the same pass) → file name, sequence and digest chain against the ledger → receipt
-    check → commit what was staged, prepare (attachments, idempotent) → one transaction
+    check → commit what was staged (attachments, idempotent) → one transaction
     holding the records, the ``ferry_applied`` row and the receipt → remove the file.
     Staged items of a bundle that is refused or a duplicate are discarded. A crash between
     any two steps is repaired by the next pass. A transport without local paths (SFTP) is
@@ -476,11 +476,8 @@ def receive_channel(
                 _forget_remote(transport, name, path)
                 continue
             heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
-            if not heartbeat:
-                if staged is not None:
-                    staged.commit(bundle)
-                if prepare is not None:
-                    prepare(bundle)
+            if staged is not None and not heartbeat:
+                staged.commit(bundle)
             at = iso(now())
             try:
                 with transaction(engine) as connection:
