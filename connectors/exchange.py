@@ -7,11 +7,14 @@ Every path here is set-based: one statement per batch and table, never one per r
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, bindparam, func, select, tuple_, update
@@ -40,10 +43,11 @@ from connectors.ferry_ledger import (
     pending_plan,
     plan_next,
     send_planned,
+    start_writeback,
 )
 from connectors.portal import Sender
 from connectors.provenance import record_events
-from ferry.bundle import ItemSource, VerifiedBundle, records_item
+from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, records_item
 from rules.applications import validate_application
 from rules.catalogue import Catalogue
 from rules.publication import (
@@ -71,25 +75,113 @@ def attachment_path(store: Path, digest: str) -> Path:
     return store / digest[:2] / digest
 
 
-def store_attachments(store: Path) -> Any:
-    """The receiver's prepare step: copy verified attachments into the store, idempotently."""
+STAGING_FOLDER = ".staging"  # inside the store; store folders are two hex digits
+STALE_STAGING_SECONDS = 6 * 3600  # far longer than verifying the largest bundle takes
 
-    def prepare(bundle: VerifiedBundle) -> None:
+
+def stage_attachments(store: Path) -> Callable[[], AttachmentStaging]:
+    """The receiver's attachment step, done in the verification pass: a fresh
+    :class:`AttachmentStaging` per bundle (see ``receive_channel``)."""
+    return lambda: AttachmentStaging(store)
+
+
+class AttachmentStaging:
+    """One bundle's attachments on their way into the content-addressed store.
+
+    While ``open_bundle`` verifies the bundle it writes each attachment's plaintext into a
+    file of this staging folder (a private folder inside the store, so a rename places it):
+    the bytes are read, hashed, checked and decrypted once. ``commit`` runs only after the
+    whole bundle verified and the ledger accepted it; it fsyncs the staged files, renames
+    each to its digest and fsyncs the store folders. Until then nothing staged is visible
+    in the store. ``discard`` removes what is left: the staged files of a rejected,
+    duplicate or conflicting bundle. A folder left by a crash is removed by a later
+    receiver once it is older than STALE_STAGING_SECONDS.
+    """
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.folder: Path | None = None  # made when the first attachment is staged
+        self._writing: BinaryIO | None = None
+        self._staged: dict[str, Path] = {}
+
+    def begin(self, item: ManifestItem) -> BinaryIO | None:
+        if item.kind != "attachment" or attachment_path(self.store, item.sha256).exists():
+            return None
+        self._close()
+        if self.folder is None:
+            root = self.store / STAGING_FOLDER
+            root.mkdir(parents=True, exist_ok=True)
+            _remove_stale_staging(root)
+            self.folder = Path(tempfile.mkdtemp(dir=root))
+        self._writing = open(self.folder / item.sha256, "xb")  # noqa: SIM115 (closed by end or discard)
+        return self._writing
+
+    def end(self, item: ManifestItem) -> None:
+        assert self.folder is not None and self._writing is not None
+        self._writing.flush()
+        start_writeback(self._writing.fileno())  # written while the next item is verified
+        self._close()
+        self._staged[item.sha256] = self.folder / item.sha256
+
+    def commit(self, bundle: VerifiedBundle) -> None:
+        placed: set[Path] = set()
         for item in bundle.manifest.items:
             if item.kind != "attachment":
                 continue
-            target = attachment_path(store, item.sha256)
+            target = attachment_path(self.store, item.sha256)
             if target.exists():
                 continue
+            staged = self._staged.get(item.sha256)
+            if staged is None:  # in the store while verifying, gone since: read it again
+                placed.add(_copy_into_store(self.store, bundle, item))
+                continue
+            with open(staged, "rb") as written:
+                os.fsync(written.fileno())
             target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
-            with open(partial, "wb") as stream:
-                bundle.copy_item(item.name, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(partial, target)
+            os.replace(staged, target)
+            placed.add(target.parent)
+        _fsync_dirs(placed)
 
-    return prepare
+    def discard(self) -> None:
+        self._close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _close(self) -> None:
+        if self._writing is not None:
+            self._writing.close()
+            self._writing = None
+
+
+def _copy_into_store(store: Path, bundle: VerifiedBundle, item: ManifestItem) -> Path:
+    """Decrypt ``item`` from the bundle again (re-checked) into the store; its folder."""
+    target = attachment_path(store, item.sha256)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    with open(partial, "wb") as stream:
+        bundle.copy_item(item.name, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(partial, target)
+    return target.parent
+
+
+def _fsync_dirs(folders: Iterable[Path]) -> None:
+    for folder in sorted(folders):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_stale_staging(root: Path) -> None:
+    """Remove staging folders a killed receiver left behind (never one in use)."""
+    cutoff = time.time() - STALE_STAGING_SECONDS
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def apply_inbound(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:

@@ -14,10 +14,11 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, func, select, update
@@ -36,6 +37,7 @@ from connectors.provenance import record_events
 from ferry.bundle import (
     BundleHeader,
     BundleRejected,
+    ItemSink,
     ItemSource,
     Limits,
     VerifiedBundle,
@@ -43,7 +45,7 @@ from ferry.bundle import (
     open_bundle,
     records_item,
     records_name,
-    write_bundle,
+    write_bundle_and_digest,
 )
 from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
@@ -184,6 +186,38 @@ def last_acknowledged_key(connection: Connection, channel: str) -> int:
     return int(value or 0)
 
 
+WRITEBACK_BYTES = 64 << 20
+
+
+def start_writeback(fd: int, offset: int = 0, length: int = 0) -> None:
+    """Have the kernel start writing this range of a file to disk now, without waiting for
+    it (``length`` 0: to the end), so the disk works while the CPU goes on and the fsync
+    before the rename finds little left to write. POSIX_FADV_DONTNEED queues the dirty pages
+    for write-back and keeps them cached (it drops only clean pages, which a range written
+    just now does not have: a later read may hit the disk otherwise, never a wrong byte).
+    A no-op where posix_fadvise is missing."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+class _WritingBack:
+    """A binary file that starts write-back after every WRITEBACK_BYTES written."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.written = 0
+        self.started = 0
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.written += len(data)
+        if self.written - self.started >= WRITEBACK_BYTES:
+            self.stream.flush()
+            start_writeback(self.stream.fileno(), self.started, self.written - self.started)
+            self.started = self.written
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -202,6 +236,7 @@ def send_planned(
     recipient: RecipientKey,
     outbox: Path,
     transport: Transport,
+    limits: Limits | None = None,
 ) -> str:
     """Build the bundle of ``plan`` into the sender's outbox, hand it to the transport and
     mark it sent. Returns the bundle's digest."""
@@ -225,13 +260,19 @@ def send_planned(
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / plan.file_name
     partial = final.with_name(final.name + ".part")
-    with open(partial, "wb") as stream:
-        write_bundle(stream, header, items, key, recipient=recipient)
+    partial.unlink(missing_ok=True)  # left by a crash; read-only, so never reopened
+    # Created read-only and never rewritten: the transport may then share its inode
+    # instead of writing the bytes again (LocalFolderTransport.put).
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    with os.fdopen(os.open(partial, flags, 0o444), "wb") as stream:
+        _, digest = write_bundle_and_digest(
+            _WritingBack(stream), header, items, key, recipient=recipient,
+            limits=limits or Limits(),
+        )
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
     _fsync_dir(outbox)
-    digest = _file_digest(final)
     transport.put(plan.file_name, final)
     with transaction(engine) as connection:
         connection.execute(
@@ -264,14 +305,6 @@ def finish_pending_heartbeat(
     return plan.ref
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 @dataclass
 class ReceiveReport:
     """What one pass over a channel's incoming folder did."""
@@ -283,7 +316,31 @@ class ReceiveReport:
 
 
 ApplyBundle = Callable[[Connection, VerifiedBundle, str, str], int]
-PrepareBundle = Callable[[VerifiedBundle], None]
+
+
+class BundleStaging(ItemSink, Protocol):
+    """What a receiver keeps of a bundle besides its records (attachments), taken in the
+    verification pass: ``open_bundle`` hands it the items' plaintext as it verifies them;
+    ``commit`` makes them visible once the bundle passed verification and the ledger checks
+    (idempotent: a rerun after a crash commits again); ``discard`` drops whatever was not
+    committed."""
+
+    def commit(self, bundle: VerifiedBundle) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+StageBundle = Callable[[], BundleStaging]
+
+
+@contextmanager
+def _staging(stage: StageBundle | None) -> Iterator[BundleStaging | None]:
+    staging = stage() if stage is not None else None
+    try:
+        yield staging
+    finally:
+        if staging is not None:
+            staging.discard()
 
 
 def quarantine_file(
@@ -336,17 +393,19 @@ def receive_channel(
     decryption_keys: Mapping[str, DecryptionKey],
     quarantine_dir: Path,
     apply: ApplyBundle,
-    prepare: PrepareBundle | None = None,
+    stage: StageBundle | None = None,
     limits: Limits | None = None,
     staging_dir: Path | None = None,
 ) -> ReceiveReport:
     """Verify and apply every complete bundle waiting on ``channel``, in sequence order.
 
-    Per bundle: verify (signature, sizes, hashes) → file name, sequence and digest chain
-    against the ledger → receipt check → prepare (attachments, idempotent) → one
-    transaction holding the records, the ``ferry_applied`` row and the receipt → remove
-    the file. A crash between any two steps is repaired by the next pass. A transport
-    without local paths (SFTP) is first copied into ``staging_dir``."""
+    Per bundle: verify (signature, sizes, hashes; items ``stage`` asks for are staged in
+    the same pass) → file name, sequence and digest chain against the ledger → receipt
+    check → commit what was staged (attachments, idempotent) → one transaction
+    holding the records, the ``ferry_applied`` row and the receipt → remove the file.
+    Staged items of a bundle that is refused or a duplicate are discarded. A crash between
+    any two steps is repaired by the next pass. A transport without local paths (SFTP) is
+    first copied into ``staging_dir``."""
     report = ReceiveReport()
     held = quarantine_dir / "bundles"
     staging = staging_dir or quarantine_dir.parent / "incoming" / channel
@@ -360,85 +419,86 @@ def receive_channel(
         )
 
     for name in transport.list_complete():
-        path = transport.path_of(name) or _fetch(transport, name, staging)
-        try:
-            bundle = open_bundle(
-                path, keyring, limits or Limits(), expected_channel=channel,
-                decryption_keys=decryption_keys, at=now(),
-            )
-        except BundleRejected as rejected:
-            refuse(path, name, rejected.code, rejected.detail)
-            _forget_remote(transport, name, path)
-            continue
-        except TerminalError as error:  # a symlink, FIFO or device planted under a bundle name
-            if not path.is_symlink() and path.exists() and path.is_file():
-                raise
-            refuse(path, name, NOT_A_REGULAR_FILE, str(error))
-            continue
-        sequence = bundle.manifest.sequence
-        ref = f"{channel}#{sequence}"
-        if name != bundle_file_name(channel, sequence):
-            refuse(path, name, NAME_MISMATCH, f"file {name} holds {ref}")
-            _forget_remote(transport, name, path)
-            continue
-        with engine.connect() as connection:
-            neighbours = {
-                row.sequence: row
-                for row in connection.execute(
-                    select(ferry_applied).where(
-                        ferry_applied.c.channel == channel,
-                        ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
-                    )
+        with _staging(stage) as staged:
+            path = transport.path_of(name) or _fetch(transport, name, staging)
+            try:
+                bundle = open_bundle(
+                    path, keyring, limits or Limits(), expected_channel=channel,
+                    decryption_keys=decryption_keys, at=now(), sink=staged,
                 )
-            }
-        known = neighbours.get(sequence)
-        if known is not None and known.digest == bundle.digest:
+            except BundleRejected as rejected:
+                refuse(path, name, rejected.code, rejected.detail)
+                _forget_remote(transport, name, path)
+                continue
+            except TerminalError as error:  # a symlink, FIFO or device planted under a bundle name
+                if not path.is_symlink() and path.exists() and path.is_file():
+                    raise
+                refuse(path, name, NOT_A_REGULAR_FILE, str(error))
+                continue
+            sequence = bundle.manifest.sequence
+            ref = f"{channel}#{sequence}"
+            if name != bundle_file_name(channel, sequence):
+                refuse(path, name, NAME_MISMATCH, f"file {name} holds {ref}")
+                _forget_remote(transport, name, path)
+                continue
+            with engine.connect() as connection:
+                neighbours = {
+                    row.sequence: row
+                    for row in connection.execute(
+                        select(ferry_applied).where(
+                            ferry_applied.c.channel == channel,
+                            ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
+                        )
+                    )
+                }
+            known = neighbours.get(sequence)
+            if known is not None and known.digest == bundle.digest:
+                _remove(transport, name, path)
+                report.duplicates.append(ref)
+                continue
+            if known is not None:
+                refuse(
+                    path, name, SEQUENCE_CONFLICT,
+                    f"sequence {sequence} was applied with digest {known.digest}; "
+                    f"this bundle has digest {bundle.digest}",
+                )
+                _forget_remote(transport, name, path)
+                continue
+            broken = _chain_break(bundle, neighbours)
+            if broken:
+                refuse(path, name, CHAIN_BROKEN, broken)
+                _forget_remote(transport, name, path)
+                continue
+            try:
+                receipt = read_receipt(bundle)
+            except BundleRejected as rejected:
+                refuse(path, name, rejected.code, rejected.detail)
+                _forget_remote(transport, name, path)
+                continue
+            heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
+            if staged is not None and not heartbeat:
+                staged.commit(bundle)
+            at = iso(now())
+            try:
+                with transaction(engine) as connection:
+                    count = 0 if heartbeat else apply(connection, bundle, ref, at)
+                    connection.execute(
+                        ferry_applied.insert().values(
+                            channel=channel, sequence=sequence, digest=bundle.digest,
+                            applied_at=at, record_count=count,
+                            previous_digest=bundle.manifest.previous_digest,
+                            kind=HEARTBEAT if heartbeat else DATA,
+                        )
+                    )
+                    if receipt is not None:
+                        store_receipt(connection, receipt, carrier=ref, carrier_sequence=sequence, at=at)
+            except IntegrityError:
+                # Another receiver applied this sequence between our check and our commit.
+                report.duplicates.append(ref)
+            else:
+                report.applied.append(ref)
+                report.records += count
             _remove(transport, name, path)
-            report.duplicates.append(ref)
-            continue
-        if known is not None:
-            refuse(
-                path, name, SEQUENCE_CONFLICT,
-                f"sequence {sequence} was applied with digest {known.digest}; "
-                f"this bundle has digest {bundle.digest}",
-            )
-            _forget_remote(transport, name, path)
-            continue
-        broken = _chain_break(bundle, neighbours)
-        if broken:
-            refuse(path, name, CHAIN_BROKEN, broken)
-            _forget_remote(transport, name, path)
-            continue
-        try:
-            receipt = read_receipt(bundle)
-        except BundleRejected as rejected:
-            refuse(path, name, rejected.code, rejected.detail)
-            _forget_remote(transport, name, path)
-            continue
-        heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
-        if prepare is not None and not heartbeat:
-            prepare(bundle)
-        at = iso(now())
-        try:
-            with transaction(engine) as connection:
-                count = 0 if heartbeat else apply(connection, bundle, ref, at)
-                connection.execute(
-                    ferry_applied.insert().values(
-                        channel=channel, sequence=sequence, digest=bundle.digest,
-                        applied_at=at, record_count=count,
-                        previous_digest=bundle.manifest.previous_digest,
-                        kind=HEARTBEAT if heartbeat else DATA,
-                    )
-                )
-                if receipt is not None:
-                    store_receipt(connection, receipt, carrier=ref, carrier_sequence=sequence, at=at)
-        except IntegrityError:
-            # Another receiver applied this sequence between our check and our commit.
-            report.duplicates.append(ref)
-        else:
-            report.applied.append(ref)
-            report.records += count
-        _remove(transport, name, path)
     return report
 
 

@@ -29,7 +29,9 @@ The reader (:func:`open_bundle`) verifies before it parses: trailer and magic, t
 signature (and the signing key's expiry) with only ``sender_key_id`` read before that, then
 the manifest structure, channel and recipient key, then sizes, names and the Merkle root,
 then every item's stored hash, AEAD tags, plaintext hash, type and record lengths.
-Anything wrong raises :class:`BundleRejected` with a reason code.
+Anything wrong raises :class:`BundleRejected` with a reason code. A caller that needs
+items' plaintext (attachments for the store) can take it during that same pass through an
+:class:`ItemSink`, instead of reading and decrypting the file a second time.
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 from ferry.content_types import ALLOWED_MEDIA_TYPES, SNIFF_BYTES, content_matches
 from ferry.errors import TerminalError
+from ferry.hashing import HashWorker, WorkerSha256
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey, is_expired
 from ferry.suites import AEAD_TAG_BYTES, SUITES, CryptoSuite, DecryptionFailed, get_suite
 from ferry.transport import open_regular
@@ -181,6 +184,12 @@ class ItemSource:
     @classmethod
     def from_path(cls, name: str, kind: str, media_type: str, path: Path) -> ItemSource:
         return cls(name, kind, media_type, lambda: path.open("rb"))
+
+
+class Writable(Protocol):
+    """Where the writer puts a bundle's bytes: a binary file, or anything with ``write``."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -488,7 +497,7 @@ def _segments(content: BinaryIO) -> Iterator[tuple[bytes, bool]]:
 
 
 def write_bundle(
-    dest: BinaryIO,
+    dest: Writable,
     header: BundleHeader,
     items: Iterable[ItemSource],
     key: SigningKey,
@@ -502,6 +511,49 @@ def write_bundle(
     Raises BundleRejected for content the receiver would refuse (bad names, types, sizes,
     counts); ``dest`` then holds a partial bundle and must be discarded.
     """
+    return write_bundle_and_digest(
+        dest, header, items, key, recipient=recipient, limits=limits
+    )[0]
+
+
+def write_bundle_and_digest(
+    dest: Writable,
+    header: BundleHeader,
+    items: Iterable[ItemSource],
+    key: SigningKey,
+    *,
+    recipient: RecipientKey,
+    limits: Limits = Limits(),
+) -> tuple[Manifest, str]:
+    """:func:`write_bundle`, also returning the SHA-256 (hex) of every byte written, i.e.
+    the bundle's digest, so the sender need not read the file again."""
+    with HashWorker() as worker:
+        out = _HashingOutput(dest, worker.sha256())
+        manifest = _write_bundle(out, header, items, key, recipient, limits, worker)
+        return manifest, out.digest.hexdigest()
+
+
+class _HashingOutput:
+    """Writes to a stream and hashes what it writes (on the hash worker)."""
+
+    def __init__(self, dest: Writable, digest: WorkerSha256) -> None:
+        self.dest = dest
+        self.digest = digest
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.dest.write(data)
+
+
+def _write_bundle(
+    dest: _HashingOutput,
+    header: BundleHeader,
+    items: Iterable[ItemSource],
+    key: SigningKey,
+    recipient: RecipientKey,
+    limits: Limits,
+    worker: HashWorker,
+) -> Manifest:
     suite = get_suite(key.suite)
     if suite.key_id(suite.public_key(key.private)) != key.key_id:
         raise TerminalError(f"signing key {key.key_id} does not match its key id")
@@ -533,7 +585,7 @@ def write_bundle(
         declared = _plain_digest(source)
         item_key = sealer.item_key(index, declared)
         check = _ItemCheck(source.name, source.kind, source.media_type, limits)
-        stored = hashlib.sha256()
+        stored = worker.sha256()  # beside the plaintext hash and sealing, on another core
         stored_bytes = 0
         with source.open() as content:
             for segment, (plain, final) in enumerate(_segments(content)):
@@ -584,6 +636,22 @@ def write_bundle(
         raise BundleRejected(LIMIT_EXCEEDED, f"bundle exceeds {limits.max_bundle_bytes} bytes")
     dest.write(tail)
     return manifest
+
+
+class ItemSink(Protocol):
+    """Takes items' plaintext while :func:`open_bundle` verifies them, in the same pass.
+
+    Only the plaintext of segments whose AEAD tag verified is written. ``end`` is called
+    once the item passed every check (stored hash, tags, plaintext hash, content type);
+    until then what was written is unverified. If :func:`open_bundle` raises, the owner
+    of the sink must discard everything it was given.
+    """
+
+    def begin(self, item: ManifestItem) -> BinaryIO | None:
+        """A stream for ``item``'s plaintext, or None to leave the item out."""
+
+    def end(self, item: ManifestItem) -> None:
+        """``item`` was written completely and verified."""
 
 
 class VerifiedBundle:
@@ -652,11 +720,12 @@ class VerifiedBundle:
     def _chunks(self, name: str) -> Iterator[bytes]:
         item = self._items[name]
         index = self._index[name]
-        with open_regular(self.path) as f:
+        # The plaintext hash runs on the hash worker, beside the caller's use of the chunks.
+        with open_regular(self.path) as f, HashWorker() as worker:
             if os.fstat(f.fileno()).st_size != self._file_size:
                 raise BundleRejected(HASH_MISMATCH, f"{self.path} changed since it was verified")
             f.seek(self._offsets[name])
-            sha = hashlib.sha256()
+            sha = worker.sha256()
             key = self._sealer.item_key(index, item.sha256)
             for segment, length, final in _segment_plan(item.size):
                 sealed = f.read(length + AEAD_TAG_BYTES)
@@ -670,7 +739,8 @@ class VerifiedBundle:
                     ) from None
                 sha.update(plain)
                 yield plain
-        if sha.hexdigest() != item.sha256:
+            digest = sha.hexdigest()
+        if digest != item.sha256:
             raise BundleRejected(HASH_MISMATCH, f"{name} changed since the bundle was verified")
 
 
@@ -690,11 +760,14 @@ def open_bundle(
     *,
     decryption_keys: Mapping[str, DecryptionKey],
     at: datetime | None = None,
+    sink: ItemSink | None = None,
 ) -> VerifiedBundle:
     """Verify the bundle at ``path`` completely (see the module docstring); BundleRejected if not.
 
     ``decryption_keys`` are the receiving zone's private encryption keys by key id; ``at``
-    is the time the keys' expiry is checked against (default: now).
+    is the time the keys' expiry is checked against (default: now). ``sink`` receives the
+    plaintext of the items it asks for while they are verified (after the signature,
+    manifest, sizes and Merkle root have been checked).
     """
     if expected_channel is not None and expected_channel not in CHANNELS:
         raise ValueError(f"expected_channel must be one of {CHANNELS}")
@@ -765,7 +838,7 @@ def open_bundle(
         # (4) Every byte: stored hashes, then AEAD tags, plaintext hashes, types, records.
         sealer = receiver_sealer(manifest, recipient)
         tail = manifest_bytes + signature + trailer
-        digest = _verify_content(f, manifest, limits, tail, sealer)
+        digest = _verify_content(f, manifest, limits, tail, sealer, sink)
     return VerifiedBundle(manifest, digest, path, limits, offsets, size, sealer)
 
 
@@ -917,15 +990,36 @@ def _check_layout(manifest: Manifest, limits: Limits, payload_end: int) -> dict[
 
 
 def _verify_content(
-    f: BinaryIO, manifest: Manifest, limits: Limits, tail: bytes, sealer: ItemSealer
+    f: BinaryIO,
+    manifest: Manifest,
+    limits: Limits,
+    tail: bytes,
+    sealer: ItemSealer,
+    sink: ItemSink | None,
 ) -> str:
     """Read the whole file in order, checking every item; return the file's SHA-256 (hex).
 
     Each segment's sealed bytes are hashed before they are decrypted; a segment whose tag
     fails is reported as HASH_MISMATCH when the item's stored hash also differs (the bytes
     were changed in transit) and as DECRYPT_FAILED when it does not (sealed wrongly).
+    Verified plaintext goes to ``sink`` as it is decrypted (see :class:`ItemSink`).
     """
-    whole = hashlib.sha256()
+    with HashWorker() as worker:
+        return _verify_items(f, manifest, limits, tail, sealer, sink, worker)
+
+
+def _verify_items(
+    f: BinaryIO,
+    manifest: Manifest,
+    limits: Limits,
+    tail: bytes,
+    sealer: ItemSealer,
+    sink: ItemSink | None,
+    worker: HashWorker,
+) -> str:
+    # The stored hashes and the file's digest are fed on the hash worker, beside the
+    # decryption and plaintext hash on this thread.
+    whole = worker.sha256()
     f.seek(0)
     start = f.read(len(MAGIC))
     if start != MAGIC:
@@ -934,9 +1028,10 @@ def _verify_content(
     lines: dict[str, int] = {}
     for index, item in enumerate(manifest.items):
         check = _ItemCheck(item.name, item.kind, item.media_type, limits)
-        stored = hashlib.sha256()
+        stored = worker.sha256()
         key = sealer.item_key(index, item.sha256)
         failed: str | None = None
+        out = sink.begin(item) if sink is not None else None
         for segment, length, final in _segment_plan(item.size):
             sealed = f.read(length + AEAD_TAG_BYTES)
             if len(sealed) != length + AEAD_TAG_BYTES:
@@ -951,6 +1046,8 @@ def _verify_content(
                 failed = f"{item.name}: segment {segment} does not decrypt"
                 continue
             check.feed(plain)
+            if out is not None:
+                out.write(plain)
         if stored.hexdigest() != item.stored_sha256:
             raise BundleRejected(HASH_MISMATCH, f"{item.name} does not match its stored SHA-256")
         if failed is not None:
@@ -960,6 +1057,9 @@ def _verify_content(
         if check.lines is not None:
             lines[item.name] = check.lines.count
             _check_record_total(lines, limits)
+        if out is not None:
+            assert sink is not None
+            sink.end(item)
     _check_counts(manifest, lines)
     end = f.read(len(tail) + 1)
     if end != tail:

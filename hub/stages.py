@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
 from connectors.clock import now
-from connectors.exchange import apply_inbound, load_applications, publish_status, store_attachments
+from connectors.exchange import apply_inbound, load_applications, publish_status, stage_attachments
 from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
 from connectors.portal import Sender, apply_status_bundle, collect_submissions, install_status_page
@@ -63,7 +63,7 @@ def inbound_receive(settings: Settings | None = None) -> dict[str, Any]:
         keyring=receiver_keyring(settings, "inbound"),
         decryption_keys=decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
-        prepare=store_attachments(settings.attachment_store),
+        stage=stage_attachments(settings.attachment_store),
         apply=apply_inbound,
     )
     return asdict(report)

@@ -38,7 +38,7 @@ class KillingTransport:
 
 def main(data_root: Path, point: str) -> None:
     from connectors import portal
-    from connectors.exchange import apply_inbound, store_attachments
+    from connectors.exchange import apply_inbound, stage_attachments
     from connectors.ferry_ledger import receive_channel
     from hub import stages, zones
     from hub.settings import load_settings
@@ -60,14 +60,31 @@ def main(data_root: Path, point: str) -> None:
             stages.transport_for = lambda s, c: KillingTransport(real_transport(s, c), after="put")  # type: ignore[assignment]
         stages.intake(settings)
         return
-    prepare_real = store_attachments(settings.attachment_store)
+    stage_real = stage_attachments(settings.attachment_store)
 
-    def prepare(bundle: Any) -> None:
-        if point == "after_verify":
-            die()
-        prepare_real(bundle)
-        if point == "after_attachments":
-            die()
+    class KillingStaging:
+        """The real attachment staging; dies while staging or around its commit."""
+
+        def __init__(self) -> None:
+            self.inner = stage_real()
+
+        def begin(self, item: Any) -> Any:
+            return self.inner.begin(item)
+
+        def end(self, item: Any) -> None:
+            self.inner.end(item)
+            if point == "while_staging":
+                die()  # one attachment staged, the bundle not verified to the end
+
+        def commit(self, bundle: Any) -> None:
+            if point == "after_verify":
+                die()  # every attachment staged, none committed
+            self.inner.commit(bundle)
+            if point == "after_attachments":
+                die()
+
+        def discard(self) -> None:
+            self.inner.discard()
 
     def apply(connection: Any, bundle: Any, ref: str, at: str) -> int:
         count = apply_inbound(connection, bundle, ref, at)
@@ -83,7 +100,7 @@ def main(data_root: Path, point: str) -> None:
         keyring=zones.receiver_keyring(settings, "inbound"),
         decryption_keys=zones.decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
-        prepare=prepare,
+        stage=KillingStaging,
         apply=apply,
     )
 

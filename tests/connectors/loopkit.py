@@ -101,3 +101,12 @@ def ferry_file(settings: Settings, channel: str, sequence: int) -> Path:
 
 def outbox_file(settings: Settings, channel: str, sequence: int) -> Path:
     return settings.outbox_dir(channel) / f"{channel}-{sequence:012d}.peb"
+
+
+def deliver(path: Path, data: bytes) -> None:
+    """What the gap delivers under ``path``: a new file with ``data`` (written beside it and
+    renamed, as a transport does), never a rewrite of the sender's file in place, which
+    may be the sender's outbox copy itself (LocalFolderTransport.put links it)."""
+    scratch = path.with_name(path.name + ".delivering")
+    scratch.write_bytes(data)
+    scratch.replace(path)

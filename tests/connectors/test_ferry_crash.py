@@ -3,10 +3,12 @@ at each step boundary and run again; the exact set of applied records must come 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,9 @@ from loopkit import (
     submit,
 )
 
+from connectors.exchange import STAGING_FOLDER, STALE_STAGING_SECONDS
 from hub import stages
+from hub.settings import Settings
 
 CHILD = Path(__file__).with_name("crash_child.py")
 ROOT = Path(__file__).parents[2]
@@ -36,7 +40,19 @@ def run_child(data_root: Path, point: str) -> None:
     assert done.returncode == -signal.SIGKILL, (done.returncode, done.stderr[-2000:])
 
 
-@pytest.mark.parametrize("point", ["after_verify", "after_attachments", "before_commit", "after_commit"])
+def stored_attachments(settings: Settings) -> set[str]:
+    """The attachments visible in the store (by digest), not what is being staged."""
+    store = settings.attachment_store
+    return {p.name for p in store.glob("??/*")} if store.is_dir() else set()
+
+
+def staged_files(settings: Settings) -> list[Path]:
+    return list((settings.attachment_store / STAGING_FOLDER).glob("*/*"))
+
+
+@pytest.mark.parametrize(
+    "point", ["while_staging", "after_verify", "after_attachments", "before_commit", "after_commit"]
+)
 def test_receiver_killed_at_each_step_then_rerun_applies_exactly_once(tmp_path: Path, point: str) -> None:
     settings = make_loop(tmp_path / "data")
     submit(settings, 8, 1)
@@ -44,7 +60,10 @@ def test_receiver_killed_at_each_step_then_rerun_applies_exactly_once(tmp_path: 
     expected = carried(settings)
     assert expected
     run_child(settings.data_root, point)
-    if point in ("after_verify", "after_attachments", "before_commit"):
+    if point in ("while_staging", "after_verify"):
+        assert staged_files(settings)  # staged by the killed receiver, never committed
+        assert stored_attachments(settings) == set()
+    if point in ("while_staging", "after_verify", "after_attachments", "before_commit"):
         assert applied_sequences(settings) == {}  # nothing committed
         assert_exactly(settings, set())
     else:
@@ -56,6 +75,41 @@ def test_receiver_killed_at_each_step_then_rerun_applies_exactly_once(tmp_path: 
     assert not ferry_file(settings, "inbound", 1).exists()
     assert quarantined(settings) == []
     assert_exactly(settings, expected)
+    assert stored_attachments(settings) == attachment_digests(settings)
+    for path in stored_attachments_paths(settings):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+
+
+def attachment_digests(settings: Settings) -> set[str]:
+    """The digests of every attachment the portal drop held (what the store must hold)."""
+    collected = settings.portal_collected
+    return {
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in collected.glob("inbound-*/*/*") if p.name != "submission.json"
+    }
+
+
+def stored_attachments_paths(settings: Settings) -> list[Path]:
+    return list(settings.attachment_store.glob("??/*"))
+
+
+def test_a_staging_folder_left_by_a_killed_receiver_is_removed_once_stale(tmp_path: Path) -> None:
+    settings = make_loop(tmp_path / "data")
+    submit(settings, 8, 1)
+    stages.intake(settings)
+    run_child(settings.data_root, "after_verify")
+    left = {p.parent for p in staged_files(settings)}
+    assert len(left) == 1
+    assert stages.inbound_receive(settings)["applied"] == ["inbound#1"]
+    assert left <= {p.parent for p in staged_files(settings)}  # another receiver's, maybe
+    stale = time.time() - STALE_STAGING_SECONDS - 60
+    for folder in left:
+        os.utime(folder, (stale, stale))
+    submit(settings, 8, 101)
+    stages.intake(settings)
+    assert stages.inbound_receive(settings)["applied"] == ["inbound#2"]
+    assert staged_files(settings) == []
+    assert list((settings.attachment_store / STAGING_FOLDER).iterdir()) == []
 
 
 @pytest.mark.parametrize("point", ["send_after_plan", "send_after_build", "send_after_put"])

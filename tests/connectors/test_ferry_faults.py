@@ -15,6 +15,7 @@ from loopkit import (
     assert_exactly,
     carried,
     carried_in,
+    deliver,
     ferry_file,
     make_loop,
     outbox_file,
@@ -22,11 +23,11 @@ from loopkit import (
     submit,
 )
 
-from connectors.exchange import apply_inbound, store_attachments
+from connectors.exchange import STAGING_FOLDER, apply_inbound, stage_attachments
 from connectors.ferry_control import ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import CHAIN_BROKEN, SEQUENCE_CONFLICT, receive_channel
 from ferry import content_types as ct
-from ferry.bundle import BundleHeader, Limits, records_item, write_bundle
+from ferry.bundle import BundleHeader, ItemSource, Limits, open_bundle, records_item, write_bundle
 from ferry.keys import generate_zone_key, load_signing_key
 from hub import stages
 from hub.ferry_ops import channel_status
@@ -68,7 +69,7 @@ def receive(settings: Settings, **kwargs: object) -> dict:
         keyring=receiver_keyring(settings, "inbound"),
         decryption_keys=decryption_keys(settings, "inbound"),
         quarantine_dir=settings.admin_quarantine,
-        prepare=store_attachments(settings.attachment_store), apply=apply_inbound,
+        stage=stage_attachments(settings.attachment_store), apply=apply_inbound,
         **kwargs,  # type: ignore[arg-type]
     )
     return {"applied": report.applied, "quarantined": report.quarantined}
@@ -143,7 +144,7 @@ def test_dropped_bundle_gap_receipt_resend_complete(loop: Settings) -> None:
 def test_damaged_bundle_is_quarantined_reported_and_resent(loop: Settings, damage, code) -> None:  # type: ignore[no-untyped-def]
     send_batch(loop, 1)
     path = ferry_file(loop, "inbound", 1)
-    path.write_bytes(damage(path.read_bytes()))
+    deliver(path, damage(path.read_bytes()))  # damaged in the gap
     report = receive(loop)
     assert [q["code"] for q in report["quarantined"]] == [code]
     assert_exactly(loop, set())
@@ -162,6 +163,86 @@ def test_damaged_bundle_is_quarantined_reported_and_resent(loop: Settings, damag
     assert counts["accepted"] + counts["rejected"] + counts["quarantined"] == counts["submitted"]
     assert counts["balanced"], counts["checks"]
     assert not [b for b in reconcile_inbound_bundles(admin, internet) if b.scope.startswith("quarantined:")]
+
+
+def test_a_bundle_rewritten_in_place_on_the_sending_side_is_not_resent(loop: Settings) -> None:
+    """The ferry file is a hard link to the sender's outbox copy (same file system): both
+    are read-only, but whoever may still write it in place (its owner, root) changes the
+    retained copy too. Resend then checks the copy's digest and raises an alarm instead of
+    sending other bytes."""
+    send_batch(loop, 1)
+    path, kept = ferry_file(loop, "inbound", 1), outbox_file(loop, "inbound", 1)
+    assert path.stat().st_ino == kept.stat().st_ino and kept.stat().st_nlink == 2
+    assert kept.stat().st_mode & 0o222 == 0
+    data = path.read_bytes()
+    path.write_bytes(data[:100] + bytes([data[100] ^ 0x01]) + data[101:])  # root may
+    assert [q["code"] for q in receive(loop)["quarantined"]] == ["HASH_MISMATCH"]
+    round_trip_receipts(loop)
+    assert stages.inbound_upkeep(loop)["resent"] == []
+    assert "resend_impossible" in alarm_kinds(loop, "internet")
+    assert_exactly(loop, set())
+
+
+def visible_attachments(settings: Settings) -> list[Path]:
+    """Files in the attachment store outside its staging folder."""
+    store = settings.attachment_store
+    staging = store / STAGING_FOLDER
+    return [p for p in store.rglob("*") if p.is_file() and staging not in p.parents]
+
+
+def staging_leftovers(settings: Settings) -> list[Path]:
+    staging = settings.attachment_store / STAGING_FOLDER
+    return list(staging.iterdir()) if staging.is_dir() else []
+
+
+def test_a_damaged_last_attachment_leaves_no_attachment_of_the_bundle_in_the_store(
+    loop: Settings,
+) -> None:
+    """The receiver stages attachments while it verifies; the earlier ones verified and were
+    staged, but none may become visible when a later one fails."""
+    send_batch(loop, 1)
+    path = ferry_file(loop, "inbound", 1)
+    bundle = open_bundle(path, receiver_keyring(loop, "inbound"), expected_channel="inbound",
+                         decryption_keys=decryption_keys(loop, "inbound"))
+    items = bundle.manifest.items
+    assert sum(item.kind == "attachment" for item in items) >= 2
+    last_attachment = max(i for i, item in enumerate(items) if item.kind == "attachment")
+    offset = 8 + sum(item.stored_size for item in items[:last_attachment]) + 40
+    data = path.read_bytes()
+    deliver(path, data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1 :])
+    report = receive(loop)
+    assert [q["code"] for q in report["quarantined"]] == ["HASH_MISMATCH"]
+    assert visible_attachments(loop) == [] and staging_leftovers(loop) == []
+    assert_exactly(loop, set())
+
+
+def test_attachments_of_a_bundle_refused_after_verification_never_reach_the_store(
+    loop: Settings,
+) -> None:
+    """A bundle that verifies (real keys) but conflicts with the ledger is quarantined; what
+    it staged is discarded."""
+    from ferry_testkit import PDF_BYTES, sha
+
+    send_batch(loop, 1)
+    receive(loop)
+    before = sorted(visible_attachments(loop))
+    pdf = PDF_BYTES + b"% only in the forged bundle\n"
+    forged = loop.data_root / "forged.peb"
+    header = BundleHeader("inbound", 1, None, "2026-03-02T10:00:00+08:00", "x", {"applications": 1})
+    items = [
+        records_item("applications", [{"net_id": "NET20260302999999"}]),
+        ItemSource.from_bytes(f"att/{sha(pdf)}", "attachment", ct.PDF, pdf),
+    ]
+    with forged.open("wb") as out:
+        write_bundle(out, header, items, signing_key(loop, "inbound"),
+                     recipient=recipient_key(loop, "inbound"))
+    deliver(ferry_file(loop, "inbound", 1), forged.read_bytes())
+    report = receive(loop)
+    assert [q["code"] for q in report["quarantined"]] == [SEQUENCE_CONFLICT]
+    assert sorted(visible_attachments(loop)) == before
+    assert sha(pdf) not in {p.name for p in visible_attachments(loop)}
+    assert staging_leftovers(loop) == []
+    assert_exactly(loop, carried(loop))
 
 
 def test_replayed_old_sequence_is_a_harmless_duplicate(loop: Settings) -> None:
@@ -274,7 +355,10 @@ def test_attachment_whose_content_is_not_its_declared_type_is_refused(loop: Sett
           [({"name": f"att/{sha(PNG_BYTES)}", "kind": "attachment", "media_type": ct.PDF}, PNG_BYTES)])
     report = receive(loop)
     assert [q["code"] for q in report["quarantined"]] == ["ATTACHMENT_TYPE"]
-    assert not any(loop.attachment_store.rglob("*")) if loop.attachment_store.exists() else True
+    # Nothing in the store but the (empty) staging folder: the attachment was staged while
+    # verifying and discarded with the bundle.
+    store = loop.attachment_store
+    assert [p for p in store.rglob("*") if p != store / STAGING_FOLDER] == []
     assert_exactly(loop, set())
 
 

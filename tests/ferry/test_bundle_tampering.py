@@ -1,7 +1,9 @@
-"""Fault injection: any single changed, removed or inserted byte makes the receiver refuse the bundle."""
+"""Fault injection: any single changed, removed or inserted byte makes the receiver refuse the
+bundle, and an item sink never gets a byte that did not authenticate nor an unverified item."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ferry import content_types as ct
-from ferry.bundle import BundleRejected, ItemSource, open_bundle, records_item, write_bundle
+from ferry.bundle import (
+    BundleRejected,
+    ItemSource,
+    ManifestItem,
+    open_bundle,
+    records_item,
+    write_bundle,
+)
+
+
+class RecordingSink:
+    """Keeps what open_bundle hands to a sink: the bytes per item and which items ended."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, io.BytesIO] = {}
+        self.ended: list[str] = []
+
+    def begin(self, item: ManifestItem) -> io.BytesIO:
+        self.written[item.name] = io.BytesIO()
+        return self.written[item.name]
+
+    def end(self, item: ManifestItem) -> None:
+        self.ended.append(item.name)
 
 
 class Harness:
@@ -24,18 +48,32 @@ class Harness:
             ItemSource.from_bytes(f"att/{sha(PDF_BYTES)}", "attachment", ct.PDF, PDF_BYTES),
             ItemSource.from_bytes(f"att/{sha(PNG_BYTES)}", "attachment", ct.PNG, PNG_BYTES),
         ]
+        self.plaintext = {item.name: item.open().read() for item in items}
         original = root / "original.peb"
         with original.open("wb") as out:
             write_bundle(out, header(), items, self.zones.sender, recipient=self.zones.recipient)
         self.data = original.read_bytes()
-        # The harness is only meaningful if the untouched bundle is accepted.
-        open_bundle(original, self.zones.keyring, decryption_keys=self.zones.decryption, expected_channel="inbound")
+        # The harness is only meaningful if the untouched bundle is accepted, and its
+        # items reach a sink whole.
+        sink = RecordingSink()
+        open_bundle(original, self.zones.keyring, decryption_keys=self.zones.decryption,
+                    expected_channel="inbound", sink=sink)
+        assert sink.ended == list(self.plaintext)
+        assert {name: b.getvalue() for name, b in sink.written.items()} == self.plaintext
 
     def assert_rejected(self, mutated: bytes) -> None:
         assert mutated != self.data
         self.scratch.write_bytes(mutated)
+        sink = RecordingSink()
         with pytest.raises(BundleRejected):
-            open_bundle(self.scratch, self.zones.keyring, decryption_keys=self.zones.decryption, expected_channel="inbound")
+            open_bundle(self.scratch, self.zones.keyring, decryption_keys=self.zones.decryption,
+                        expected_channel="inbound", sink=sink)
+        # Only authenticated plaintext reached the sink (a prefix of the item), and only a
+        # complete, verified item was ended; the sink's owner discards all of it anyway.
+        for name, written in sink.written.items():
+            assert self.plaintext[name].startswith(written.getvalue())
+        for name in sink.ended:
+            assert sink.written[name].getvalue() == self.plaintext[name]
 
 
 @pytest.fixture(scope="module")

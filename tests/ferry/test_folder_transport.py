@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,139 @@ def test_remove_is_idempotent(tmp_path: Path, folder: LocalFolderTransport) -> N
     folder.remove("inbound-000000000001.peb")
     folder.remove("inbound-000000000001.peb")
     assert folder.list_complete() == []
+
+
+# --- how put places the bytes: a hard link for a sealed source, else a copy --------------
+
+NAME = "inbound-000000000001.peb"
+
+
+def sealed_file(tmp_path: Path, content: bytes, name: str = "sealed.peb") -> Path:
+    """A file like the sender's outbox copy: complete and read-only for everyone."""
+    path = source_file(tmp_path, content, name)
+    path.chmod(0o444)
+    return path
+
+
+def test_put_links_a_sealed_source_on_the_same_file_system(
+    tmp_path: Path, folder: LocalFolderTransport
+) -> None:
+    source = sealed_file(tmp_path, b"bundle one")
+    folder.put(NAME, source)
+    published = folder.root / NAME
+    assert os.listdir(folder.root) == [NAME]
+    assert published.stat().st_ino == source.stat().st_ino
+    assert source.stat().st_nlink == 2
+    assert published.read_bytes() == b"bundle one"
+
+
+def test_put_copies_a_source_that_may_still_be_written(
+    tmp_path: Path, folder: LocalFolderTransport
+) -> None:
+    source = source_file(tmp_path, b"bundle one")
+    folder.put(NAME, source)
+    published = folder.root / NAME
+    assert published.stat().st_ino != source.stat().st_ino
+    source.write_bytes(b"rewritten in place")
+    assert published.read_bytes() == b"bundle one"
+    assert published.stat().st_mode & 0o777 == 0o644
+
+
+def test_put_copies_when_linking_is_switched_off(tmp_path: Path) -> None:
+    folder = LocalFolderTransport(tmp_path / "channel", link=False)
+    source = sealed_file(tmp_path, b"bundle one")
+    folder.put(NAME, source)
+    assert (folder.root / NAME).stat().st_ino != source.stat().st_ino
+    assert (folder.root / NAME).read_bytes() == b"bundle one"
+
+
+@pytest.mark.parametrize("code", [errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP])
+def test_put_copies_when_the_file_system_cannot_link(
+    tmp_path: Path, folder: LocalFolderTransport, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    def cannot_link(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", cannot_link)
+    source = sealed_file(tmp_path, b"bundle one" * 1000)
+    folder.put(NAME, source)
+    assert os.listdir(folder.root) == [NAME]
+    assert (folder.root / NAME).stat().st_ino != source.stat().st_ino
+    assert (folder.root / NAME).read_bytes() == b"bundle one" * 1000
+
+
+def test_put_raises_what_a_copy_would_not_cure(
+    tmp_path: Path, folder: LocalFolderTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "link", no_space)
+    with pytest.raises(OSError, match="No space"):
+        folder.put(NAME, sealed_file(tmp_path, b"bundle one"))
+    assert folder.list_complete() == []
+
+
+def test_put_copies_across_file_systems(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second file system (/dev/shm) beside the temp folder")
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        folder = LocalFolderTransport(Path(other) / "channel")
+        source = sealed_file(tmp_path, os.urandom(3 << 20))
+        folder.put(NAME, source)
+        published = folder.root / NAME
+        assert published.stat().st_dev != source.stat().st_dev
+        assert published.read_bytes() == source.read_bytes()
+        assert os.listdir(folder.root) == [NAME]
+
+
+@pytest.mark.parametrize("code", [errno.EXDEV, errno.ENOSYS, errno.EINVAL])
+def test_put_copies_through_a_buffer_when_the_kernel_cannot(
+    tmp_path: Path, folder: LocalFolderTransport, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    def cannot_copy(*args: object, **kwargs: object) -> int:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "copy_file_range", cannot_copy, raising=False)
+    content = os.urandom(3 << 20)
+    folder.put(NAME, source_file(tmp_path, content))
+    assert (folder.root / NAME).read_bytes() == content
+    monkeypatch.delattr(os, "copy_file_range")
+    folder.put("inbound-000000000002.peb", source_file(tmp_path, content, "again.bin"))
+    assert (folder.root / "inbound-000000000002.peb").read_bytes() == content
+
+
+def test_a_stale_part_linked_to_an_outbox_copy_is_replaced_not_written(
+    tmp_path: Path, folder: LocalFolderTransport
+) -> None:
+    outbox_copy = sealed_file(tmp_path, b"the outbox copy of bundle one")
+    folder.root.mkdir()
+    os.link(outbox_copy, folder.root / (NAME + ".part"))  # a crash after the link
+    folder.put(NAME, source_file(tmp_path, b"complete"))
+    assert outbox_copy.read_bytes() == b"the outbox copy of bundle one"
+    assert os.listdir(folder.root) == [NAME]
+    assert (folder.root / NAME).read_bytes() == b"complete"
+
+
+def test_put_of_the_same_sealed_file_again_is_a_no_op(
+    tmp_path: Path, folder: LocalFolderTransport
+) -> None:
+    source = sealed_file(tmp_path, b"bundle one")
+    folder.put(NAME, source)
+    before = (folder.root / NAME).stat()
+    folder.put(NAME, source)
+    after = (folder.root / NAME).stat()
+    assert (after.st_ino, after.st_ctime_ns, after.st_nlink) == (before.st_ino, before.st_ctime_ns, 2)
+
+
+def test_a_symlink_to_a_sealed_file_is_copied_not_linked(
+    tmp_path: Path, folder: LocalFolderTransport
+) -> None:
+    target = sealed_file(tmp_path, b"bundle one")
+    link = tmp_path / "link.peb"
+    link.symlink_to(target)
+    folder.put(NAME, link)
+    published = folder.root / NAME
+    assert not published.is_symlink() and published.stat().st_ino != target.stat().st_ino
+    assert published.read_bytes() == b"bundle one"

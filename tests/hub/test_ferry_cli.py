@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "connectors"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "ferry"))
 
-from loopkit import assert_exactly, carried, ferry_file, make_loop, submit
+from loopkit import assert_exactly, carried, deliver, ferry_file, make_loop, submit
 
 from hub import stages
 from hub.cli import main
@@ -41,7 +41,7 @@ def test_verify_status_and_quarantine_release(loop: Settings, capsys: pytest.Cap
     code, out = run(capsys, "ferry", "verify", str(bundle))
     assert code == 0 and json.loads(out)["ledger"] == "not applied"
     good = bundle.read_bytes()
-    bundle.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    deliver(bundle, good[:-1] + bytes([good[-1] ^ 1]))  # damaged in the gap
     code, out = run(capsys, "ferry", "verify", str(bundle))
     assert code == 1 and json.loads(out)["code"] == "TRUNCATED"
     stages.inbound_receive(loop)
@@ -72,7 +72,7 @@ def test_discard_keeps_an_audit_row_and_resend_is_byte_identical(
 
     bundle = ferry_file(loop, "inbound", 1)
     good = bundle.read_bytes()
-    bundle.write_bytes(b"junk" + good[4:])
+    deliver(bundle, b"junk" + good[4:])  # damaged in the gap
     stages.inbound_receive(loop)
     held = json.loads(run(capsys, "ferry", "quarantine", "list", "--json")[1])
     stored = Path(next(r["stored_as"] for r in held if r["id"] == "admin:1"))
