@@ -288,9 +288,11 @@ class Sm2:
             return False
         if not self.curve.on_curve(*public):
             return False
-        engine = CryptSM2(
-            private_key="00", public_key=f"{public[0]:064x}{public[1]:064x}", ecc_table=self._table
-        )
+        engine = CryptSM2(private_key="00", public_key="00" * 64, ecc_table=self._table)
+        # Set after construction: gmssl's constructor strips a leading "04" with
+        # str.lstrip("04"), which also eats the key's own leading 0 and 4 digits whenever
+        # x begins with the byte 04 (one key in 256 could then never verify).
+        engine.public_key = f"{public[0]:064x}{public[1]:064x}"
         return bool(engine.verify(f"{r:064x}{s:064x}", e))
 
     def deterministic_k(self, d: int, e: bytes) -> int:

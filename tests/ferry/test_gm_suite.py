@@ -120,3 +120,16 @@ def test_gm_key_agreement_and_aead(gm: GmSuite) -> None:
         gm.open(key, b"\x00" * 12, sealed, b"other aad")
     with pytest.raises(DecryptionFailed):
         gm.agree(a, b"\x00" * 64)  # not a point on the curve
+
+
+@pytest.mark.parametrize("d", [11, 225, 307])
+def test_keys_whose_public_x_begins_with_byte_04_sign_and_verify(d: int) -> None:
+    """gmssl strips a "04" point prefix with lstrip, which ate these keys' leading digits:
+    about one key in 256 could never verify (public x = 04b3.., 04de.., 0404..)."""
+    suite = GmSuite()
+    private = d.to_bytes(32, "big")
+    public = suite.public_key(private)
+    assert public[0] == 0x04
+    signature = suite.sign(private, b"bundle manifest")
+    assert suite.verify(public, signature, b"bundle manifest")
+    assert not suite.verify(public, signature, b"bundle manifesT")
