@@ -48,6 +48,7 @@ from connectors.ferry_ledger import (
 from connectors.portal import Sender
 from connectors.provenance import record_events
 from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, records_item
+from ferry.transport import fsync_dir
 from rules.applications import validate_application
 from rules.catalogue import Catalogue
 from rules.publication import (
@@ -168,11 +169,7 @@ def _copy_into_store(store: Path, bundle: VerifiedBundle, item: ManifestItem) ->
 
 def _fsync_dirs(folders: Iterable[Path]) -> None:
     for folder in sorted(folders):
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(folder)
 
 
 def _remove_stale_staging(root: Path) -> None:

@@ -50,7 +50,7 @@ from ferry.bundle import (
 from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
 from ferry.receipts import RECEIPT_INVALID, RECEIPTS_KIND, REVERSE, Receipt, build_receipt
-from ferry.transport import Transport
+from ferry.transport import Transport, fsync_dir
 
 SEQUENCE_CONFLICT = "SEQUENCE_CONFLICT"
 CHAIN_BROKEN = "CHAIN_BROKEN"  # previous_digest does not link to the neighbouring bundle
@@ -218,14 +218,6 @@ class _WritingBack:
             self.started = self.written
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def send_planned(
     engine: Engine,
     plan: PlannedBundle,
@@ -272,7 +264,7 @@ def send_planned(
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, final)
-    _fsync_dir(outbox)
+    fsync_dir(outbox)
     transport.put(plan.file_name, final)
     with transaction(engine) as connection:
         connection.execute(

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from ferry.transport import fsync_dir
+
 PART_SUFFIX: Final = ".part"
 
 
@@ -56,7 +58,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(partial, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_batch(root: Path, files: Iterable[tuple[str | Path, bytes]]) -> int:
@@ -76,10 +78,3 @@ def write_batch(root: Path, files: Iterable[tuple[str | Path, bytes]]) -> int:
     sync_file_system(root)  # the renames, in every folder at once
     return len(staged)
 
-
-def _fsync_dir(path: str | Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -33,6 +33,7 @@ import orjson
 
 from ferry.errors import TerminalError
 from ferry.suites import get_suite
+from ferry.transport import fsync_dir
 
 DEFAULT_SUITE = "intl"
 INIT_HINT = "run `hub keys init` to create the zone keys and exchange the public keys"
@@ -185,7 +186,7 @@ def rotate_zone_keys(
         _make_private_dir(retired)
         old_file = private_dir / _private_name(zone, old.key_id)
         os.replace(old_file, retired / old_file.name)
-        _fsync_dir(private_dir)
+        fsync_dir(private_dir)
         signing_id = _create_signing_key(keys_dir, zone, old.suite)
         encryption_id = _create_encryption_key(keys_dir, zone, old.suite)
     return signing_id, encryption_id
@@ -451,7 +452,7 @@ def _write_private_file(path: Path, private: bytes) -> None:
         os.link(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _atomic_write(path: Path, body: bytes, mode: int) -> None:
@@ -467,7 +468,7 @@ def _atomic_write(path: Path, body: bytes, mode: int) -> None:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -475,13 +476,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         view = view[os.write(fd, view) :]
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextmanager

@@ -98,7 +98,7 @@ class LocalFolderTransport:
         else:
             _copy(source, part)
         os.rename(part, final)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def list_complete(self) -> list[str]:
         if not self.root.is_dir():
@@ -128,7 +128,7 @@ class LocalFolderTransport:
             path.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
 
 def _is_regular_file(path: Path) -> bool:
@@ -205,7 +205,8 @@ def _same_content(a: Path, b: Path) -> bool:
                 return True
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
+    """Make a folder's entries (creations, renames) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
