@@ -44,6 +44,7 @@ from hub.simulators.applicants import (
     TRADE_NAMES,
     _address,
     _clock,
+    _pdf_file,
     _person,
     _person_name,
 )
@@ -227,25 +228,7 @@ def _form(rng: random.Random) -> dict[str, Any]:
 
 def _pdf(rng: random.Random, size: int) -> bytes:
     text = rng.randbytes(max(0, (size - 600) // 2)).hex().encode("ascii")
-    content = b"BT /F1 8 Tf 50 400 Td (" + text + b") Tj ET"
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-         b"/Resources << /Font << /F1 5 0 R >> >> >>"),
-        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref_at)
-    return bytes(out)
+    return _pdf_file(b"BT /F1 8 Tf 50 400 Td (" + text + b") Tj ET")
 
 
 def _jpeg(rng: random.Random, size: int) -> bytes:
