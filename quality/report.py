@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from connectors.files import write_atomic
 from quality import data
 from quality.gate import record_gate
 from quality.reconciliation import (
@@ -141,7 +142,7 @@ def run_quality(
     pages = root / "summaries"
     pages.mkdir(parents=True, exist_ok=True)
     (pages / f"{run_id}.html").write_text(page, "utf-8")
-    _write_atomically(root / SUMMARY_FILE, page)
+    write_atomic(root / SUMMARY_FILE, page.encode("utf-8"))
     return QualityRun(run_id, entry["at"], scope, outcomes, balances, root / SUMMARY_FILE, docs)
 
 
@@ -173,8 +174,3 @@ def load_history(root: Path) -> list[dict[str, Any]]:
         return []
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
-
-def _write_atomically(path: Path, text: str) -> None:
-    part = path.with_name(path.name + ".part")
-    part.write_text(text, "utf-8")
-    part.replace(path)
