@@ -3,16 +3,17 @@ batch made durable with two file-system syncs instead of one fsync per file.
 
 A batch is written in two phases: every new content goes to ``NAME.part`` and the file
 system is synced once; only then is each ``.part`` renamed over its target, and the file
-system is synced once more (which makes the renames durable in all folders at once). After a crash at any point, every target holds either its old
-or its complete new content, never a torn file, on any POSIX file system.
+system is synced once more (which makes the renames durable in all folders at once).
+After a crash at any point, every target holds either its old or its complete new
+content, never a torn file, on any POSIX file system.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
 from typing import Final
 
@@ -21,29 +22,27 @@ from ferry.transport import fsync_dir
 PART_SUFFIX: Final = ".part"
 
 
-def _load_syncfs() -> object | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    function = getattr(ctypes.CDLL(name, use_errno=True), "syncfs", None)
+@cache
+def _syncfs() -> Callable[[int], int] | None:
+    """The C library's ``syncfs``, looked up on first use (the process already has the C
+    library loaded, so no library search), or None where it has none."""
+    function = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
     if function is not None:
         function.argtypes = [ctypes.c_int]
         function.restype = ctypes.c_int
     return function
 
 
-_SYNCFS = _load_syncfs()
-
-
 def sync_file_system(path: Path) -> None:
     """Flush every dirty page and inode of the file system holding ``path`` (Linux
     ``syncfs``; ``sync`` of every file system where the C library lacks it)."""
-    if _SYNCFS is None:
+    syncfs = _syncfs()
+    if syncfs is None:
         os.sync()
         return
     descriptor = os.open(path, os.O_RDONLY)
     try:
-        if _SYNCFS(descriptor) != 0:  # type: ignore[operator]
+        if syncfs(descriptor) != 0:
             error = ctypes.get_errno()
             raise OSError(error, f"syncfs failed on {path}: {os.strerror(error)}")
     finally:
