@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.data_path import hub_figures
 from bench.measure import machine
 
 
@@ -47,8 +48,7 @@ def main() -> None:
             text = Path(out.name).read_text()
             if text:
                 result = json.loads(text)
-                hub_seconds = sum(s for n, s, _ in result["rows"] if not n.startswith("generate"))
-                hub_rate = result["records"] / hub_seconds
+                hub_rate = result["records"] / hub_figures(result)[0]
     if "bench.baselines" not in args.skip:
         extra = ["--hub-rate", f"{hub_rate:.1f}"] if hub_rate else []
         _run("bench.baselines", "--records", str(args.records), *extra)
