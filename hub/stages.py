@@ -5,7 +5,7 @@ and tested without a scheduler (``hub run STAGE``)."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
@@ -80,11 +80,14 @@ def applications_load(settings: Settings | None = None) -> dict[str, Any]:
     return asdict(report)
 
 
-def case_processing(settings: Settings | None = None, *, seed: int = 7) -> dict[str, Any]:
-    """Administration zone: the processing simulator plays the case-processing system."""
+def case_processing(
+    settings: Settings | None = None, *, seed: int = 7, at: datetime | None = None
+) -> dict[str, Any]:
+    """Administration zone: the processing simulator plays the case-processing system,
+    applying every transition due by ``at`` (default: now)."""
     settings = settings or load_settings()
     categories = {code: item.category for code, item in load_catalogue(settings).items.items()}
-    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories))
+    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories, at=at))
 
 
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:

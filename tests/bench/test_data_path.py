@@ -30,6 +30,6 @@ def test_zones_side_by_side_carry_every_application_to_the_public_feed(
     )
     calls = {name: count for name, _, count in result["rows"]}
     assert calls["intake"] == 1 and set(calls) == set(STAGES)
-    assert len({calls[name] for name in ADMIN_STAGES}) == 1  # whole rounds only
+    assert all(calls[name] >= 1 for name in ADMIN_STAGES)
     assert set(result["zones"]) == {"internet", "admin"}
     assert 0 < result["wall"] <= sum(seconds for _, seconds, _ in result["rows"]) + 1.0
