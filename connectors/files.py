@@ -20,6 +20,7 @@ from typing import Final
 from ferry.transport import fsync_dir
 
 PART_SUFFIX: Final = ".part"
+_CREATE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
 
 
 @cache
@@ -66,8 +67,15 @@ def write_batch(root: Path, files: Iterable[tuple[str | Path, bytes]]) -> int:
     staged: list[str] = []
     for path, data in files:
         target = os.fspath(path)
-        with open(target + PART_SUFFIX, "wb") as stream:
-            stream.write(data)
+        # Plain descriptors: a buffered file object per file costs a third of the write
+        # on a fast disk, and the public feed writes a file per application.
+        descriptor = os.open(target + PART_SUFFIX, _CREATE_FLAGS, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        finally:
+            os.close(descriptor)
         staged.append(target)
     if not staged:
         return 0
