@@ -88,13 +88,17 @@ class IntakeReport:
     quarantined: list[dict[str, str]] = field(default_factory=list)
 
 
-def inspect_submission(folder: str | Path) -> Submission | Refusal:
-    """Read one submission folder and check everything intake must vouch for."""
+def inspect_submission(folder: str | Path) -> Submission | Refusal | None:
+    """Read one submission folder and check everything intake must vouch for; None while
+    it is incomplete (the portal renames ``submission.json`` into place last)."""
     # One open, one fstat, one read on plain string paths: a day's intake does this a
     # million times, and a pathlib object per submission costs as much as the read.
     folder = os.fspath(folder)
     net_id = os.path.basename(folder)
-    descriptor = os.open(os.path.join(folder, SUBMISSION_FILE), os.O_RDONLY)
+    try:
+        descriptor = os.open(os.path.join(folder, SUBMISSION_FILE), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
     try:
         if os.fstat(descriptor).st_size > MAX_SUBMISSION_BYTES:
             return Refusal(SUBMISSION_UNREADABLE, f"{SUBMISSION_FILE} exceeds {MAX_SUBMISSION_BYTES} bytes")
@@ -145,17 +149,14 @@ def _hash_file(path: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
-def _complete_submissions(drop: Path) -> list[str]:
-    """Names of the complete submission folders, sorted. Only names are kept (a day's
-    drop can hold a million folders); callers make paths a batch at a time."""
+def _submission_folders(drop: Path) -> list[str]:
+    """Names of the submission folders, sorted. Only names are kept (a day's drop can hold
+    a million folders); callers make paths a batch at a time. Whether a folder is complete
+    is found when it is read (no stat per folder here)."""
     if not drop.is_dir():
         return []
     with os.scandir(drop) as entries:
-        names = [
-            entry.name for entry in entries
-            if entry.is_dir(follow_symlinks=False)
-            and os.path.isfile(os.path.join(entry.path, SUBMISSION_FILE))
-        ]
+        names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
     names.sort()
     return names
 
@@ -276,15 +277,16 @@ def collect_submissions(
         # One scan of the drop per pass, taken a batch at a time (a rescan per batch would
         # make a day's intake quadratic, and one query for a whole day's names would pass
         # the database's limit on bound parameters); the next pass picks up late arrivals.
-        candidates = _complete_submissions(drop)
-        if not candidates:
-            return report
+        candidates = _submission_folders(drop)
+        moved = 0
         for start in range(0, len(candidates), max_records):
-            _collect_batch(
+            moved += _collect_batch(
                 sender, candidates[start : start + max_records],
                 drop=drop, collected=collected,
                 quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
             )
+        if not moved:  # the drop is empty, or holds only folders still being written
+            return report
 
 
 def _collect_batch(
@@ -296,9 +298,9 @@ def _collect_batch(
     quarantine_dir: Path,
     catalogue_version: str,
     report: IntakeReport,
-) -> None:
-    """Carry the unclaimed ones of the folders named ``candidates`` in one bundle,
-    quarantining the rest."""
+) -> int:
+    """Carry the complete, unclaimed ones of the folders named ``candidates`` in one bundle,
+    quarantining the bad ones; returns how many folders left the drop."""
     with sender.engine.connect() as connection:
         done = _claimed(connection, candidates)
     drop_path = os.fspath(drop)
@@ -306,16 +308,22 @@ def _collect_batch(
         # Sent before a crash (moved into its bundle's folder), or held in quarantine.
         _move_into(collected_folder(collected, done[leftover]), leftover, os.path.join(drop_path, leftover))
     fresh = [name for name in candidates if name not in done]
-    if not fresh:
-        return
+    moved = len(candidates) - len(fresh)
     submissions: list[Submission] = []
     for name in fresh:
-        found = inspect_submission(os.path.join(drop_path, name)) if SAFE_NAME.match(name) else Refusal(
-            UNSAFE_NAME, "folder name is not a plain name"
-        )
+        folder = os.path.join(drop_path, name)
+        found: Submission | Refusal | None
+        if SAFE_NAME.match(name):
+            found = inspect_submission(folder)
+        elif os.path.isfile(os.path.join(folder, SUBMISSION_FILE)):  # complete, so the portal is done with it
+            found = Refusal(UNSAFE_NAME, "folder name is not a plain name")
+        else:
+            found = None
         if isinstance(found, Submission):
             submissions.append(found)
             continue
+        if found is None:
+            continue  # still being written: a later pass takes it
         report.quarantined.append(
             quarantine_file(
                 sender.engine, drop / name, quarantine_dir / "submissions", kind="submission",
@@ -323,8 +331,9 @@ def _collect_batch(
                 record_ids=[name], stage="intake",
             )
         )
+        moved += 1
     if not submissions:
-        return
+        return moved
     at = iso(now())
     with transaction(sender.engine) as connection:
         plan = plan_next(
@@ -341,6 +350,7 @@ def _collect_batch(
     _send(sender, plan, submissions, drop, collected)
     report.bundles.append(plan.ref)
     report.carried += len(submissions)
+    return moved + len(submissions)
 
 
 # --- public status feed ---------------------------------------------------------------

@@ -128,3 +128,31 @@ def test_a_submission_that_cannot_be_carried_is_kept_with_its_reason(batch: dict
         assert not (settings.portal_drop / net_id).exists()
         kept = list((settings.internet_quarantine / "submissions").glob(f"{net_id}.*"))
         assert len(kept) == 2  # the submission folder and its reason file
+
+
+def test_folders_still_being_written_are_left_alone_until_complete(
+    batch: dict[str, dict[str, object]]
+) -> None:
+    settings = load_settings()
+    drop = settings.portal_drop
+    writing = drop / "NET20261120999999"  # the portal has put its attachment, not yet submission.json
+    writing.mkdir()
+    (writing / "scan.pdf").write_bytes(b"%PDF-1.7\n")
+    odd = drop / "name with spaces"  # an unsafe name, but not complete either: not ours yet
+    odd.mkdir()
+
+    report = stages.intake()  # returns although the two folders stay in the drop
+
+    carried_or_kept = {n for n, o in batch.items() if o["outcome"] != "quarantined"}
+    assert report["carried"] == len(carried_or_kept)
+    assert {q["ref"] for q in report["quarantined"]} == {
+        n for n, o in batch.items() if o["outcome"] == "quarantined"
+    }
+    assert sorted(p.name for p in drop.iterdir()) == ["NET20261120999999", "name with spaces"]
+    assert sorted(p.name for p in writing.iterdir()) == ["scan.pdf"]
+
+    (odd / "submission.json").write_bytes(b"{}")  # complete now: refused for its name
+    again = stages.intake()
+    assert [(q["ref"], q["code"]) for q in again["quarantined"]] == [("name with spaces", "UNSAFE_NAME")]
+    assert again["carried"] == 0
+    assert [p.name for p in drop.iterdir()] == ["NET20261120999999"]
