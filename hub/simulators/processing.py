@@ -22,12 +22,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, func, select
 
 from connectors.clock import CST, iso, now
 from connectors.db import (
     applications,
     bulk_insert,
+    bulk_update,
     case_results,
     case_steps,
     cases,
@@ -314,7 +315,7 @@ def advance_cases(
                     events.append((case.net_id, "processing", transition.state, None, {"step": offset}))
                 final = due[-1][0].state
                 secret = random.Random(f"{seed}:{case.case_number}:secret").random() < SECRET_SHARE
-                states.append({"k_case": case.case_number, "state": final,
+                states.append({"case_number": case.case_number, "state": final,
                                "updated_at": iso(due[-1][1]), "secret": secret})
                 report.advanced += 1
                 report.transitions += len(due)
@@ -328,13 +329,7 @@ def advance_cases(
                 bulk_insert(connection, penalty_cases, penalties)
                 report.penalties += len(penalties)
             if states:
-                connection.execute(
-                    update(cases)
-                    .where(cases.c.case_number == bindparam("k_case"))
-                    .values(state=bindparam("state"), updated_at=bindparam("updated_at"),
-                            secret=bindparam("secret")),
-                    states,
-                )
+                bulk_update(connection, cases, states, keys=("case_number",))
             if outbox:
                 # Last, so the outbox lock (PostgreSQL) is held for as short a time as possible.
                 bulk_insert(connection, status_outbox, outbox)
