@@ -61,7 +61,7 @@ from rules.publication import (
 from rules.query_password import (
     QUERY_KDF,
     QUERY_KDF_ITERATIONS,
-    generate_query_password,
+    generate_query_passwords,
     lookup_name,
 )
 from rules.reasons import Reason
@@ -404,8 +404,7 @@ def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[s
     """A fresh query password per application, with the public lookup name it gives: keyed
     by the case number, or by the NET_ID of an application that got none (rejected)."""
     rows = []
-    for net_id, case_number in keys:
-        password = generate_query_password()
+    for (net_id, case_number), password in zip(keys, generate_query_passwords(len(keys)), strict=True):
         rows.append({
             "net_id": net_id, "case_number": case_number, "password": password,
             "kdf": QUERY_KDF, "iterations": QUERY_KDF_ITERATIONS,
