@@ -9,7 +9,7 @@ migrated schema equals these tables on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from operator import itemgetter
@@ -29,9 +29,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    bindparam,
     create_engine,
     event,
+    update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 
 from ferry.errors import TransientError
@@ -456,20 +460,11 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
         n: (table.c[n].default.arg if table.c[n].default is not None else None)  # type: ignore[union-attr]
         for n in names
     }
-    processors = [
-        (i, p) for i, n in enumerate(names)
-        if (p := table.c[n].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
     pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    values: list[Any] = []
-    for row in rows:
-        value = pick(row) if len(row) == len(names) else tuple(row.get(n, fill[n]) for n in names)
-        if processors:
-            converted = list(value)
-            for index, process in processors:
-                converted[index] = process(converted[index])
-            value = tuple(converted)
-        values.append(value)
+    values = _converted(
+        dialect, table, names,
+        (pick(row) if len(row) == len(names) else tuple(row.get(n, fill[n]) for n in names) for row in rows),
+    )
     placeholder = PLACEHOLDER_BY_PARAMSTYLE.get(dialect.paramstyle)
     if placeholder is None:
         connection.execute(table.insert(), [{n: row.get(n, fill[n]) for n in names} for row in rows])
@@ -482,6 +477,64 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
     connection.exec_driver_sql(statement, values)
     return len(rows)
 
+
+
+def bulk_update(connection: Connection, table: Table, rows: list[dict[str, Any]], *, keys: Sequence[str]) -> int:
+    """Update one row of ``table`` per item of ``rows`` in one executemany through the
+    driver, as :func:`bulk_insert` inserts: the columns named in ``keys`` find the row (all
+    of them must be given), every other key of the first row is set. Values are converted
+    as the column's type would convert them."""
+    if not rows:
+        return 0
+    dialect = connection.dialect
+    settable = [n for n in rows[0] if n not in keys]
+    if not settable or not keys:
+        raise ValueError(f"an update of {table.name} needs key columns and columns to set")
+    unknown = (set(settable) | set(keys)) - set(table.c.keys())
+    if unknown:
+        raise KeyError(f"{table.name} has no column {', '.join(sorted(unknown))}")
+    placeholder = PLACEHOLDER_BY_PARAMSTYLE.get(dialect.paramstyle)
+    if placeholder is None:
+        statement = (
+            update(table)
+            .where(and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys)))
+            .values({n: bindparam(f"v_{n}") for n in settable})
+        )
+        connection.execute(statement, [
+            {**{f"k_{k}": row[k] for k in keys}, **{f"v_{n}": row[n] for n in settable}} for row in rows
+        ])
+        return len(rows)
+    names = [*settable, *keys]
+    values = _converted(dialect, table, names, (itemgetter(*names)(row) for row in rows))
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(n)} = {placeholder}' for n in settable)} "
+        f"WHERE {' AND '.join(f'{quote(k)} = {placeholder}' for k in keys)}"
+    )
+    connection.exec_driver_sql(statement, values)
+    return len(rows)
+
+
+def _converted(dialect: Dialect, table: Table, names: list[str], rows: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """``rows`` (values in the order of ``names``) with each value converted as its
+    column's type converts it for the driver (JSON to text, booleans)."""
+    processors = []
+    for index, name in enumerate(names):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            # NULLs are the common value of the JSON columns (no reasons, no result): the
+            # conversion of None is the same every time, so it is made once.
+            processors.append((index, process, process(None)))
+    if not processors:
+        return list(rows)
+    values = []
+    for value in rows:
+        converted = list(value)
+        for index, process, null in processors:
+            item = converted[index]
+            converted[index] = null if item is None else process(item)
+        values.append(tuple(converted))
+    return values
 
 # --- administration zone: the provincial feed (省级平台) --------------------------------
 # The hub's own sync state, kept beside the source tables instead of inside them: one row

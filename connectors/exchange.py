@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, func, select, tuple_, update
 
 from connectors.catalogue_feed import resume_catalogue_plan
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
     bulk_insert,
+    bulk_update,
     case_materials,
     case_sequences,
     cases,
@@ -60,7 +61,7 @@ from rules.publication import (
 from rules.query_password import (
     QUERY_KDF,
     QUERY_KDF_ITERATIONS,
-    generate_query_password,
+    generate_query_passwords,
     lookup_name,
 )
 from rules.reasons import Reason
@@ -300,7 +301,7 @@ def _load_batch(
     for row in staged:
         ref = f"{row.channel}#{row.sequence}"
         if row.net_id in known:
-            outcomes.append({"k_channel": row.channel, "k_sequence": row.sequence, "k_idx": row.idx, "outcome": "duplicate"})
+            outcomes.append({"state": "loaded", "outcome": "duplicate", **_key(row)})
             events.append((row.net_id, "applications_load", "duplicate", ref, None))
             report.duplicates += 1
             continue
@@ -321,13 +322,13 @@ def _load_batch(
         if reasons:
             reason_dicts = [r.as_dict() for r in reasons]
             refused.append({"net_id": row.net_id, "reasons": reason_dicts, "rejected_at": at, "bundle": ref, "envelope": row.payload})
-            outcomes.append({"k_channel": row.channel, "k_sequence": row.sequence, "k_idx": row.idx, "outcome": "rejected"})
+            outcomes.append({"state": "loaded", "outcome": "rejected", **_key(row)})
             events.append((row.net_id, "applications_load", "rejected", ref, {"codes": sorted({r.code for r in reasons})}))
             for code in {r.code for r in reasons}:
                 report.reasons[code] = report.reasons.get(code, 0) + 1
         else:
             accepted.append((row, envelope))
-            outcomes.append({"k_channel": row.channel, "k_sequence": row.sequence, "k_idx": row.idx, "outcome": "accepted"})
+            outcomes.append({"state": "loaded", "outcome": "accepted", **_key(row)})
 
     by_agency: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for pair in accepted:
@@ -388,29 +389,22 @@ def _load_batch(
         bulk_insert(connection, rejections, refused)
     if outbox_rows:
         bulk_insert(connection, status_outbox, [_outbox_row(r) for r in outbox_rows])
-    connection.execute(
-        update(inbound_records)
-        .where(
-            and_(
-                inbound_records.c.channel == bindparam("k_channel"),
-                inbound_records.c.sequence == bindparam("k_sequence"),
-                inbound_records.c.idx == bindparam("k_idx"),
-            )
-        )
-        .values(state="loaded", outcome=bindparam("outcome")),
-        outcomes,
-    )
+    bulk_update(connection, inbound_records, outcomes, keys=("channel", "sequence", "idx"))
     record_events(connection, events, at)
     report.accepted += len(application_rows)
     report.rejected += len(refused)
+
+
+def _key(row: Any) -> dict[str, Any]:
+    """The primary key of a staged inbound record."""
+    return {"channel": row.channel, "sequence": row.sequence, "idx": row.idx}
 
 
 def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[str, Any]]:
     """A fresh query password per application, with the public lookup name it gives: keyed
     by the case number, or by the NET_ID of an application that got none (rejected)."""
     rows = []
-    for net_id, case_number in keys:
-        password = generate_query_password()
+    for (net_id, case_number), password in zip(keys, generate_query_passwords(len(keys)), strict=True):
         rows.append({
             "net_id": net_id, "case_number": case_number, "password": password,
             "kdf": QUERY_KDF, "iterations": QUERY_KDF_ITERATIONS,

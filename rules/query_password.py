@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import struct
 from typing import Final
 
 QUERY_KDF: Final = "PBKDF2-HMAC-SHA256"
@@ -49,18 +50,42 @@ _CANDIDATES: Final = len(PASSWORD_ALPHABET) ** PASSWORD_LENGTH
 # Largest multiple of the candidate count below 2^64: draws above it are redrawn, so every
 # password is equally likely (no modulo bias).
 _UNBIASED_BOUND: Final = (2**64 // _CANDIDATES) * _CANDIDATES
+# Every two-digit number of the alphabet's base, lower digit first: _PAIRS[a + 25 * b]
+# spells a then b.
+_PAIRS: Final = tuple(low + high for high in PASSWORD_ALPHABET for low in PASSWORD_ALPHABET)
+_PAIR_COUNT: Final = len(_PAIRS)
 
 
 def generate_query_password() -> str:
     """A fresh random query password: 12 characters of an unambiguous alphabet, uniform."""
-    while (draw := int.from_bytes(secrets.token_bytes(8), "big")) >= _UNBIASED_BOUND:
-        pass
-    draw %= _CANDIDATES
-    characters = []
-    for _ in range(PASSWORD_LENGTH):
-        draw, index = divmod(draw, len(PASSWORD_ALPHABET))
-        characters.append(PASSWORD_ALPHABET[index])
-    return "".join(characters)
+    return generate_query_passwords(1)[0]
+
+
+def generate_query_passwords(count: int) -> list[str]:
+    """``count`` fresh random query passwords, each as :func:`generate_query_password`.
+
+    One read of the system's random source serves the lot (the load stage needs one
+    password per application, and a read per password cost more than the rest of it);
+    each 8 bytes of it are one draw, and a draw at or above the unbiased bound is dropped
+    and made up by a further read.
+    """
+    passwords: list[str] = []
+    while len(passwords) < count:
+        pool = secrets.token_bytes(8 * (count - len(passwords)))
+        for (draw,) in struct.iter_unpack(">Q", pool):
+            if draw < _UNBIASED_BOUND:
+                passwords.append(_spelled(draw % _CANDIDATES))
+    return passwords
+
+
+def _spelled(number: int) -> str:
+    """``number`` (below _CANDIDATES) in PASSWORD_LENGTH digits of the alphabet, lowest
+    first, two digits per step."""
+    pairs = []
+    for _ in range(PASSWORD_LENGTH // 2):
+        number, pair = divmod(number, _PAIR_COUNT)
+        pairs.append(_PAIRS[pair])
+    return "".join(pairs)
 
 
 def format_query_password(password: str) -> str:

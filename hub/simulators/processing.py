@@ -22,12 +22,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, func, select
 
 from connectors.clock import CST, iso, now
 from connectors.db import (
     applications,
     bulk_insert,
+    bulk_update,
     case_results,
     case_steps,
     cases,
@@ -142,24 +143,44 @@ def is_working_time(moment: datetime) -> bool:
 
 def add_working_minutes(start: datetime, minutes: int, seconds: int = 0) -> datetime:
     """``start`` moved on by ``minutes`` (and ``seconds``) of working time (weekdays,
-    office hours); the result is always inside working time."""
-    moment = start.astimezone(CST).replace(microsecond=0)
-    left = minutes * 60 + seconds
-    while True:
-        day = moment.date()
-        if day.weekday() < 5:
-            for begin, end in WORKING_PERIODS:
-                period_start = datetime.combine(day, begin, CST)
-                period_end = datetime.combine(day, end, CST)
-                if moment >= period_end:
-                    continue
-                moment = max(moment, period_start)
-                available = int((period_end - moment).total_seconds())
-                if left < available:
-                    return moment + timedelta(seconds=left)
-                left -= available
-                moment = period_end
-        moment = datetime.combine(day + timedelta(days=1), time(0, 0), CST)
+    office hours); the result is always inside working time: a sum that ends exactly at
+    the close of a period lands on the opening of the next one."""
+    return _moment_at(_working_position(start) + minutes * 60 + seconds)
+
+
+# Working time as one number, so that adding a delay is an addition instead of a walk over
+# days and periods (this runs for every simulated step): the working seconds from the
+# opening of Monday 0001-01-01 (ordinal 1) to a moment.
+_ORIGIN = datetime(1, 1, 1, tzinfo=CST)
+_PERIODS = tuple(
+    (begin.hour * 3600 + begin.minute * 60, (end.hour - begin.hour) * 3600 + (end.minute - begin.minute) * 60)
+    for begin, end in WORKING_PERIODS
+)  # (opening, length) in seconds after midnight
+_WORKING_DAY = sum(length for _, length in _PERIODS)
+
+
+def _working_position(moment: datetime) -> int:
+    """The working seconds before ``moment`` (microseconds dropped); a moment outside
+    working time counts as the next opening."""
+    local = moment.astimezone(CST)
+    weeks, weekday = divmod(local.toordinal() - 1, 7)
+    if weekday >= 5:
+        return (weeks + 1) * 5 * _WORKING_DAY  # the weekend: Monday's opening
+    clock = local.hour * 3600 + local.minute * 60 + local.second
+    worked = sum(min(max(clock - opening, 0), length) for opening, length in _PERIODS)
+    return (weeks * 5 + weekday) * _WORKING_DAY + worked
+
+
+def _moment_at(position: int) -> datetime:
+    """The moment of a working position: the later one where a period closes and the
+    next opens."""
+    working_days, into_day = divmod(position, _WORKING_DAY)
+    weeks, weekday = divmod(working_days, 5)
+    for opening, length in _PERIODS:
+        if into_day < length:
+            break
+        into_day -= length
+    return _ORIGIN + timedelta(days=weeks * 7 + weekday, seconds=opening + into_day)
 
 
 def scenario_for(case_number: str, seed: int, category: str | None = None) -> str:
@@ -178,11 +199,13 @@ def timeline(
     name = scenario_for(case_number, seed, category)
     steps = (PENALTY_SCENARIOS if category == "CF" else SCENARIOS)[name]
     rng = random.Random(f"{seed}:{case_number}:timing")
-    moment = start
+    position = _working_position(start)
     planned = []
     for transition in steps:
-        moment = add_working_minutes(moment, rng.randint(*transition.delay), rng.randrange(60))
-        planned.append((transition, moment))
+        # Each step is add_working_minutes of the previous one; on working positions the
+        # delays simply add up.
+        position += rng.randint(*transition.delay) * 60 + rng.randrange(60)
+        planned.append((transition, _moment_at(position)))
     return planned
 
 
@@ -292,7 +315,7 @@ def advance_cases(
                     events.append((case.net_id, "processing", transition.state, None, {"step": offset}))
                 final = due[-1][0].state
                 secret = random.Random(f"{seed}:{case.case_number}:secret").random() < SECRET_SHARE
-                states.append({"k_case": case.case_number, "state": final,
+                states.append({"case_number": case.case_number, "state": final,
                                "updated_at": iso(due[-1][1]), "secret": secret})
                 report.advanced += 1
                 report.transitions += len(due)
@@ -306,13 +329,7 @@ def advance_cases(
                 bulk_insert(connection, penalty_cases, penalties)
                 report.penalties += len(penalties)
             if states:
-                connection.execute(
-                    update(cases)
-                    .where(cases.c.case_number == bindparam("k_case"))
-                    .values(state=bindparam("state"), updated_at=bindparam("updated_at"),
-                            secret=bindparam("secret")),
-                    states,
-                )
+                bulk_update(connection, cases, states, keys=("case_number",))
             if outbox:
                 # Last, so the outbox lock (PostgreSQL) is held for as short a time as possible.
                 bulk_insert(connection, status_outbox, outbox)

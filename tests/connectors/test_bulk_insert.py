@@ -1,12 +1,20 @@
-"""The driver-level bulk insert stores exactly what SQLAlchemy Core's insert stores."""
+"""The driver-level bulk insert and update store exactly what SQLAlchemy Core's insert and
+update store."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, bindparam, select, text, update
 
-from connectors.db import bulk_insert, cases, status_outbox, transaction
+from connectors.db import (
+    bulk_insert,
+    bulk_update,
+    cases,
+    inbound_records,
+    status_outbox,
+    transaction,
+)
 
 
 def _raw(engine: Engine, table: str, order: str) -> list[tuple[Any, ...]]:
@@ -57,3 +65,41 @@ def test_rows_of_different_shapes_still_go_in(exchange_engine: Engine) -> None:
         read = connection.execute(select(status_outbox.c.net_id, status_outbox.c.reasons)
                                   .order_by(status_outbox.c.event_id)).all()
     assert read == [("NET1", None), ("NET2", [{"code": "R"}])]
+
+
+def test_bulk_update_stores_what_the_core_update_stores(exchange_engine: Engine) -> None:
+    new = [{"case_number": f"A{n}", "net_id": f"NET{n}", "state": "registered", "updated_at": "t"} for n in range(4)]
+    with transaction(exchange_engine) as connection:
+        bulk_insert(connection, cases, new)
+        changes = [{"state": "granted", "updated_at": "t2", "secret": True, "case_number": "A0"},
+                   {"state": "refused", "updated_at": "t3", "secret": False, "case_number": "A2"}]
+        assert bulk_update(connection, cases, changes, keys=("case_number",)) == 2
+        connection.execute(  # the same changes to the other two rows the ordinary way
+            update(cases).where(cases.c.case_number == bindparam("k")).values(
+                state=bindparam("state"), updated_at=bindparam("updated_at"), secret=bindparam("secret")),
+            [{"k": "A1", "state": "granted", "updated_at": "t2", "secret": True},
+             {"k": "A3", "state": "refused", "updated_at": "t3", "secret": False}],
+        )
+    stored = _raw(exchange_engine, "cases", "case_number")
+    assert stored[0][2:] == stored[1][2:] and stored[2][2:] == stored[3][2:]
+    with exchange_engine.connect() as connection:
+        read = connection.execute(select(cases.c.case_number, cases.c.state, cases.c.secret)
+                                  .order_by(cases.c.case_number)).all()
+    assert read == [("A0", "granted", True), ("A1", "granted", True), ("A2", "refused", False), ("A3", "refused", False)]
+
+
+def test_bulk_update_by_a_composite_key_touches_only_its_rows(exchange_engine: Engine) -> None:
+    staged = [{"channel": "inbound", "sequence": s, "idx": i, "net_id": f"N{s}{i}", "payload": "{}",
+               "state": "received", "outcome": None, "received_at": "t"} for s in (1, 2) for i in (0, 1)]
+    with transaction(exchange_engine) as connection:
+        bulk_insert(connection, inbound_records, staged)
+        bulk_update(connection, inbound_records, [
+            {"state": "loaded", "outcome": "accepted", "channel": "inbound", "sequence": 1, "idx": 1},
+            {"state": "loaded", "outcome": "rejected", "channel": "inbound", "sequence": 2, "idx": 0},
+        ], keys=("channel", "sequence", "idx"))
+    with exchange_engine.connect() as connection:
+        read = connection.execute(select(inbound_records.c.sequence, inbound_records.c.idx, inbound_records.c.state,
+                                         inbound_records.c.outcome)
+                                  .order_by(inbound_records.c.sequence, inbound_records.c.idx)).all()
+    assert read == [(1, 0, "received", None), (1, 1, "loaded", "accepted"),
+                    (2, 0, "loaded", "rejected"), (2, 1, "received", None)]

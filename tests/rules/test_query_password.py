@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +19,7 @@ from rules.query_password import (
     QUERY_KDF_ITERATIONS,
     format_query_password,
     generate_query_password,
+    generate_query_passwords,
     kdf_parameters,
     lookup_name,
 )
@@ -43,6 +46,47 @@ def test_every_character_of_the_alphabet_is_equally_likely_in_every_position() -
     first = Counter(generate_query_password()[0] for _ in range(5000))
     assert len(first) == len(PASSWORD_ALPHABET)
 
+
+
+def test_a_batch_of_passwords_is_as_uniform_in_every_position() -> None:
+    batch = generate_query_passwords(5000)
+    assert len(batch) == len(set(batch)) == 5000
+    expected = 5000 / len(PASSWORD_ALPHABET)  # 200 each
+    for position in range(PASSWORD_LENGTH):
+        counts = Counter(p[position] for p in batch)
+        assert set(counts) == set(PASSWORD_ALPHABET)
+        assert all(abs(n - expected) < 0.45 * expected for n in counts.values())  # > 6 sigma
+
+
+@given(st.integers(min_value=0, max_value=len(PASSWORD_ALPHABET) ** PASSWORD_LENGTH - 1))
+def test_a_draw_is_spelled_digit_by_digit_lowest_first(draw: int) -> None:
+    from rules.query_password import _spelled
+
+    digits, rest = [], draw
+    for _ in range(PASSWORD_LENGTH):
+        rest, index = divmod(rest, len(PASSWORD_ALPHABET))
+        digits.append(PASSWORD_ALPHABET[index])
+    assert _spelled(draw) == "".join(digits)
+
+
+def test_draws_above_the_unbiased_bound_are_dropped_and_made_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rules import query_password
+    from rules.query_password import _CANDIDATES, _UNBIASED_BOUND
+
+    reads: list[int] = []
+    draws = iter([[_UNBIASED_BOUND, 5, 2**64 - 1, _CANDIDATES + 7], [_UNBIASED_BOUND - 1, 9]])
+
+    def token_bytes(size: int) -> bytes:
+        reads.append(size)
+        chosen = next(draws)
+        assert size == 8 * len(chosen)
+        return struct.pack(f">{len(chosen)}Q", *chosen)
+
+    monkeypatch.setattr(query_password.secrets, "token_bytes", token_bytes)
+    passwords = generate_query_passwords(4)
+    assert reads == [32, 16]  # one read for the batch, one for the two dropped draws
+    spelled = query_password._spelled
+    assert passwords == [spelled(5), spelled(7), spelled((_UNBIASED_BOUND - 1) % _CANDIDATES), spelled(9)]
 
 def test_the_password_outweighs_the_former_scheme_against_guessing() -> None:
     """Work per case for an attacker: candidates times iterations, in bits."""
