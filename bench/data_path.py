@@ -105,17 +105,17 @@ def _sequential(records: int, settings: Any, profile: Path | None) -> dict[str, 
     reports: dict[str, dict[str, Any]] = {}
     rows = []
     for name in STAGES:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
         reports[name] = stage_call(name)(settings)
         if profiler:
             profiler.disable()
-        rows.append((name, time.perf_counter() - started, 1))
+        rows.append((name, time.perf_counter() - started, 1, time.process_time() - cpu))
         print(f"  {records:,}: {name} {rows[-1][1]:.1f} s, peak RSS {peak_rss_mb():.0f} MB", flush=True)
     if profiler and profile:
         profiler.dump_stats(profile)
-    seconds = sum(s for _, s, _ in rows)
+    seconds = sum(row[1] for row in rows)
     return {"rows": rows, "wall": seconds, "zones": {"both": [seconds, peak_rss_mb()]}, "reports": reports}
 
 
@@ -138,18 +138,15 @@ def _side_by_side(records: int, environ: dict[str, str]) -> dict[str, Any]:
     for worker in workers:
         worker.join()
     wall = max(f["finished"] for f in finished) - started
-    seconds = {name: 0.0 for name in STAGES}
-    calls = {name: 0 for name in STAGES}
-    reports: dict[str, dict[str, Any]] = {}
+    stages: dict[str, tuple[Any, ...]] = {}
     for zone in finished:
-        for name, (spent, count, report) in zone["stages"].items():  # each stage runs in one zone
-            seconds[name], calls[name], reports[name] = spent, count, report
+        stages.update(zone["stages"])  # each stage runs in one zone
     return {
-        "rows": [(name, seconds[name], calls[name]) for name in STAGES],
+        "rows": [(name, stages[name][0], stages[name][1], stages[name][3]) for name in STAGES],
         "wall": wall,
         "zones": {f["zone"]: [f["busy"], f["peak_rss_mb"]] for f in finished},
         "idle": {f["zone"]: f["idle"] for f in finished},
-        "reports": reports,
+        "reports": {name: stages[name][2] for name in STAGES},
     }
 
 
@@ -178,16 +175,19 @@ def _zone(zone: str, environ: dict[str, str], start: Any, intake_done: Any, admi
 
     settings = load_settings()
     load_catalogue(settings)
-    totals: dict[str, list[Any]] = {name: [0.0, 0, {}] for name in STAGES}
+    # Per stage: seconds, calls, the summed report and CPU seconds (all threads).
+    totals: dict[str, list[Any]] = {name: [0.0, 0, {}, 0.0] for name in STAGES}
     idle = [0.0, 0]  # calls that found nothing to do: the cost of polling, kept apart
 
     def timed(name: str) -> bool:
         """Run one stage; False when it found nothing to do."""
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         report = stage_call(name)(settings)
         spent = time.perf_counter() - began
         _add_report(totals[name][2], report)
         worked = any(report.values())
+        if worked:
+            totals[name][3] += time.process_time() - cpu
         figures = totals[name] if worked else idle
         figures[0] += spent
         figures[1] += 1
@@ -210,7 +210,7 @@ def _zone(zone: str, environ: dict[str, str], start: Any, intake_done: Any, admi
     finished = time.perf_counter()
     results.put({
         "zone": zone, "finished": finished, "peak_rss_mb": peak_rss_mb(),
-        "busy": sum(spent for spent, _, _ in totals.values()), "idle": idle,
+        "busy": sum(value[0] for value in totals.values()), "idle": idle,
         "stages": {name: tuple(value) for name, value in totals.items() if value[1] or value[2]},
     })
 
@@ -275,9 +275,10 @@ def print_report(result: dict[str, Any]) -> None:
           f"{work['rejected']:,} invalid), {os.cpu_count()} cores, {result['mode']}")
     print(f"generate portal drop (not hub work): {result['generated']:.2f} s")
     print(f"{'stage (own seconds, summed over calls)':<40} {'calls':>6} {'seconds':>9} {'records/s':>11} "
-          f"{'µs/record':>10}")
-    for name, seconds, calls in result["rows"]:
-        print(f"{name:<40} {calls:>6} {seconds:>9.2f} {records / seconds:>11,.0f} {seconds / records * 1e6:>10.0f}")
+          f"{'µs/record':>10} {'CPU s':>7}")
+    for name, seconds, calls, cpu in result["rows"]:
+        print(f"{name:<40} {calls:>6} {seconds:>9.2f} {records / seconds:>11,.0f} {seconds / records * 1e6:>10.0f} "
+              f"{cpu:>7.2f}")
     for zone, (busy, rss) in result["zones"].items():
         print(f"{'zone ' + zone + ' (busy seconds, peak RSS MB)':<40} {'':>6} {busy:>9.2f} "
               f"{'':>11} {rss:>10.0f}")
