@@ -193,25 +193,24 @@ def public_status_record(event: Mapping[str, Any]) -> dict[str, Any]:
     if masked_name is not None and len(masked_name) > 1 and masked_name != name:
         hidden[str(name).strip()] = masked_name
 
-    def plain(value: Any) -> Any:
-        return _plain_text(value, hidden)
-
-    record: dict[str, Any] = {f: plain(event[f]) for f in _COPIED_FIELDS if f in event}
+    record: dict[str, Any] = {
+        f: _plain_text(event[f], hidden) for f in _COPIED_FIELDS if f in event
+    }
     if masked_name is not None:
-        record["applicant_name"] = plain(masked_name)
+        record["applicant_name"] = _plain_text(masked_name, hidden)
     if event.get("applicant_id_number"):
-        record["applicant_id"] = plain(
-            _public_applicant_id(str(event["applicant_id_number"]), party_type)
+        record["applicant_id"] = _plain_text(
+            _public_applicant_id(str(event["applicant_id_number"]), party_type), hidden
         )
     if "reasons" in event:
         record["reasons"] = [
-            {k: plain(reason[k]) for k in _REASON_FIELDS if k in reason}
+            {k: _plain_text(reason[k], hidden) for k in _REASON_FIELDS if k in reason}
             for reason in event["reasons"] or ()
         ]
     if "result" in event:
         result = event["result"]
         record["result"] = None if result is None else {
-            k: plain(result[k]) for k in _RESULT_FIELDS if k in result
+            k: _plain_text(result[k], hidden) for k in _RESULT_FIELDS if k in result
         }
     return record
 
@@ -228,7 +227,13 @@ def _plain_text(value: Any, hidden: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         for raw, masked in hidden.items():
             value = value.replace(raw, masked)
-        return html.escape(value, quote=False)
+        # Most texts hold nothing to escape; escaping also makes a str subclass a plain str.
+        if "&" in value or "<" in value or ">" in value or type(value) is not str:
+            return html.escape(value, quote=False)
+        return value
+    # Numbers and None, most of what is not text, pass the type tests below unchanged.
+    if value is None or isinstance(value, int | float):
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping):
