@@ -475,9 +475,13 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
         .where(status_outbox.c.event_id.between(first, last))
         .order_by(status_outbox.c.event_id)
     )
+    result = connection.execute(query)
+    # Each row zipped with the column names read once: ``Row._asdict`` looked the names up
+    # for every row. (Fetching the whole batch at once was slower: more objects alive.)
+    columns = list(result.keys())
     events = []
-    for row in connection.execute(query):
-        event = row._asdict()
+    for row in result:
+        event = dict(zip(columns, row))
         envelope = event.pop("rejected_envelope")
         if event["power_code"] is None and envelope is not None:
             event.update(_party_from_envelope(envelope))
