@@ -581,6 +581,15 @@ tricky_records = st.recursive(
 )
 
 
+@given(tricky_records)
+def test_the_fast_path_collects_the_same_texts(record: Any) -> None:
+    from rules.publication import _collect_values, _texts
+
+    values: list[str] = []
+    _collect_values(record, values)
+    assert values == [text for _, text in _texts(record, "")]
+
+
 @given(st.dictionaries(st.sampled_from(["opinion", "note", "at", "case_name"]), tricky_records,
                        max_size=4))
 def test_the_fast_path_finds_what_reading_every_text_finds(record: dict[str, Any]) -> None:
