@@ -9,6 +9,7 @@ migrated schema equals these tables on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -397,15 +398,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_loads(text: Any) -> Any:
+    """``json.loads`` for JSON columns, without parsing a stored ``null``: most status
+    changes have no reasons and no result, and parsing those two nulls was about an eighth
+    of reading the changes to publish."""
+    return None if text == "null" else json.loads(text)
+
+
 @cache
 def engine_for(url: str) -> Engine:
     """One engine per database URL per process; SQLite files get WAL and a busy timeout."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url)
+        engine = create_engine(url, json_deserializer=_json_loads)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
     return engine
 
 

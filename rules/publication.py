@@ -193,25 +193,24 @@ def public_status_record(event: Mapping[str, Any]) -> dict[str, Any]:
     if masked_name is not None and len(masked_name) > 1 and masked_name != name:
         hidden[str(name).strip()] = masked_name
 
-    def plain(value: Any) -> Any:
-        return _plain_text(value, hidden)
-
-    record: dict[str, Any] = {f: plain(event[f]) for f in _COPIED_FIELDS if f in event}
+    record: dict[str, Any] = {
+        f: _plain_text(event[f], hidden) for f in _COPIED_FIELDS if f in event
+    }
     if masked_name is not None:
-        record["applicant_name"] = plain(masked_name)
+        record["applicant_name"] = _plain_text(masked_name, hidden)
     if event.get("applicant_id_number"):
-        record["applicant_id"] = plain(
-            _public_applicant_id(str(event["applicant_id_number"]), party_type)
+        record["applicant_id"] = _plain_text(
+            _public_applicant_id(str(event["applicant_id_number"]), party_type), hidden
         )
     if "reasons" in event:
         record["reasons"] = [
-            {k: plain(reason[k]) for k in _REASON_FIELDS if k in reason}
+            {k: _plain_text(reason[k], hidden) for k in _REASON_FIELDS if k in reason}
             for reason in event["reasons"] or ()
         ]
     if "result" in event:
         result = event["result"]
         record["result"] = None if result is None else {
-            k: plain(result[k]) for k in _RESULT_FIELDS if k in result
+            k: _plain_text(result[k], hidden) for k in _RESULT_FIELDS if k in result
         }
     return record
 
@@ -228,7 +227,13 @@ def _plain_text(value: Any, hidden: Mapping[str, str]) -> Any:
     if isinstance(value, str):
         for raw, masked in hidden.items():
             value = value.replace(raw, masked)
-        return html.escape(value, quote=False)
+        # Most texts hold nothing to escape; escaping also makes a str subclass a plain str.
+        if "&" in value or "<" in value or ">" in value or type(value) is not str:
+            return html.escape(value, quote=False)
+        return value
+    # Numbers and None, most of what is not text, pass the type tests below unchanged.
+    if value is None or isinstance(value, int | float):
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -255,13 +260,24 @@ def scan_for_personal_data(record: Mapping[str, Any]) -> list[Finding]:
     text, full-width digits are folded and separators between digits are ignored.
     Historic 15-digit IDs are not flagged (too many false positives).
     """
-    texts = _texts(record, "")
-    # Fast path: each text made visible on its own (markup removed, NFKC; markup or an
-    # entity must never span two texts), then joined by NUL. Runs of digits never cross
-    # a character that is neither digit nor separator, and no normalisation composes
-    # across NUL, so the joined texts hold a number exactly when one of them does.
-    if not any(_numbers_in("\x00".join(_visible(text) for _, text in texts))):
+    # Fast path. Texts already found clean are not read again (a case's numbers, codes and
+    # names recur in each of its changes, keys in every record). The rest are made visible
+    # each on its own (markup removed, NFKC; markup or an entity must never span two
+    # texts); those the pre-filter cannot clear are joined by NUL. Runs of digits never
+    # cross a character that is neither digit nor separator, and no normalisation composes
+    # across NUL, so the joined texts hold a number exactly when one of them does; only
+    # then is the record read text by text, with paths.
+    values: list[str] = []
+    _collect_values(record, values)
+    recent, older = _CLEAN_TEXTS.recent, _CLEAN_TEXTS.older
+    unread = [text for text in values if text not in recent and text not in older]
+    if not unread:
         return []
+    suspect = [visible for visible in map(_visible, unread) if _may_hold_number(visible)]
+    if not suspect or not any(_numbers_in_suspect("\x00".join(suspect))):
+        _CLEAN_TEXTS.add(unread)
+        return []
+    texts = _texts(record, "")
     findings: list[Finding] = []
     for path, text in texts:
         for code, number in _personal_numbers(text):
@@ -298,6 +314,47 @@ def _collect_texts(value: Any, path: str, found: list[tuple[str, str]]) -> None:
             _collect_texts(item, f"{path}/{index}", found)
     else:
         found.append((path, str(value)))
+
+
+def _collect_values(value: Any, found: list[str]) -> None:
+    """``_collect_texts`` without the paths, for the fast path: the same texts, in the same
+    order."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            found.append(str(key))
+            if isinstance(item, str):
+                found.append(item)
+            else:
+                _collect_values(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_values(item, found)
+    else:
+        found.append(str(value))
+
+
+class _CleanTexts:
+    """Texts the scanner has read and found clean, bounded: two generations of at most
+    ``size`` texts each; when the newer fills up, the older is dropped."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.recent: set[str] = set()
+        self.older: set[str] = set()
+
+    def add(self, texts: list[str]) -> None:
+        self.recent.update(texts)
+        if len(self.recent) >= self.size:
+            self.older, self.recent = self.recent, set()
+
+
+# What recurs in every record (keys, power codes and names, steps, opinions) stays; a
+# case's own texts stay for the next few thousand records. At most some 15 MB.
+_CLEAN_TEXTS: Final = _CleanTexts(65_536)
 
 
 @lru_cache(maxsize=4096)
@@ -341,14 +398,20 @@ def _personal_numbers(text: str) -> Iterator[tuple[FindingCode, str]]:
 
 def _numbers_in(normalised: str) -> Iterator[tuple[FindingCode, str]]:
     """The personal numbers in visible, normalised text (see ``_visible``)."""
-    # Every number looked for has at least 11 digits (a mobile); text with fewer after
-    # normalisation cannot hold one.
-    if sum(map(normalised.count, "0123456789")) < _FEWEST_DIGITS:
-        return
-    # Runs of ideographs are one "other" character to the skeleton: collapsed before the
-    # per-character table, which is the slow part on Chinese text.
-    skeleton = _IDEOGRAPHS.sub("#", _blank_credit_codes(normalised)).translate(_SKELETON)
-    for run in _DIGIT_RUN.finditer(skeleton):
+    if _may_hold_number(normalised):
+        yield from _numbers_in_suspect(normalised)
+
+
+def _may_hold_number(normalised: str) -> bool:
+    """False only when ``normalised`` cannot hold a personal number: it has no 11 digits
+    in a row with nothing between them that could join them into one run (see
+    ``_BETWEEN_DIGITS``). Cheaper than the skeleton, and true for every text with one."""
+    return _MAYBE_NUMBER.search(normalised) is not None
+
+
+def _numbers_in_suspect(normalised: str) -> Iterator[tuple[FindingCode, str]]:
+    """``_numbers_in`` without the pre-filter, for text that passed it."""
+    for run in _DIGIT_RUN.finditer(_run_skeleton(normalised)):
         if run.end() - run.start() < _FEWEST_DIGITS:
             continue
         groups = _GROUP.findall(run.group())
@@ -376,6 +439,14 @@ def _numbers_in(normalised: str) -> Iterator[tuple[FindingCode, str]]:
                 and not any(start in span and end - 1 in span for span in resident_ids)
             ):
                 yield "BANK_CARD", candidate
+
+
+def _run_skeleton(normalised: str) -> str:
+    """The skeleton (see ``_skeleton``) the scanner looks for runs of digits in: credit
+    codes blanked first."""
+    # Runs of ideographs are one "other" character to the skeleton: collapsed before the
+    # per-character table, which is the slow part on Chinese text.
+    return _IDEOGRAPHS.sub("#", _blank_credit_codes(normalised)).translate(_SKELETON)
 
 
 def _is_resident_id(number: str) -> bool:
@@ -426,7 +497,7 @@ def _mask_number(code: FindingCode, number: str) -> str:
 
 # A credit code stands alone or begins a national power code (its agency's credit code
 # followed by the category letters), so letters may follow it but digits may not.
-_CREDIT_CODE_TOKEN = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9])")
+_CREDIT_CODE_TOKEN: Final = re.compile(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9])")
 
 
 def _blank_credit_codes(normalised: str) -> str:
@@ -501,6 +572,24 @@ class _SkeletonTable(dict[int, str]):
 
 
 _SKELETON: Final = _SkeletonTable()
+
+# Every number looked for has at least 11 digits (a mobile), all in one run of the
+# skeleton. Between two digits of a run there are only separators, and credit codes
+# (``_CREDIT_CODE_TOKEN``: digits and capitals) blanked to one separator, in the text; the
+# X check character ends a run but is let through too. The ASCII ones are taken from
+# ``_skeleton_char``; every non-ASCII character is let through except ideographs, which
+# are never separators (Unicode's dash, format and space categories are too long to list,
+# and a superset only sends more text to the skeleton).
+_BETWEEN_DIGITS: Final = "[" + "".join(
+    re.escape(char)
+    for char in map(chr, range(128))
+    if not char.isdigit() and (_skeleton_char(char) != "#" or "A" <= char <= "Z")
+) + "\x80-\u33ff\u4dc0-\u4dff\ua000-\U0010ffff]"
+# Possessive: the gap between digits never holds a digit, so giving characters back could
+# not make a match.
+_MAYBE_NUMBER: Final = re.compile(
+    rf"[0-9](?:{_BETWEEN_DIGITS}*+[0-9]){{{_FEWEST_DIGITS - 1}}}"
+)
 
 
 def _skeleton(text: str) -> str:

@@ -480,3 +480,144 @@ def test_markup_split_over_two_fields_hides_no_number(before: str, after: str) -
     record = {"a": f"公路超限运输许可{before}", "b": person, "c": f"{after}其他"}
     assert [f.code for f in scan_for_personal_data(record)] == ["RESIDENT_ID"]
     assert [f.path for f in scan_for_personal_data({"a": before, "b": {"c": person}, "d": [after]})] == ["/b/c"]
+
+
+# The scanner's fast path (pre-filter, texts already found clean) against a plain reference
+# that reads every text on its own, with no pre-filter and no cache.
+
+
+def _reference_scan(record: dict[str, Any]) -> list[Finding]:
+    from rules.publication import _mask_number, _numbers_in_suspect, _texts, _visible
+
+    findings: list[Finding] = []
+    for path, text in _texts(record, ""):
+        for code, number in _numbers_in_suspect(_visible(text)):
+            finding = Finding(code, path, _mask_number(code, number))
+            if finding not in findings:
+                findings.append(finding)
+    return findings
+
+
+# Pieces that a number can be hidden among: digits of other scripts and enclosed forms,
+# separators of every kind the skeleton ignores, markup and entities (also of digits),
+# capitals (a credit code between two halves of a number is blanked to one separator),
+# ideographs and punctuation the skeleton treats as breaks.
+tricky_pieces = st.sampled_from([
+    *"0123456789", "０", "１", "３", "８", "٣", "८", "①", "⒛", "㉑", "⑴", "¹",
+    " ", "-", ".", ",", "/", "_", "·", "•", "・", "、", "　", "\u200b", "\u00ad", "\u2013",
+    "\u2060", "\ufeff", "\u00a0", "\t", "\n", "x", "X", "Ｘ",
+    "<b>", "</b>", "<!---->", "&#8203;", "&#49;", "&#x38;", "&amp;#51;", "&nbsp;",
+    "A", "M", "N", "Y", "T", ":", "+", "*", "号", "码", "申请", "㐀", "\x00",
+])
+tricky_texts = st.one_of(
+    st.lists(tricky_pieces, max_size=40).map("".join),
+    st.builds(lambda before, number, after: before + number + after,
+              st.lists(tricky_pieces, max_size=6).map("".join),
+              st.one_of(resident_ids, mobiles, bank_cards, st.just(CREDIT_CODE)).flatmap(disguised),
+              st.lists(tricky_pieces, max_size=6).map("".join)),
+)
+
+
+@given(tricky_texts)
+def test_the_pre_filter_never_clears_a_text_with_a_long_digit_run(text: str) -> None:
+    from rules.publication import (
+        _DIGIT_RUN,
+        _FEWEST_DIGITS,
+        _may_hold_number,
+        _numbers_in_suspect,
+        _run_skeleton,
+        _visible,
+    )
+
+    visible = _visible(text)
+    longest = max(
+        (sum(c.isdigit() for c in run) for run in _DIGIT_RUN.findall(_run_skeleton(visible))),
+        default=0,
+    )
+    if longest >= _FEWEST_DIGITS or any(_numbers_in_suspect(visible)):
+        assert _may_hold_number(visible)
+
+
+def test_the_pre_filter_joins_digits_over_every_character_the_skeleton_does() -> None:
+    import re
+
+    from rules.publication import _BETWEEN_DIGITS, _skeleton_char
+
+    between = re.compile(_BETWEEN_DIGITS)
+    for code in range(0x110000):
+        char = chr(code)
+        if _skeleton_char(char) in " X" or "A" <= char <= "Z":  # separators, X, credit codes
+            assert between.fullmatch(char), hex(code)
+
+
+def test_the_pre_filter_catches_numbers_split_every_way() -> None:
+    from rules.identifiers import is_valid_uscc
+    from rules.publication import _may_hold_number, _visible
+
+    # A credit code with few digits is blanked to one separator: the digits on its two
+    # sides become one mobile number, though no 11 of them stand together in the text.
+    lettered_code = "91320100MA1ABQRT8C"
+    assert is_valid_uscc(lettered_code)
+    split_by_code = f"13 {lettered_code} 812345678"
+    assert _codes({"note": split_by_code}) == {"MOBILE"}
+    for text in [
+        "138 1234 5678", "138-1234-5678", "１３８１２３４５６７８", "1<b>38</b>12345678",
+        "13&#56;12345678", "138\u200b1234\u30005678", split_by_code,
+        "⒔⒏⒓⒊⒋⒌⒍⒎⒏", f"{PERSON_ID[:9]}ＸX{PERSON_ID[9:]}",
+    ]:
+        assert _may_hold_number(_visible(text)), text
+    for text in ["2026-11-23T10:15:00+08:00", "320102********1234", "申请1381234号5678", ""]:
+        assert not _may_hold_number(_visible(text)), text
+
+
+tricky_records = st.recursive(
+    st.one_of(tricky_texts, st.integers(), st.none(), st.booleans()),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(tricky_texts, st.sampled_from(["opinion", "note"])), children,
+                        max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@given(tricky_records)
+def test_the_fast_path_collects_the_same_texts(record: Any) -> None:
+    from rules.publication import _collect_values, _texts
+
+    values: list[str] = []
+    _collect_values(record, values)
+    assert values == [text for _, text in _texts(record, "")]
+
+
+@given(st.dictionaries(st.sampled_from(["opinion", "note", "at", "case_name"]), tricky_records,
+                       max_size=4))
+def test_the_fast_path_finds_what_reading_every_text_finds(record: dict[str, Any]) -> None:
+    expected = _reference_scan(record)
+    assert scan_for_personal_data(record) == expected
+    assert scan_for_personal_data(record) == expected  # texts now known clean, if it was
+    # Each text on its own first (those found clean are remembered), then together.
+    for key, value in record.items():
+        scan_for_personal_data({key: value})
+    assert scan_for_personal_data(record) == expected
+
+
+def test_a_number_next_to_texts_already_found_clean_is_found() -> None:
+    clean = _internal_event(applicant_type="organisation", applicant_name="南京某公司",
+                            applicant_id_number=CREDIT_CODE)
+    public = public_status_record(clean)
+    assert scan_for_personal_data(public) == []
+    assert scan_for_personal_data(public) == []
+    assert _codes({**public, "opinion": "电话13812345678"}) == {"MOBILE"}
+    # The same number split over two texts seen clean on their own is no number at all.
+    assert scan_for_personal_data({"a": "138123", "b": "45678"}) == []
+
+
+def test_texts_found_clean_are_remembered_within_bounds() -> None:
+    from rules.publication import _CleanTexts
+
+    clean = _CleanTexts(4)
+    for start in range(0, 40, 3):
+        clean.add([str(n) for n in range(start, start + 3)])
+        assert len(clean.recent) < 4 and len(clean.older) < 4 + 3
+    assert "39" in clean.recent | clean.older and "0" not in clean.recent | clean.older
