@@ -486,7 +486,6 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
     return len(rows)
 
 
-
 def bulk_update(connection: Connection, table: Table, rows: list[dict[str, Any]], *, keys: Sequence[str]) -> int:
     """Update one row of ``table`` per item of ``rows`` in one executemany through the
     driver, as :func:`bulk_insert` inserts: the columns named in ``keys`` find the row (all

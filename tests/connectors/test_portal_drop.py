@@ -100,3 +100,19 @@ def test_a_daily_list_of_the_earlier_layout_becomes_its_days_first_page(tmp_path
     assert index["days"]["2026-11-12"] == {"licence": 1, "penalty": 1, "pages": {
         "b00000000.json": {"licence": 1, "penalty": 0}, "b00000005.json": {"licence": 0, "penalty": 1}}}
     assert not (folder / "2026-11-12.json").exists()
+
+
+def test_the_public_side_keeps_only_allow_listed_fields_whatever_arrives(tmp_path: Path) -> None:
+    # Defence in depth: the administration side sends nothing else, but a field that is
+    # not on the allow-list must never reach a public page.
+    leaky = {**_disclosure(1, "2026-11-12"), "applicant_id_number": "110101199003074258"}
+    folder = tmp_path / "disclosure"
+    assert portal._merge_disclosures(folder, _Bundle(1, [leaky, _disclosure(2, "2026-11-12")])) == 2
+    records = orjson.loads((folder / "2026-11-12" / "b00000001.json").read_bytes())["records"]
+    assert [sorted(r) for r in records] == [sorted(_disclosure(1, "2026-11-12"))] * 2
+
+    event = {"net_id": "NET2026112000000001", "status": "accepted", "internal_note": "x"}
+    assert portal._allowed(event, "status_events") == {"net_id": "NET2026112000000001", "status": "accepted"}
+    clean = {"net_id": "NET2026112000000001", "status": "accepted"}
+    assert portal._allowed(clean, "status_events") == clean
+    assert portal._allowed(["not", "a", "record"], "status_events") is None
