@@ -143,6 +143,7 @@ def _side_by_side(records: int, environ: dict[str, str]) -> dict[str, Any]:
         stages.update(zone["stages"])  # each stage runs in one zone
     return {
         "rows": [(name, stages[name][0], stages[name][1], stages[name][3]) for name in STAGES],
+        "peak_rise": {name: stages[name][4] for name in STAGES},
         "wall": wall,
         "zones": {f["zone"]: [f["busy"], f["peak_rss_mb"]] for f in finished},
         "idle": {f["zone"]: f["idle"] for f in finished},
@@ -175,15 +176,17 @@ def _zone(zone: str, environ: dict[str, str], start: Any, intake_done: Any, admi
 
     settings = load_settings()
     load_catalogue(settings)
-    # Per stage: seconds, calls, the summed report and CPU seconds (all threads).
-    totals: dict[str, list[Any]] = {name: [0.0, 0, {}, 0.0] for name in STAGES}
+    # Per stage: seconds, calls, the summed report, CPU seconds (all threads) and the
+    # largest rise of the process's peak RSS during one of its calls.
+    totals: dict[str, list[Any]] = {name: [0.0, 0, {}, 0.0, 0.0] for name in STAGES}
     idle = [0.0, 0]  # calls that found nothing to do: the cost of polling, kept apart
 
     def timed(name: str) -> bool:
         """Run one stage; False when it found nothing to do."""
-        began, cpu = time.perf_counter(), time.process_time()
+        began, cpu, peak = time.perf_counter(), time.process_time(), peak_rss_mb()
         report = stage_call(name)(settings)
         spent = time.perf_counter() - began
+        totals[name][4] = max(totals[name][4], peak_rss_mb() - peak)
         _add_report(totals[name][2], report)
         worked = any(report.values())
         if worked:
@@ -275,10 +278,12 @@ def print_report(result: dict[str, Any]) -> None:
           f"{work['rejected']:,} invalid), {os.cpu_count()} cores, {result['mode']}")
     print(f"generate portal drop (not hub work): {result['generated']:.2f} s")
     print(f"{'stage (own seconds, summed over calls)':<40} {'calls':>6} {'seconds':>9} {'records/s':>11} "
-          f"{'µs/record':>10} {'CPU s':>7}")
+          f"{'µs/record':>10} {'CPU s':>7} {'peak rise MB':>13}")
+    rises = result.get("peak_rise", {})
     for name, seconds, calls, cpu in result["rows"]:
+        rise = f"{rises[name]:>13.0f}" if name in rises else ""
         print(f"{name:<40} {calls:>6} {seconds:>9.2f} {records / seconds:>11,.0f} {seconds / records * 1e6:>10.0f} "
-              f"{cpu:>7.2f}")
+              f"{cpu:>7.2f} {rise}")
     for zone, (busy, rss) in result["zones"].items():
         print(f"{'zone ' + zone + ' (busy seconds, peak RSS MB)':<40} {'':>6} {busy:>9.2f} "
               f"{'':>11} {rss:>10.0f}")

@@ -48,7 +48,7 @@ from connectors.ferry_ledger import (
 )
 from connectors.portal import Sender
 from connectors.provenance import record_events
-from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, records_item
+from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, records_item
 from ferry.transport import fsync_dir
 from rules.applications import validate_application
 from rules.catalogue import Catalogue
@@ -586,17 +586,18 @@ def _send_built(
     disclosures: list[dict[str, Any]],
     retractions: list[dict[str, Any]],
 ) -> tuple[int, int]:
-    items: list[ItemSource] = [
-        records_item("status_events", records),
-        records_item("disclosures", disclosures),
+    counts = {
+        "status_events": len(records), "disclosures": len(disclosures), "retractions": len(retractions),
+    }
+    sent = [(r["net_id"], r["status"], r["event_id"]) for r in records]
+    items: list[ItemSource] = [  # the records are let go as they are encoded
+        records_item("status_events", drained(records)),
+        records_item("disclosures", drained(disclosures)),
         records_item("retractions", retractions),
     ]
     send_planned(
         sender.engine, plan, items=items,
-        counts={
-            "status_events": len(records), "disclosures": len(disclosures),
-            "retractions": len(retractions),
-        },
+        counts=counts,
         key=sender.key,
         recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
     )
@@ -605,10 +606,10 @@ def _send_built(
         # with the batch (fewer full garbage collections).
         record_events(
             connection,
-            ((r["net_id"], "status_publish", r["status"], plan.ref, {"event_id": r["event_id"]}) for r in records),
+            ((net_id, "status_publish", status, plan.ref, {"event_id": event_id}) for net_id, status, event_id in sent),
             iso(now()),
         )
-    return len(records), len(disclosures)
+    return counts["status_events"], counts["disclosures"]
 
 
 def _retractions(connection: Connection, first: int, last: int) -> list[dict[str, Any]]:
@@ -696,7 +697,12 @@ def publish_status(
             held_rows, withheld_rows = [], []
             statuses: list[dict[str, Any]] = []
             disclosures: list[dict[str, Any]] = []
-            for event in events:
+            event_count = len(events)
+            # Each internal row is let go once its public records are built: a batch's rows
+            # and its records are never all in memory together (the stage's peak RSS).
+            events.reverse()
+            while events:
+                event = events.pop()
                 # Once a case is withheld, every later change of it is withheld too.
                 reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
                 if reason is not None:
@@ -734,7 +740,7 @@ def publish_status(
                 )
             plan = plan_next(
                 connection, sender.channel, created_at=at, catalogue_version=catalogue.version,
-                record_count=len(events) - len(held_rows) - len(withheld_rows),
+                record_count=event_count - len(held_rows) - len(withheld_rows),
                 first_key=first_key, last_key=last_key,
             )
         report.held += len(held_rows)

@@ -31,7 +31,7 @@ from connectors.ferry_ledger import (
 )
 from connectors.files import write_atomic, write_batch
 from connectors.provenance import record_events
-from ferry.bundle import ItemSource, VerifiedBundle, records_item
+from ferry.bundle import ItemSource, VerifiedBundle, drained, records_item
 from ferry.content_types import content_matches
 from ferry.errors import TerminalError
 from ferry.keys import RecipientKey, SigningKey
@@ -188,21 +188,27 @@ def collected_folder(collected: Path, sequence: int | None) -> Path:
 
 
 def _bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[str, int]]:
-    envelopes = [s.envelope for s in sorted(submissions, key=lambda s: s.net_id)]
-    items = [records_item("applications", envelopes)]
+    """The bundle's items; empties ``submissions``, letting each envelope go as it is
+    encoded (a batch's envelopes and its encoded lines are never all in memory together)."""
     attachments: dict[str, tuple[str, Path]] = {}
     for submission in submissions:
         for digest, found in submission.attachments.items():
             attachments.setdefault(digest, found)
+    counts = {"applications": len(submissions)}
+    submissions.sort(key=lambda s: s.net_id)
+    items = [records_item("applications", (s.envelope for s in drained(submissions)))]
     for digest in sorted(attachments):
         media_type, path = attachments[digest]
         items.append(ItemSource.from_path(f"att/{digest}", "attachment", media_type, path))
-    return items, {"applications": len(envelopes)}
+    return items, counts
 
 
 def _send(
     sender: Sender, plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path
 ) -> None:
+    """Send ``submissions`` in the planned bundle and move their folders out of the drop;
+    empties the list."""
+    net_ids = [s.net_id for s in submissions]
     items, counts = _bundle_items(submissions)
     send_planned(
         sender.engine, plan, items=items, counts=counts, key=sender.key,
@@ -210,13 +216,13 @@ def _send(
     )
     with transaction(sender.engine) as connection:
         record_events(
-            connection, [(s.net_id, "intake", "sent", plan.ref, None) for s in submissions], iso(now())
+            connection, [(net_id, "intake", "sent", plan.ref, None) for net_id in net_ids], iso(now())
         )
     folder = collected_folder(collected, plan.sequence)
     folder.mkdir(parents=True, exist_ok=True)
     drop_path = os.fspath(drop)
-    for submission in submissions:
-        _move_into(folder, submission.net_id, os.path.join(drop_path, submission.net_id))
+    for net_id in net_ids:
+        _move_into(folder, net_id, os.path.join(drop_path, net_id))
 
 
 def _move_into(folder: Path, name: str, source: str | Path) -> None:
@@ -254,7 +260,7 @@ def _resume(sender: Sender, drop: Path, collected: Path, report: IntakeReport) -
         submissions.append(found)
     _send(sender, plan, submissions, drop, collected)
     report.bundles.append(plan.ref)
-    report.carried += len(submissions)
+    report.carried += len(net_ids)
 
 
 def collect_submissions(
@@ -347,10 +353,11 @@ def _collect_batch(
         record_events(
             connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
         )
+    carried = len(submissions)
     _send(sender, plan, submissions, drop, collected)
     report.bundles.append(plan.ref)
-    report.carried += len(submissions)
-    return moved + len(submissions)
+    report.carried += carried
+    return moved + carried
 
 
 # --- public status feed ---------------------------------------------------------------

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import orjson
 
@@ -341,6 +341,18 @@ def attachment_name(sha256_hex: str) -> str:
     if not _HEX64.fullmatch(sha256_hex):
         raise ValueError("an attachment name needs a lowercase hex SHA-256")
     return f"att/{sha256_hex}"
+
+
+T = TypeVar("T")
+
+
+def drained(items: list[T]) -> Iterator[T]:
+    """The items of ``items`` in order, each removed from the list as it is handed out: given
+    to :func:`records_item`, a batch's records are let go as they are encoded, so the
+    records and their encoded lines are never all in memory together."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def records_item(kind: str, records: Iterable[Mapping[str, Any]]) -> ItemSource:
