@@ -700,9 +700,7 @@ def publish_status(
             event_count = len(events)
             # Each internal row is let go once its public records are built: a batch's rows
             # and its records are never all in memory together (the stage's peak RSS).
-            events.reverse()
-            while events:
-                event = events.pop()
+            for event in drained(events):
                 # Once a case is withheld, every later change of it is withheld too.
                 reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
                 if reason is not None:
