@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, true
 
 from connectors.db import (
     applications,
@@ -235,58 +236,35 @@ def _day(timestamp: str | None) -> str:
     return (timestamp or "")[:10]
 
 
-def reconcile_inbound_bundles(admin: Engine, internet: Engine | None = None) -> list[Balance]:
+def _on_day(column: Any, day: date | None) -> Any:
+    """A filter on an ISO timestamp column for ``day`` (all days when None); the same day as
+    ``_day`` gives, without reading the other days' rows."""
+    return true() if day is None else column.startswith(day.isoformat(), autoescape=True)
+
+
+def reconcile_inbound_bundles(
+    admin: Engine, internet: Engine | None = None, *, day: date | None = None
+) -> list[Balance]:
     """Per inbound bundle (``inbound#<sequence>``): every record the manifest counted ends
     exactly once as accepted, rejected, duplicate or still staged, and every accepted one is
     handed over as a case. Quarantined bundles count all their records as quarantined
     (their NET_IDs come from the internet zone's intake claims when that database is given).
-    """
+
+    Only the bundles applied (or quarantined) on ``day`` when one is given. The records are
+    read a bundle at a time: memory is bounded by the bundle size, not by the day's or the
+    database's number of applications."""
+    balances: list[Balance] = []
     with admin.connect() as connection:
         applied = connection.execute(
             select(ferry_applied.c.sequence, ferry_applied.c.record_count, ferry_applied.c.applied_at)
-            .where(ferry_applied.c.channel == "inbound")
+            .where(ferry_applied.c.channel == "inbound", _on_day(ferry_applied.c.applied_at, day))
+            .order_by(ferry_applied.c.sequence)
         ).all()
-        staged: dict[int, list[Any]] = {}
-        for row in connection.execute(
-            select(inbound_records.c.sequence, inbound_records.c.net_id, inbound_records.c.state,
-                   inbound_records.c.outcome).where(inbound_records.c.channel == "inbound")
-        ):
-            staged.setdefault(int(row.sequence), []).append(row)
-        accepted: dict[str, list[str]] = {}
-        for ref, net_id in connection.execute(select(applications.c.bundle, applications.c.net_id)):
-            accepted.setdefault(ref, []).append(net_id)
-        refused: dict[str, list[str]] = {}
-        for ref, net_id in connection.execute(select(rejections.c.bundle, rejections.c.net_id)):
-            refused.setdefault(ref, []).append(net_id)
-        handed_over = {net_id for (net_id,) in connection.execute(select(cases.c.net_id))}
-        quarantined_bundles = _lasting_quarantine(connection)
-    balances: list[Balance] = []
-    for sequence, record_count, applied_at in sorted(applied):
-        ref = f"inbound#{sequence}"
-        rows = staged.get(int(sequence), [])
-        ok = accepted.get(ref, [])
-        no = refused.get(ref, [])
-        duplicates = [r.net_id for r in rows if r.outcome == "duplicate"]
-        waiting = [r.net_id for r in rows if r.state == "received"]
-        endings = Counter([*ok, *no, *duplicates, *waiting])
-        entered_ids = {r.net_id for r in rows}
-        missing = sorted(entered_ids - set(endings))
-        duplicated = sorted(n for n, times in endings.items() if times > 1)
-        counts = {
-            "entered": int(record_count), "staged_rows": len(rows), "accepted": len(ok),
-            "rejected": len(no), "duplicates": len(duplicates), "in_flight": len(waiting),
-            "quarantined": 0,
-        }
-        day = _day(applied_at)
-        balances.append(Balance(
-            ref, day, INBOUND_ENTERED, counts, int(record_count),
-            len(ok) + len(no) + len(duplicates) + len(waiting), tuple(missing), tuple(duplicated),
-        ))
-        not_handed = sorted(set(ok) - handed_over)
-        balances.append(Balance(
-            ref, day, INBOUND_HANDED_OVER, {"accepted": len(ok), "handed_over": len(ok) - len(not_handed)},
-            len(ok), len(ok) - len(not_handed), tuple(not_handed),
-        ))
+        for sequence, record_count, applied_at in applied:
+            balances += _inbound_bundle(connection, int(sequence), int(record_count), _day(applied_at))
+        quarantined_bundles = [
+            (name, at) for name, at in _lasting_quarantine(connection) if day is None or _day(at) == day.isoformat()
+        ]
     for name, at in quarantined_bundles:
         sequence = _sequence_of(name)
         ids: list[str] = []
@@ -300,33 +278,78 @@ def reconcile_inbound_bundles(admin: Engine, internet: Engine | None = None) -> 
     return balances
 
 
-def reconcile_status_bundles(admin: Engine) -> list[Balance]:
+def _inbound_bundle(connection: Connection, sequence: int, record_count: int, day: str) -> list[Balance]:
+    """The two lines of one applied inbound bundle."""
+    ref = f"inbound#{sequence}"
+    rows = connection.execute(
+        select(inbound_records.c.net_id, inbound_records.c.state, inbound_records.c.outcome).where(
+            inbound_records.c.channel == "inbound", inbound_records.c.sequence == sequence
+        )
+    ).all()
+    ok = list(connection.execute(select(applications.c.net_id).where(applications.c.bundle == ref)).scalars())
+    no = list(connection.execute(select(rejections.c.net_id).where(rejections.c.bundle == ref)).scalars())
+    not_handed = list(
+        connection.execute(
+            select(applications.c.net_id)
+            .where(applications.c.bundle == ref)
+            .where(~select(cases.c.net_id).where(cases.c.net_id == applications.c.net_id).exists())
+            .order_by(applications.c.net_id)
+        ).scalars()
+    )
+    duplicates = [r.net_id for r in rows if r.outcome == "duplicate"]
+    waiting = [r.net_id for r in rows if r.state == "received"]
+    endings = Counter([*ok, *no, *duplicates, *waiting])
+    entered_ids = {r.net_id for r in rows}
+    missing = sorted(entered_ids - set(endings))
+    duplicated = sorted(n for n, times in endings.items() if times > 1)
+    counts = {
+        "entered": record_count, "staged_rows": len(rows), "accepted": len(ok),
+        "rejected": len(no), "duplicates": len(duplicates), "in_flight": len(waiting),
+        "quarantined": 0,
+    }
+    return [
+        Balance(
+            ref, day, INBOUND_ENTERED, counts, record_count,
+            len(ok) + len(no) + len(duplicates) + len(waiting), tuple(missing), tuple(duplicated),
+        ),
+        Balance(
+            ref, day, INBOUND_HANDED_OVER, {"accepted": len(ok), "handed_over": len(ok) - len(not_handed)},
+            len(ok), len(ok) - len(not_handed), tuple(not_handed),
+        ),
+    ]
+
+
+def reconcile_status_bundles(admin: Engine, *, day: date | None = None) -> list[Balance]:
     """Per outbound bundle (``outbound#<sequence>``): the status changes it covers (its
     outbox id range) are the ones it published, the ones held for review and the ones
-    withheld from publication (minors, secret or private cases)."""
+    withheld from publication (minors, secret or private cases).
+
+    Only the bundles sent on ``day`` when one is given; each range is counted by the
+    database (a day carries millions of changes, never read into memory)."""
+
+    def in_range(column: Any, first: int, last: int) -> Any:
+        return select(func.count()).where(column.between(first, last))
+
+    balances: list[Balance] = []
     with admin.connect() as connection:
         sent = connection.execute(
             select(ferry_sent.c.sequence, ferry_sent.c.first_key, ferry_sent.c.last_key,
                    ferry_sent.c.record_count, ferry_sent.c.created_at)
-            .where(ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent")
+            .where(ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
+                   ferry_sent.c.first_key.is_not(None), ferry_sent.c.last_key.is_not(None),
+                   _on_day(ferry_sent.c.created_at, day))
             .order_by(ferry_sent.c.sequence)
         ).all()
-        changes = [int(i) for (i,) in connection.execute(select(status_outbox.c.event_id))]
-        held = [int(i) for (i,) in connection.execute(select(publish_held.c.event_id))]
-        withheld = [int(i) for (i,) in connection.execute(select(publish_withheld.c.event_id))]
-    balances: list[Balance] = []
-    for sequence, first, last, published, created_at in sent:
-        if first is None or last is None:
-            continue
-        covered = sum(1 for i in changes if first <= i <= last)
-        held_here = sum(1 for i in held if first <= i <= last)
-        withheld_here = sum(1 for i in withheld if first <= i <= last)
-        balances.append(Balance(
-            f"outbound#{sequence}", _day(created_at), STATUS_PUBLISHED,
-            {"status_changes": covered, "published": int(published), "held": held_here,
-             "withheld": withheld_here},
-            covered, int(published) + held_here + withheld_here,
-        ))
+        for sequence, first, last, published, created_at in sent:
+            covered = connection.execute(in_range(status_outbox.c.event_id, first, last)).scalar_one()
+            held_here = connection.execute(in_range(publish_held.c.event_id, first, last)).scalar_one()
+            withheld_here = connection.execute(in_range(publish_withheld.c.event_id, first, last)).scalar_one()
+            balances.append(Balance(
+                f"outbound#{sequence}", _day(created_at), STATUS_PUBLISHED,
+                {"status_changes": covered, "published": int(published), "held": held_here,
+                 "withheld": withheld_here},
+                covered, int(published) + held_here + withheld_here,
+            ))
     return balances
 
 

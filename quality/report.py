@@ -93,7 +93,7 @@ def load_frames(
 
 def reconcile_all(admin: Engine, internet: Engine | None, day: date | None) -> list[Balance]:
     """Per bundle lines and their per-day sums (only ``day``'s when given)."""
-    lines = reconcile_inbound_bundles(admin, internet) + reconcile_status_bundles(admin)
+    lines = reconcile_inbound_bundles(admin, internet, day=day) + reconcile_status_bundles(admin, day=day)
     lines += reconcile_provincial(data.load_provincial_counts(admin, day) or [])
     if day is not None:
         lines = [b for b in lines if b.day == day.isoformat()]

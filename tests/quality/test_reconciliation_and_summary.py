@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from connectors.db import applications, cases, rejections
+from connectors.db import applications, cases, ferry_applied, ferry_sent, rejections
 from hub import stages
 from hub.keys import init_keys
 from hub.settings import load_settings
@@ -167,3 +167,41 @@ def test_hub_quality_report_runs_and_prints_where_the_pages_are(
     assert (loop.quality_root / "data-docs" / "index.html").exists()
     assert main(["quality", "report", "--where"]) == 0
     assert "(no run yet)" not in capsys.readouterr().out
+
+
+def test_a_day_reconciles_only_the_bundles_of_that_day(loop: Any) -> None:
+    admin, internet = zone_engine(loop, "admin"), zone_engine(loop, "internet")
+    earlier = "2026-11-01"
+    with admin.begin() as connection:
+        # The first round happened on an earlier day, and one of its applications was lost.
+        connection.execute(update(ferry_applied).where(ferry_applied.c.channel == "inbound")
+                           .values(applied_at=f"{earlier}T09:00:00+08:00"))
+        connection.execute(update(ferry_sent).where(ferry_sent.c.channel == "outbound")
+                           .values(created_at=f"{earlier}T09:05:00+08:00"))
+        lost = connection.execute(select(applications.c.net_id).order_by(applications.c.net_id)).scalars().first()
+        connection.execute(delete(cases).where(cases.c.net_id == lost))
+        connection.execute(delete(applications).where(applications.c.net_id == lost))
+    documents = [dict(i.document) for i in load_catalogue(loop).items.values()]
+    generate_batch(loop.portal_drop, 20, 12, documents, loop.agency_code, date(2026, 11, 21))
+    for stage in ("intake", "inbound_receive", "applications_load", "case_processing", "status_publish"):
+        stages.STAGES[stage]()
+    with admin.connect() as connection:
+        today = connection.execute(
+            select(ferry_applied.c.applied_at).where(ferry_applied.c.channel == "inbound", ferry_applied.c.sequence == 2)
+        ).scalar_one()[:10]
+    assert today != earlier
+
+    then = reconcile_all(admin, internet, date.fromisoformat(earlier))
+    assert {b.scope for b in then if b.scope.startswith("inbound#")} == {"inbound#1"}
+    assert {b.scope for b in then if b.scope.startswith("day:")} == {f"day:{earlier}"}
+    assert any(b.scope.startswith("outbound#") for b in then)
+    assert [b.missing for b in mismatches(then) if b.scope == "inbound#1" and b.identity == INBOUND_ENTERED] == [(lost,)]
+
+    now = reconcile_all(admin, internet, date.fromisoformat(today))
+    assert {b.scope for b in now if b.scope.startswith("inbound#")} == {"inbound#2"}
+    assert {b.scope for b in now if b.scope.startswith("day:")} == {f"day:{today}"}
+    assert any(b.scope.startswith("outbound#") for b in now)
+    assert mismatches(now) == []
+    # Every day together: both rounds, and the loss still found.
+    assert {b.scope for b in reconcile_all(admin, internet, None) if b.scope.startswith("inbound#")} == {
+        "inbound#1", "inbound#2"}
