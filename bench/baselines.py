@@ -8,6 +8,14 @@
   skipped with a note (``zstd`` falls back to no compression step).
 - ``jsonschema-rs envelope``: the compiled envelope schema alone on the parsed envelopes:
   the ceiling of any validating path in Python.
+- ``file floor``: only the file work the hub's contracts require, with nothing computed:
+  every file of each drop folder read and the folder moved out of the drop (the portal's
+  contract: a folder per submission), and one public status document per application
+  written durably the way the hub writes them (``connectors.files.write_batch``, 5,000 per
+  sync, 256 folders; the public feed's contract: a document per application, named by its
+  lookup). The hub writes at least that (most applications' documents twice, see
+  docs/benchmarks.md), so no implementation of these contracts on this disk goes faster.
+  It runs last: it empties the drop.
 
     python -m bench.baselines [--records N] [--hub-rate R]
 
@@ -20,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -108,7 +117,47 @@ def jsonschema_rs_envelope(drop: Path, _scratch: Path) -> Row:
     return "jsonschema-rs, envelope alone", seconds, 0, f"{len(envelopes) - valid} invalid"
 
 
-BASELINES: tuple[Callable[[Path, Path], Row], ...] = (sha256_fsync_copy, naive_pipeline, jsonschema_rs_envelope)
+def file_floor(drop: Path, scratch: Path) -> Row:
+    from connectors.files import write_batch
+
+    collected, public = scratch / "collected", scratch / "public"
+    for shard in range(256):
+        (public / f"{shard:02x}").mkdir(parents=True)
+    names = sorted(entry.name for entry in os.scandir(drop))
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    total = 0
+    documents: list[tuple[str, bytes]] = []
+    for start in range(0, len(names), 20_000):  # intake's bundle size
+        folder = collected / f"{start:08d}"
+        folder.mkdir(parents=True)
+        for name in names[start : start + 20_000]:
+            source = os.path.join(drop, name)
+            envelope = b""
+            for entry in os.scandir(source):
+                with open(entry.path, "rb") as stream:
+                    data = stream.read()
+                total += len(data)
+                if entry.name == "submission.json":
+                    envelope = data
+            os.rename(source, os.path.join(folder, name))
+            lookup = hashlib.sha256(name.encode()).hexdigest()
+            documents.append((os.path.join(public, lookup[:2], lookup + ".json"), envelope))
+            if len(documents) == 5_000:
+                write_batch(public, documents)
+                documents.clear()
+    write_batch(public, documents)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    kernel = after.ru_stime - before.ru_stime
+    return ("file floor (drop read + moved, 1 document each)", seconds, total,
+            f"{cpu:.2f} CPU s ({kernel:.2f} in the kernel), {cpu / len(names) * 1e6:.0f} µs per application")
+
+
+BASELINES: tuple[Callable[[Path, Path], Row], ...] = (
+    sha256_fsync_copy, naive_pipeline, jsonschema_rs_envelope, file_floor,
+)
 
 
 def main() -> None:
@@ -116,6 +165,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--hub-rate", type=float, help="records/s of the hub's data path, for ratios")
+    parser.add_argument("--only", nargs="*", choices=[b.__name__ for b in BASELINES],
+                        help="run only these baselines")
     args = parser.parse_args()
     from bench.workload import catalogue_documents, write_drop
 
@@ -125,6 +176,8 @@ def main() -> None:
         print(f"baselines, {args.records:,} applications of the same workload")
         print(f"{'baseline':<48} {'seconds':>8} {'records/s':>11} {'MB/s':>8} {'hub/baseline':>13}  note")
         for baseline in BASELINES:
+            if args.only and baseline.__name__ not in args.only:
+                continue
             scratch = root / baseline.__name__
             scratch.mkdir()
             name, seconds, size, note = baseline(root / "drop", scratch)
