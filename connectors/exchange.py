@@ -219,6 +219,7 @@ class LoadReport:
     rejected: int = 0
     duplicates: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    bundles: list[str] = field(default_factory=list)  # the inbound bundles whose records were loaded
 
 
 def _allocate_case_numbers(connection: Connection, agency_code: str, count: int) -> list[str]:
@@ -280,6 +281,9 @@ def load_applications(
             if not staged:
                 return report
             _load_batch(connection, staged, catalogue, attachment_store, report)
+        for ref in dict.fromkeys(f"{row.channel}#{row.sequence}" for row in staged):
+            if ref not in report.bundles:
+                report.bundles.append(ref)
         last = staged[-1]
         bound = key > tuple_(last.channel, last.sequence, last.idx)
 

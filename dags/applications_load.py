@@ -22,8 +22,9 @@ Validates each staged application (envelope schema, identifier check digits, the
 item's state in the catalogue, materials) and writes accepted ones into the exchange
 database with a case number (办件流水号); rejected ones keep all their reasons (code,
 JSON pointer, Chinese message) and go back to the applicant through the public feed.
-Then checks today's applications (quality suite) and reconciles each inbound bundle;
-a reconciliation mismatch fails the run.
+Then checks the applications this run loaded (quality suite) and reconciles the inbound
+bundles they came in; a reconciliation mismatch fails the run. The check covers the run's
+own bundles, not the day so far (the daily `quality_report` covers the day).
 """
 
 
@@ -45,12 +46,12 @@ def applications_load() -> None:
         return stages.compact(stages.applications_load())
 
     @task(outlets=[QUALITY_REPORT])
-    def check_quality() -> dict:
+    def check_quality(loaded: dict) -> dict:
         from hub import stages
 
-        return stages.quality_check(suites=("applications",), label="applications_load")
+        return stages.quality_check(suites=("applications",), label="applications_load", bundles=loaded["bundles"])
 
-    validate_and_load() >> check_quality()
+    check_quality(validate_and_load())
 
 
 if loads("admin"):

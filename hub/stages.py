@@ -167,10 +167,11 @@ def _catalogue_documents(settings: Settings) -> list[dict[str, Any]]:
 
 def quality_check(
     settings: Settings | None = None, *, suites: tuple[str, ...], day: date | None = None,
-    label: str | None = None,
+    label: str | None = None, bundles: list[str] | None = None,
 ) -> dict[str, Any]:
     """Administration zone: run the named quality suites over ``day``'s data (today by
-    default) and the reconciliation; a reconciliation mismatch raises (fails the task)."""
+    default), or over what ``bundles`` carried (a stage run's own bundles), and the
+    reconciliation; a reconciliation mismatch raises (fails the task)."""
     from quality.report import raise_on_mismatch, run_quality
 
     settings = settings or load_settings()
@@ -179,6 +180,7 @@ def quality_check(
         settings.quality_root, zone_engine(settings, "admin"),
         internet=zone_engine(settings, "internet") if settings.loads("internet") else None,
         day=day, suites=suites, catalogue_documents=_catalogue_documents(settings), label=label,
+        bundles=bundles,
     )
     raise_on_mismatch(run)
     return run.report()
@@ -217,11 +219,12 @@ STAGES = {
 }
 
 
-def compact(report: dict[str, Any], keep: int = 10) -> dict[str, Any]:
-    """A report small enough for XCom: long lists become their length and first entries."""
+def compact(report: dict[str, Any], keep: int = 10, whole: tuple[str, ...] = ("bundles",)) -> dict[str, Any]:
+    """A report small enough for XCom: long lists become their length and first entries,
+    but for the keys in ``whole`` (the bundle refs a later task works on)."""
     result: dict[str, Any] = {}
     for key, value in report.items():
-        if isinstance(value, list) and len(value) > keep:
+        if isinstance(value, list) and len(value) > keep and key not in whole:
             result[key] = {"count": len(value), "first": value[:keep]}
         else:
             result[key] = value

@@ -15,13 +15,14 @@ from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, false, func, inspect, or_, select, text
 
 from connectors.db import (
     applications,
     case_results,
     case_steps,
     cases,
+    ferry_sent,
     province_sync,
     status_outbox,
 )
@@ -114,8 +115,20 @@ def applications_frame(raw: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=["envelope"])
 
 
-def load_applications(engine: Engine, day: date | None = None) -> pd.DataFrame:
-    """The applications registered on ``day`` (all when None)."""
+def sequences(bundles: Iterable[str], channel: str) -> list[int]:
+    """The sequence numbers of ``channel``'s bundle refs (``<channel>#<sequence>``, as the
+    stages report them) among ``bundles``."""
+    prefix = f"{channel}#"
+    return [int(ref.removeprefix(prefix)) for ref in bundles if ref.startswith(prefix)]
+
+
+def load_applications(
+    engine: Engine, day: date | None = None, *, bundles: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """The applications registered on ``day`` (all when None), or, when ``bundles`` is
+    given, those that came in its inbound bundles (a load run's own, whatever the day)."""
+    scope = _on_day(applications.c.registered_at, day) if bundles is None else applications.c.bundle.in_(
+        [f"inbound#{n}" for n in sequences(bundles, "inbound")])
     raw = _frame(engine, select(
         applications.c.net_id, applications.c.case_number, applications.c.power_code,
         applications.c.agency_code, applications.c.case_name, applications.c.applicant_type,
@@ -123,7 +136,7 @@ def load_applications(engine: Engine, day: date | None = None) -> pd.DataFrame:
         applications.c.applicant_id_number, applications.c.applicant_mobile,
         applications.c.submitted_at, applications.c.registered_at, applications.c.bundle,
         applications.c.envelope,
-    ).where(_on_day(applications.c.registered_at, day)))
+    ).where(scope))
     return applications_frame(raw)
 
 
@@ -181,11 +194,29 @@ def cases_frame(
     return frame
 
 
-def load_case_frames(engine: Engine, day: date | None = None) -> dict[str, pd.DataFrame]:
-    """Cases, steps and results of the cases updated on ``day`` (all when None)."""
-    case_rows = _frame(engine, select(cases.c.case_number, cases.c.net_id, cases.c.state).where(
-        _on_day(cases.c.updated_at, day)))
-    numbers = list(case_rows["case_number"])
+def load_case_frames(
+    engine: Engine, day: date | None = None, *, bundles: Iterable[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """Cases, steps and results of the cases updated on ``day`` (all when None), or, when
+    ``bundles`` is given, of the cases whose changes its outbound bundles carried (a
+    publishing run's own). The case numbers stay in the database (a subquery): a day's
+    cases are more than a statement may bind."""
+    if bundles is None:
+        scope = _on_day(cases.c.updated_at, day)
+    else:
+        ranges = select(ferry_sent.c.first_key, ferry_sent.c.last_key).where(
+            ferry_sent.c.channel == "outbound", ferry_sent.c.sequence.in_(sequences(bundles, "outbound")),
+            ferry_sent.c.first_key.is_not(None),
+        )
+        with engine.connect() as connection:
+            spans = connection.execute(ranges).all()
+        scope = cases.c.case_number.in_(
+            select(status_outbox.c.case_number).where(
+                or_(false(), *(status_outbox.c.event_id.between(first, last) for first, last in spans))
+            )
+        )
+    numbers = select(cases.c.case_number).where(scope)
+    case_rows = _frame(engine, select(cases.c.case_number, cases.c.net_id, cases.c.state).where(scope))
     registered = _frame(engine, select(
         applications.c.case_number, applications.c.net_id, applications.c.registered_at,
         applications.c.envelope,
@@ -200,8 +231,9 @@ def load_case_frames(engine: Engine, day: date | None = None) -> dict[str, pd.Da
         case_results.c.case_number, case_results.c.result, case_results.c.finished_at,
         case_results.c.fee_due, case_results.c.fee_paid,
     ).where(case_results.c.case_number.in_(numbers)))
+    # By NET_ID, which the outbox has an index on (it has none on the case number).
     accepted_at = _frame(engine, select(status_outbox.c.case_number, status_outbox.c.at).where(
-        status_outbox.c.case_number.in_(numbers), status_outbox.c.status == "accepted"))
+        status_outbox.c.net_id.in_(select(cases.c.net_id).where(scope)), status_outbox.c.status == "accepted"))
     accepted_at = accepted_at.groupby("case_number", as_index=False)["at"].min().rename(
         columns={"at": "accepted_at"})
     return {

@@ -243,26 +243,29 @@ def _on_day(column: Any, day: date | None) -> Any:
 
 
 def reconcile_inbound_bundles(
-    admin: Engine, internet: Engine | None = None, *, day: date | None = None
+    admin: Engine, internet: Engine | None = None, *, day: date | None = None,
+    sequences: list[int] | None = None,
 ) -> list[Balance]:
     """Per inbound bundle (``inbound#<sequence>``): every record the manifest counted ends
     exactly once as accepted, rejected, duplicate or still staged, and every accepted one is
     handed over as a case. Quarantined bundles count all their records as quarantined
     (their NET_IDs come from the internet zone's intake claims when that database is given).
 
-    Only the bundles applied (or quarantined) on ``day`` when one is given. The records are
+    Only the bundles applied (or quarantined) on ``day`` when one is given, only the applied
+    bundles numbered ``sequences`` when those are given. The records are
     read a bundle at a time: memory is bounded by the bundle size, not by the day's or the
     database's number of applications."""
     balances: list[Balance] = []
     with admin.connect() as connection:
         applied = connection.execute(
             select(ferry_applied.c.sequence, ferry_applied.c.record_count, ferry_applied.c.applied_at)
-            .where(ferry_applied.c.channel == "inbound", _on_day(ferry_applied.c.applied_at, day))
+            .where(ferry_applied.c.channel == "inbound", _on_day(ferry_applied.c.applied_at, day),
+                   true() if sequences is None else ferry_applied.c.sequence.in_(sequences))
             .order_by(ferry_applied.c.sequence)
         ).all()
         for sequence, record_count, applied_at in applied:
             balances += _inbound_bundle(connection, int(sequence), int(record_count), _day(applied_at))
-        quarantined_bundles = [
+        quarantined_bundles = [] if sequences is not None else [
             (name, at) for name, at in _lasting_quarantine(connection) if day is None or _day(at) == day.isoformat()
         ]
     for name, at in quarantined_bundles:
@@ -319,12 +322,15 @@ def _inbound_bundle(connection: Connection, sequence: int, record_count: int, da
     ]
 
 
-def reconcile_status_bundles(admin: Engine, *, day: date | None = None) -> list[Balance]:
+def reconcile_status_bundles(
+    admin: Engine, *, day: date | None = None, sequences: list[int] | None = None
+) -> list[Balance]:
     """Per outbound bundle (``outbound#<sequence>``): the status changes it covers (its
     outbox id range) are the ones it published, the ones held for review and the ones
     withheld from publication (minors, secret or private cases).
 
-    Only the bundles sent on ``day`` when one is given; each range is counted by the
+    Only the bundles sent on ``day`` when one is given, only those numbered ``sequences``
+    when those are given; each range is counted by the
     database (a day carries millions of changes, never read into memory)."""
 
     def in_range(column: Any, first: int, last: int) -> Any:
@@ -337,7 +343,8 @@ def reconcile_status_bundles(admin: Engine, *, day: date | None = None) -> list[
                    ferry_sent.c.record_count, ferry_sent.c.created_at)
             .where(ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
                    ferry_sent.c.first_key.is_not(None), ferry_sent.c.last_key.is_not(None),
-                   _on_day(ferry_sent.c.created_at, day))
+                   _on_day(ferry_sent.c.created_at, day),
+                   true() if sequences is None else ferry_sent.c.sequence.in_(sequences))
             .order_by(ferry_sent.c.sequence)
         ).all()
         for sequence, first, last, published, created_at in sent:

@@ -43,6 +43,8 @@ HISTORY_FILE = "history.jsonl"
 SUMMARY_FILE = "summary.html"
 TREND_RUNS = 14
 ALL_SUITES = ("catalogue", "applications", "cases", "steps", "results", "penalties")
+# The suites whose frames can be limited to what a stage's bundles carried.
+BUNDLE_SCOPED_SUITES = frozenset({"catalogue", "applications", "cases", "steps", "results"})
 
 
 @dataclass(frozen=True)
@@ -76,23 +78,35 @@ class QualityRun:
 def load_frames(
     suites: Iterable[str], admin: Engine, *, day: date | None,
     catalogue_documents: Sequence[Mapping[str, Any]] | None = None,
+    bundles: Sequence[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """The frames the named suites check, through the data-access layer."""
+    """The frames the named suites check, through the data-access layer: ``day``'s data, or
+    only what ``bundles`` carried (the applications of its inbound bundles, the cases whose
+    changes its outbound bundles sent)."""
     wanted = set(suites)
+    if bundles is not None and wanted - BUNDLE_SCOPED_SUITES:
+        raise ValueError(f"suites {sorted(wanted - BUNDLE_SCOPED_SUITES)} cannot be scoped to bundles")
     frames: dict[str, pd.DataFrame] = {}
     if "catalogue" in wanted and catalogue_documents is not None:
         frames["catalogue"] = data.catalogue_frame(catalogue_documents)
     if "applications" in wanted:
-        frames["applications"] = data.load_applications(admin, day)
+        frames["applications"] = data.load_applications(admin, day, bundles=bundles)
     if wanted & {"cases", "steps", "results"}:
-        frames.update({k: v for k, v in data.load_case_frames(admin, day).items() if k in wanted})
+        frames.update({k: v for k, v in data.load_case_frames(admin, day, bundles=bundles).items() if k in wanted})
     if "penalties" in wanted:
         frames["penalties"] = data.load_penalties(admin, day)
     return frames
 
 
-def reconcile_all(admin: Engine, internet: Engine | None, day: date | None) -> list[Balance]:
-    """Per bundle lines and their per-day sums (only ``day``'s when given)."""
+def reconcile_all(
+    admin: Engine, internet: Engine | None, day: date | None, *, bundles: Sequence[str] | None = None
+) -> list[Balance]:
+    """Per bundle lines and their per-day sums (only ``day``'s when given); only the lines of
+    ``bundles`` (inbound and outbound refs) when given."""
+    if bundles is not None:
+        lines = reconcile_inbound_bundles(admin, internet, sequences=data.sequences(bundles, "inbound"))
+        lines += reconcile_status_bundles(admin, sequences=data.sequences(bundles, "outbound"))
+        return lines + per_day(lines)
     lines = reconcile_inbound_bundles(admin, internet, day=day) + reconcile_status_bundles(admin, day=day)
     lines += reconcile_provincial(data.load_provincial_counts(admin, day) or [])
     if day is not None:
@@ -111,20 +125,25 @@ def run_quality(
     frames: Mapping[str, pd.DataFrame] | None = None,
     context: Any = None,
     label: str | None = None,
+    bundles: Sequence[str] | None = None,
 ) -> QualityRun:
     """Run the suites and the reconciliation, record the run, write the summary. Raises
     nothing for failed expectations (the gate and the summary carry them); the caller
-    decides what a reconciliation mismatch does (``raise_on_mismatch``)."""
+    decides what a reconciliation mismatch does (``raise_on_mismatch``).
+
+    With ``bundles`` (the refs a stage's run handled), only their data is checked and
+    reconciled: a stage's check after each run does not grow with the day (the daily
+    report covers the day)."""
     from quality.runner import docs_index, quality_context, validate
 
     moment = datetime.now(CST).replace(microsecond=0)
     scope = label or (day.isoformat() if day else "all")
     run_id = f"{scope}-{moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     if frames is None:
-        frames = load_frames(suites, admin, day=day, catalogue_documents=catalogue_documents)
+        frames = load_frames(suites, admin, day=day, catalogue_documents=catalogue_documents, bundles=bundles)
     context = context if context is not None else quality_context(root)
     outcomes = [o.as_dict() for o in validate(context, frames, run_id)]
-    balances = reconcile_all(admin, internet, day)
+    balances = reconcile_all(admin, internet, day, bundles=bundles)
     kinds = {name: _record_kind(name) for name in frames}
     record_gate(root, scope, [(kinds[o["suite"]], o["rule"]) for o in outcomes
                               if not o["success"] and o["severity"] == "critical"])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from connectors.db import applications, cases, ferry_applied, ferry_sent, rejections
+from connectors.db import applications, cases, ferry_applied, ferry_sent, rejections, status_outbox
 from hub import stages
 from hub.keys import init_keys
 from hub.settings import load_settings
@@ -205,3 +205,56 @@ def test_a_day_reconciles_only_the_bundles_of_that_day(loop: Any) -> None:
     # Every day together: both rounds, and the loss still found.
     assert {b.scope for b in reconcile_all(admin, internet, None) if b.scope.startswith("inbound#")} == {
         "inbound#1", "inbound#2"}
+
+
+def test_a_stage_checks_only_the_bundles_its_run_handled(loop: Any) -> None:
+    """applications_load and status_publish check what their own run carried, not the day
+    so far: the check after each run must not grow with the day."""
+    from quality.data import load_case_frames
+    from quality.report import load_frames
+
+    admin, internet = zone_engine(loop, "admin"), zone_engine(loop, "internet")
+    documents = [dict(i.document) for i in load_catalogue(loop).items.values()]
+    generate_batch(loop.portal_drop, 20, 12, documents, loop.agency_code, date(2026, 11, 21))
+    for stage in ("intake", "inbound_receive"):
+        stages.STAGES[stage]()
+    loaded = stages.applications_load()
+    assert loaded["bundles"] == ["inbound#2"]
+    stages.case_processing()
+    published = stages.status_publish()
+    assert published["bundles"]
+
+    with admin.connect() as connection:
+        second = set(connection.execute(
+            select(applications.c.net_id).where(applications.c.bundle == "inbound#2")).scalars())
+        everyone = set(connection.execute(select(applications.c.net_id)).scalars())
+        sent = set(connection.execute(
+            select(status_outbox.c.case_number).join(
+                ferry_sent, status_outbox.c.event_id.between(ferry_sent.c.first_key, ferry_sent.c.last_key))
+            .where(ferry_sent.c.channel == "outbound",
+                   ferry_sent.c.sequence.in_([int(r.split("#")[1]) for r in published["bundles"]]),
+                   status_outbox.c.case_number.is_not(None))).scalars())
+    assert second and second < everyone and sent
+
+    frame = load_frames(("applications",), admin, day=None, bundles=loaded["bundles"])["applications"]
+    assert set(frame["net_id"]) == second
+    assert set(load_case_frames(admin, None, bundles=published["bundles"])["cases"]["case_number"]) == sent
+    assert len(load_case_frames(admin, None)["cases"]) > len(sent)  # the day holds more
+
+    lines = reconcile_all(admin, internet, None, bundles=loaded["bundles"] + published["bundles"])
+    assert {b.scope for b in lines if not b.scope.startswith("day:")} == {
+        "inbound#2", *published["bundles"]}
+    assert mismatches(lines) == []
+    # A record lost from an earlier bundle is not this run's: the next run's check passes,
+    # the day's report finds it.
+    with admin.begin() as connection:
+        lost = connection.execute(select(applications.c.net_id).where(applications.c.bundle == "inbound#1")
+                                  .limit(1)).scalar_one()
+        connection.execute(delete(applications).where(applications.c.net_id == lost))
+    report = stages.quality_check(loop, suites=("applications",), label="applications_load",
+                                  bundles=loaded["bundles"])
+    assert report["reconciliation"] == "balanced"
+    with pytest.raises(ReconciliationMismatch, match=lost):
+        stages.quality_check(loop, suites=("applications",), day=None)
+    with pytest.raises(ValueError, match="penalties"):
+        load_frames(("penalties",), admin, day=None, bundles=loaded["bundles"])
