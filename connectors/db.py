@@ -190,8 +190,6 @@ applications = Table(
     Column("registered_at", String(40), nullable=False),
     Column("bundle", String(64), nullable=False),
     Column("envelope", Text, nullable=False),
-    # Reconciliation reads one inbound bundle's applications at a time.
-    Index("ix_applications_bundle", "bundle"),
 )
 
 rejections = Table(
@@ -202,7 +200,6 @@ rejections = Table(
     Column("rejected_at", String(40), nullable=False),
     Column("bundle", String(64), nullable=False),
     Column("envelope", Text, nullable=False),
-    Index("ix_rejections_bundle", "bundle"),
 )
 
 case_sequences = Table(

@@ -23,6 +23,7 @@ from connectors.db import (
     case_steps,
     cases,
     ferry_sent,
+    inbound_records,
     province_sync,
     status_outbox,
 )
@@ -127,8 +128,14 @@ def load_applications(
 ) -> pd.DataFrame:
     """The applications registered on ``day`` (all when None), or, when ``bundles`` is
     given, those that came in its inbound bundles (a load run's own, whatever the day)."""
-    scope = _on_day(applications.c.registered_at, day) if bundles is None else applications.c.bundle.in_(
-        [f"inbound#{n}" for n in sequences(bundles, "inbound")])
+    if bundles is None:
+        scope = _on_day(applications.c.registered_at, day)
+    else:  # through the bundles' staged NET_IDs (primary keys; the bundle column has no index)
+        numbers = sequences(bundles, "inbound")
+        scope = applications.c.net_id.in_(
+            select(inbound_records.c.net_id).where(
+                inbound_records.c.channel == "inbound", inbound_records.c.sequence.in_(numbers))
+        ) & applications.c.bundle.in_([f"inbound#{n}" for n in numbers])
     raw = _frame(engine, select(
         applications.c.net_id, applications.c.case_number, applications.c.power_code,
         applications.c.agency_code, applications.c.case_name, applications.c.applicant_type,

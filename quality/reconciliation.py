@@ -284,17 +284,23 @@ def reconcile_inbound_bundles(
 def _inbound_bundle(connection: Connection, sequence: int, record_count: int, day: str) -> list[Balance]:
     """The two lines of one applied inbound bundle."""
     ref = f"inbound#{sequence}"
+    staged = (inbound_records.c.channel == "inbound", inbound_records.c.sequence == sequence)
     rows = connection.execute(
-        select(inbound_records.c.net_id, inbound_records.c.state, inbound_records.c.outcome).where(
-            inbound_records.c.channel == "inbound", inbound_records.c.sequence == sequence
-        )
+        select(inbound_records.c.net_id, inbound_records.c.state, inbound_records.c.outcome).where(*staged)
     ).all()
-    ok = list(connection.execute(select(applications.c.net_id).where(applications.c.bundle == ref)).scalars())
-    no = list(connection.execute(select(rejections.c.net_id).where(rejections.c.bundle == ref)).scalars())
+    # Found through the bundle's staged NET_IDs (primary keys; staged rows are never
+    # deleted): an index on the bundle column would cost every load more than it saves here.
+    staged_ids = select(inbound_records.c.net_id).where(*staged)
+    ok = list(connection.execute(
+        select(applications.c.net_id).where(applications.c.net_id.in_(staged_ids), applications.c.bundle == ref)
+    ).scalars())
+    no = list(connection.execute(
+        select(rejections.c.net_id).where(rejections.c.net_id.in_(staged_ids), rejections.c.bundle == ref)
+    ).scalars())
     not_handed = list(
         connection.execute(
             select(applications.c.net_id)
-            .where(applications.c.bundle == ref)
+            .where(applications.c.net_id.in_(staged_ids), applications.c.bundle == ref)
             .where(~select(cases.c.net_id).where(cases.c.net_id == applications.c.net_id).exists())
             .order_by(applications.c.net_id)
         ).scalars()
