@@ -27,7 +27,7 @@ from connectors.db import (
     province_sync,
     status_outbox,
 )
-from quality.reconciliation import ProvincialCounts
+from quality.reconciliation import ProvincialCounts, on_day
 from rules.catalogue import CATEGORIES, DISCLOSURE_FIELDS, STATES
 from rules.identifiers import is_valid_org_code, is_valid_resident_id, is_valid_uscc
 from rules.workdays import working_days_between
@@ -37,10 +37,6 @@ PROVINCE_SYNC_TABLE = "province_sync"
 CORRECTION_STEP = 4  # DOMAIN step status: correction requested (补正)
 FEE_TOLERANCE = 0.05
 PENALTY_REGISTRATION_WORKING_DAYS = 10
-
-
-def _on_day(column: Any, day: date | None) -> Any:
-    return True if day is None else column.like(f"{day.isoformat()}%")
 
 
 def _frame(engine: Engine, query: Any) -> pd.DataFrame:
@@ -129,7 +125,7 @@ def load_applications(
     """The applications registered on ``day`` (all when None), or, when ``bundles`` is
     given, those that came in its inbound bundles (a load run's own, whatever the day)."""
     if bundles is None:
-        scope = _on_day(applications.c.registered_at, day)
+        scope = on_day(applications.c.registered_at, day)
     else:  # through the bundles' staged NET_IDs (primary keys; the bundle column has no index)
         numbers = sequences(bundles, "inbound")
         scope = applications.c.net_id.in_(
@@ -209,7 +205,7 @@ def load_case_frames(
     publishing run's own). The case numbers stay in the database (a subquery): a day's
     cases are more than a statement may bind."""
     if bundles is None:
-        scope = _on_day(cases.c.updated_at, day)
+        scope = on_day(cases.c.updated_at, day)
     else:
         ranges = select(ferry_sent.c.first_key, ferry_sent.c.last_key).where(
             ferry_sent.c.channel == "outbound", ferry_sent.c.sequence.in_(sequences(bundles, "outbound")),
@@ -299,9 +295,9 @@ def load_provincial_counts(engine: Engine, day: date | None = None) -> list[Prov
     None where the database has no provincial feed table."""
     if not inspect(engine).has_table(PROVINCE_SYNC_TABLE):
         return None
-    on_day = func.substr(province_sync.c.changed_at, 1, 10)
-    query = select(province_sync.c.kind, on_day, province_sync.c.mark, func.count()).group_by(
-        province_sync.c.kind, on_day, province_sync.c.mark
+    changed_on = func.substr(province_sync.c.changed_at, 1, 10)
+    query = select(province_sync.c.kind, changed_on, province_sync.c.mark, func.count()).group_by(
+        province_sync.c.kind, changed_on, province_sync.c.mark
     )
     totals: dict[tuple[str, str], dict[str, int]] = {}
     with engine.connect() as connection:

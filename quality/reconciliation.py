@@ -236,9 +236,9 @@ def _day(timestamp: str | None) -> str:
     return (timestamp or "")[:10]
 
 
-def _on_day(column: Any, day: date | None) -> Any:
-    """A filter on an ISO timestamp column for ``day`` (all days when None); the same day as
-    ``_day`` gives, without reading the other days' rows."""
+def on_day(column: Any, day: date | None) -> Any:
+    """A filter on an ISO timestamp column for ``day`` (all days when None): the rows whose
+    timestamp starts with the day, the day ``_day`` gives."""
     return true() if day is None else column.startswith(day.isoformat(), autoescape=True)
 
 
@@ -259,7 +259,7 @@ def reconcile_inbound_bundles(
     with admin.connect() as connection:
         applied = connection.execute(
             select(ferry_applied.c.sequence, ferry_applied.c.record_count, ferry_applied.c.applied_at)
-            .where(ferry_applied.c.channel == "inbound", _on_day(ferry_applied.c.applied_at, day),
+            .where(ferry_applied.c.channel == "inbound", on_day(ferry_applied.c.applied_at, day),
                    true() if sequences is None else ferry_applied.c.sequence.in_(sequences))
             .order_by(ferry_applied.c.sequence)
         ).all()
@@ -349,7 +349,7 @@ def reconcile_status_bundles(
                    ferry_sent.c.record_count, ferry_sent.c.created_at)
             .where(ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
                    ferry_sent.c.first_key.is_not(None), ferry_sent.c.last_key.is_not(None),
-                   _on_day(ferry_sent.c.created_at, day),
+                   on_day(ferry_sent.c.created_at, day),
                    true() if sequences is None else ferry_sent.c.sequence.in_(sequences))
             .order_by(ferry_sent.c.sequence)
         ).all()
