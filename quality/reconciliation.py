@@ -291,20 +291,18 @@ def _inbound_bundle(connection: Connection, sequence: int, record_count: int, da
     # Found through the bundle's staged NET_IDs (primary keys; staged rows are never
     # deleted): an index on the bundle column would cost every load more than it saves here.
     staged_ids = select(inbound_records.c.net_id).where(*staged)
-    ok = list(connection.execute(
-        select(applications.c.net_id).where(applications.c.net_id.in_(staged_ids), applications.c.bundle == ref)
-    ).scalars())
+    # The bundle's applications, each with whether it was handed over as a case: one read.
+    accepted = connection.execute(
+        select(applications.c.net_id, cases.c.net_id.is_not(None))
+        .outerjoin(cases, cases.c.net_id == applications.c.net_id)
+        .where(applications.c.net_id.in_(staged_ids), applications.c.bundle == ref)
+        .order_by(applications.c.net_id)
+    ).all()
+    ok = [net_id for net_id, _ in accepted]
+    not_handed = [net_id for net_id, handed_over in accepted if not handed_over]
     no = list(connection.execute(
         select(rejections.c.net_id).where(rejections.c.net_id.in_(staged_ids), rejections.c.bundle == ref)
     ).scalars())
-    not_handed = list(
-        connection.execute(
-            select(applications.c.net_id)
-            .where(applications.c.net_id.in_(staged_ids), applications.c.bundle == ref)
-            .where(~select(cases.c.net_id).where(cases.c.net_id == applications.c.net_id).exists())
-            .order_by(applications.c.net_id)
-        ).scalars()
-    )
     duplicates = [r.net_id for r in rows if r.outcome == "duplicate"]
     waiting = [r.net_id for r in rows if r.state == "received"]
     endings = Counter([*ok, *no, *duplicates, *waiting])
