@@ -9,7 +9,7 @@ not have yet (``penalty_cases``, ``province_sync``) give empty frames or no coun
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -132,15 +132,39 @@ def load_applications(
             select(inbound_records.c.net_id).where(
                 inbound_records.c.channel == "inbound", inbound_records.c.sequence.in_(numbers))
         ) & applications.c.bundle.in_([f"inbound#{n}" for n in numbers])
-    raw = _frame(engine, select(
-        applications.c.net_id, applications.c.case_number, applications.c.power_code,
-        applications.c.agency_code, applications.c.case_name, applications.c.applicant_type,
-        applications.c.applicant_name, applications.c.applicant_id_type,
-        applications.c.applicant_id_number, applications.c.applicant_mobile,
-        applications.c.submitted_at, applications.c.registered_at, applications.c.bundle,
-        applications.c.envelope,
-    ).where(scope))
-    return applications_frame(raw)
+    return applications_frame(_frame(engine, _APPLICATION_ROWS.where(scope)))
+
+
+_APPLICATION_ROWS = select(
+    applications.c.net_id, applications.c.case_number, applications.c.power_code,
+    applications.c.agency_code, applications.c.case_name, applications.c.applicant_type,
+    applications.c.applicant_name, applications.c.applicant_id_type,
+    applications.c.applicant_id_number, applications.c.applicant_mobile,
+    applications.c.submitted_at, applications.c.registered_at, applications.c.bundle,
+    applications.c.envelope,
+)
+
+
+def _keys(engine: Engine, key: Any, scope: Any, after: str | None, rows: int) -> list[str]:
+    """The next ``rows`` values of the primary key ``key`` in ``scope`` after ``after``."""
+    if after is not None:
+        scope = scope & (key > after)
+    with engine.connect() as connection:
+        return list(connection.execute(select(key).where(scope).order_by(key).limit(rows)).scalars())
+
+
+def application_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[pd.DataFrame]:
+    """The applications of ``day`` (all when None), ``rows`` at a time in NET_ID order
+    (keyset paging on the primary key), so the daily report holds one chunk, not the day.
+    Every NET_ID falls in exactly one chunk: uniqueness checked per chunk holds for the day."""
+    day_scope = on_day(applications.c.registered_at, day)
+    after: str | None = None
+    while keys := _keys(engine, applications.c.net_id, day_scope, after, rows):
+        window = day_scope & (applications.c.net_id <= keys[-1])
+        if after is not None:
+            window = window & (applications.c.net_id > after)
+        yield applications_frame(_frame(engine, _APPLICATION_ROWS.where(window)))
+        after = keys[-1]
 
 
 # --- cases, steps, results ------------------------------------------------------------
@@ -205,19 +229,35 @@ def load_case_frames(
     publishing run's own). The case numbers stay in the database (a subquery): a day's
     cases are more than a statement may bind."""
     if bundles is None:
-        scope = on_day(cases.c.updated_at, day)
-    else:
-        ranges = select(ferry_sent.c.first_key, ferry_sent.c.last_key).where(
-            ferry_sent.c.channel == "outbound", ferry_sent.c.sequence.in_(sequences(bundles, "outbound")),
-            ferry_sent.c.first_key.is_not(None),
+        return _case_frames(engine, on_day(cases.c.updated_at, day))
+    ranges = select(ferry_sent.c.first_key, ferry_sent.c.last_key).where(
+        ferry_sent.c.channel == "outbound", ferry_sent.c.sequence.in_(sequences(bundles, "outbound")),
+        ferry_sent.c.first_key.is_not(None),
+    )
+    with engine.connect() as connection:
+        spans = connection.execute(ranges).all()
+    return _case_frames(engine, cases.c.case_number.in_(
+        select(status_outbox.c.case_number).where(
+            or_(false(), *(status_outbox.c.event_id.between(first, last) for first, last in spans))
         )
-        with engine.connect() as connection:
-            spans = connection.execute(ranges).all()
-        scope = cases.c.case_number.in_(
-            select(status_outbox.c.case_number).where(
-                or_(false(), *(status_outbox.c.event_id.between(first, last) for first, last in spans))
-            )
-        )
+    ))
+
+
+def case_frame_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[dict[str, pd.DataFrame]]:
+    """The frames of ``load_case_frames`` for ``day``, ``rows`` cases at a time in case-number
+    order (keyset paging), each case with all its steps and its result in one chunk."""
+    day_scope = on_day(cases.c.updated_at, day)
+    after: str | None = None
+    while keys := _keys(engine, cases.c.case_number, day_scope, after, rows):
+        window = day_scope & (cases.c.case_number <= keys[-1])
+        if after is not None:
+            window = window & (cases.c.case_number > after)
+        yield _case_frames(engine, window)
+        after = keys[-1]
+
+
+def _case_frames(engine: Engine, scope: Any) -> dict[str, pd.DataFrame]:
+    """Cases, steps and results of the cases in ``scope`` (a filter on ``cases``)."""
     numbers = select(cases.c.case_number).where(scope)
     case_rows = _frame(engine, select(cases.c.case_number, cases.c.net_id, cases.c.state).where(scope))
     registered = _frame(engine, select(
@@ -273,17 +313,37 @@ def penalties_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
 def load_penalties(engine: Engine, day: date | None = None) -> pd.DataFrame:
     """Penalty cases from the ``penalty_cases`` table; empty where the schema has none yet."""
-    columns = ["case_number", "net_id", "occurred_on", "registered_at", "penalty_kinds", "fine_amount"]
+    return next(penalty_chunks(engine, day, None), penalties_frame(pd.DataFrame(columns=_PENALTY_COLUMNS)))
+
+
+_PENALTY_COLUMNS = ["case_number", "net_id", "occurred_on", "registered_at", "penalty_kinds", "fine_amount"]
+
+
+def penalty_chunks(engine: Engine, day: date | None, rows: int | None) -> Iterator[pd.DataFrame]:
+    """The penalty cases of ``day`` (registered that day; all when None), ``rows`` at a time
+    in case-number order (all at once when None); nothing where the schema has no
+    ``penalty_cases`` table yet."""
     if not inspect(engine).has_table(PENALTY_TABLE):
-        return penalties_frame(pd.DataFrame(columns=columns))
-    query = text(
+        return
+    select_rows = (
         f"SELECT p.case_number, a.net_id, p.occurred_on, a.registered_at, p.penalty_kinds, p.fine_amount "
-        f"FROM {PENALTY_TABLE} p JOIN applications a ON a.case_number = p.case_number"
-        + ("" if day is None else " WHERE a.registered_at LIKE :day")
+        f"FROM {PENALTY_TABLE} p JOIN applications a ON a.case_number = p.case_number WHERE 1 = 1"
+        + ("" if day is None else " AND a.registered_at LIKE :day")
     )
-    with engine.connect() as connection:
-        rows = connection.execute(query, {} if day is None else {"day": f"{day.isoformat()}%"}).fetchall()
-    return penalties_frame(pd.DataFrame(rows, columns=columns))
+    order = " ORDER BY p.case_number" + ("" if rows is None else " LIMIT :rows")
+    parameters: dict[str, Any] = {"day": f"{day.isoformat()}%"} if day is not None else {}
+    if rows is not None:
+        parameters["rows"] = rows
+    after: str | None = None
+    while True:
+        query = text(select_rows + ("" if after is None else " AND p.case_number > :after") + order)
+        with engine.connect() as connection:
+            found = connection.execute(query, {**parameters, "after": after} if after else parameters).fetchall()
+        if found or after is None:
+            yield penalties_frame(pd.DataFrame(found, columns=_PENALTY_COLUMNS))
+        if rows is None or len(found) < rows:
+            return
+        after = found[-1][0]
 
 
 # --- provincial feed ------------------------------------------------------------------

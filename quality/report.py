@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -45,6 +45,9 @@ TREND_RUNS = 14
 ALL_SUITES = ("catalogue", "applications", "cases", "steps", "results", "penalties")
 # The suites whose frames can be limited to what a stage's bundles carried.
 BUNDLE_SCOPED_SUITES = frozenset({"catalogue", "applications", "cases", "steps", "results"})
+# Records (applications, cases with their steps and result, penalty cases) the daily report
+# holds at a time: a bundle's worth, so its memory does not grow with the day.
+CHUNK_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,27 @@ def load_frames(
     return frames
 
 
+def frame_chunks(
+    suites: Iterable[str], admin: Engine, *, day: date | None,
+    catalogue_documents: Sequence[Mapping[str, Any]] | None = None, rows: int = CHUNK_ROWS,
+) -> Iterator[dict[str, pd.DataFrame]]:
+    """The frames of ``load_frames`` for ``day``, a chunk of at most ``rows`` records of one
+    kind at a time (applications by NET_ID, cases by case number with all their steps and
+    their result, penalty cases by case number)."""
+    wanted = set(suites)
+    if "catalogue" in wanted and catalogue_documents is not None:
+        yield {"catalogue": data.catalogue_frame(catalogue_documents)}
+    if "applications" in wanted:
+        for applications in data.application_chunks(admin, day, rows):
+            yield {"applications": applications}
+    if wanted & {"cases", "steps", "results"}:
+        for frames in data.case_frame_chunks(admin, day, rows):
+            yield {k: v for k, v in frames.items() if k in wanted}
+    if "penalties" in wanted:
+        for penalties in data.penalty_chunks(admin, day, rows):
+            yield {"penalties": penalties}
+
+
 def reconcile_all(
     admin: Engine, internet: Engine | None, day: date | None, *, bundles: Sequence[str] | None = None
 ) -> list[Balance]:
@@ -126,6 +150,7 @@ def run_quality(
     context: Any = None,
     label: str | None = None,
     bundles: Sequence[str] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> QualityRun:
     """Run the suites and the reconciliation, record the run, write the summary. Raises
     nothing for failed expectations (the gate and the summary carry them); the caller
@@ -133,20 +158,31 @@ def run_quality(
 
     With ``bundles`` (the refs a stage's run handled), only their data is checked and
     reconciled: a stage's check after each run does not grow with the day (the daily
-    report covers the day)."""
-    from quality.runner import docs_index, quality_context, validate
+    report covers the day). A day is read and validated ``chunk_rows`` records at a time
+    (``frame_chunks``), each chunk a part of the run in the Data Docs, and the parts'
+    outcomes are added up: the report's memory is bounded by the chunk, not by the day."""
+    from quality.runner import docs_index, merge_outcomes, quality_context, validate
 
     moment = datetime.now(CST).replace(microsecond=0)
     scope = label or (day.isoformat() if day else "all")
     run_id = f"{scope}-{moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    if frames is None:
-        frames = load_frames(suites, admin, day=day, catalogue_documents=catalogue_documents, bundles=bundles)
     context = context if context is not None else quality_context(root)
-    outcomes = [o.as_dict() for o in validate(context, frames, run_id)]
+    if frames is not None:
+        checked = validate(context, frames, run_id)
+    elif bundles is not None:
+        checked = validate(context, load_frames(
+            suites, admin, day=day, catalogue_documents=catalogue_documents, bundles=bundles), run_id)
+    else:  # a day (or everything): chunk by chunk, each validated as a part of this run
+        checked = merge_outcomes(
+            outcome
+            for part, chunk in enumerate(frame_chunks(
+                suites, admin, day=day, catalogue_documents=catalogue_documents, rows=chunk_rows), 1)
+            for outcome in validate(context, chunk, f"{run_id}-part{part:04d}")
+        )
     balances = reconcile_all(admin, internet, day, bundles=bundles)
-    kinds = {name: _record_kind(name) for name in frames}
-    record_gate(root, scope, [(kinds[o["suite"]], o["rule"]) for o in outcomes
-                              if not o["success"] and o["severity"] == "critical"])
+    record_gate(root, scope, [(_record_kind(o.suite), o.rule) for o in checked
+                              if not o.success and o.severity == "critical"])
+    outcomes = [o.as_dict() for o in checked]
     entry = {
         "run_id": run_id, "at": moment.isoformat(), "scope": scope,
         "critical": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "critical"),

@@ -9,7 +9,7 @@ its Data Docs site is ``<quality root>/data-docs/index.html``; progress bars are
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from rules.publication import mask_id_number, mask_name, mask_phone, scan_for_pe
 DOCS_SITE = "hub_data_docs"
 DATASOURCE = "hub_frames"
 EXAMPLES_PER_RULE = 3
+RECORD_IDS_PER_RULE = 50
 ROW = "row_no"  # position of a row in its frame, so examples are the failing rows themselves
 
 
@@ -155,9 +156,30 @@ def _outcomes(suite: Suite, frame: pd.DataFrame, results: list[Any]) -> list[Rul
         outcomes.append(RuleOutcome(
             suite=suite.name, rule=rule.key, label=rule.label, severity=rule.severity,
             success=bool(result.success), checked=int(details.get("element_count") or len(frame)),
-            failed=failed if not result.success else 0, record_ids=ids[:50], examples=examples,
+            failed=failed if not result.success else 0, record_ids=ids[:RECORD_IDS_PER_RULE],
+            examples=examples,
         ))
     return outcomes
+
+
+def merge_outcomes(outcomes: Iterable[RuleOutcome]) -> list[RuleOutcome]:
+    """One outcome per suite and rule from the outcomes of the parts of a run (chunks of a
+    day): records checked and failed added up, the first record ids and examples kept."""
+    merged: dict[tuple[str, str], RuleOutcome] = {}
+    for outcome in outcomes:
+        key = (outcome.suite, outcome.rule)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = outcome
+            continue
+        merged[key] = RuleOutcome(
+            suite=seen.suite, rule=seen.rule, label=seen.label, severity=seen.severity,
+            success=seen.success and outcome.success, checked=seen.checked + outcome.checked,
+            failed=seen.failed + outcome.failed,
+            record_ids=list(dict.fromkeys(seen.record_ids + outcome.record_ids))[:RECORD_IDS_PER_RULE],
+            examples=(seen.examples + outcome.examples)[:EXAMPLES_PER_RULE],
+        )
+    return list(merged.values())
 
 
 def masked_row(row: Mapping[str, Any]) -> dict[str, Any]:

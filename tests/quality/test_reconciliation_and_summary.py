@@ -258,3 +258,37 @@ def test_a_stage_checks_only_the_bundles_its_run_handled(loop: Any) -> None:
         stages.quality_check(loop, suites=("applications",), day=None)
     with pytest.raises(ValueError, match="penalties"):
         load_frames(("penalties",), admin, day=None, bundles=loaded["bundles"])
+
+
+def test_the_daily_report_reads_the_day_a_chunk_at_a_time_and_adds_the_parts_up(loop: Any) -> None:
+    """The day's report holds one chunk of records at a time (its memory must not grow with
+    the day), and its outcomes are those of the whole day in one piece."""
+    from quality.report import ALL_SUITES, frame_chunks
+
+    admin = zone_engine(loop, "admin")
+    documents = [dict(i.document) for i in load_catalogue(loop).items.values()]
+    with admin.begin() as connection:
+        net_ids = connection.execute(select(applications.c.net_id).order_by(applications.c.net_id)).scalars().all()
+        # A wrong check digit in the first and in the last chunk.
+        for net_id in (net_ids[0], net_ids[-1]):
+            connection.execute(update(applications).where(applications.c.net_id == net_id)
+                               .values(applicant_id_type="resident_id", applicant_id_number="320102198001010010"))
+    assert len(net_ids) > 14
+
+    seen: list[str] = []
+    for chunk in frame_chunks(ALL_SUITES, admin, day=None, catalogue_documents=documents, rows=7):
+        assert all(len(frame) <= 7 for name, frame in chunk.items() if name in ("applications", "cases", "results"))
+        if "applications" in chunk:
+            seen += list(chunk["applications"]["net_id"])
+    assert seen == list(net_ids)  # each application once, in order
+
+    def outcomes(run: Any) -> dict[str, tuple[bool, int, int, frozenset[str]]]:
+        return {o["rule"]: (o["success"], o["checked"], o["failed"], frozenset(o["record_ids"]))
+                for o in run.outcomes}
+
+    whole = run_quality(loop.quality_root, admin, catalogue_documents=documents, chunk_rows=10_000)
+    parts = run_quality(loop.quality_root, admin, catalogue_documents=documents, chunk_rows=7)
+    assert outcomes(parts) == outcomes(whole)
+    assert outcomes(parts)["applications.identifier_check_digit"] == (
+        False, len(net_ids), 2, frozenset({net_ids[0], net_ids[-1]}))
+    assert {o["suite"] for o in parts.outcomes} >= {"catalogue", "applications", "cases", "steps", "results"}
