@@ -149,16 +149,27 @@ def _hash_file(path: Path) -> tuple[str, bytes]:
     return digest.hexdigest(), head
 
 
-def _submission_folders(drop: Path) -> list[str]:
-    """Names of the submission folders, sorted. Only names are kept (a day's drop can hold
-    a million folders); callers make paths a batch at a time. Whether a folder is complete
-    is found when it is read (no stat per folder here)."""
+def _submission_batches(drop: Path, size: int) -> Iterator[list[str]]:
+    """The names of the submission folders, ``size`` at a time, each batch sorted, from one
+    scan of the drop. Only a batch of names is held, not a day's million: the caller moves
+    a batch's folders out of the drop while the scan goes on, which leaves the entries not
+    yet listed to be listed once (POSIX ``readdir``); one listed again after it was moved is
+    found gone when it is read. Whether a folder is complete is found when it is read (no
+    stat per folder here)."""
     if not drop.is_dir():
-        return []
+        return
+    batch: list[str] = []
     with os.scandir(drop) as entries:
-        names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
-    names.sort()
-    return names
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                batch.append(entry.name)
+                if len(batch) == size:
+                    batch.sort()
+                    yield batch
+                    batch = []
+    if batch:
+        batch.sort()
+        yield batch
 
 
 def _claimed(connection: Connection, names: list[str]) -> dict[str, int | None]:
@@ -283,12 +294,10 @@ def collect_submissions(
         # One scan of the drop per pass, taken a batch at a time (a rescan per batch would
         # make a day's intake quadratic, and one query for a whole day's names would pass
         # the database's limit on bound parameters); the next pass picks up late arrivals.
-        candidates = _submission_folders(drop)
         moved = 0
-        for start in range(0, len(candidates), max_records):
+        for candidates in _submission_batches(drop, max_records):
             moved += _collect_batch(
-                sender, candidates[start : start + max_records],
-                drop=drop, collected=collected,
+                sender, candidates, drop=drop, collected=collected,
                 quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
             )
         if not moved:  # the drop is empty, or holds only folders still being written

@@ -156,3 +156,26 @@ def test_folders_still_being_written_are_left_alone_until_complete(
     assert [(q["ref"], q["code"]) for q in again["quarantined"]] == [("name with spaces", "UNSAFE_NAME")]
     assert again["carried"] == 0
     assert [p.name for p in drop.iterdir()] == ["NET20261120999999"]
+
+
+def test_a_drop_larger_than_a_bundle_is_carried_in_several_once_each(
+    batch: dict[str, dict[str, object]]
+) -> None:
+    """Intake lists the drop a bundle's worth of names at a time while it moves folders out
+    of it: every submission is still carried exactly once, and the drop ends empty."""
+    from connectors.portal import collect_submissions
+
+    settings = load_settings()
+    report = collect_submissions(
+        stages._sender(settings, "inbound", "internet"), drop=settings.portal_drop,
+        collected=settings.portal_collected, quarantine_dir=settings.internet_quarantine,
+        catalogue_version=load_catalogue(settings).version, max_records=7,
+    )
+    carried = {n for n, o in batch.items() if o["outcome"] != "quarantined"}
+    assert report.carried == len(carried) and len(report.bundles) >= len(carried) // 7
+    assert list(settings.portal_drop.iterdir()) == []
+    in_bundles = [p.name for folder in sorted(settings.portal_collected.iterdir()) for p in sorted(folder.iterdir())]
+    assert sorted(in_bundles) == sorted(carried)  # each once
+    assert all(len(list(folder.iterdir())) <= 7 for folder in settings.portal_collected.iterdir())
+    internet = zone_engine(settings, "internet")
+    assert count(internet, ferry_sent, ferry_sent.c.channel == "inbound") == len(report.bundles)
