@@ -145,26 +145,26 @@ _APPLICATION_ROWS = select(
 )
 
 
-def _keys(engine: Engine, key: Any, scope: Any, after: str | None, rows: int) -> list[str]:
-    """The next ``rows`` values of the primary key ``key`` in ``scope`` after ``after``."""
-    if after is not None:
-        scope = scope & (key > after)
-    with engine.connect() as connection:
-        return list(connection.execute(select(key).where(scope).order_by(key).limit(rows)).scalars())
+def _windows(engine: Engine, key: Any, scope: Any, rows: int) -> Iterator[Any]:
+    """Filters that cut ``scope`` into pieces of at most ``rows`` rows in the order of the
+    primary key ``key`` (keyset paging: each piece read from where the last one ended)."""
+    after: str | None = None
+    while True:
+        piece = scope if after is None else scope & (key > after)
+        with engine.connect() as connection:
+            keys = list(connection.execute(select(key).where(piece).order_by(key).limit(rows)).scalars())
+        if not keys:
+            return
+        yield piece & (key <= keys[-1])
+        after = keys[-1]
 
 
 def application_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[pd.DataFrame]:
     """The applications of ``day`` (all when None), ``rows`` at a time in NET_ID order
     (keyset paging on the primary key), so the daily report holds one chunk, not the day.
     Every NET_ID falls in exactly one chunk: uniqueness checked per chunk holds for the day."""
-    day_scope = on_day(applications.c.registered_at, day)
-    after: str | None = None
-    while keys := _keys(engine, applications.c.net_id, day_scope, after, rows):
-        window = day_scope & (applications.c.net_id <= keys[-1])
-        if after is not None:
-            window = window & (applications.c.net_id > after)
+    for window in _windows(engine, applications.c.net_id, on_day(applications.c.registered_at, day), rows):
         yield applications_frame(_frame(engine, _APPLICATION_ROWS.where(window)))
-        after = keys[-1]
 
 
 # --- cases, steps, results ------------------------------------------------------------
@@ -246,14 +246,8 @@ def load_case_frames(
 def case_frame_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[dict[str, pd.DataFrame]]:
     """The frames of ``load_case_frames`` for ``day``, ``rows`` cases at a time in case-number
     order (keyset paging), each case with all its steps and its result in one chunk."""
-    day_scope = on_day(cases.c.updated_at, day)
-    after: str | None = None
-    while keys := _keys(engine, cases.c.case_number, day_scope, after, rows):
-        window = day_scope & (cases.c.case_number <= keys[-1])
-        if after is not None:
-            window = window & (cases.c.case_number > after)
+    for window in _windows(engine, cases.c.case_number, on_day(cases.c.updated_at, day), rows):
         yield _case_frames(engine, window)
-        after = keys[-1]
 
 
 def _case_frames(engine: Engine, scope: Any) -> dict[str, pd.DataFrame]:
