@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import Engine, false, func, inspect, or_, select, text
+from sqlalchemy import Engine, false, func, inspect, or_, select
 
 from connectors.db import (
     applications,
@@ -24,6 +24,7 @@ from connectors.db import (
     cases,
     ferry_sent,
     inbound_records,
+    penalty_cases,
     province_sync,
     status_outbox,
 )
@@ -305,39 +306,29 @@ def penalties_frame(raw: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+_PENALTY_ROWS = select(
+    penalty_cases.c.case_number, applications.c.net_id, penalty_cases.c.occurred_on,
+    applications.c.registered_at, penalty_cases.c.penalty_kinds, penalty_cases.c.fine_amount,
+)
+# Spelled as a condition, so a scope built on it can also be paged by ``_windows``.
+_PENALTY_JOIN = applications.c.case_number == penalty_cases.c.case_number
+
+
 def load_penalties(engine: Engine, day: date | None = None) -> pd.DataFrame:
     """Penalty cases from the ``penalty_cases`` table; empty where the schema has none yet."""
-    return next(penalty_chunks(engine, day, None), penalties_frame(pd.DataFrame(columns=_PENALTY_COLUMNS)))
+    if not inspect(engine).has_table(PENALTY_TABLE):
+        return penalties_frame(pd.DataFrame(columns=[c.name for c in _PENALTY_ROWS.selected_columns]))
+    return penalties_frame(_frame(engine, _PENALTY_ROWS.where(_PENALTY_JOIN, on_day(applications.c.registered_at, day))))
 
 
-_PENALTY_COLUMNS = ["case_number", "net_id", "occurred_on", "registered_at", "penalty_kinds", "fine_amount"]
-
-
-def penalty_chunks(engine: Engine, day: date | None, rows: int | None) -> Iterator[pd.DataFrame]:
+def penalty_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[pd.DataFrame]:
     """The penalty cases of ``day`` (registered that day; all when None), ``rows`` at a time
-    in case-number order (all at once when None); nothing where the schema has no
-    ``penalty_cases`` table yet."""
+    in case-number order; nothing where the schema has no ``penalty_cases`` table yet."""
     if not inspect(engine).has_table(PENALTY_TABLE):
         return
-    select_rows = (
-        f"SELECT p.case_number, a.net_id, p.occurred_on, a.registered_at, p.penalty_kinds, p.fine_amount "
-        f"FROM {PENALTY_TABLE} p JOIN applications a ON a.case_number = p.case_number WHERE 1 = 1"
-        + ("" if day is None else " AND a.registered_at LIKE :day")
-    )
-    order = " ORDER BY p.case_number" + ("" if rows is None else " LIMIT :rows")
-    parameters: dict[str, Any] = {"day": f"{day.isoformat()}%"} if day is not None else {}
-    if rows is not None:
-        parameters["rows"] = rows
-    after: str | None = None
-    while True:
-        query = text(select_rows + ("" if after is None else " AND p.case_number > :after") + order)
-        with engine.connect() as connection:
-            found = connection.execute(query, {**parameters, "after": after} if after else parameters).fetchall()
-        if found or after is None:
-            yield penalties_frame(pd.DataFrame(found, columns=_PENALTY_COLUMNS))
-        if rows is None or len(found) < rows:
-            return
-        after = found[-1][0]
+    scope = _PENALTY_JOIN & on_day(applications.c.registered_at, day)
+    for window in _windows(engine, penalty_cases.c.case_number, scope, rows):
+        yield penalties_frame(_frame(engine, _PENALTY_ROWS.where(window)))
 
 
 # --- provincial feed ------------------------------------------------------------------
