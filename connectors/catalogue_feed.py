@@ -12,20 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 import schemas
+from connectors.channel_sender import BuiltBundle, ChannelSender, resumed_of
 from connectors.clock import iso, now
 from connectors.db import catalogue_publications, transaction
-from connectors.ferry_ledger import (
-    PlannedBundle,
-    finish_pending_heartbeat,
-    pending_plan,
-    plan_next,
-    send_planned,
-)
+from connectors.ferry_ledger import PlannedBundle, plan_next
 from connectors.files import write_atomic
-from connectors.portal import Sender
 from connectors.provenance import record_events
 from ferry.bundle import VerifiedBundle, records_item, records_name
 from rules.catalogue import CATEGORIES, Catalogue, public_catalogue
@@ -40,41 +34,24 @@ ApplyBundle = Callable[[Connection, VerifiedBundle, str, str], int]
 # --- administration zone: send ----------------------------------------------------------
 
 
-def _send(sender: Sender, plan: PlannedBundle, records: list[dict[str, Any]]) -> None:
-    send_planned(
-        sender.engine, plan, items=[records_item(CATALOGUE_KIND, records)],
-        counts={CATALOGUE_KIND: len(records)}, key=sender.key, recipient=sender.recipient,
-        outbox=sender.outbox, transport=sender.transport,
-    )
+def _built(records: list[dict[str, Any]]) -> BuiltBundle:
+    return BuiltBundle(items=[records_item(CATALOGUE_KIND, records)], counts={CATALOGUE_KIND: len(records)})
 
 
-def resume_catalogue_plan(sender: Sender) -> str | None:
-    """Send a catalogue bundle planned before a crash (same bytes); its ref, if any."""
-    with sender.engine.connect() as connection:
-        plan = pending_plan(connection, sender.channel, kind=CATALOGUE_PLAN)
-        if plan is None:
-            return None
+def rebuild_catalogue(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
+    """The rebuilder of catalogue plans: the records the plan stored give the same bytes."""
+    with engine.connect() as connection:
         stored = connection.execute(
             select(catalogue_publications.c.records).where(catalogue_publications.c.sequence == plan.sequence)
         ).scalar_one()
-    _send(sender, plan, list(stored))
-    return plan.ref
+    return _built(list(stored))
 
 
-def publish_catalogue(sender: Sender, *, catalogue: Catalogue) -> dict[str, Any]:
+def publish_catalogue(sender: ChannelSender, *, catalogue: Catalogue) -> dict[str, Any]:
     """Send the public catalogue if its version has not been sent yet."""
     report: dict[str, Any] = {"catalogue_version": catalogue.version, "bundles": [], "items": 0}
-    finish_pending_heartbeat(
-        sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
-        outbox=sender.outbox, transport=sender.transport,
-    )
-    resumed = resume_catalogue_plan(sender)
-    if resumed:
-        report["bundles"].append(resumed)
+    report["bundles"] += [sent.plan.ref for sent in resumed_of(sender.resume(), CATALOGUE_PLAN)]
     with sender.engine.connect() as connection:
-        if pending_plan(connection, sender.channel) is not None:
-            report["skipped"] = "another outbound bundle is pending; the next run sends the catalogue"
-            return report
         last = connection.execute(
             select(catalogue_publications.c.catalogue_version)
             .order_by(catalogue_publications.c.sequence.desc())
@@ -94,7 +71,7 @@ def publish_catalogue(sender: Sender, *, catalogue: Catalogue) -> dict[str, Any]
                 sequence=plan.sequence, catalogue_version=catalogue.version, records=records, planned_at=at
             )
         )
-    _send(sender, plan, records)
+    sender.send(plan, _built(records))
     report["bundles"].append(plan.ref)
     report["items"] = len(records)
     return report

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 import orjson
 from sqlalchemy import Connection, Engine, func, select, tuple_, update
 
-from connectors.catalogue_feed import resume_catalogue_plan
+from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
@@ -38,15 +38,12 @@ from connectors.db import (
     transaction,
 )
 from connectors.ferry_ledger import (
+    DATA,
     PlannedBundle,
-    finish_pending_heartbeat,
     last_acknowledged_key,
-    pending_plan,
     plan_next,
-    send_planned,
     start_writeback,
 )
-from connectors.portal import Sender
 from connectors.provenance import record_events
 from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, records_item
 from ferry.transport import fsync_dir
@@ -550,46 +547,42 @@ def _build_items(
     return statuses, disclosures
 
 
-def _send_status_bundle(
-    sender: Sender,
-    plan: PlannedBundle,
-    catalogue: Catalogue,
-    built: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
-) -> tuple[int, int]:
-    """Build the planned bundle and send it. ``built``: the status and disclosure records
-    the planning step already made from the same rows; without it (resuming a plan left by
-    a crash) they are made again from the database, giving the same bytes."""
-    assert plan.first_key is not None and plan.last_key is not None
-    with sender.engine.connect() as connection:
-        if built is not None:
+def status_rebuilder(catalogue: Catalogue) -> Rebuild:
+    """The rebuilder of outbound data plans: the status and disclosure records made again
+    from the plan's outbox id range, without what was recorded as held or withheld in the
+    plan's transaction, give the same bytes."""
+
+    def rebuild(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
+        assert plan.first_key is not None and plan.last_key is not None
+        with engine.connect() as connection:
+            events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
+            skipped = set(
+                connection.execute(
+                    select(publish_held.c.event_id).where(
+                        publish_held.c.event_id.between(plan.first_key, plan.last_key)
+                    )
+                ).scalars()
+            ) | set(
+                connection.execute(
+                    select(publish_withheld.c.event_id).where(
+                        publish_withheld.c.event_id.between(plan.first_key, plan.last_key)
+                    )
+                ).scalars()
+            )
             retractions = _retractions(connection, plan.first_key, plan.last_key)
-            return _send_built(sender, plan, *built, retractions)
-        events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
-        skipped = set(
-            connection.execute(
-                select(publish_held.c.event_id).where(
-                    publish_held.c.event_id.between(plan.first_key, plan.last_key)
-                )
-            ).scalars()
-        ) | set(
-            connection.execute(
-                select(publish_withheld.c.event_id).where(
-                    publish_withheld.c.event_id.between(plan.first_key, plan.last_key)
-                )
-            ).scalars()
-        )
-        retractions = _retractions(connection, plan.first_key, plan.last_key)
-    records, disclosures = _build_items(events, skipped)
-    return _send_built(sender, plan, records, disclosures, retractions)
+        records, disclosures = _build_items(events, skipped)
+        return _built_status(engine, plan, records, disclosures, retractions)
+
+    return rebuild
 
 
-def _send_built(
-    sender: Sender,
+def _built_status(
+    engine: Engine,
     plan: PlannedBundle,
     records: list[dict[str, Any]],
     disclosures: list[dict[str, Any]],
     retractions: list[dict[str, Any]],
-) -> tuple[int, int]:
+) -> BuiltBundle:
     counts = {
         "status_events": len(records), "disclosures": len(disclosures), "retractions": len(retractions),
     }
@@ -599,21 +592,18 @@ def _send_built(
         records_item("disclosures", drained(disclosures)),
         records_item("retractions", retractions),
     ]
-    send_planned(
-        sender.engine, plan, items=items,
-        counts=counts,
-        key=sender.key,
-        recipient=sender.recipient, outbox=sender.outbox, transport=sender.transport,
-    )
-    with transaction(sender.engine) as connection:
-        # A generator: each detail dict is encoded and dropped at once, not kept alive
-        # with the batch (fewer full garbage collections).
-        record_events(
-            connection,
-            ((net_id, "status_publish", status, plan.ref, {"event_id": event_id}) for net_id, status, event_id in sent),
-            iso(now()),
-        )
-    return counts["status_events"], counts["disclosures"]
+
+    def after_send() -> None:
+        with transaction(engine) as connection:
+            # A generator: each detail dict is encoded and dropped at once, not kept alive
+            # with the batch (fewer full garbage collections).
+            record_events(
+                connection,
+                ((net_id, "status_publish", status, plan.ref, {"event_id": event_id}) for net_id, status, event_id in sent),
+                iso(now()),
+            )
+
+    return BuiltBundle(items, counts, after_send)
 
 
 def _retractions(connection: Connection, first: int, last: int) -> list[dict[str, Any]]:
@@ -658,7 +648,7 @@ def _withheld_cases(connection: Connection, net_ids: list[str]) -> dict[str, str
 
 
 def publish_status(
-    sender: Sender,
+    sender: ChannelSender,
     *,
     catalogue: Catalogue,
     batch_size: int = 50_000,
@@ -670,19 +660,11 @@ def publish_status(
     What is withheld or held is decided and recorded in the same transaction as the plan,
     so a rebuild after a crash carries exactly the same records."""
     report = PublishReport()
-    finish_pending_heartbeat(
-        sender.engine, sender.channel, key=sender.key, recipient=sender.recipient,
-        outbox=sender.outbox, transport=sender.transport,
-    )
-    # Every earlier sequence must be sent before this one is built (the digest chain).
-    resume_catalogue_plan(sender)
-    with sender.engine.connect() as connection:
-        plan = pending_plan(connection, sender.channel)
-    if plan is not None:  # planned before a crash: rebuild the same bytes and send them
-        published, disclosed = _send_status_bundle(sender, plan, catalogue)
-        report.published += published
-        report.disclosures += disclosed
-        report.bundles.append(plan.ref)
+    # Planned before a crash: rebuilt with the same bytes and sent before anything new.
+    for resumed in resumed_of(sender.resume(), DATA):
+        report.published += resumed.counts["status_events"]
+        report.disclosures += resumed.counts["disclosures"]
+        report.bundles.append(resumed.plan.ref)
     while True:
         at = iso(now())
         with transaction(sender.engine) as connection:
@@ -747,7 +729,9 @@ def publish_status(
             )
         report.held += len(held_rows)
         report.withheld += len(withheld_rows)
-        published, disclosed = _send_status_bundle(sender, plan, catalogue, built=(statuses, disclosures))
-        report.published += published
-        report.disclosures += disclosed
+        with sender.engine.connect() as connection:
+            retractions = _retractions(connection, first_key, last_key)
+        sent = sender.send(plan, _built_status(sender.engine, plan, statuses, disclosures, retractions))
+        report.published += sent.counts["status_events"]
+        report.disclosures += sent.counts["disclosures"]
         report.bundles.append(plan.ref)

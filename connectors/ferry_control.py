@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from connectors.channel_sender import ChannelSender
 from connectors.clock import iso, now
 from connectors.db import (
     alarms,
@@ -28,19 +29,10 @@ from connectors.db import (
     quarantine_actions,
     transaction,
 )
-from connectors.ferry_ledger import (
-    HEARTBEAT,
-    current_receipt,
-    plan_next,
-    sequence_of,
-)
-from connectors.ferry_ledger import (
-    finish_pending_heartbeat as _finish,
-)
+from connectors.ferry_ledger import HEARTBEAT, current_receipt, sequence_of
 from ferry.errors import TerminalError
-from ferry.keys import RecipientKey, SigningKey
 from ferry.receipts import Receipt
-from ferry.transport import Transport, check_name
+from ferry.transport import check_name
 
 CHANNEL_SILENT = "channel_silent"
 RESEND_IMPOSSIBLE = "resend_impossible"
@@ -65,39 +57,6 @@ class UpkeepReport:
     alarms: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ChannelEnd:
-    """What a zone needs to keep up the channel it sends on."""
-
-    engine: Engine
-    channel: str
-    key: SigningKey
-    recipient: RecipientKey
-    outbox: Path
-    transport: Transport
-    catalogue_version: str
-
-
-def finish_pending_heartbeat(end: ChannelEnd) -> str | None:
-    return _finish(
-        end.engine, end.channel, key=end.key, recipient=end.recipient, outbox=end.outbox,
-        transport=end.transport,
-    )
-
-
-def send_heartbeat(end: ChannelEnd) -> str:
-    """A bundle carrying only the receipt of the reverse channel."""
-    finish_pending_heartbeat(end)
-    with transaction(end.engine) as connection:
-        plan_next(
-            connection, end.channel, created_at=iso(now()),
-            catalogue_version=end.catalogue_version, record_count=0, kind=HEARTBEAT,
-        )
-    ref = finish_pending_heartbeat(end)
-    assert ref is not None
-    return ref
-
-
 def latest_receipt(connection: Connection, channel: str) -> tuple[Receipt, str, str] | None:
     """The newest receipt received for ``channel``: (receipt, carrier ref, received at)."""
     row = connection.execute(select(ferry_receipts).where(ferry_receipts.c.channel == channel)).first()
@@ -106,15 +65,15 @@ def latest_receipt(connection: Connection, channel: str) -> tuple[Receipt, str, 
     return Receipt.from_record(row.receipt), row.carrier, row.received_at
 
 
-def resend(end: ChannelEnd, sequences: list[int], *, reason: str) -> list[str]:
+def resend(sender: ChannelSender, sequences: list[int], *, reason: str) -> list[str]:
     """Hand the outbox copies of ``sequences`` to the transport again, byte-identical (the
     copy must still have the digest recorded when it was sent). Returns the refs resent."""
     at = iso(now())
     resent = []
-    with end.engine.connect() as connection:
+    with sender.engine.connect() as connection:
         rows = connection.execute(
             select(ferry_sent).where(
-                ferry_sent.c.channel == end.channel,
+                ferry_sent.c.channel == sender.channel,
                 ferry_sent.c.sequence.in_(sequences),
                 ferry_sent.c.state == "sent",
             )
@@ -122,39 +81,39 @@ def resend(end: ChannelEnd, sequences: list[int], *, reason: str) -> list[str]:
     found = {row.sequence: row for row in rows}
     for sequence in sorted(sequences):
         row = found.get(sequence)
-        ref = f"{end.channel}#{sequence}"
-        copy = end.outbox / check_name(row.file_name) if row is not None else None
+        ref = f"{sender.channel}#{sequence}"
+        copy = sender.outbox / check_name(row.file_name) if row is not None else None
         if row is None or copy is None or not copy.is_file() or _digest(copy) != row.digest:
-            detail = {"channel": end.channel, "sequence": sequence, "reason": reason,
+            detail = {"channel": sender.channel, "sequence": sequence, "reason": reason,
                       "why": "never sent" if row is None else "outbox copy gone or changed"}
-            with transaction(end.engine) as connection:
+            with transaction(sender.engine) as connection:
                 connection.execute(alarms.insert().values(kind=RESEND_IMPOSSIBLE, detail=detail, at=at))
             if row is None:
                 raise TerminalError(f"{ref} was never sent; nothing to resend")
             continue
-        end.transport.put(row.file_name, copy)
-        with transaction(end.engine) as connection:
+        sender.transport.put(row.file_name, copy)
+        with transaction(sender.engine) as connection:
             connection.execute(
                 update(ferry_sent)
-                .where(ferry_sent.c.channel == end.channel, ferry_sent.c.sequence == sequence)
+                .where(ferry_sent.c.channel == sender.channel, ferry_sent.c.sequence == sequence)
                 .values(resent_count=ferry_sent.c.resent_count + 1, last_resent_at=at)
             )
         resent.append(ref)
     return resent
 
 
-def upkeep_sender(end: ChannelEnd, policy: ChannelPolicy) -> UpkeepReport:
-    """Finish a planned heartbeat, resend what the latest receipt asks for (once per
+def upkeep_sender(sender: ChannelSender, policy: ChannelPolicy, *, catalogue_version: str) -> UpkeepReport:
+    """Send what a crash left planned, resend what the latest receipt asks for (once per
     receipt), delete outbox copies acknowledged longer than the retention period, and send
     a heartbeat when nothing has left for ``heartbeat_after``."""
     report = UpkeepReport()
-    finish_pending_heartbeat(end)
+    sender.resume()
     moment = now()
-    with end.engine.connect() as connection:
-        found = latest_receipt(connection, end.channel)
+    with sender.engine.connect() as connection:
+        found = latest_receipt(connection, sender.channel)
         sent = connection.execute(
             select(ferry_sent.c.sequence, ferry_sent.c.last_resent_at).where(
-                ferry_sent.c.channel == end.channel, ferry_sent.c.state == "sent"
+                ferry_sent.c.channel == sender.channel, ferry_sent.c.state == "sent"
             )
         ).all()
     if found is not None:
@@ -162,26 +121,26 @@ def upkeep_sender(end: ChannelEnd, policy: ChannelPolicy) -> UpkeepReport:
         due = [s for s, last in sent if last is None or last < received_at]
         wanted = receipt.wanted(due)
         if wanted:
-            report.resent = resend(end, wanted, reason="receipt")
-    report.pruned = prune_outbox(end, moment - policy.retention)
-    with end.engine.connect() as connection:
+            report.resent = resend(sender, wanted, reason="receipt")
+    report.pruned = prune_outbox(sender, moment - policy.retention)
+    with sender.engine.connect() as connection:
         last_sent = connection.execute(
             select(func.max(ferry_sent.c.sent_at)).where(
-                ferry_sent.c.channel == end.channel, ferry_sent.c.state == "sent"
+                ferry_sent.c.channel == sender.channel, ferry_sent.c.state == "sent"
             )
         ).scalar()
     if last_sent is None or datetime.fromisoformat(last_sent) <= moment - policy.heartbeat_after:
-        report.heartbeat = send_heartbeat(end)
+        report.heartbeat = sender.send_heartbeat(catalogue_version=catalogue_version).plan.ref
     return report
 
 
-def prune_outbox(end: ChannelEnd, acknowledged_before: datetime) -> list[str]:
+def prune_outbox(sender: ChannelSender, acknowledged_before: datetime) -> list[str]:
     """Delete outbox copies acknowledged before ``acknowledged_before``; the ledger keeps
     their digests."""
-    with end.engine.connect() as connection:
+    with sender.engine.connect() as connection:
         rows = connection.execute(
             select(ferry_sent.c.sequence, ferry_sent.c.file_name).where(
-                ferry_sent.c.channel == end.channel,
+                ferry_sent.c.channel == sender.channel,
                 ferry_sent.c.acknowledged_at.is_not(None),
                 ferry_sent.c.acknowledged_at <= iso(acknowledged_before),
                 ferry_sent.c.pruned_at.is_(None),
@@ -189,14 +148,14 @@ def prune_outbox(end: ChannelEnd, acknowledged_before: datetime) -> list[str]:
         ).all()
     pruned = []
     for sequence, file_name in rows:
-        (end.outbox / check_name(file_name)).unlink(missing_ok=True)
-        with transaction(end.engine) as connection:
+        (sender.outbox / check_name(file_name)).unlink(missing_ok=True)
+        with transaction(sender.engine) as connection:
             connection.execute(
                 update(ferry_sent)
-                .where(ferry_sent.c.channel == end.channel, ferry_sent.c.sequence == sequence)
+                .where(ferry_sent.c.channel == sender.channel, ferry_sent.c.sequence == sequence)
                 .values(pruned_at=iso(now()))
             )
-        pruned.append(f"{end.channel}#{sequence}")
+        pruned.append(f"{sender.channel}#{sequence}")
     return pruned
 
 

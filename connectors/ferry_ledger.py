@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-import orjson
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -44,19 +43,25 @@ from ferry.bundle import (
     bundle_file_name,
     open_bundle,
     records_item,
-    records_name,
     write_bundle_and_digest,
 )
 from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
-from ferry.receipts import RECEIPT_INVALID, RECEIPTS_KIND, REVERSE, Receipt, build_receipt
+from ferry.receipts import RECEIPTS_KIND, REVERSE, Receipt, build_receipt
 from ferry.transport import Transport, fsync_dir
+from ferry.verdict import (
+    NOT_A_REGULAR_FILE,
+    SECURITY_CODES,
+    Apply,
+    Duplicate,
+    Link,
+    Refuse,
+    Verdict,
+    carried_receipt,
+    judge,
+    refusal,
+)
 
-SEQUENCE_CONFLICT = "SEQUENCE_CONFLICT"
-CHAIN_BROKEN = "CHAIN_BROKEN"  # previous_digest does not link to the neighbouring bundle
-NAME_MISMATCH = "NAME_MISMATCH"  # file name does not match the manifest's channel and sequence
-NOT_A_REGULAR_FILE = "NOT_A_REGULAR_FILE"
-SECURITY_CODES = frozenset({SEQUENCE_CONFLICT, CHAIN_BROKEN})
 DATA, HEARTBEAT = "data", "heartbeat"
 _BUNDLE_NAME = re.compile(r"(inbound|outbound)-([0-9]{12})\.peb")
 
@@ -104,19 +109,15 @@ def _plan_from_row(row: Any) -> PlannedBundle:
     )
 
 
-def pending_plan(
-    connection: Connection, channel: str, kind: str = DATA
-) -> PlannedBundle | None:
-    """The planned-but-unsent bundle of ``channel`` (of ``kind``), to finish before planning
-    another."""
-    row = connection.execute(
-        select(ferry_sent).where(
-            ferry_sent.c.channel == channel,
-            ferry_sent.c.state == "planned",
-            ferry_sent.c.kind == kind,
-        )
-    ).first()
-    return _plan_from_row(row) if row else None
+def planned_unsent(connection: Connection, channel: str) -> list[PlannedBundle]:
+    """The planned-but-unsent bundles of ``channel`` (of any kind), in sequence order: what
+    a crash left, to send before planning another."""
+    rows = connection.execute(
+        select(ferry_sent)
+        .where(ferry_sent.c.channel == channel, ferry_sent.c.state == "planned")
+        .order_by(ferry_sent.c.sequence)
+    )
+    return [_plan_from_row(row) for row in rows]
 
 
 def plan_next(
@@ -275,28 +276,6 @@ def send_planned(
     return digest
 
 
-def finish_pending_heartbeat(
-    engine: Engine,
-    channel: str,
-    *,
-    key: SigningKey,
-    recipient: RecipientKey,
-    outbox: Path,
-    transport: Transport,
-) -> str | None:
-    """Send a heartbeat planned before a crash (same bytes); returns its ref, if any. Data
-    senders call this before planning, so every sequence is built after its predecessor."""
-    with engine.connect() as connection:
-        plan = pending_plan(connection, channel, kind=HEARTBEAT)
-    if plan is None:
-        return None
-    send_planned(
-        engine, plan, items=[], counts={}, key=key, recipient=recipient, outbox=outbox,
-        transport=transport,
-    )
-    return plan.ref
-
-
 @dataclass
 class ReceiveReport:
     """What one pass over a channel's incoming folder did."""
@@ -392,8 +371,9 @@ def receive_channel(
     """Verify and apply every complete bundle waiting on ``channel``, in sequence order.
 
     Per bundle: verify (signature, sizes, hashes; items ``stage`` asks for are staged in
-    the same pass) → file name, sequence and digest chain against the ledger → receipt
-    check → commit what was staged (attachments, idempotent) → one transaction
+    the same pass) → the verdict (``ferry.verdict.judge``: file name, sequence and digest
+    chain against the ledger, receipt check) → refuse into quarantine, drop a duplicate,
+    or apply: commit what was staged (attachments, idempotent) → one transaction
     holding the records, the ``ferry_applied`` row and the receipt → remove the file.
     Staged items of a bundle that is refused or a duplicate are discarded. A crash between
     any two steps is repaired by the next pass. A transport without local paths (SFTP) is
@@ -401,92 +381,45 @@ def receive_channel(
     report = ReceiveReport()
     held = quarantine_dir / "bundles"
     staging = staging_dir or quarantine_dir.parent / "incoming" / channel
-
-    def refuse(path: Path, name: str, code: str, detail: str) -> None:
-        report.quarantined.append(
-            quarantine_file(
-                engine, path, held, kind="bundle", ref=name, code=code, detail=detail,
-                record_ids=[], stage="receive",
-            )
-        )
-
     for name in transport.list_complete():
         with _staging(stage) as staged:
             path = transport.path_of(name) or _fetch(transport, name, staging)
+            verdict: Verdict
             try:
                 bundle = open_bundle(
                     path, keyring, limits or Limits(), expected_channel=channel,
                     decryption_keys=decryption_keys, at=now(), sink=staged,
                 )
             except BundleRejected as rejected:
-                refuse(path, name, rejected.code, rejected.detail)
-                _forget_remote(transport, name, path)
-                continue
+                verdict = refusal(rejected)
             except TerminalError as error:  # a symlink, FIFO or device planted under a bundle name
                 if not path.is_symlink() and path.exists() and path.is_file():
                     raise
-                refuse(path, name, NOT_A_REGULAR_FILE, str(error))
-                continue
-            sequence = bundle.manifest.sequence
-            ref = f"{channel}#{sequence}"
-            if name != bundle_file_name(channel, sequence):
-                refuse(path, name, NAME_MISMATCH, f"file {name} holds {ref}")
-                _forget_remote(transport, name, path)
-                continue
-            with engine.connect() as connection:
-                neighbours = {
-                    row.sequence: row
-                    for row in connection.execute(
-                        select(ferry_applied).where(
-                            ferry_applied.c.channel == channel,
-                            ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
-                        )
+                verdict = Refuse(NOT_A_REGULAR_FILE, str(error))
+            else:
+                verdict = judge(
+                    name=name, channel=channel, arrived=_link(bundle),
+                    applied=_applied_beside(engine, channel, bundle.manifest.sequence),
+                    receipt=carried_receipt(bundle),
+                    item_names=[item.name for item in bundle.manifest.items],
+                )
+            if isinstance(verdict, Refuse):
+                report.quarantined.append(
+                    quarantine_file(
+                        engine, path, held, kind="bundle", ref=name, code=verdict.code,
+                        detail=verdict.detail, record_ids=[], stage="receive",
                     )
-                }
-            known = neighbours.get(sequence)
-            if known is not None and known.digest == bundle.digest:
-                _remove(transport, name, path)
-                report.duplicates.append(ref)
-                continue
-            if known is not None:
-                refuse(
-                    path, name, SEQUENCE_CONFLICT,
-                    f"sequence {sequence} was applied with digest {known.digest}; "
-                    f"this bundle has digest {bundle.digest}",
                 )
                 _forget_remote(transport, name, path)
                 continue
-            broken = _chain_break(bundle, neighbours)
-            if broken:
-                refuse(path, name, CHAIN_BROKEN, broken)
-                _forget_remote(transport, name, path)
-                continue
-            try:
-                receipt = read_receipt(bundle)
-            except BundleRejected as rejected:
-                refuse(path, name, rejected.code, rejected.detail)
-                _forget_remote(transport, name, path)
-                continue
-            heartbeat = all(item.name == records_name(RECEIPTS_KIND) for item in bundle.manifest.items)
-            if staged is not None and not heartbeat:
-                staged.commit(bundle)
-            at = iso(now())
-            try:
-                with transaction(engine) as connection:
-                    count = 0 if heartbeat else apply(connection, bundle, ref, at)
-                    connection.execute(
-                        ferry_applied.insert().values(
-                            channel=channel, sequence=sequence, digest=bundle.digest,
-                            applied_at=at, record_count=count,
-                            previous_digest=bundle.manifest.previous_digest,
-                            kind=HEARTBEAT if heartbeat else DATA,
-                        )
-                    )
-                    if receipt is not None:
-                        store_receipt(connection, receipt, carrier=ref, carrier_sequence=sequence, at=at)
-            except IntegrityError:
-                # Another receiver applied this sequence between our check and our commit.
+            ref = f"{channel}#{bundle.manifest.sequence}"
+            if isinstance(verdict, Duplicate):
+                _remove(transport, name, path)
                 report.duplicates.append(ref)
+                continue
+            count = _apply(engine, bundle, verdict, apply, staged, ref)
+            if count is None:
+                report.duplicates.append(ref)  # another receiver applied it meanwhile
             else:
                 report.applied.append(ref)
                 report.records += count
@@ -494,37 +427,49 @@ def receive_channel(
     return report
 
 
-def _chain_break(bundle: VerifiedBundle, neighbours: dict[int, Any]) -> str | None:
-    """Why ``bundle`` does not link to the applied bundles beside it, or None if it does."""
-    sequence, previous = bundle.manifest.sequence, bundle.manifest.previous_digest
-    if sequence == 1 and previous is not None:
-        return "sequence 1 names a previous bundle"
-    before, after = neighbours.get(sequence - 1), neighbours.get(sequence + 1)
-    if before is not None and previous != before.digest:
-        return f"previous_digest {previous} is not the digest {before.digest} of #{sequence - 1}"
-    if after is not None and after.previous_digest != bundle.digest:
-        return f"#{sequence + 1} names previous digest {after.previous_digest}, not {bundle.digest}"
-    return None
+def _link(bundle: VerifiedBundle) -> Link:
+    return Link(bundle.manifest.sequence, bundle.digest, bundle.manifest.previous_digest)
 
 
-def read_receipt(bundle: VerifiedBundle) -> Receipt | None:
-    """The receipt a bundle carries for the reverse channel, checked; None if it has none."""
-    name = records_name(RECEIPTS_KIND)
+def _applied_beside(engine: Engine, channel: str, sequence: int) -> dict[int, Link]:
+    """The applied bundles of ``channel`` at ``sequence`` and beside it."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(ferry_applied).where(
+                ferry_applied.c.channel == channel,
+                ferry_applied.c.sequence.between(sequence - 1, sequence + 1),
+            )
+        )
+        return {row.sequence: Link(row.sequence, row.digest, row.previous_digest) for row in rows}
+
+
+def _apply(
+    engine: Engine, bundle: VerifiedBundle, verdict: Apply, apply: ApplyBundle,
+    staged: BundleStaging | None, ref: str,
+) -> int | None:
+    """Carry out an apply verdict: commit what was staged, then the records, the ledger row
+    and the receipt in one transaction. The record count, or None when another receiver
+    applied the sequence between the verdict and the commit."""
+    if staged is not None and not verdict.heartbeat:
+        staged.commit(bundle)
+    at = iso(now())
+    sequence = bundle.manifest.sequence
     try:
-        bundle.item(name)
-    except KeyError:
+        with transaction(engine) as connection:
+            count = 0 if verdict.heartbeat else apply(connection, bundle, ref, at)
+            connection.execute(
+                ferry_applied.insert().values(
+                    channel=bundle.manifest.channel, sequence=sequence, digest=bundle.digest,
+                    applied_at=at, record_count=count,
+                    previous_digest=bundle.manifest.previous_digest,
+                    kind=HEARTBEAT if verdict.heartbeat else DATA,
+                )
+            )
+            if verdict.receipt is not None:
+                store_receipt(connection, verdict.receipt, carrier=ref, carrier_sequence=sequence, at=at)
+    except IntegrityError:
         return None
-    lines = list(bundle.iter_records(RECEIPTS_KIND))
-    if len(lines) != 1:
-        raise BundleRejected(RECEIPT_INVALID, f"{name} must hold exactly one receipt")
-    try:
-        receipt = Receipt.from_record(orjson.loads(lines[0]))
-    except ValueError:
-        raise BundleRejected(RECEIPT_INVALID, f"{name} is not JSON") from None
-    if receipt.channel != REVERSE[bundle.manifest.channel]:
-        raise BundleRejected(RECEIPT_INVALID, f"a {bundle.manifest.channel} bundle reports on "
-                             f"{receipt.channel}")
-    return receipt
+    return count
 
 
 def store_receipt(

@@ -15,7 +15,7 @@ from connectors.ferry_ledger import sequence_of
 from ferry.bundle import BundleRejected, open_bundle
 from ferry.errors import TerminalError
 from hub.settings import ZONES, Settings
-from hub.stages import channel_end
+from hub.stages import channel_sender
 from hub.zones import (
     CHANNEL_RECEIVER,
     CHANNEL_SENDER,
@@ -186,7 +186,7 @@ def resend(settings: Settings, sequences: list[int], channel: str | None = None)
         channel = sends[0]
     if not settings.loads(CHANNEL_SENDER[channel]):
         raise TerminalError(f"this deployment does not send on the {channel} channel")
-    return ferry_control.resend(channel_end(settings, channel), sequences, reason="operator")
+    return ferry_control.resend(channel_sender(settings, channel), sequences, reason="operator")
 
 
 def _operator() -> str:

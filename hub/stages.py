@@ -8,12 +8,25 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from connectors.catalogue_feed import publish_catalogue, resume_catalogue_plan, with_catalogue
+from connectors.catalogue_feed import (
+    CATALOGUE_PLAN,
+    publish_catalogue,
+    rebuild_catalogue,
+    with_catalogue,
+)
+from connectors.channel_sender import ChannelSender, Rebuild
 from connectors.clock import now
-from connectors.exchange import apply_inbound, load_applications, publish_status, stage_attachments
-from connectors.ferry_control import ChannelEnd, ChannelPolicy, check_silence, upkeep_sender
-from connectors.ferry_ledger import receive_channel
-from connectors.portal import Sender, apply_status_bundle, collect_submissions, install_status_page
+from connectors.exchange import (
+    apply_inbound,
+    load_applications,
+    publish_status,
+    stage_attachments,
+    status_rebuilder,
+)
+from connectors.ferry_control import ChannelPolicy, check_silence, upkeep_sender
+from connectors.ferry_ledger import DATA, receive_channel
+from connectors.intake import collect_submissions, intake_rebuilder
+from connectors.public_feed import apply_status_bundle, install_status_page
 from ferry.receipts import REVERSE
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
@@ -29,14 +42,22 @@ from hub.zones import (
 )
 
 
-def _sender(settings: Settings, channel: str, zone: str) -> Sender:
-    return Sender(
-        engine=zone_engine(settings, zone),
+def channel_sender(settings: Settings, channel: str) -> ChannelSender:
+    """The sending end of ``channel`` in the zone that sends on it, with the rebuilder of
+    every plan kind that zone plans on it."""
+    rebuilders: dict[str, Rebuild]
+    if channel == "inbound":
+        rebuilders = {DATA: intake_rebuilder(settings.portal_drop, settings.portal_collected)}
+    else:
+        rebuilders = {DATA: status_rebuilder(load_catalogue(settings)), CATALOGUE_PLAN: rebuild_catalogue}
+    return ChannelSender(
+        engine=zone_engine(settings, CHANNEL_SENDER[channel]),
         channel=channel,
         key=signing_key(settings, channel),
         recipient=recipient_key(settings, channel),
         outbox=settings.outbox_dir(channel),
         transport=transport_for(settings, channel),
+        rebuilders=rebuilders,
     )
 
 
@@ -44,7 +65,7 @@ def intake(settings: Settings | None = None) -> dict[str, Any]:
     """Internet zone: carry new portal submissions into inbound bundles."""
     settings = settings or load_settings()
     report = collect_submissions(
-        _sender(settings, "inbound", "internet"),
+        channel_sender(settings, "inbound"),
         drop=settings.portal_drop,
         collected=settings.portal_collected,
         quarantine_dir=settings.internet_quarantine,
@@ -93,15 +114,14 @@ def case_processing(
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: pack new status changes, masked and scanned, into outbound bundles."""
     settings = settings or load_settings()
-    resume_catalogue_plan(_sender(settings, "outbound", "admin"))  # a crashed catalogue bundle goes first
-    report = publish_status(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
+    report = publish_status(channel_sender(settings, "outbound"), catalogue=load_catalogue(settings))
     return asdict(report)
 
 
 def catalogue_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: send the public catalogue when its version has changed."""
     settings = settings or load_settings()
-    return publish_catalogue(_sender(settings, "outbound", "admin"), catalogue=load_catalogue(settings))
+    return publish_catalogue(channel_sender(settings, "outbound"), catalogue=load_catalogue(settings))
 
 
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
@@ -129,22 +149,11 @@ def channel_policy(settings: Settings) -> ChannelPolicy:
     )
 
 
-def channel_end(settings: Settings, channel: str) -> ChannelEnd:
-    """The sending end of ``channel`` in the zone that sends on it."""
-    return ChannelEnd(
-        engine=zone_engine(settings, CHANNEL_SENDER[channel]),
-        channel=channel,
-        key=signing_key(settings, channel),
-        recipient=recipient_key(settings, channel),
-        outbox=settings.outbox_dir(channel),
-        transport=transport_for(settings, channel),
-        catalogue_version=load_catalogue(settings).version,
-    )
-
-
 def _upkeep(settings: Settings, sends: str) -> dict[str, Any]:
     policy = channel_policy(settings)
-    report = upkeep_sender(channel_end(settings, sends), policy)
+    report = upkeep_sender(
+        channel_sender(settings, sends), policy, catalogue_version=load_catalogue(settings).version
+    )
     receives = REVERSE[sends]
     silent = check_silence(zone_engine(settings, CHANNEL_SENDER[sends]), receives, policy)
     if silent is not None:

@@ -30,7 +30,7 @@ from connectors.db import (
     rejections,
     status_outbox,
 )
-from connectors.portal import status_documents
+from connectors.public_feed import status_documents
 from ferry.errors import TerminalError
 
 

@@ -116,7 +116,7 @@ def _minors(settings: Any) -> dict[str, str]:
 
 
 def test_every_published_application_is_found_only_with_its_password(loop: dict[str, Any]) -> None:
-    from connectors.portal import status_document_path
+    from connectors.public_feed import status_document_path
     from rules.query_password import lookup_name
 
     settings = loop["settings"]
@@ -166,7 +166,7 @@ def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) ->
 
 def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, Any]) -> None:
     import schemas
-    from connectors.portal import disclosure_pages, status_documents
+    from connectors.public_feed import disclosure_pages, status_documents
     from rules.publication import DISCLOSURE_FIELDS, STATUS_EVENT_FIELDS
 
     public = loop["settings"].public_root

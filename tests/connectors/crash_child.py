@@ -37,7 +37,7 @@ class KillingTransport:
 
 
 def main(data_root: Path, point: str) -> None:
-    from connectors import portal
+    from connectors import channel_sender
     from connectors.exchange import apply_inbound, stage_attachments
     from connectors.ferry_ledger import receive_channel
     from hub import stages, zones
@@ -47,13 +47,13 @@ def main(data_root: Path, point: str) -> None:
     if point.startswith("send_"):
         real_transport = zones.transport_for
         if point == "send_after_plan":
-            real_send = portal.send_planned
+            real_send = channel_sender.send_planned
 
             def send_planned(*args: Any, **kwargs: Any) -> Any:
                 die()
                 return real_send(*args, **kwargs)
 
-            portal.send_planned = send_planned  # type: ignore[assignment]
+            channel_sender.send_planned = send_planned  # type: ignore[assignment]
         elif point == "send_after_build":
             stages.transport_for = lambda s, c: KillingTransport(real_transport(s, c), before="put")  # type: ignore[assignment]
         elif point == "send_after_put":

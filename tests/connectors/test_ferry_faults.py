@@ -25,15 +25,17 @@ from loopkit import (
 
 from connectors.exchange import STAGING_FOLDER, apply_inbound, stage_attachments
 from connectors.ferry_control import ChannelPolicy, check_silence, upkeep_sender
-from connectors.ferry_ledger import CHAIN_BROKEN, SEQUENCE_CONFLICT, receive_channel
+from connectors.ferry_ledger import receive_channel
 from ferry import content_types as ct
 from ferry.bundle import BundleHeader, ItemSource, Limits, open_bundle, records_item, write_bundle
 from ferry.keys import generate_zone_key, load_signing_key
+from ferry.verdict import CHAIN_BROKEN, SEQUENCE_CONFLICT
 from hub import stages
 from hub.ferry_ops import channel_status
 from hub.settings import Settings
 from hub.zones import (
     decryption_keys,
+    load_catalogue,
     receiver_keyring,
     recipient_key,
     signing_key,
@@ -80,7 +82,10 @@ def round_trip_receipts(settings: Settings) -> None:
     internet zone's upkeep acts on the receipt (resend, prune)."""
     stages.applications_load(settings)
     if not stages.status_publish(settings)["bundles"]:  # nothing to say: a heartbeat carries it
-        upkeep_sender(stages.channel_end(settings, "outbound"), ChannelPolicy(heartbeat_after=timedelta(0)))
+        upkeep_sender(
+            stages.channel_sender(settings, "outbound"), ChannelPolicy(heartbeat_after=timedelta(0)),
+            catalogue_version=load_catalogue(settings).version,
+        )
     stages.portal_publish(settings)
 
 
@@ -366,7 +371,9 @@ def test_heartbeat_reveals_a_lost_last_bundle_and_silence_raises_one_alarm(loop:
     send_batch(loop, 1)
     ferry_file(loop, "inbound", 1).unlink()  # the last bundle is lost: nothing after it
     assert receive(loop)["applied"] == []
-    beat = upkeep_sender(stages.channel_end(loop, "inbound"), ChannelPolicy(heartbeat_after=timedelta(0)))
+    beat = upkeep_sender(
+        stages.channel_sender(loop, "inbound"), ChannelPolicy(heartbeat_after=timedelta(0)), catalogue_version=load_catalogue(loop).version
+    )
     assert beat.heartbeat == "inbound#2"
     assert receive(loop)["applied"] == ["inbound#2"]
     receiver = channel_status(loop)["inbound"]["receiver"]
@@ -378,7 +385,7 @@ def test_heartbeat_reveals_a_lost_last_bundle_and_silence_raises_one_alarm(loop:
     assert alarm_kinds(loop) == ["channel_silent"]
     # Recovery: the receipt rides out, the sender resends #1.
     round_trip_receipts(loop)
-    assert upkeep_sender(stages.channel_end(loop, "inbound"), QUIET).resent == ["inbound#1"]
+    assert upkeep_sender(stages.channel_sender(loop, "inbound"), QUIET, catalogue_version=load_catalogue(loop).version).resent == ["inbound#1"]
     assert receive(loop)["applied"] == ["inbound#1"]
     assert_exactly(loop, carried(loop))
 
@@ -387,10 +394,12 @@ def test_acknowledged_outbox_copies_are_pruned_after_retention_only(loop: Settin
     send_batch(loop, 1)
     receive(loop)
     round_trip_receipts(loop)
-    end = stages.channel_end(loop, "inbound")
-    assert upkeep_sender(end, QUIET).pruned == []  # within the 24 h retention
+    end = stages.channel_sender(loop, "inbound")
+    assert upkeep_sender(end, QUIET, catalogue_version=load_catalogue(loop).version).pruned == []  # within the 24 h retention
     assert outbox_file(loop, "inbound", 1).exists()
-    report = upkeep_sender(end, ChannelPolicy(heartbeat_after=timedelta(days=1), retention=timedelta(0)))
+    report = upkeep_sender(
+        end, ChannelPolicy(heartbeat_after=timedelta(days=1), retention=timedelta(0)), catalogue_version=load_catalogue(loop).version
+    )
     assert report.pruned == ["inbound#1"]
     assert not outbox_file(loop, "inbound", 1).exists()
     assert applied_sequences(loop)  # the ledger keeps what was applied

@@ -163,11 +163,11 @@ def test_a_drop_larger_than_a_bundle_is_carried_in_several_once_each(
 ) -> None:
     """Intake lists the drop a bundle's worth of names at a time while it moves folders out
     of it: every submission is still carried exactly once, and the drop ends empty."""
-    from connectors.portal import collect_submissions
+    from connectors.intake import collect_submissions
 
     settings = load_settings()
     report = collect_submissions(
-        stages._sender(settings, "inbound", "internet"), drop=settings.portal_drop,
+        stages.channel_sender(settings, "inbound"), drop=settings.portal_drop,
         collected=settings.portal_collected, quarantine_dir=settings.internet_quarantine,
         catalogue_version=load_catalogue(settings).version, max_records=7,
     )

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ import pytest
 from exchange_kit import generate
 from sqlalchemy import select
 
+from connectors.channel_sender import ChannelSender
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
 from connectors.exchange import publish_status
-from connectors.portal import Sender, disclosure_pages, status_document_path, status_documents
+from connectors.public_feed import disclosure_pages, status_document_path, status_documents
 from ferry.transport import LocalFolderTransport
 from hub import stages
-from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
+from hub.zones import load_catalogue, zone_engine
 
 
 class CrashAfterPut(LocalFolderTransport):
@@ -33,12 +35,8 @@ class CrashAfterPut(LocalFolderTransport):
         raise RuntimeError("crash after put")
 
 
-def _sender(settings: Any, transport: LocalFolderTransport) -> Sender:
-    return Sender(
-        engine=zone_engine(settings, "admin"), channel="outbound", key=signing_key(settings, "outbound"),
-        recipient=recipient_key(settings, "outbound"), outbox=settings.outbox_dir("outbound"),
-        transport=transport,
-    )
+def _sender(settings: Any, transport: LocalFolderTransport) -> ChannelSender:
+    return replace(stages.channel_sender(settings, "outbound"), transport=transport)
 
 
 def _prepare(settings: Any, count: int = 30, seed: int = 3) -> None:
@@ -94,10 +92,11 @@ CHILD = """
 import os, signal, sys
 from pathlib import Path
 from ferry.transport import LocalFolderTransport
+from dataclasses import replace
 from connectors.exchange import publish_status
-from connectors.portal import Sender, disclosure_pages, status_document_path, status_documents
 from hub.settings import load_settings
-from hub.zones import load_catalogue, recipient_key, signing_key, zone_engine
+from hub.stages import channel_sender
+from hub.zones import load_catalogue
 
 class KilledAfterPut(LocalFolderTransport):
     def put(self, name, source):
@@ -105,11 +104,7 @@ class KilledAfterPut(LocalFolderTransport):
         os.kill(os.getpid(), signal.SIGKILL)
 
 settings = load_settings()
-sender = Sender(
-    engine=zone_engine(settings, "admin"), channel="outbound", key=signing_key(settings, "outbound"),
-    recipient=recipient_key(settings, "outbound"), outbox=settings.outbox_dir("outbound"),
-    transport=KilledAfterPut(settings.channel_dir("outbound")),
-)
+sender = replace(channel_sender(settings, "outbound"), transport=KilledAfterPut(settings.channel_dir("outbound")))
 publish_status(sender, catalogue=load_catalogue(settings))
 sys.exit(3)  # never reached
 """

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from connectors.portal import install_status_page, status_document_path
+from connectors.public_feed import install_status_page, status_document_path
 from rules.publication import public_disclosure_record, public_status_record
 from rules.query_password import format_query_password, lookup_name
 
