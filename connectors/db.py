@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 
-from ferry.errors import TransientError
+from schemas.exceptions import TransientError
 
 metadata = MetaData()
 

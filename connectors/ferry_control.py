@@ -37,10 +37,10 @@ from connectors.ferry_ledger import (
 from connectors.ferry_ledger import (
     finish_pending_heartbeat as _finish,
 )
-from ferry.errors import TerminalError
 from ferry.keys import RecipientKey, SigningKey
 from ferry.receipts import Receipt
 from ferry.transport import Transport, check_name
+from schemas.exceptions import TerminalError
 
 CHANNEL_SILENT = "channel_silent"
 RESEND_IMPOSSIBLE = "resend_impossible"

@@ -47,10 +47,10 @@ from ferry.bundle import (
     records_name,
     write_bundle_and_digest,
 )
-from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
 from ferry.receipts import RECEIPT_INVALID, RECEIPTS_KIND, REVERSE, Receipt, build_receipt
 from ferry.transport import Transport, fsync_dir
+from schemas.exceptions import TerminalError
 
 SEQUENCE_CONFLICT = "SEQUENCE_CONFLICT"
 CHAIN_BROKEN = "CHAIN_BROKEN"  # previous_digest does not link to the neighbouring bundle

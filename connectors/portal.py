@@ -33,9 +33,9 @@ from connectors.files import write_atomic, write_batch
 from connectors.provenance import record_events
 from ferry.bundle import ItemSource, VerifiedBundle, drained, records_item
 from ferry.content_types import content_matches
-from ferry.errors import TerminalError
 from ferry.keys import RecipientKey, SigningKey
 from ferry.transport import Transport
+from schemas.exceptions import TerminalError
 
 SUBMISSION_FILE = "submission.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -336,9 +336,9 @@ def cmd_airflow_env(args: argparse.Namespace) -> int:
 
 def cmd_ferry(args: argparse.Namespace) -> int:
     """``hub ferry ...``: channel status, verify, quarantine, resend."""
-    from ferry.errors import TerminalError
     from hub import ferry_ops
     from hub.settings import load_settings
+    from schemas.exceptions import TerminalError
 
     settings = load_settings()
     try:
