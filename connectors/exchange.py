@@ -53,10 +53,12 @@ from ferry.transport import fsync_dir
 from rules.applications import validate_application
 from rules.catalogue import Catalogue
 from rules.publication import (
-    public_disclosure_record,
-    public_status_record,
-    scan_for_personal_data,
-    withholding_reason,
+    Held,
+    StatusChange,
+    Withheld,
+    decide_publication,
+    outbound_records,
+    status_change,
 )
 from rules.query_password import (
     QUERY_KDF,
@@ -443,8 +445,9 @@ class PublishReport:
     disclosures: int = 0
 
 
-def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[dict[str, Any]]:
-    """The internal status-change rows with the party data needed to build public records."""
+def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
+    """The internal status changes of an outbox id range, typed, with the party data needed
+    to build public records (``rules.publication.status_change``)."""
     query = (
         select(
             status_outbox,
@@ -477,73 +480,18 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
     # Each row zipped with the column names read once: ``Row._asdict`` looked the names up
     # for every row. (Fetching the whole batch at once was slower: more objects alive.)
     columns = list(result.keys())
-    events = []
-    for row in result:
-        event = dict(zip(columns, row))
-        envelope = event.pop("rejected_envelope")
-        if event["power_code"] is None and envelope is not None:
-            event.update(_party_from_envelope(envelope))
-        item = catalogue.get(event["power_code"]) if event["power_code"] else None
-        event["power_name"] = item.name if item else None
-        event["category"] = item.category if item else None
-        kinds = event.pop("penalty_kinds")
-        fine = event.pop("fine_amount")
-        decided = event.pop("penalty_decided_at")
-        decision = event.pop("decision")
-        # Only a decision to penalise (decision 1) is a 双公示 penalty record.
-        event["penalty"] = (
-            {"penalty_kinds": kinds, "fine_amount": fine}
-            if decided is not None and decision == 1 and event["status"] == "decided" else None
-        )
-        events.append(event)
-    return events
-
-
-def _party_from_envelope(text: str) -> dict[str, Any]:
-    """What a rejected application tells about itself, as far as it is well-formed."""
-    try:
-        envelope = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(envelope, dict):
-        return {}
-    applicant = envelope.get("applicant") if isinstance(envelope.get("applicant"), dict) else {}
-    found = {
-        "power_code": envelope.get("power_code"),
-        "agency_code": envelope.get("agency_code"),
-        "case_name": envelope.get("case_name"),
-        "applicant_type": applicant.get("type"),
-        "applicant_name": applicant.get("name"),
-        "applicant_id_number": applicant.get("id_number"),
-    }
-    return {k: v for k, v in found.items() if isinstance(v, str)}
-
-
-def discloses(event: dict[str, Any]) -> bool:
-    """Whether a status change is a result of the daily 双公示 lists: a granted licence
-    or a penalty decision."""
-    return (event["status"] == "granted" and event.get("category") == "XK") or bool(
-        event.get("penalty")
-    )
-
-
-def outbound_records(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every public record one status change gives, by record kind."""
-    records = {"status_events": public_status_record(event)}
-    if discloses(event):
-        records["disclosures"] = public_disclosure_record(event)
-    return records
+    return [status_change(dict(zip(columns, row)), catalogue) for row in result]
 
 
 def _build_items(
-    events: Iterable[dict[str, Any]], skipped: set[int]
+    changes: Iterable[StatusChange], skipped: set[int]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     statuses: list[dict[str, Any]] = []
     disclosures: list[dict[str, Any]] = []
-    for event in events:
-        if event["event_id"] in skipped:
+    for change in changes:
+        if change.event_id in skipped:
             continue
-        records = outbound_records(event)
+        records = outbound_records(change)
         statuses.append(records["status_events"])
         if "disclosures" in records:
             disclosures.append(records["disclosures"])
@@ -697,35 +645,31 @@ def publish_status(
                 return report
             first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            withheld_cases = _withheld_cases(connection, sorted({e["net_id"] for e in events}))
+            withheld_cases = _withheld_cases(connection, sorted({e.net_id for e in events}))
             held_rows, withheld_rows = [], []
             statuses: list[dict[str, Any]] = []
             disclosures: list[dict[str, Any]] = []
             event_count = len(events)
-            # Each internal row is let go once its public records are built: a batch's rows
-            # and its records are never all in memory together (the stage's peak RSS).
-            for event in drained(events):
-                # Once a case is withheld, every later change of it is withheld too.
-                reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
-                if reason is not None:
-                    withheld_cases[event["net_id"]] = reason
+            # Each internal change is let go once its public records are built: a batch's
+            # changes and its records are never all in memory together (the stage's peak RSS).
+            for change in drained(events):
+                decision = decide_publication(change, case_withheld=withheld_cases.get(change.net_id))
+                if isinstance(decision, Withheld):
+                    withheld_cases[change.net_id] = decision.reason
                     withheld_rows.append(
-                        {"event_id": event["event_id"], "net_id": event["net_id"],
-                         "reason": reason, "withheld_at": at}
+                        {"event_id": change.event_id, "net_id": change.net_id,
+                         "reason": decision.reason, "withheld_at": at}
                     )
-                    continue
-                records = outbound_records(event)
-                findings = [finding for record in records.values() for finding in scan_for_personal_data(record)]
-                if findings:
+                elif isinstance(decision, Held):
                     held_rows.append(
-                        {"event_id": event["event_id"], "net_id": event["net_id"], "held_at": at,
-                         "reason": "SCANNER:" + ",".join(sorted({f.code for f in findings})),
-                         "findings": [f.__dict__ for f in findings]}
+                        {"event_id": change.event_id, "net_id": change.net_id, "held_at": at,
+                         "reason": decision.reason,
+                         "findings": [vars(f) for f in decision.findings]}
                     )
-                    continue
-                statuses.append(records["status_events"])
-                if "disclosures" in records:
-                    disclosures.append(records["disclosures"])
+                else:
+                    statuses.append(decision.records["status_events"])
+                    if "disclosures" in decision.records:
+                        disclosures.append(decision.records["disclosures"])
             if held_rows:
                 connection.execute(publish_held.insert(), held_rows)
                 record_events(

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from quality.suites import SUITES, Rule, Suite
-from rules.publication import mask_id_number, mask_name, mask_phone, scan_for_personal_data
+from rules.personal_data import scan_for_personal_data
+from rules.publication import mask_id_number, mask_name, mask_phone
 
 DOCS_SITE = "hub_data_docs"
 DATASOURCE = "hub_frames"
