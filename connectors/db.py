@@ -417,14 +417,6 @@ def engine_for(url: str) -> Engine:
     return engine
 
 
-def create_schema(engine: Engine, zone: str) -> None:
-    """Bring the database of ``zone`` ("internet" or "admin") to the newest schema through
-    the Alembic migrations (``connectors.migrate``); never ``create_all``."""
-    from connectors.migrate import upgrade
-
-    upgrade(engine, zone)
-
-
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
     """One database transaction; a locked or unreachable database is a transient error."""

@@ -134,7 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hub.stages import STAGES
+    from hub.province import STAGES
 
     _print_json(STAGES[args.stage]())
     return 0
@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--expected", help="write the expected outcomes here")
     generate.set_defaults(func=cmd_generate)
 
-    from hub.stages import STAGES
+    from hub.province import STAGES
 
     run = commands.add_parser("run", help="run one stage of the loop without a scheduler")
     run.add_argument("stage", choices=sorted(STAGES))

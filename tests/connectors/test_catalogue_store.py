@@ -18,7 +18,8 @@ from connectors.catalogue_store import (
     read_catalogue_file,
     stored_catalogue,
 )
-from connectors.db import catalogue_items, catalogue_transitions, create_schema, engine_for
+from connectors.db import catalogue_items, catalogue_transitions, engine_for
+from connectors.migrate import create_schema
 from rules.catalogue import APPROVAL_ROLE_NAMES, CATEGORIES, DISCLOSURE_FIELDS, STATES
 from rules.catalogue_import import COLUMNS, MEDIA_TYPES, diff_entries
 
