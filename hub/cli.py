@@ -253,8 +253,8 @@ def cmd_catalogue_import(args: argparse.Namespace) -> int:
     else:
         for change in report.applied:
             print(f"  row {change['row']:>5}  {change['code']}  {ACTION_NAMES[change['action']]} → v{change['version']} ({change['state']})")
-        for error in report.errors:
-            print(f"  row {error['row']:>5}  {error['code'] or '?'}  REFUSED: {error['reason']}")
+        for refused in report.errors:
+            print(f"  row {refused['row']:>5}  {refused['code'] or '?'}  REFUSED: {refused['reason']}")
         print(
             f"{report.source}: {report.rows} rows, {len(report.applied)} changes applied, "
             f"{report.unchanged} unchanged, {len(report.errors)} refused; catalogue {report.catalogue_version}"
