@@ -334,9 +334,10 @@ def discloses(change: StatusChange) -> bool:
     return (change.status == "granted" and change.category == "XK") or change.penalty is not None
 
 
-def outbound_records(change: StatusChange) -> dict[str, dict[str, Any]]:
-    """Every public record one status change gives, by record kind."""
-    fields = change.fields()
+def outbound_records(change: StatusChange, fields: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Every public record one status change gives, by record kind (``fields``: its
+    ``change.fields()``, when the caller has them already)."""
+    fields = change.fields() if fields is None else fields
     records = {"status_events": public_status_record(fields)}
     if discloses(change):
         records["disclosures"] = public_disclosure_record(fields)
@@ -375,10 +376,11 @@ Publication = Withheld | Held | Publish
 def decide_publication(change: StatusChange, *, case_withheld: str | None = None) -> Publication:
     """What happens to ``change`` on its way out. ``case_withheld``: the reason its case was
     withheld already (once a case is withheld, every later change of it is withheld too)."""
-    reason = case_withheld or withholding_reason(change.fields())
+    fields = change.fields()
+    reason = case_withheld or withholding_reason(fields)
     if reason is not None:
         return Withheld(reason)
-    records = outbound_records(change)
+    records = outbound_records(change, fields)
     findings = [finding for record in records.values() for finding in scan_for_personal_data(record)]
     if findings:
         return Held(tuple(findings))
