@@ -33,9 +33,10 @@ import orjson
 from sqlalchemy import Connection
 
 from bench.measure import peak_rss_mb
-from connectors.db import create_schema, engine_for, transaction
+from connectors.db import engine_for, transaction
 from connectors.exchange import stage_attachments
 from connectors.ferry_ledger import plan_next, receive_channel, send_planned
+from connectors.migrate import create_schema
 from ferry.bundle import ItemSource, Limits, ManifestItem, VerifiedBundle
 from ferry.keys import (
     export_public_key,

@@ -80,7 +80,8 @@ def _pids_rss_mb(root_pid: int) -> float:
 
     try:
         root = psutil.Process(root_pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
+        rss: int = sum(p.memory_info().rss for p in [root, *root.children(recursive=True)])
+        return rss / 2**20
     except psutil.Error:
         return float("nan")
 
@@ -178,7 +179,7 @@ def run(records: int, seed: int, home: Path, timeout: float) -> int:
 def _report(db: Path, before: set[str], records: int, elapsed: float, peak_tree: float) -> None:
     runs = [r for r in _runs(db) if r["run_id"] not in before]
     tasks = {(t["dag_id"], t["run_id"]): t for t in _tasks(db)}
-    first = min(_time(r["queued_at"]) for r in runs if r["queued_at"])
+    first = min(datetime.fromisoformat(r["queued_at"]) for r in runs if r["queued_at"])
     print(f"\nscheduled loop, {records:,} applications, trigger → published status: {elapsed:.1f} s "
           f"({records / elapsed:,.0f} records/s)")
     print(f"{'DAG run':<28} {'type':<16} {'queued at +s':>12} {'queue→start':>12} {'run s':>7} "
@@ -186,7 +187,7 @@ def _report(db: Path, before: set[str], records: int, elapsed: float, peak_tree:
     spans = []
     for r in sorted(runs, key=lambda r: r["queued_at"] or ""):
         task = tasks.get((r["dag_id"], r["run_id"]), {})
-        offset = (_time(r["queued_at"]) - first).total_seconds() if r["queued_at"] else float("nan")
+        offset = (datetime.fromisoformat(r["queued_at"]) - first).total_seconds() if r["queued_at"] else float("nan")
         task_s = task.get("duration") or float("nan")
         start, end = _time(task.get("start_date")), _time(task.get("end_date"))
         if start and end:

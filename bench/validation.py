@@ -68,7 +68,7 @@ def reference_record(catalogue: Catalogue) -> tuple[dict[str, Any], frozenset[st
         "form": {"plate_number": "苏A12345", "axles": 6, "gross_weight_t": 55.5, "travel_date": "2026-11-30"},
         "materials": materials,
     }
-    return record, frozenset(m["sha256"] for m in materials)
+    return record, frozenset(str(m["sha256"]) for m in materials)
 
 
 def rate(function: Callable[[], object], records: int) -> float:

@@ -134,7 +134,7 @@ def catalogue_documents(
             roll = rng.random()
             state = "T" if roll < 0.03 else "X" if roll < 0.04 else "A"
             required_upload = rng.random() < 0.35
-            materials = []
+            materials: list[dict[str, Any]] = []
             for code, name, media_types in rng.sample(MATERIALS, rng.randint(1, 3)):
                 materials.append({
                     "material_code": code, "name": name,

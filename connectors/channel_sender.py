@@ -26,9 +26,9 @@ from connectors.ferry_ledger import (
     send_planned,
 )
 from ferry.bundle import ItemSource
-from ferry.errors import TerminalError
 from ferry.keys import RecipientKey, SigningKey
 from ferry.transport import Transport
+from schemas.exceptions import TerminalError
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import OperationalError
 
-from ferry.errors import TransientError
+from schemas.exceptions import TransientError
 
 metadata = MetaData()
 
@@ -370,7 +370,7 @@ catalogue_publications = Table(
     Column("planned_at", String(40), nullable=False),
 )
 
-ADMIN = SHARED + (
+ADMIN: tuple[Table, ...] = SHARED + (
     catalogue_items,
     catalogue_transitions,
     catalogue_publications,
@@ -415,14 +415,6 @@ def engine_for(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
     return engine
-
-
-def create_schema(engine: Engine, zone: str) -> None:
-    """Bring the database of ``zone`` ("internet" or "admin") to the newest schema through
-    the Alembic migrations (``connectors.migrate``); never ``create_all``."""
-    from connectors.migrate import upgrade
-
-    upgrade(engine, zone)
 
 
 @contextmanager
@@ -514,11 +506,11 @@ def bulk_update(connection: Connection, table: Table, rows: list[dict[str, Any]]
     names = [*settable, *keys]
     values = _converted(dialect, table, names, (itemgetter(*names)(row) for row in rows))
     quote = dialect.identifier_preparer.quote
-    statement = (
+    update_sql = (
         f"UPDATE {quote(table.name)} SET {', '.join(f'{quote(n)} = {placeholder}' for n in settable)} "
         f"WHERE {' AND '.join(f'{quote(k)} = {placeholder}' for k in keys)}"
     )
-    connection.exec_driver_sql(statement, values)
+    connection.exec_driver_sql(update_sql, values)
     return len(rows)
 
 

@@ -10,9 +10,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,16 +43,26 @@ from connectors.ferry_ledger import (
     plan_next,
     start_writeback,
 )
-from connectors.provenance import record_events
+from connectors.provenance import ProvenanceEvent, record_events
 from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, records_item
 from ferry.transport import fsync_dir
-from rules.applications import validate_application
 from rules.catalogue import Catalogue
+from rules.handover import (
+    HandOver,
+    Rejection,
+    StagedApplication,
+    decode_envelope,
+    hand_over,
+    material_digests,
+    refusal_reasons,
+)
 from rules.publication import (
-    public_disclosure_record,
-    public_status_record,
-    scan_for_personal_data,
-    withholding_reason,
+    Held,
+    StatusChange,
+    Withheld,
+    decide_publication,
+    outbound_records,
+    status_change,
 )
 from rules.query_password import (
     QUERY_KDF,
@@ -61,7 +70,6 @@ from rules.query_password import (
     generate_query_passwords,
     lookup_name,
 )
-from rules.reasons import Reason
 
 CASE_SEQUENCE_DIGITS = 10
 
@@ -182,7 +190,7 @@ def _remove_stale_staging(root: Path) -> None:
 def apply_inbound(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
     """Stage a verified inbound bundle's applications for loading, in the caller's transaction."""
     sequence = bundle.manifest.sequence
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, line in enumerate(bundle.iter_records("applications")):
         try:
             parsed = orjson.loads(line)
@@ -287,118 +295,79 @@ def load_applications(
 
 def _load_batch(
     connection: Connection,
-    staged: list[Any],
+    staged_rows: Sequence[Any],
     catalogue: Catalogue,
     store: Path,
     report: LoadReport,
 ) -> None:
-    at_moment = now()
-    at = iso(at_moment)
-    known = _known_net_ids(connection, [row.net_id for row in staged])
-    accepted: list[tuple[Any, dict[str, Any]]] = []
-    refused: list[dict[str, Any]] = []
+    """Judge and hand over one batch of staged records (``rules.handover`` maps each to
+    its rows); this only allocates case numbers, looks up attachments and writes."""
+    at = iso(now())
+    staged = [
+        StagedApplication(r.channel, r.sequence, r.idx, r.net_id, r.payload, r.received_at)
+        for r in staged_rows
+    ]
+    known = _known_net_ids(connection, [record.net_id for record in staged])
+    accepted: list[tuple[StagedApplication, dict[str, Any]]] = []
+    refused: list[Rejection] = []
     outcomes: list[dict[str, Any]] = []
-    events: list[tuple[str, str, str, str | None, dict[str, Any] | None]] = []
-    for row in staged:
-        ref = f"{row.channel}#{row.sequence}"
-        if row.net_id in known:
-            outcomes.append({"state": "loaded", "outcome": "duplicate", **_key(row)})
-            events.append((row.net_id, "applications_load", "duplicate", ref, None))
+    events: list[ProvenanceEvent] = []
+    for record in staged:
+        if record.net_id in known:
+            outcomes.append(record.outcome_row("duplicate"))
+            events.append((record.net_id, "applications_load", "duplicate", record.bundle, None))
             report.duplicates += 1
             continue
-        known.add(row.net_id)
-        try:
-            envelope: Any = orjson.loads(row.payload)
-        except orjson.JSONDecodeError:
-            envelope = None
-        if envelope is None:
-            reasons = [Reason("SCHEMA_TYPE", "", "申请数据无法解析")]
-        else:
-            reasons = validate_application(
-                envelope,
-                catalogue,
-                received_at=datetime.fromisoformat(row.received_at),
-                attachments=_present_attachments(envelope, store),
-            )
+        known.add(record.net_id)
+        envelope = decode_envelope(record.payload)
+        reasons = refusal_reasons(
+            envelope, catalogue, received_at=record.received_at,
+            attachments=_present_attachments(envelope, store),
+        )
         if reasons:
-            reason_dicts = [r.as_dict() for r in reasons]
-            refused.append({"net_id": row.net_id, "reasons": reason_dicts, "rejected_at": at, "bundle": ref, "envelope": row.payload})
-            outcomes.append({"state": "loaded", "outcome": "rejected", **_key(row)})
-            events.append((row.net_id, "applications_load", "rejected", ref, {"codes": sorted({r.code for r in reasons})}))
-            for code in {r.code for r in reasons}:
+            rejection = Rejection(record, tuple(reasons), at)
+            refused.append(rejection)
+            outcomes.append(record.outcome_row("rejected"))
+            events.append((record.net_id, "applications_load", "rejected", record.bundle, {"codes": rejection.codes}))
+            for code in rejection.codes:
                 report.reasons[code] = report.reasons.get(code, 0) + 1
         else:
-            accepted.append((row, envelope))
-            outcomes.append({"state": "loaded", "outcome": "accepted", **_key(row)})
+            accepted.append((record, envelope))
+            outcomes.append(record.outcome_row("accepted"))
 
-    by_agency: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    by_agency: dict[str, list[tuple[StagedApplication, dict[str, Any]]]] = {}
     for pair in accepted:
         by_agency.setdefault(pair[1]["agency_code"], []).append(pair)
-    application_rows, case_rows, outbox_rows = [], [], []
-    material_rows: list[dict[str, Any]] = []
+    handed: list[HandOver] = []
     for agency_code, pairs in sorted(by_agency.items()):
         numbers = _allocate_case_numbers(connection, agency_code, len(pairs))
-        for case_number, (row, envelope) in zip(numbers, pairs):
-            item = catalogue.items[envelope["power_code"]]
-            applicant = envelope["applicant"]
-            application_rows.append(
-                {
-                    "net_id": row.net_id,
-                    "case_number": case_number,
-                    "power_code": item.code,
-                    "power_version": item.version,
-                    "agency_code": agency_code,
-                    "case_name": envelope["case_name"],
-                    "applicant_type": applicant["type"],
-                    "applicant_name": applicant["name"],
-                    "applicant_id_type": applicant["id_type"],
-                    "applicant_id_number": applicant["id_number"],
-                    "applicant_mobile": applicant.get("mobile"),
-                    "applicant_address": applicant.get("address"),
-                    "submitted_at": envelope["submitted_at"],
-                    "registered_at": at,
-                    "bundle": f"{row.channel}#{row.sequence}",
-                    "envelope": row.payload,
-                }
-            )
-            case_rows.append({"case_number": case_number, "net_id": row.net_id, "state": "registered", "updated_at": at})
-            for index, material in enumerate(envelope.get("materials") or ()):
-                material_rows.append({
-                    "case_number": case_number, "idx": index,
-                    "material_code": material.get("material_code"), "name": material.get("name") or "",
-                    "sha256": material.get("sha256"), "media_type": material.get("media_type"),
-                    "size": material.get("size"),
-                })
-            outbox_rows.append({"net_id": row.net_id, "case_number": case_number, "status": "registered", "at": at})
-            events.append((row.net_id, "applications_load", "accepted", f"{row.channel}#{row.sequence}", {"case_number": case_number}))
-    for refusal in refused:
-        outbox_rows.append({"net_id": refusal["net_id"], "case_number": None, "status": "rejected", "at": at, "reasons": refusal["reasons"]})
+        for case_number, (record, envelope) in zip(numbers, pairs):
+            handed.append(hand_over(record, envelope, catalogue.items[envelope["power_code"]], case_number, at))
+            events.append((record.net_id, "applications_load", "accepted", record.bundle, {"case_number": case_number}))
+    rejection_rows = [rejection.rows() for rejection in refused]
+    outbox_rows = [h.outbox for h in handed] + [outbox for _, outbox in rejection_rows]
+    material_rows = [material for h in handed for material in h.materials]
 
     password_rows = _query_passwords(
-        [(r["net_id"], r["case_number"]) for r in application_rows]
-        + [(r["net_id"], None) for r in refused],
+        [(h.application["net_id"], h.application["case_number"]) for h in handed]
+        + [(rejection.staged.net_id, None) for rejection in refused],
         at,
     )
-    if application_rows:
-        bulk_insert(connection, applications, application_rows)
-        bulk_insert(connection, cases, case_rows)
+    if handed:
+        bulk_insert(connection, applications, [h.application for h in handed])
+        bulk_insert(connection, cases, [h.case for h in handed])
     if material_rows:
         bulk_insert(connection, case_materials, material_rows)
     if password_rows:
         bulk_insert(connection, query_passwords, password_rows)
     if refused:
-        bulk_insert(connection, rejections, refused)
+        bulk_insert(connection, rejections, [row for row, _ in rejection_rows])
     if outbox_rows:
-        bulk_insert(connection, status_outbox, [_outbox_row(r) for r in outbox_rows])
+        bulk_insert(connection, status_outbox, outbox_rows)
     bulk_update(connection, inbound_records, outcomes, keys=("channel", "sequence", "idx"))
     record_events(connection, events, at)
-    report.accepted += len(application_rows)
+    report.accepted += len(handed)
     report.rejected += len(refused)
-
-
-def _key(row: Any) -> dict[str, Any]:
-    """The primary key of a staged inbound record."""
-    return {"channel": row.channel, "sequence": row.sequence, "idx": row.idx}
 
 
 def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[str, Any]]:
@@ -414,18 +383,8 @@ def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[s
     return rows
 
 
-def _outbox_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {"step": None, "opinion": None, "reasons": None, "result": None, **row}
-
-
 def _present_attachments(envelope: Any, store: Path) -> set[str]:
-    present = set()
-    materials = envelope.get("materials") if isinstance(envelope, dict) else None
-    for material in materials if isinstance(materials, list) else []:
-        digest = material.get("sha256") if isinstance(material, dict) else None
-        if isinstance(digest, str) and len(digest) == 64 and attachment_path(store, digest).is_file():
-            present.add(digest)
-    return present
+    return {digest for digest in material_digests(envelope) if attachment_path(store, digest).is_file()}
 
 
 # --- status publish -------------------------------------------------------------------
@@ -440,8 +399,9 @@ class PublishReport:
     disclosures: int = 0
 
 
-def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[dict[str, Any]]:
-    """The internal status-change rows with the party data needed to build public records."""
+def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
+    """The internal status changes of an outbox id range, typed, with the party data needed
+    to build public records (``rules.publication.status_change``)."""
     query = (
         select(
             status_outbox,
@@ -474,73 +434,18 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
     # Each row zipped with the column names read once: ``Row._asdict`` looked the names up
     # for every row. (Fetching the whole batch at once was slower: more objects alive.)
     columns = list(result.keys())
-    events = []
-    for row in result:
-        event = dict(zip(columns, row))
-        envelope = event.pop("rejected_envelope")
-        if event["power_code"] is None and envelope is not None:
-            event.update(_party_from_envelope(envelope))
-        item = catalogue.get(event["power_code"]) if event["power_code"] else None
-        event["power_name"] = item.name if item else None
-        event["category"] = item.category if item else None
-        kinds = event.pop("penalty_kinds")
-        fine = event.pop("fine_amount")
-        decided = event.pop("penalty_decided_at")
-        decision = event.pop("decision")
-        # Only a decision to penalise (decision 1) is a 双公示 penalty record.
-        event["penalty"] = (
-            {"penalty_kinds": kinds, "fine_amount": fine}
-            if decided is not None and decision == 1 and event["status"] == "decided" else None
-        )
-        events.append(event)
-    return events
-
-
-def _party_from_envelope(text: str) -> dict[str, Any]:
-    """What a rejected application tells about itself, as far as it is well-formed."""
-    try:
-        envelope = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return {}
-    if not isinstance(envelope, dict):
-        return {}
-    applicant = envelope.get("applicant") if isinstance(envelope.get("applicant"), dict) else {}
-    found = {
-        "power_code": envelope.get("power_code"),
-        "agency_code": envelope.get("agency_code"),
-        "case_name": envelope.get("case_name"),
-        "applicant_type": applicant.get("type"),
-        "applicant_name": applicant.get("name"),
-        "applicant_id_number": applicant.get("id_number"),
-    }
-    return {k: v for k, v in found.items() if isinstance(v, str)}
-
-
-def discloses(event: dict[str, Any]) -> bool:
-    """Whether a status change is a result of the daily 双公示 lists: a granted licence
-    or a penalty decision."""
-    return (event["status"] == "granted" and event.get("category") == "XK") or bool(
-        event.get("penalty")
-    )
-
-
-def outbound_records(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every public record one status change gives, by record kind."""
-    records = {"status_events": public_status_record(event)}
-    if discloses(event):
-        records["disclosures"] = public_disclosure_record(event)
-    return records
+    return [status_change(dict(zip(columns, row)), catalogue) for row in result]
 
 
 def _build_items(
-    events: Iterable[dict[str, Any]], skipped: set[int]
+    changes: Iterable[StatusChange], skipped: set[int]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     statuses: list[dict[str, Any]] = []
     disclosures: list[dict[str, Any]] = []
-    for event in events:
-        if event["event_id"] in skipped:
+    for change in changes:
+        if change.event_id in skipped:
             continue
-        records = outbound_records(event)
+        records = outbound_records(change)
         statuses.append(records["status_events"])
         if "disclosures" in records:
             disclosures.append(records["disclosures"])
@@ -587,9 +492,12 @@ def _built_status(
         "status_events": len(records), "disclosures": len(disclosures), "retractions": len(retractions),
     }
     sent = [(r["net_id"], r["status"], r["event_id"]) for r in records]
-    items: list[ItemSource] = [  # the records are let go as they are encoded
-        records_item("status_events", drained(records)),
-        records_item("disclosures", drained(disclosures)),
+    # The records are let go as they are encoded.
+    status_lines: Iterator[dict[str, Any]] = drained(records)
+    disclosure_lines: Iterator[dict[str, Any]] = drained(disclosures)
+    items: list[ItemSource] = [
+        records_item("status_events", status_lines),
+        records_item("disclosures", disclosure_lines),
         records_item("retractions", retractions),
     ]
 
@@ -679,35 +587,32 @@ def publish_status(
                 return report
             first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            withheld_cases = _withheld_cases(connection, sorted({e["net_id"] for e in events}))
-            held_rows, withheld_rows = [], []
+            withheld_cases = _withheld_cases(connection, sorted({e.net_id for e in events}))
+            held_rows: list[dict[str, Any]] = []
+            withheld_rows: list[dict[str, Any]] = []
             statuses: list[dict[str, Any]] = []
             disclosures: list[dict[str, Any]] = []
             event_count = len(events)
-            # Each internal row is let go once its public records are built: a batch's rows
-            # and its records are never all in memory together (the stage's peak RSS).
-            for event in drained(events):
-                # Once a case is withheld, every later change of it is withheld too.
-                reason = withheld_cases.get(event["net_id"]) or withholding_reason(event)
-                if reason is not None:
-                    withheld_cases[event["net_id"]] = reason
+            # Each internal change is let go once its public records are built: a batch's
+            # changes and its records are never all in memory together (the stage's peak RSS).
+            for change in drained(events):
+                decision = decide_publication(change, case_withheld=withheld_cases.get(change.net_id))
+                if isinstance(decision, Withheld):
+                    withheld_cases[change.net_id] = decision.reason
                     withheld_rows.append(
-                        {"event_id": event["event_id"], "net_id": event["net_id"],
-                         "reason": reason, "withheld_at": at}
+                        {"event_id": change.event_id, "net_id": change.net_id,
+                         "reason": decision.reason, "withheld_at": at}
                     )
-                    continue
-                records = outbound_records(event)
-                findings = [finding for record in records.values() for finding in scan_for_personal_data(record)]
-                if findings:
+                elif isinstance(decision, Held):
                     held_rows.append(
-                        {"event_id": event["event_id"], "net_id": event["net_id"], "held_at": at,
-                         "reason": "SCANNER:" + ",".join(sorted({f.code for f in findings})),
-                         "findings": [f.__dict__ for f in findings]}
+                        {"event_id": change.event_id, "net_id": change.net_id, "held_at": at,
+                         "reason": decision.reason,
+                         "findings": [vars(f) for f in decision.findings]}
                     )
-                    continue
-                statuses.append(records["status_events"])
-                if "disclosures" in records:
-                    disclosures.append(records["disclosures"])
+                else:
+                    statuses.append(decision.records["status_events"])
+                    if "disclosures" in decision.records:
+                        disclosures.append(decision.records["disclosures"])
             if held_rows:
                 connection.execute(publish_held.insert(), held_rows)
                 record_events(

@@ -30,9 +30,9 @@ from connectors.db import (
     transaction,
 )
 from connectors.ferry_ledger import HEARTBEAT, current_receipt, sequence_of
-from ferry.errors import TerminalError
 from ferry.receipts import Receipt
 from ferry.transport import check_name
+from schemas.exceptions import TerminalError
 
 CHANNEL_SILENT = "channel_silent"
 RESEND_IMPOSSIBLE = "resend_impossible"

@@ -45,7 +45,6 @@ from ferry.bundle import (
     records_item,
     write_bundle_and_digest,
 )
-from ferry.errors import TerminalError
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
 from ferry.receipts import RECEIPTS_KIND, REVERSE, Receipt, build_receipt
 from ferry.transport import Transport, fsync_dir
@@ -61,6 +60,7 @@ from ferry.verdict import (
     judge,
     refusal,
 )
+from schemas.exceptions import TerminalError
 
 DATA, HEARTBEAT = "data", "heartbeat"
 _BUNDLE_NAME = re.compile(r"(inbound|outbound)-([0-9]{12})\.peb")

@@ -27,7 +27,7 @@ from connectors.ferry_ledger import DATA, PlannedBundle, plan_next, quarantine_f
 from connectors.provenance import record_events
 from ferry.bundle import ItemSource, drained, records_item
 from ferry.content_types import content_matches
-from ferry.errors import TerminalError
+from schemas.exceptions import TerminalError
 
 SUBMISSION_FILE = "submission.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -109,6 +109,12 @@ def upgrade(engine: Engine, zone: str, revision: str = "head") -> str | None:
     return current_revision(engine)
 
 
+def create_schema(engine: Engine, zone: str) -> None:
+    """Bring the database of ``zone`` ("internet" or "admin") to the newest schema through
+    the Alembic migrations; never ``create_all``."""
+    upgrade(engine, zone)
+
+
 def schema_diff(engine: Engine, zone: str) -> list[Any]:
     """The differences between the migrated database and ``connectors.db.metadata`` for
     ``zone`` (empty when migrations and metadata agree)."""

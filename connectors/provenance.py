@@ -15,9 +15,13 @@ _COLUMNS = ("record_id", "stage", "outcome", "bundle", "detail", "at")
 _PLACEHOLDER = PLACEHOLDER_BY_PARAMSTYLE
 
 
+# (record_id, stage, outcome, bundle, detail)
+ProvenanceEvent = tuple[str, str, str, str | None, dict[str, Any] | None]
+
+
 def record_events(
     connection: Connection,
-    events: Iterable[tuple[str, str, str, str | None, dict[str, Any] | None]],
+    events: Iterable[ProvenanceEvent],
     at: str,
 ) -> int:
     """Insert (record_id, stage, outcome, bundle, detail) events in one statement.

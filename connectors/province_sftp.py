@@ -11,13 +11,8 @@ plus the hub's own ``remote_root``, ``retries`` and ``retry_delay``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import errno
-import hashlib
-import io
 import os
-import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from ferry.errors import TerminalError, TransientError
+from ferry import ssh
+from ferry.ssh import load_private_key, parse_host_key
+from schemas.exceptions import TerminalError, TransientError
 
 DEFAULT_CONN_ID = "province_sftp"
 T = TypeVar("T")
@@ -99,62 +96,26 @@ class SftpSettings:
 
 
 def _pinned_key(settings: SftpSettings) -> Any:
-    import paramiko
-
-    parts = settings.host_key.split()
-    blob = parts[1] if len(parts) > 1 else parts[0]
     try:
-        return paramiko.PKey.from_type_string(
-            parts[0] if len(parts) > 1 else paramiko.Message(base64.b64decode(blob)).get_text(),
-            base64.b64decode(blob),
-        )
-    except (ValueError, TypeError, IndexError, binascii.Error, paramiko.SSHException):
+        return parse_host_key(settings.host_key)
+    except ValueError:
         raise ProvinceRefused("the host_key extra of the province connection is not a valid public key") from None
 
 
-def fingerprint(key: Any) -> str:
-    """OpenSSH-style SHA256 fingerprint of a paramiko key."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
 def _client_key(settings: SftpSettings) -> Any:
-    import paramiko
-
     try:
-        if settings.private_key:
-            return paramiko.PKey.from_private_key(io.StringIO(settings.private_key))
-        assert settings.key_file is not None
-        return paramiko.PKey.from_path(settings.key_file)
+        return load_private_key(path=settings.key_file, text=settings.private_key)
     except FileNotFoundError:
         raise ProvinceRefused(f"the province connection's key_file {settings.key_file} does not exist") from None
-    except (paramiko.SSHException, ValueError) as error:
-        raise ProvinceRefused(f"the province connection's private key cannot be read: {type(error).__name__}") from None
+    except ValueError as error:
+        raise ProvinceRefused(f"the province connection's private key cannot be read: {error}") from None
 
 
 def classify(error: BaseException, where: str) -> TransientError | TerminalError:
-    """Sort a failure of the SFTP conversation into transient or terminal, with a clear message."""
-    import paramiko
-
-    if isinstance(error, (ProvinceRefused, ProvinceUnreachable)):
-        return error
-    if isinstance(error, paramiko.BadHostKeyException):
-        return ProvinceRefused(
-            f"{where}: HOST KEY MISMATCH: the server offered {fingerprint(error.key)}, the pinned key is "
-            f"{fingerprint(error.expected_key)}; refusing to connect (possible man-in-the-middle, or the "
-            "province changed its key: confirm out of band, then update the host_key extra)"
-        )
-    if isinstance(error, paramiko.AuthenticationException):
-        return ProvinceRefused(f"{where}: authentication failed: the server did not accept the hub's key ({error})")
-    if isinstance(error, PermissionError) or (isinstance(error, OSError) and error.errno == errno.EACCES):
-        return ProvinceRefused(f"{where}: permission denied on the province's server ({error})")
-    if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
-        return ProvinceRefused(f"{where}: the server's host key is not the pinned one ({error})")
-    if isinstance(error, (socket.timeout, TimeoutError)):
-        return ProvinceUnreachable(f"{where}: timed out ({error or 'no answer'})")
-    if isinstance(error, (EOFError, ConnectionError, paramiko.SSHException, OSError)):
-        return ProvinceUnreachable(f"{where}: connection failed: {type(error).__name__}: {error}")
-    return ProvinceRefused(f"{where}: unexpected {type(error).__name__}: {error}")
+    """Sort a failure of the SFTP conversation into ``ProvinceUnreachable`` (retry) or
+    ``ProvinceRefused`` (an operator must act): ``ferry.ssh.classify`` with the province's
+    own kinds."""
+    return ssh.classify(error, where, terminal=ProvinceRefused, transient=ProvinceUnreachable)
 
 
 class ProvinceSftp:
@@ -166,29 +127,15 @@ class ProvinceSftp:
         self.sftp: Any = None
 
     def open(self) -> ProvinceSftp:
-        import paramiko
-
         settings = self.settings
-        where = f"sftp {settings.username}@{settings.host}:{settings.port}"
+        peer = ssh.SshPeer(settings.host, settings.port, settings.username, settings.timeout)
         pinned = _pinned_key(settings)
         pkey = _client_key(settings)
-        client = paramiko.SSHClient()
         # Only the pinned key is trusted: no system or user known_hosts, unknown keys refused.
-        entry = settings.host if settings.port == 22 else f"[{settings.host}]:{settings.port}"
-        client.get_host_keys().add(entry, pinned.get_name(), pinned)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            client.connect(
-                settings.host, port=settings.port, username=settings.username, pkey=pkey,
-                timeout=settings.timeout, banner_timeout=settings.timeout, auth_timeout=settings.timeout,
-                channel_timeout=settings.timeout, look_for_keys=False, allow_agent=False,
-            )
-            self.sftp = client.open_sftp()
-            self.sftp.get_channel().settimeout(settings.timeout)
+            self._client, self.sftp = ssh.connect(peer, pkey, host_keys=[pinned])
         except BaseException as error:
-            client.close()
-            raise classify(error, where) from error
-        self._client = client
+            raise classify(error, f"sftp {settings.username}@{settings.host}:{settings.port}") from error
         return self
 
     def close(self) -> None:

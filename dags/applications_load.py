@@ -4,6 +4,7 @@ ones to case processing with a case number, record every rejection with its reas
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import dag, task
 
@@ -40,18 +41,18 @@ own bundles, not the day so far (the daily `quality_report` covers the day).
 )
 def applications_load() -> None:
     @task(outlets=[EXCHANGE_APPLICATIONS])
-    def validate_and_load() -> dict:
+    def validate_and_load() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.applications_load())
 
     @task(outlets=[QUALITY_REPORT])
-    def check_quality(loaded: dict) -> dict:
+    def check_quality(loaded: dict[str, Any]) -> dict[str, Any]:
         from hub import stages
 
         return stages.quality_check(suites=("applications",), label="applications_load", bundles=loaded["bundles"])
 
-    check_quality(validate_and_load())
+    check_quality(validate_and_load())  # type: ignore[arg-type]  # an XComArg, its dict at run time
 
 
 if loads("admin"):

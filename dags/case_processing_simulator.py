@@ -4,6 +4,7 @@ system, advancing cases in the exchange database through steps to results."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import dag, task
 
@@ -36,7 +37,7 @@ benchmarks: seeded, deterministic step sequences (受理, 审查, 补正, 专家
 )
 def case_processing_simulator() -> None:
     @task(outlets=[EXCHANGE_STATUS])
-    def advance_cases() -> dict:
+    def advance_cases() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.case_processing())

@@ -4,6 +4,7 @@ catalogue comes down over SFTP and is applied and re-published."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
@@ -31,7 +32,7 @@ public catalogue when anything changed.
 )
 def catalogue_sync() -> None:
     @task(outlets=[EXCHANGE_CATALOGUE])
-    def pull_and_apply_catalogue() -> dict:
+    def pull_and_apply_catalogue() -> dict[str, Any]:
         from hub import province, stages
 
         return stages.compact(province.catalogue_sync())

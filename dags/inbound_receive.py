@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
@@ -32,7 +33,7 @@ stages the applications in the exchange database together with the ledger row
 )
 def inbound_receive() -> None:
     @task(outlets=[INBOUND_STAGED])
-    def receive_bundles() -> dict:
+    def receive_bundles() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.inbound_receive())

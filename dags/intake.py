@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import dag, task
 
@@ -35,13 +36,13 @@ raises an alarm when the outbound channel has been silent too long.
 )
 def intake() -> None:
     @task(outlets=[INBOUND_CHANNEL])
-    def collect_submissions() -> dict:
+    def collect_submissions() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.intake())
 
     @task(outlets=[INBOUND_CHANNEL])
-    def keep_channel() -> dict:
+    def keep_channel() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.inbound_upkeep())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
@@ -33,7 +34,7 @@ lists; written atomically and idempotently by event id. Keeps the static status 
 )
 def portal_publish() -> None:
     @task(outlets=[PUBLIC_FEED])
-    def write_public_feed() -> dict:
+    def write_public_feed() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.portal_publish())

@@ -4,6 +4,7 @@ platform over SFTP, and the province's receipts back."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
@@ -35,13 +36,13 @@ again. See `docs/province-feed.md`.
 )
 def province_report() -> None:
     @task(outlets=[PROVINCE_FEED])
-    def plan_batches() -> dict:
+    def plan_batches() -> dict[str, Any]:
         from hub import province, stages
 
         return stages.compact(province.province_plan())
 
     @task(outlets=[PROVINCE_RECEIPTS])
-    def exchange_with_province() -> dict:
+    def exchange_with_province() -> dict[str, Any]:
         from hub import province, stages
 
         return stages.compact(province.province_exchange())

@@ -5,6 +5,7 @@ steward summary."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
@@ -34,7 +35,7 @@ mismatch fails the run.
 )
 def quality_report() -> None:
     @task(outlets=[QUALITY_REPORT])
-    def report_day() -> dict:
+    def report_day() -> dict[str, Any]:
         from hub import stages
 
         logical = get_current_context().get("logical_date")

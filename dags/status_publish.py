@@ -4,6 +4,7 @@ and scanned, into signed outbound bundles."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
@@ -55,25 +56,25 @@ run. The check covers the run's own bundles, not the day so far (the daily
 )
 def status_publish() -> None:
     @task(outlets=[OUTBOUND_CHANNEL])
-    def publish_changes() -> dict:
+    def publish_changes() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.status_publish())
 
     @task(outlets=[OUTBOUND_CHANNEL, PUBLIC_CATALOGUE])
-    def publish_catalogue() -> dict:
+    def publish_catalogue() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.catalogue_publish())
 
     @task(outlets=[OUTBOUND_CHANNEL])
-    def keep_channel() -> dict:
+    def keep_channel() -> dict[str, Any]:
         from hub import stages
 
         return stages.compact(stages.outbound_upkeep())
 
     @task(outlets=[QUALITY_REPORT])
-    def check_quality(published: dict) -> dict:
+    def check_quality(published: dict[str, Any]) -> dict[str, Any]:
         from hub import stages
 
         return stages.quality_check(
@@ -82,7 +83,7 @@ def status_publish() -> None:
 
     published = publish_changes()
     published >> publish_catalogue() >> keep_channel()
-    check_quality(published)
+    check_quality(published)  # type: ignore[arg-type]  # an XComArg, its dict at run time
 
 
 if loads("admin"):

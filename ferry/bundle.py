@@ -50,11 +50,11 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 import orjson
 
 from ferry.content_types import ALLOWED_MEDIA_TYPES, SNIFF_BYTES, content_matches
-from ferry.errors import TerminalError
 from ferry.hashing import HashWorker, WorkerSha256
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey, is_expired
 from ferry.suites import AEAD_TAG_BYTES, SUITES, CryptoSuite, DecryptionFailed, get_suite
 from ferry.transport import open_regular
+from schemas.exceptions import TerminalError
 
 MAGIC_PREFIX = b"PEXHUB\x00"
 FORMAT_VERSION = 2

@@ -31,9 +31,9 @@ from typing import NamedTuple
 
 import orjson
 
-from ferry.errors import TerminalError
 from ferry.suites import get_suite
 from ferry.transport import fsync_dir
+from schemas.exceptions import TerminalError
 
 DEFAULT_SUITE = "intl"
 INIT_HINT = "run `hub keys init` to create the zone keys and exchange the public keys"

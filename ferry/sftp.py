@@ -1,18 +1,15 @@
 """SFTP transport (paramiko): a channel folder on a remote host, host key pinned.
 
 The host key must be known in advance (a known_hosts file or a configured key); an unknown
-or changed key refuses the connection (``RejectPolicy``), never adds it. Authentication is
-by key only. A bundle is uploaded as ``NAME.part`` and renamed when complete, so the other
-side never lists a partial file. Errors are mapped once: transient (connection reset,
-timeout, refused) or terminal (host key, authentication, permission).
+or changed key refuses the connection, never adds it. Authentication is by key only. A
+bundle is uploaded as ``NAME.part`` and renamed when complete, so the other side never
+lists a partial file. Sessions, pinning and the sorting of failures into transient or
+terminal are ``ferry.ssh``'s, shared with the province connector.
 """
 
 from __future__ import annotations
 
-import base64
-import errno
 import hashlib
-import socket
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -24,12 +21,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import paramiko
 
-from ferry.errors import TerminalError, TransientError
+from ferry.ssh import SshPeer, load_private_key, parse_host_key, sftp_session
 from ferry.transport import BUNDLE_SUFFIX, NAME_PATTERN, PART_SUFFIX, check_name
+from schemas.exceptions import TerminalError
 
 _SPOOL_BYTES = 8 << 20
 _CHUNK = 256 * 1024
-_TERMINAL_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.ENOENT, errno.ENOTDIR}
 
 
 @dataclass(frozen=True)
@@ -82,41 +79,18 @@ class SftpTransport:
 
     @contextmanager
     def _session(self) -> Iterator[paramiko.SFTPClient]:
-        client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        try:
-            self._pin(client)
-            key = _load_key(self.config.key_file)
-            client.connect(
-                self.config.host, port=self.config.port, username=self.config.username,
-                pkey=key, timeout=self.config.timeout, banner_timeout=self.config.timeout,
-                auth_timeout=self.config.timeout, allow_agent=False, look_for_keys=False,
-            )
-            sftp = client.open_sftp()
-            sftp.get_channel().settimeout(self.config.timeout)
-            yield sftp
-        except (TerminalError, TransientError):
-            raise
-        except Exception as error:
-            raise _classify(error, self.config) from error
-        finally:
-            client.close()
-
-    def _pin(self, client: paramiko.SSHClient) -> None:
-        keys = client.get_host_keys()
-        if self.config.known_hosts is not None:
+        config = self.config
+        host_keys = []
+        if config.host_key is not None:
             try:
-                keys.load(str(self.config.known_hosts))
-            except (OSError, paramiko.SSHException) as error:
-                raise TerminalError(f"cannot read known_hosts {self.config.known_hosts}: {error}") from None
-        if self.config.host_key is not None:
-            kind, _, data = self.config.host_key.strip().partition(" ")
-            try:
-                pinned = paramiko.PKey.from_type_string(kind, base64.b64decode(data.split()[0]))
-            except (ValueError, IndexError, paramiko.SSHException):
+                host_keys.append(parse_host_key(config.host_key.strip()))
+            except ValueError:
                 raise TerminalError("configured host_key is not a valid public key") from None
-            name = self.config.host if self.config.port == 22 else f"[{self.config.host}]:{self.config.port}"
-            keys.add(name, pinned.get_name(), pinned)
+        peer = SshPeer(config.host, config.port, config.username, config.timeout)
+        with sftp_session(
+            peer, _load_key(config.key_file), host_keys=host_keys, known_hosts=config.known_hosts
+        ) as sftp:
+            yield sftp
 
     def _remote(self, name: str) -> str:
         return str(PurePosixPath(self.config.remote_dir) / check_name(name))
@@ -174,11 +148,11 @@ class SftpTransport:
 
 def _load_key(path: Path) -> paramiko.PKey:
     try:
-        return paramiko.PKey.from_path(str(path))
+        return load_private_key(path=path)
     except FileNotFoundError:
         raise TerminalError(f"SFTP key file {path} does not exist") from None
-    except (paramiko.SSHException, ValueError) as error:
-        raise TerminalError(f"SFTP key file {path} is not a usable private key: {type(error).__name__}") from None
+    except ValueError as error:
+        raise TerminalError(f"SFTP key file {path} is not a usable private key: {error}") from None
 
 
 def _stat(sftp: paramiko.SFTPClient, path: str) -> Any:
@@ -200,23 +174,3 @@ def _same_remote(sftp: paramiko.SFTPClient, remote: str, source: Path) -> bool:
         while chunk := stream.read(_CHUNK):
             ours.update(chunk)
     return theirs.digest() == ours.digest()
-
-
-def _classify(error: Exception, config: SftpConfig) -> Exception:
-    """One place that says whether retrying an SFTP failure can help."""
-    where = f"sftp://{config.username}@{config.host}:{config.port}"
-    if isinstance(error, paramiko.BadHostKeyException):
-        return TerminalError(f"{where}: host key does not match the pinned key (possible MITM)")
-    if isinstance(error, paramiko.AuthenticationException):
-        return TerminalError(f"{where}: authentication failed")
-    if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
-        return TerminalError(f"{where}: host key is not pinned; refusing to trust it")
-    if isinstance(error, PermissionError) or (
-        isinstance(error, OSError) and error.errno in _TERMINAL_ERRNOS
-    ):
-        return TerminalError(f"{where}: {error}")
-    if isinstance(error, (socket.timeout, TimeoutError, ConnectionError, EOFError, OSError)):
-        return TransientError(f"{where}: {type(error).__name__}: {error}")
-    if isinstance(error, paramiko.SSHException):
-        return TransientError(f"{where}: {error}")
-    return TerminalError(f"{where}: {type(error).__name__}: {error}")

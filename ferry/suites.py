@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ferry.errors import TerminalError
+from schemas.exceptions import TerminalError
 
 AEAD_TAG_BYTES = 16
 AEAD_NONCE_BYTES = 12

@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from ferry.errors import TerminalError
+from schemas.exceptions import TerminalError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 BUNDLE_SUFFIX = ".peb"

@@ -16,12 +16,12 @@ OWNER = "information-centre"
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(
-            exception="ferry.errors.TerminalError",
+            exception="schemas.exceptions.TerminalError",
             action=RetryAction.FAIL,
             reason="terminal: retrying cannot help, an operator must act",
         ),
         RetryRule(
-            exception="ferry.errors.TransientError",
+            exception="schemas.exceptions.TransientError",
             action=RetryAction.RETRY,
             retry_delay=timedelta(seconds=30),
             reason="transient: try again shortly",

@@ -134,7 +134,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hub.stages import STAGES
+    from hub.province import STAGES
 
     _print_json(STAGES[args.stage]())
     return 0
@@ -253,8 +253,8 @@ def cmd_catalogue_import(args: argparse.Namespace) -> int:
     else:
         for change in report.applied:
             print(f"  row {change['row']:>5}  {change['code']}  {ACTION_NAMES[change['action']]} → v{change['version']} ({change['state']})")
-        for error in report.errors:
-            print(f"  row {error['row']:>5}  {error['code'] or '?'}  REFUSED: {error['reason']}")
+        for refused in report.errors:
+            print(f"  row {refused['row']:>5}  {refused['code'] or '?'}  REFUSED: {refused['reason']}")
         print(
             f"{report.source}: {report.rows} rows, {len(report.applied)} changes applied, "
             f"{report.unchanged} unchanged, {len(report.errors)} refused; catalogue {report.catalogue_version}"
@@ -336,9 +336,9 @@ def cmd_airflow_env(args: argparse.Namespace) -> int:
 
 def cmd_ferry(args: argparse.Namespace) -> int:
     """``hub ferry ...``: channel status, verify, quarantine, resend."""
-    from ferry.errors import TerminalError
     from hub import ferry_ops
     from hub.settings import load_settings
+    from schemas.exceptions import TerminalError
 
     settings = load_settings()
     try:
@@ -401,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--expected", help="write the expected outcomes here")
     generate.set_defaults(func=cmd_generate)
 
-    from hub.stages import STAGES
+    from hub.province import STAGES
 
     run = commands.add_parser("run", help="run one stage of the loop without a scheduler")
     run.add_argument("stage", choices=sorted(STAGES))

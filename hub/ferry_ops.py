@@ -13,7 +13,6 @@ from connectors import ferry_control
 from connectors.db import ferry_applied
 from connectors.ferry_ledger import sequence_of
 from ferry.bundle import BundleRejected, open_bundle
-from ferry.errors import TerminalError
 from hub.settings import ZONES, Settings
 from hub.stages import channel_sender
 from hub.zones import (
@@ -23,6 +22,7 @@ from hub.zones import (
     receiver_keyring,
     zone_engine,
 )
+from schemas.exceptions import TerminalError
 
 
 def channel_status(settings: Settings) -> dict[str, Any]:

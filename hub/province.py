@@ -1,10 +1,12 @@
 """Stages of the provincial feed (administration zone), each taking the settings and
 returning a small JSON-able report; the ``province_report`` and ``catalogue_sync`` DAGs
-and ``hub run`` call these."""
+and ``hub run`` call these.
+
+A layer above ``hub.stages`` (it re-publishes the catalogue with its stage); ``hub.stages``
+never imports this module: ``STAGES`` here adds the province's stages to its registry."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict
@@ -30,7 +32,9 @@ from connectors.province_feed import (
     scan_changes,
 )
 from connectors.province_sftp import DEFAULT_CONN_ID, SftpSettings, with_retries
+from hub import stages
 from hub.settings import Settings, load_settings
+from hub.stages import catalogue_publish
 from hub.zones import signing_key, zone_engine
 
 
@@ -80,32 +84,18 @@ def province_exchange(
 
 
 def quality_gate(settings: Settings) -> Callable[[str], str | None]:
-    """The provincial gate of the data-quality checks: before a batch goes up, its files
-    are checked against its manifest (the provincial-batch suite), and the batch is held
-    when that check, or the day's quality report, failed a critical expectation for a
+    """The provincial gate of the data-quality checks (``quality.report.check_provincial_batch``):
+    before a batch goes up its files are checked against its manifest, and the batch is
+    held when that check, or the day's quality report, failed a critical expectation for a
     record kind the batch carries (``HUB_QUALITY_GATE=off``: report only)."""
 
     def check(batch_id: str) -> str | None:
-        from hub.stages import gate_allows
-        from quality.data import provincial_batch_frame
-        from quality.gate import blocking_rules
-        from quality.report import run_quality
+        from quality.report import check_provincial_batch
 
-        folder = feed_paths(settings).batch_dir(batch_id)
-        manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
-        kinds = tuple(kind for kind, count in manifest["manifest"]["counts"].items() if count)
-        run_quality(
-            settings.quality_root, zone_engine(settings, "admin"),
-            frames={"provincial_batch": provincial_batch_frame(folder, manifest)},
-            suites=("provincial_batch",), label=batch_id,
+        return check_provincial_batch(
+            settings.quality_root, zone_engine(settings, "admin"), feed_paths(settings).batch_dir(batch_id),
+            mode=settings.quality_gate,
         )
-        day = str(manifest["manifest"]["created_at"])[:10]
-        if gate_allows(batch_id, kinds, settings) and gate_allows(day, kinds, settings):
-            return None
-        rules = blocking_rules(settings.quality_root, batch_id, kinds) + blocking_rules(
-            settings.quality_root, day, kinds
-        )
-        return "held by the quality gate: " + ", ".join(sorted(set(rules)))
 
     return check
 
@@ -128,9 +118,7 @@ def catalogue_sync(settings: Settings | None = None, *, sftp: SftpSettings | Non
     applied = apply_province_catalogue(engine, files) if files else []
     report: dict[str, Any] = {"pulled": pulled.pulled, "skipped": pulled.skipped, "applied": applied}
     if any(a["state"] == "applied" and a.get("applied") for a in applied):
-        from hub import stages
-
-        report["republished"] = stages.catalogue_publish(settings)
+        report["republished"] = catalogue_publish(settings)
     return report
 
 
@@ -139,3 +127,9 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
     found = feed_status(zone_engine(settings, "admin"))
     found["steward_report"] = str(feed_paths(settings).steward_report)
     return found
+
+
+# Every stage ``hub run`` knows: the loop's (``hub.stages``) and the province's.
+STAGES: dict[str, Callable[..., dict[str, Any]]] = {
+    **stages.STAGES, "province_report": province_report, "catalogue_sync": catalogue_sync,
+}

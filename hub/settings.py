@@ -9,13 +9,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.exceptions import TerminalError
+
 ZONES = ("internet", "admin")
 ZONE_CHOICES = ("internet", "admin", "both")
 QUALITY_GATES = ("critical", "off")
 
 
-class SettingsError(ValueError):
-    """A setting has a value the hub cannot run with."""
+class SettingsError(TerminalError, ValueError):
+    """A setting has a value the hub cannot run with (terminal: fix the setting)."""
 
 
 @dataclass(frozen=True)

@@ -238,12 +238,3 @@ def compact(report: dict[str, Any], keep: int = 10, whole: tuple[str, ...] = ("b
         else:
             result[key] = value
     return result
-
-
-def _province_stages() -> dict[str, Any]:
-    from hub import province
-
-    return {"province_report": province.province_report, "catalogue_sync": province.catalogue_sync}
-
-
-STAGES.update(_province_stages())

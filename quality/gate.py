@@ -6,13 +6,17 @@ rules that failed and the provincial record kind they concern (case, step, resul
 penalty, catalogue, batch) in ``<quality root>/gate.json``; the latest run of a scope
 replaces the earlier one, so fixing the data and re-running the report opens the gate.
 A scope no run has looked at is allowed (the gate stops failures, not silence).
+
+``batch_verdict`` is the verdict on one built provincial batch (its own scope and its
+day's); ``quality.report.check_provincial_batch`` runs the batch's suite, then asks it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 GATE_FILE = "gate.json"
 FEED_KINDS = frozenset({"case", "step", "result", "penalty"})
@@ -58,3 +62,18 @@ def gate_allows(
     if mode == "off":
         return True
     return not blocking_rules(root, batch_scope, record_kinds)
+
+
+def batch_verdict(
+    root: Path, batch_id: str, manifest: Mapping[str, Any], *, mode: str = "critical"
+) -> str | None:
+    """Whether the built provincial batch ``batch_id`` (its signed ``manifest.json``) may go
+    up: None when it may, else why it is held. Held when the latest quality run of the
+    batch itself, or of the day it was built, failed a critical expectation for a record
+    kind the batch carries (``mode="off"``: report only)."""
+    kinds = tuple(kind for kind, count in manifest["manifest"]["counts"].items() if count)
+    day = str(manifest["manifest"]["created_at"])[:10]
+    if gate_allows(batch_id, kinds, root=root, mode=mode) and gate_allows(day, kinds, root=root, mode=mode):
+        return None
+    rules = blocking_rules(root, batch_id, kinds) + blocking_rules(root, day, kinds)
+    return "held by the quality gate: " + ", ".join(sorted(set(rules)))

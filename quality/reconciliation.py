@@ -31,7 +31,7 @@ from connectors.db import (
     status_outbox,
 )
 from connectors.public_feed import status_documents
-from ferry.errors import TerminalError
+from schemas.exceptions import TerminalError
 
 
 def _count(engine: Engine, query: Any) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 
 from connectors.files import write_atomic
 from quality import data
-from quality.gate import record_gate
+from quality.gate import batch_verdict, record_gate
 from quality.reconciliation import (
     Balance,
     ReconciliationMismatch,
@@ -229,3 +229,15 @@ def load_history(root: Path) -> list[dict[str, Any]]:
         return []
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
+
+def check_provincial_batch(root: Path, admin: Engine, folder: Path, *, mode: str = "critical") -> str | None:
+    """The provincial gate for the batch built in ``folder``: its files are checked against
+    its manifest (the provincial-batch suite), then ``quality.gate.batch_verdict`` says
+    whether it may be sent (None) or why it is held."""
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    batch_id = folder.name
+    run_quality(
+        root, admin, frames={"provincial_batch": data.provincial_batch_frame(folder, manifest)},
+        suites=("provincial_batch",), label=batch_id,
+    )
+    return batch_verdict(root, batch_id, manifest, mode=mode)

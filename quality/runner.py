@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from quality.suites import SUITES, Rule, Suite
-from rules.publication import mask_id_number, mask_name, mask_phone, scan_for_personal_data
+from rules.personal_data import scan_for_personal_data
+from rules.publication import mask_id_number, mask_name, mask_phone
 
 DOCS_SITE = "hub_data_docs"
 DATASOURCE = "hub_frames"
@@ -52,12 +53,13 @@ def quality_context(root: Path) -> Any:
     """The GX file context of this quality root, with progress bars off and the Data Docs
     site at ``<root>/data-docs``."""
     import great_expectations as gx
+    from great_expectations.data_context.store.store import DataDocsSiteConfigTypedDict
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    site = {
+    site: DataDocsSiteConfigTypedDict = {
         "class_name": "SiteBuilder",
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         "store_backend": {"class_name": "TupleFilesystemStoreBackend",
@@ -84,6 +86,7 @@ def _expectation(rule: Rule) -> Any:
 
 def _register_suites(context: Any) -> None:
     import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
 
     try:
         source = context.data_sources.get(DATASOURCE)
@@ -107,7 +110,7 @@ def _register_suites(context: Any) -> None:
         context.checkpoints.add_or_update(gx.Checkpoint(
             name=suite.name,
             validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
+            actions=[UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])],
             result_format={"result_format": "COMPLETE",
                            "unexpected_index_column_names": [ROW, suite.id_column]},
         ))

@@ -21,6 +21,7 @@ import jsonschema_rs
 import orjson
 
 import schemas
+from schemas.exceptions import TerminalError
 
 CATEGORIES: Mapping[str, str] = {
     "XK": "行政许可",
@@ -75,8 +76,8 @@ PUBLIC_FIELDS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-class CatalogueError(ValueError):
-    """A catalogue document or change that the hub must not use."""
+class CatalogueError(TerminalError, ValueError):
+    """A catalogue document or change that the hub must not use (terminal: fix the data)."""
 
 
 class TransitionError(CatalogueError):

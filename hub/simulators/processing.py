@@ -268,7 +268,7 @@ def advance_cases(
                 return report
             after = open_cases[-1].case_number
             numbers = [c.case_number for c in open_cases]
-            done = dict(
+            done: dict[str, int] = dict(
                 connection.execute(
                     select(case_steps.c.case_number, func.count())
                     .where(case_steps.c.case_number.in_(numbers))

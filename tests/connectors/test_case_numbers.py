@@ -9,8 +9,9 @@ from typing import Any
 import orjson
 from sqlalchemy import select, update
 
-from connectors.db import applications, case_sequences, create_schema, engine_for, inbound_records
+from connectors.db import applications, case_sequences, engine_for, inbound_records
 from connectors.exchange import load_applications
+from connectors.migrate import create_schema
 from rules.catalogue import build_catalogue
 from rules.identifiers import resident_id_check_char
 

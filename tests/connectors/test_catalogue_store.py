@@ -18,7 +18,8 @@ from connectors.catalogue_store import (
     read_catalogue_file,
     stored_catalogue,
 )
-from connectors.db import catalogue_items, catalogue_transitions, create_schema, engine_for
+from connectors.db import catalogue_items, catalogue_transitions, engine_for
+from connectors.migrate import create_schema
 from rules.catalogue import APPROVAL_ROLE_NAMES, CATEGORIES, DISCLOSURE_FIELDS, STATES
 from rules.catalogue_import import COLUMNS, MEDIA_TYPES, diff_entries
 
@@ -251,12 +252,12 @@ def test_a_catalogue_bundle_left_planned_by_a_crash_is_sent_before_any_status_bu
     hub_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from connectors.db import ferry_sent
-    from ferry.errors import TransientError
     from ferry.transport import LocalFolderTransport
     from hub import stages
     from hub.keys import init_keys
     from hub.settings import load_settings
     from hub.zones import zone_engine
+    from schemas.exceptions import TransientError
 
     settings = load_settings()
     init_keys(settings)

@@ -16,12 +16,12 @@ from connectors.clock import iso, now
 from connectors.db import catalogue_publications, ferry_sent, transaction
 from connectors.exchange import publish_status
 from connectors.ferry_ledger import DATA, HEARTBEAT, PlannedBundle, plan_next
-from ferry.errors import TerminalError
 from ferry.transport import LocalFolderTransport
 from hub import stages
 from hub.settings import Settings
 from hub.zones import load_catalogue, zone_engine
 from rules.catalogue import public_catalogue
+from schemas.exceptions import TerminalError
 
 
 class RecordingTransport(LocalFolderTransport):

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select
 
 from connectors.db import alarms, applications, ferry_sent, inbound_records, quarantine
-from ferry.errors import TransientError
 from ferry.transport import LocalFolderTransport
 from hub import stages
 from hub.keys import init_keys
 from hub.settings import load_settings
 from hub.simulators.applicants import generate_batch
 from hub.zones import load_catalogue, zone_engine
+from schemas.exceptions import TransientError
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from ferry.bundle import (
     records_item,
     write_bundle,
 )
-from ferry.errors import TerminalError
+from schemas.exceptions import TerminalError
 
 APPLICATIONS: list[dict[str, Any]] = [
     {"case_no": "A-1", "item_code": "000101", "applicant": {"name": "张三"}},

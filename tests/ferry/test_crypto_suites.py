@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from ferry.errors import TerminalError
 from ferry.suites import SUITES, CryptoSuite, IntlSuite, get_suite
+from schemas.exceptions import TerminalError
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ferry.errors import TerminalError
 from ferry.transport import LocalFolderTransport, Transport
+from schemas.exceptions import TerminalError
 
 
 @pytest.fixture

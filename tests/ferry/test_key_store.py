@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from ferry.errors import TerminalError
 from ferry.keys import (
     SigningKey,
     TrustedKey,
@@ -21,6 +20,7 @@ from ferry.keys import (
     load_signing_key,
 )
 from ferry.suites import get_suite
+from schemas.exceptions import TerminalError
 
 
 @pytest.fixture

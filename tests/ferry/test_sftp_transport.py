@@ -18,8 +18,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ferry.errors import TerminalError, TransientError
 from ferry.sftp import SftpConfig, SftpTransport
+from schemas.exceptions import TerminalError, TransientError
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not Path(SSHD).exists(), reason="openssh-server is not installed")

@@ -16,18 +16,17 @@ from rules.identifiers import (
     resident_id_check_char,
     uscc_check_char,
 )
+from rules.personal_data import Finding, scan_for_personal_data
 from rules.publication import (
     ALLOWED_FIELDS,
     DISCLOSURE_FIELDS,
     STATUS_EVENT_FIELDS,
-    Finding,
     is_minor_at,
     mask_id_number,
     mask_name,
     mask_phone,
     public_disclosure_record,
     public_status_record,
-    scan_for_personal_data,
     withheld_from_publication,
     withholding_reason,
 )
@@ -329,7 +328,7 @@ def test_an_id_ending_in_x_is_one_finding() -> None:
 
 def test_an_organisations_credit_code_that_passes_luhn_is_not_a_bank_card() -> None:
     from rules.identifiers import org_code_check_char, uscc_check_char
-    from rules.publication import _passes_luhn
+    from rules.personal_data import _passes_luhn
 
     found = None
     for serial in range(10_000):
@@ -453,7 +452,7 @@ def test_a_disclosure_masks_the_party_and_is_plain_text() -> None:
 
 def test_a_national_power_code_is_not_a_card_number() -> None:
     from rules.identifiers import org_code_check_char, uscc_check_char
-    from rules.publication import _passes_luhn
+    from rules.personal_data import _passes_luhn
 
     # Find an all-digit agency credit code whose digits pass the Luhn check, as about one
     # agency in ten has; its power codes begin with it.
@@ -487,7 +486,7 @@ def test_markup_split_over_two_fields_hides_no_number(before: str, after: str) -
 
 
 def _reference_scan(record: dict[str, Any]) -> list[Finding]:
-    from rules.publication import _mask_number, _numbers_in_suspect, _texts, _visible
+    from rules.personal_data import _mask_number, _numbers_in_suspect, _texts, _visible
 
     findings: list[Finding] = []
     for path, text in _texts(record, ""):
@@ -520,7 +519,7 @@ tricky_texts = st.one_of(
 
 @given(tricky_texts)
 def test_the_pre_filter_never_clears_a_text_with_a_long_digit_run(text: str) -> None:
-    from rules.publication import (
+    from rules.personal_data import (
         _DIGIT_RUN,
         _FEWEST_DIGITS,
         _may_hold_number,
@@ -541,7 +540,7 @@ def test_the_pre_filter_never_clears_a_text_with_a_long_digit_run(text: str) -> 
 def test_the_pre_filter_joins_digits_over_every_character_the_skeleton_does() -> None:
     import re
 
-    from rules.publication import _BETWEEN_DIGITS, _skeleton_char
+    from rules.personal_data import _BETWEEN_DIGITS, _skeleton_char
 
     between = re.compile(_BETWEEN_DIGITS)
     for code in range(0x110000):
@@ -552,7 +551,7 @@ def test_the_pre_filter_joins_digits_over_every_character_the_skeleton_does() ->
 
 def test_the_pre_filter_catches_numbers_split_every_way() -> None:
     from rules.identifiers import is_valid_uscc
-    from rules.publication import _may_hold_number, _visible
+    from rules.personal_data import _may_hold_number, _visible
 
     # A credit code with few digits is blanked to one separator: the digits on its two
     # sides become one mobile number, though no 11 of them stand together in the text.
@@ -583,7 +582,7 @@ tricky_records = st.recursive(
 
 @given(tricky_records)
 def test_the_fast_path_collects_the_same_texts(record: Any) -> None:
-    from rules.publication import _collect_values, _texts
+    from rules.personal_data import _collect_values, _texts
 
     values: list[str] = []
     _collect_values(record, values)
@@ -614,7 +613,7 @@ def test_a_number_next_to_texts_already_found_clean_is_found() -> None:
 
 
 def test_texts_found_clean_are_remembered_within_bounds() -> None:
-    from rules.publication import _CleanTexts
+    from rules.personal_data import _CleanTexts
 
     clean = _CleanTexts(4)
     for start in range(0, 40, 3):

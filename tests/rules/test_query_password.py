@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rules.publication import scan_for_personal_data
+from rules.personal_data import scan_for_personal_data
 from rules.query_password import (
     LEGACY_KDF_ITERATIONS,
     PASSWORD_ALPHABET,

@@ -1,0 +1,77 @@
+"""The pure hand-over mapping (``rules.handover``): a staged record becomes a rejection
+with reasons or an accepted application's rows, with nothing read or written."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from rules.catalogue import Catalogue
+from rules.handover import (
+    UNREADABLE,
+    Rejection,
+    StagedApplication,
+    decode_envelope,
+    hand_over,
+    material_digests,
+    refusal_reasons,
+)
+from tests.rules.test_applications import JPG_SHA, PDF_SHA, catalogue, envelope  # noqa: F401 (fixtures)
+
+AT = "2026-11-23T12:00:05+08:00"
+
+
+def staged(payload: str) -> StagedApplication:
+    return StagedApplication("inbound", 4, 2, "NET20261123000001", payload, "2026-11-23T12:00:00+08:00")
+
+
+def test_unreadable_payloads_are_refused_as_unreadable(catalogue: Catalogue) -> None:  # noqa: F811
+    for payload in ("{not json", "null"):
+        parsed = decode_envelope(payload)
+        assert parsed is None
+        assert refusal_reasons(parsed, catalogue, received_at=AT, attachments=set()) == [UNREADABLE]
+
+
+def test_a_refusal_keeps_every_reason_and_the_envelope(envelope: dict[str, Any], catalogue: Catalogue) -> None:  # noqa: F811
+    record = staged(json.dumps(envelope, ensure_ascii=False))
+    reasons = refusal_reasons(decode_envelope(record.payload), catalogue, received_at=record.received_at,
+                              attachments=set())
+    assert {r.code for r in reasons} == {"MATERIAL_FILE_ABSENT"}
+    rejection, outbox = Rejection(record, tuple(reasons), AT).rows()
+    assert rejection == {"net_id": record.net_id, "reasons": [r.as_dict() for r in reasons],
+                         "rejected_at": AT, "bundle": "inbound#4", "envelope": record.payload}
+    assert outbox == {"step": None, "opinion": None, "reasons": rejection["reasons"], "result": None,
+                      "net_id": record.net_id, "case_number": None, "status": "rejected", "at": AT}
+    assert record.outcome_row("rejected") == {
+        "state": "loaded", "outcome": "rejected", "channel": "inbound", "sequence": 4, "idx": 2,
+    }
+
+
+def test_an_accepted_application_is_handed_over_with_its_case_number(
+    envelope: dict[str, Any], catalogue: Catalogue  # noqa: F811
+) -> None:
+    record = staged(orjson.dumps(envelope).decode())
+    parsed = decode_envelope(record.payload)
+    assert material_digests(parsed) == [PDF_SHA, JPG_SHA]
+    assert refusal_reasons(parsed, catalogue, received_at=record.received_at,
+                           attachments={PDF_SHA, JPG_SHA}) == []
+    item = catalogue.items[parsed["power_code"]]
+    handed = hand_over(record, parsed, item, "32010000010000000007", AT)
+    assert handed.application["case_number"] == "32010000010000000007"
+    assert handed.application["power_version"] == item.version
+    assert handed.application["applicant_id_number"] == envelope["applicant"]["id_number"]
+    assert handed.application["applicant_address"] is None
+    assert handed.application["bundle"] == "inbound#4" and handed.application["envelope"] == record.payload
+    assert handed.case == {"case_number": "32010000010000000007", "net_id": record.net_id,
+                           "state": "registered", "updated_at": AT}
+    assert [(m["idx"], m["material_code"], m["sha256"]) for m in handed.materials] == [
+        (0, "APP_FORM", PDF_SHA), (1, "ID_COPY", JPG_SHA)
+    ]
+    assert handed.outbox["status"] == "registered" and handed.outbox["reasons"] is None
+
+
+def test_material_digests_skip_malformed_entries() -> None:
+    assert material_digests({"materials": [{"sha256": "ab"}, "x", {"sha256": "c" * 64}]}) == ["c" * 64]
+    assert material_digests([1, 2]) == [] and material_digests({"materials": "none"}) == []
