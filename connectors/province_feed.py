@@ -52,7 +52,7 @@ from connectors.db import (
     transaction,
 )
 from connectors.files import write_atomic
-from connectors.province_sftp import ProvinceSftp, SftpSettings, with_retries
+from connectors.province_sftp import ProvinceSftp, SftpSettings, province_session
 from ferry.keys import SigningKey
 from ferry.suites import get_suite
 from schemas import load_schema
@@ -626,20 +626,16 @@ def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths,
 
 def exchange(
     engine: Engine, sftp: SftpSettings, *, paths: FeedPaths, at: datetime | None = None,
-    sleep: Callable[[float], None] | None = None, gate: BatchGate | None = None,
+    gate: BatchGate | None = None,
 ) -> ExchangeReport:
-    """Upload planned batches, collect receipts, rewrite the steward report. Transient SFTP
-    failures are retried with backoff (then raised as ``ProvinceUnreachable``)."""
+    """Upload planned batches, collect receipts, rewrite the steward report. A transient SFTP
+    failure is raised as ``ProvinceUnreachable``: the batches not yet delivered stay
+    planned, and the task's Airflow retry sends them again (a batch whose manifest the
+    province already holds is skipped, see ``upload_batch``)."""
     report = ExchangeReport()
-
-    def work(session: ProvinceSftp) -> None:
+    with province_session(sftp) as session:
         send_batches(engine, session, paths=paths, report=report, at=at, gate=gate)
         collect_receipts(engine, session, paths=paths, report=report, at=at)
-
-    if sleep is None:
-        with_retries(sftp, work)
-    else:
-        with_retries(sftp, work, sleep=sleep)
     report.steward_report = str(write_steward_report(engine, paths.steward_report))
     return report
 

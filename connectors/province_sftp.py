@@ -6,7 +6,9 @@ Configured through an Airflow connection (default ``province_sftp``, e.g. the va
 ``AIRFLOW_CONN_PROVINCE_SFTP``) in the SSH provider's format: host, port, login, and the
 extras ``key_file`` (or ``private_key``), ``host_key`` (the server's public key, base64,
 optionally prefixed with its type), ``no_host_key_check`` (must be false), ``conn_timeout``;
-plus the hub's own ``remote_root``, ``retries`` and ``retry_delay``.
+plus the hub's own ``remote_root``. Retrying is not done here: a transient failure is raised
+as ``ProvinceUnreachable`` and the task's Airflow retry policy (``hub.airflow_policy``) is
+the one layer that tries again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from ferry.ssh import load_private_key, parse_host_key
 from schemas.exceptions import TerminalError, TransientError
 
 DEFAULT_CONN_ID = "province_sftp"
+# Extras of an earlier release, when the connector retried on its own.
+RETIRED_EXTRAS = frozenset({"retries", "retry_delay"})
 T = TypeVar("T")
 
 
@@ -50,8 +53,6 @@ class SftpSettings:
     private_key: str | None = field(default=None, repr=False)
     remote_root: str = "/"
     timeout: float = 10.0
-    retries: int = 3
-    retry_delay: float = 1.0
 
     @classmethod
     def from_extras(cls, host: str, port: int | None, login: str | None, extra: dict[str, Any]) -> SftpSettings:
@@ -67,6 +68,13 @@ class SftpSettings:
             raise ProvinceRefused("the province connection has no key_file or private_key extra (key authentication)")
         if not host or not login:
             raise ProvinceRefused("the province connection needs a host and a login")
+        retired = sorted(RETIRED_EXTRAS & extra.keys())
+        if retired:
+            raise ProvinceRefused(
+                f"the province connection sets {', '.join(retired)}: retrying is the Airflow retry policy "
+                "of the province DAGs (hub.airflow_policy: 3 retries, exponential backoff from 1 minute); "
+                "remove these extras"
+            )
         return cls(
             host=host,
             port=int(port or 22),
@@ -76,8 +84,6 @@ class SftpSettings:
             private_key=extra.get("private_key"),
             remote_root=str(extra.get("remote_root") or "/"),
             timeout=float(extra.get("conn_timeout") or extra.get("timeout") or 10),
-            retries=int(extra.get("retries", 3)),
-            retry_delay=float(extra.get("retry_delay", 1.0)),
         )
 
     @classmethod
@@ -237,24 +243,3 @@ def province_session(settings: SftpSettings) -> Iterator[ProvinceSftp]:
         yield session
     finally:
         session.close()
-
-
-def with_retries(
-    settings: SftpSettings,
-    work: Callable[[ProvinceSftp], T],
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Run ``work`` in a fresh session; on a transient failure reconnect and run it again,
-    with exponential backoff, up to ``settings.retries`` more times. ``work`` must be
-    idempotent. Terminal failures are raised at once."""
-    attempt = 0
-    while True:
-        try:
-            with province_session(settings) as session:
-                return work(session)
-        except ProvinceUnreachable:
-            if attempt >= settings.retries:
-                raise
-            sleep(settings.retry_delay * (2**attempt))
-            attempt += 1

@@ -31,7 +31,7 @@ from connectors.province_feed import (
     plan_batches,
     scan_changes,
 )
-from connectors.province_sftp import DEFAULT_CONN_ID, SftpSettings, with_retries
+from connectors.province_sftp import DEFAULT_CONN_ID, SftpSettings, province_session
 from hub import stages
 from hub.settings import Settings, load_settings
 from hub.stages import catalogue_publish
@@ -113,7 +113,8 @@ def catalogue_sync(settings: Settings | None = None, *, sftp: SftpSettings | Non
     settings = settings or load_settings()
     engine = zone_engine(settings, "admin")
     inbox = catalogue_inbox(settings)
-    pulled = with_retries(sftp or sftp_settings(), lambda session: pull_catalogue_files(engine, session, inbox))
+    with province_session(sftp or sftp_settings()) as session:
+        pulled = pull_catalogue_files(engine, session, inbox)
     files = pending_files(engine)
     applied = apply_province_catalogue(engine, files) if files else []
     report: dict[str, Any] = {"pulled": pulled.pulled, "skipped": pulled.skipped, "applied": applied}

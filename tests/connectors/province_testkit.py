@@ -70,7 +70,7 @@ class Hub:
 
         uri = urlsplit(self.province.connection_uri())
         extras: dict[str, object] = dict(parse_qsl(uri.query))
-        extras.update({"retries": 1, "retry_delay": 0.01, **overrides})
+        extras.update(overrides)
         return SftpSettings.from_extras(uri.hostname or "", uri.port, uri.username, extras)
 
 

@@ -15,11 +15,12 @@ from connectors.province_feed import LAG_ALARM, FeedPaths, feed_status, upload_b
 from connectors.province_sftp import (
     ProvinceRefused,
     ProvinceUnreachable,
+    SftpSettings,
     province_session,
-    with_retries,
 )
 from hub import province as stages
 from hub.settings import load_settings
+from schemas.exceptions import TerminalError, TransientError
 from tests.connectors.province_testkit import Hub, add_case, case_number, hours, hub, rename_case
 
 __all__ = ["hub"]
@@ -197,25 +198,27 @@ def test_a_tampered_batch_is_refused_by_the_province_and_its_rows_fail(hub: Hub)
     assert all(mark == "failed" and "BATCH_REFUSED" in (error or "") for mark, error in marks(hub).values())
 
 
-def test_transient_failures_are_retried_with_backoff(hub: Hub) -> None:
+def test_a_province_outage_fails_the_task_as_transient_and_the_retry_sends_what_waited(hub: Hub) -> None:
+    """The connector does not retry: the outage leaves the task as a TransientError (which
+    Airflow's retry policy retries), nothing is marked sent, and the next run delivers."""
+    for n in range(1, 3):
+        add_case(hub.engine, n, hours(0))
     hub.province.stop()
-    delays: list[float] = []
+    with pytest.raises(ProvinceUnreachable) as outage:
+        stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
+    assert isinstance(outage.value, TransientError)
+    assert {mark for mark, _ in marks(hub).values()} == {"pending"}
+    assert not (hub.province.root / "feed").exists() or not any((hub.province.root / "feed").iterdir())
+    hub.province.start()
+    retried = stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
+    assert retried["uploaded"] and {mark for mark, _ in marks(hub).values()} == {"sent"}
 
-    def back_off(seconds: float) -> None:
-        delays.append(seconds)
-        if len(delays) == 2:
-            hub.province.start()  # the province comes back during the second pause
 
-    assert with_retries(hub.sftp(retries=3, retry_delay=0.01), lambda s: s.listdir("feed"), sleep=back_off) == []
-    assert delays == [0.01, 0.02]
-
-
-def test_a_key_the_province_does_not_know_fails_at_once(hub: Hub) -> None:
+def test_a_key_the_province_does_not_know_fails_at_once_as_terminal(hub: Hub) -> None:
     (hub.province.server.folder / "authorized_keys").write_text("")
-    delays: list[float] = []
-    with pytest.raises(ProvinceRefused, match="authentication failed"):
-        with_retries(hub.sftp(retries=3), lambda s: s.listdir("feed"), sleep=delays.append)
-    assert delays == []
+    with pytest.raises(ProvinceRefused, match="authentication failed") as refused, province_session(hub.sftp()) as session:
+        session.listdir("feed")
+    assert isinstance(refused.value, TerminalError)
 
 
 def test_a_server_that_never_answers_times_out_as_transient(hub: Hub) -> None:
@@ -224,8 +227,14 @@ def test_a_server_that_never_answers_times_out_as_transient(hub: Hub) -> None:
         silent.listen()
         settings = hub.sftp(conn_timeout=0.5)
         settings = type(settings)(**{**settings.__dict__, "port": silent.getsockname()[1]})
-        with pytest.raises(ProvinceUnreachable):
-            with_retries(settings, lambda s: s.listdir("feed"), sleep=lambda _: None)
+        with pytest.raises(ProvinceUnreachable), province_session(settings) as session:
+            session.listdir("feed")
+
+
+def test_the_retired_retry_extras_are_refused_with_where_retrying_lives(hub: Hub) -> None:
+    with pytest.raises(ProvinceRefused, match="retries, retry_delay: retrying is the Airflow retry policy"):
+        hub.sftp(retries=3, retry_delay=1)
+    assert "retries" not in SftpSettings.__dataclass_fields__
 
 
 def test_quality_gate_holds_a_batch_whose_files_do_not_match_its_manifest(

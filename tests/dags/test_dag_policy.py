@@ -65,3 +65,17 @@ def test_every_dag_has_owner_zone_tag_retries_and_docs(monkeypatch: pytest.Monke
             assert task.retries >= 1, (dag_id, task.task_id)
             assert task.retry_policy is not None, (dag_id, task.task_id)
             assert task.outlets, (dag_id, task.task_id)
+
+
+def test_the_province_tasks_retry_a_transient_sftp_failure_in_airflow_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connectors do not retry on their own: the province DAGs' tasks carry the one
+    retry layer (retries with exponential backoff under the hub's retry policy)."""
+    from hub.airflow_policy import DEFAULT_ARGS, RETRY_POLICY
+
+    bag = load_bag(monkeypatch, "admin")
+    for dag_id in ("province_report", "catalogue_sync"):
+        for task in bag.dags[dag_id].tasks:
+            assert task.retries == DEFAULT_ARGS["retries"] == 3, (dag_id, task.task_id)
+            assert task.retry_exponential_backoff, (dag_id, task.task_id)
+            assert task.retry_policy is RETRY_POLICY, (dag_id, task.task_id)
+    # what the policy does with each kind: tests/hub/test_retry_policy.py
