@@ -210,7 +210,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from connectors.provenance import trace
     from hub.settings import ZONES, load_settings
     from hub.zones import zone_engine
+    from rules.identifiers import net_id_format_error
 
+    malformed = net_id_format_error(args.net_id)
+    if malformed:
+        print(malformed, file=sys.stderr)
+        return 2
     settings = load_settings()
     engines = [(zone, zone_engine(settings, zone)) for zone in ZONES if settings.loads(zone)]
     events = trace(engines, args.net_id)

@@ -105,3 +105,20 @@ def is_valid_uscc(code: str) -> bool:
     if len(code) != 18 or not _USCC_CHARS.issuperset(code):
         return False
     return uscc_check_char(code[:17]) == code[17] and is_valid_org_code(code[8:17])
+
+
+def net_id_format_error(net_id: str) -> str | None:
+    """Why ``net_id`` is not an internet registration id (NET_ID), or None when it has the
+    form the application schema requires: ``NET``, the 8-digit submission date, then 6 to 12
+    digits or capital letters (e.g. ``NET20261121000001``)."""
+    import re
+
+    from schemas import load_schema
+
+    pattern = load_schema("application")["properties"]["net_id"]["pattern"]
+    if re.fullmatch(pattern, net_id):
+        return None
+    return (
+        f"{net_id!r} is not a NET_ID: it must be 'NET', the 8-digit submission date (YYYYMMDD), "
+        "then 6 to 12 digits or capital letters, e.g. NET20261121000001"
+    )

@@ -39,6 +39,9 @@ def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixt
     assert "quarantined" in capsys.readouterr().out
 
     assert main(["trace", "NET00000000NOSUCH"]) == 1
+    assert "no record of this id" in capsys.readouterr().out
+    assert main(["trace", "net2026-11-21/1"]) == 2
+    assert "is not a NET_ID" in capsys.readouterr().err
 
     assert main(["summary", "--json", str(hub_env / "counts.json")]) == 0
     counts = json.loads((hub_env / "counts.json").read_text("utf-8"))

@@ -100,3 +100,14 @@ def test_adult_birth_dates_round_trip() -> None:
     born = date(2000, 1, 1) + timedelta(days=100)
     body = "320102" + born.strftime("%Y%m%d") + "123"
     assert resident_id_birth_date(body + resident_id_check_char(body)) == born
+
+
+def test_a_net_id_is_checked_against_the_application_schema_form() -> None:
+    from rules.identifiers import net_id_format_error
+
+    assert net_id_format_error("NET20261121000001") is None
+    assert net_id_format_error("NET20261121ABCDEF123456") is None
+    for malformed in ("", "NET2026112100001", "net20261121000001", "NET20261121000001 ", "32010000010000000001",
+                      "NET2026112100000X1234567"):
+        message = net_id_format_error(malformed)
+        assert message is not None and "is not a NET_ID" in message and "NET20261121000001" in message, malformed
