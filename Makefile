@@ -12,6 +12,7 @@ demo: setup
 	@$(VENV)/bin/hub demo --home $(DEMO_HOME)
 
 test: setup
+	@scripts/postgres-test-db.sh
 	@$(VENV)/bin/ruff check schemas rules ferry connectors quality hub dags tests
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider

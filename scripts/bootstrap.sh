@@ -15,8 +15,19 @@ while read -r pkg; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/apt-packages.txt)
 if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      SUDO=sudo
+    else
+      echo "[setup] these Debian packages are missing: ${need_apt[*]}" >&2
+      echo "[setup] installing them needs root (or sudo without a password); ask an administrator to run:" >&2
+      echo "    apt-get update && apt-get install -y ${need_apt[*]}" >&2
+      echo "[setup] then run this command again." >&2
+      exit 1
+    fi
+  fi
   echo "[setup] installing Debian packages: ${need_apt[*]}"
-  SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi

@@ -25,6 +25,27 @@ function plain(value) {
 
 function text(id, value) { document.getElementById(id).textContent = plain(value); }
 
+// Times are published as ISO 8601 with their offset; an applicant reads them as dates and
+// times of the agency (China Standard Time), e.g. 2026年11月12日 09:40. A date alone
+// (YYYY-MM-DD) is shown as the date; anything unreadable is shown as published.
+const AGENCY_TIME = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai", year: "numeric", month: "numeric", day: "numeric",
+  hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+});
+function localTime(value) {
+  if (value == null || value === "") return "";
+  const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(value));
+  if (day) return Number(day[1]) + "年" + Number(day[2]) + "月" + Number(day[3]) + "日";
+  const moment = new Date(String(value));
+  if (Number.isNaN(moment.getTime())) return String(value);
+  const part = Object.fromEntries(AGENCY_TIME.formatToParts(moment).map((p) => [p.type, p.value]));
+  return part.year + "年" + part.month + "月" + part.day + "日 " + part.hour + ":" + part.minute;
+}
+
+// WebCrypto (crypto.subtle) exists only in a secure context: https, or http on localhost.
+const CAN_LOOK_UP = window.isSecureContext && !!(window.crypto && window.crypto.subtle);
+const INSECURE_MESSAGE = "本页面需通过 HTTPS 或在本机 (localhost) 打开才能查询：浏览器只在安全连接下提供解密所需的功能。";
+
 async function fetchJson(path) {
   const response = await fetch(path, { cache: "no-store" });
   if (!response.ok) return null;
@@ -57,11 +78,13 @@ function showCase(doc) {
   text("case-name", doc.case_name);
   text("case-applicant", doc.applicant_name);
   text("case-status", STATUS_LABELS[doc.status] || doc.status);
-  text("case-result", doc.result ? (RESULT_LABELS[doc.result.code] || "") + " " + (doc.result.note || "") : "尚无结果");
+  text("case-result", doc.result
+    ? [RESULT_LABELS[doc.result.code] || "", doc.result.note || "", localTime(doc.result.finished_at)].filter(Boolean).join(" ")
+    : "尚无结果");
   const rows = doc.events.map((event) => {
     const row = document.createElement("tr");
     const reasons = (event.reasons || []).map((r) => r.message).join("；");
-    for (const value of [event.at, STATUS_LABELS[event.status] || event.status, event.step, event.opinion || reasons]) {
+    for (const value of [localTime(event.at), STATUS_LABELS[event.status] || event.status, event.step, event.opinion || reasons]) {
       row.append(cell(value));
     }
     return row;
@@ -74,6 +97,11 @@ async function onLookup(submitEvent) {
   submitEvent.preventDefault();
   clearCase();
   const message = document.getElementById("lookup-message");
+  if (!CAN_LOOK_UP) {
+    message.className = "message error";
+    message.textContent = INSECURE_MESSAGE;
+    return;
+  }
   message.className = "message";
   message.textContent = "查询中……";
   const key = document.getElementById("case-key").value;
@@ -110,7 +138,7 @@ async function loadDisclosures() {
     for (const r of records) {
       const row = document.createElement("tr");
       const penalty = r.kind === "penalty" ? (r.penalty_kinds || []).join("、") + (r.fine_amount ? " " + r.fine_amount : "") : "";
-      row.append(cell(day), cell(r.kind === "penalty" ? "行政处罚" : "行政许可"), cell(r.power_name || r.power_code),
+      row.append(cell(localTime(day)), cell(r.kind === "penalty" ? "行政处罚" : "行政许可"), cell(r.power_name || r.power_code),
                  cell(r.party_name), cell(r.decision), cell(penalty));
       rows.push(row);
     }
@@ -135,5 +163,10 @@ async function loadCatalogue() {
 }
 
 document.getElementById("lookup-form").addEventListener("submit", onLookup);
+if (!CAN_LOOK_UP) {
+  const message = document.getElementById("lookup-message");
+  message.className = "message error";
+  message.textContent = INSECURE_MESSAGE;
+}
 loadDisclosures().catch(() => text("disclosure-message", "公示信息暂不可用"));
 loadCatalogue().catch(() => text("catalogue-message", "目录暂不可用"));

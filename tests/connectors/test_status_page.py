@@ -30,6 +30,7 @@ PASSWORD = "3467ACDEFGHJ"
 LEGACY_CASE_NUMBER = "32010000010000000041"
 LEGACY_PASSWORD = "3467ACDE"
 PERSON_ID = "320102199001011237"
+INSECURE_HOST = "status.portal.example"
 
 
 def _free_port() -> int:
@@ -55,7 +56,8 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     install_status_page(root)
     events = [
         _event(1, "registered", "2026-11-09T10:00:00+08:00"),
-        _event(2, "accepted", "2026-11-09T14:10:00+08:00", step="受理", opinion="材料齐全，予以受理"),
+        # Published in UTC: shown in the agency's time (14:10 China Standard Time).
+        _event(2, "accepted", "2026-11-09T06:10:00Z", step="受理", opinion="材料齐全，予以受理"),
         _event(3, "granted", "2026-11-12T09:40:00+08:00", step="决定", opinion="准予许可<b>!</b>",
                result={"code": 2, "finished_at": "2026-11-12T09:40:00+08:00", "note": "准予许可"}),
     ]
@@ -160,6 +162,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
+         # A name that is not localhost: an insecure origin, where WebCrypto is missing.
+         f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
          "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -195,6 +199,11 @@ def test_a_valid_lookup_shows_the_status_history_and_result(browser: Browser, pu
     assert "准予许可" in shown["result"]
     assert len(shown["history"]) == 3 and "材料齐全，予以受理" in shown["history"][1]
     assert "准予许可<b>!</b>" in shown["history"][2]  # markup shown as text, not rendered
+    # Times as local dates and times of the agency, never ISO strings.
+    assert shown["history"][0].startswith("2026年11月9日 10:00")
+    assert shown["history"][1].startswith("2026年11月9日 14:10")
+    assert "2026年11月12日 09:40" in shown["result"]
+    assert "T" not in shown["history"][0].split("\t")[0] and "+08:00" not in shown["visible"]
     assert browser.evaluate("document.querySelectorAll('#case-history b').length") == 0
     assert PERSON_ID not in shown["visible"] and "张三丰" not in shown["visible"]
 
@@ -223,3 +232,14 @@ def test_the_page_lists_the_disclosures_and_the_catalogue(browser: Browser, publ
     )
     assert any("行政许可" in r and "张**" in r for r in rows)
     assert any("113201000123456713XK00000000001" in r and "行政许可" in r for r in rows)
+    assert any(r.startswith("2026年11月12日\t") for r in rows)
+
+
+def test_over_plain_http_from_another_host_the_page_says_it_needs_https(browser: Browser, public_site: str) -> None:
+    insecure = public_site.replace("127.0.0.1", INSECURE_HOST)
+    browser.open(insecure)
+    assert browser.evaluate("window.isSecureContext") is False
+    before = browser.evaluate("document.getElementById('lookup-message').textContent")
+    assert "HTTPS" in before and "localhost" in before
+    shown = browser.look_up(CASE_NUMBER, PASSWORD)
+    assert "HTTPS" in shown["message"] and shown["hidden"] is True and shown["history"] == []
