@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -161,8 +162,10 @@ def run_quality(
     report covers the day). A day is read and validated ``chunk_rows`` records at a time
     (``frame_chunks``), each chunk a part of the run in the Data Docs, and the parts'
     outcomes are added up: the report's memory is bounded by the chunk, not by the day."""
-    from quality.runner import docs_index, merge_outcomes, quality_context, validate
+    from quality.data_docs_offline import localise_site
+    from quality.runner import docs_dir, docs_index, merge_outcomes, quality_context, validate
 
+    started = time.time() - 1  # file times may be coarser than the clock
     moment = datetime.now(CST).replace(microsecond=0)
     scope = label or (day.isoformat() if day else "all")
     run_id = f"{scope}-{moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
@@ -179,6 +182,7 @@ def run_quality(
                 suites, admin, day=day, catalogue_documents=catalogue_documents, rows=chunk_rows), 1)
             for outcome in validate(context, chunk, f"{run_id}-part{part:04d}")
         )
+    localise_site(docs_dir(root), since=started)
     balances = reconcile_all(admin, internet, day, bundles=bundles)
     record_gate(root, scope, [(_record_kind(o.suite), o.rule) for o in checked
                               if not o.success and o.severity == "critical"])

@@ -292,3 +292,25 @@ def test_the_daily_report_reads_the_day_a_chunk_at_a_time_and_adds_the_parts_up(
     assert outcomes(parts)["applications.identifier_check_digit"] == (
         False, len(net_ids), 2, frozenset({net_ids[0], net_ids[-1]}))
     assert {o["suite"] for o in parts.outcomes} >= {"catalogue", "applications", "cases", "steps", "results"}
+
+
+def test_data_docs_load_every_script_and_style_from_the_site_itself(loop: Any) -> None:
+    import re
+
+    from hub.cli import main
+    from quality.data_docs_offline import ASSETS, SITE_FOLDER, VENDORED, remaining_cdn_links
+
+    assert main(["quality", "report"]) == 0
+    site = loop.quality_root / "data-docs"
+    pages = list(site.rglob("*.html"))
+    assert len(pages) > 1  # the index and at least one validation page
+    for page in pages:
+        html = page.read_text("utf-8")
+        assert remaining_cdn_links(html) == [], page
+        local = [url for url in re.findall(r'(?:src|href)="([^"#?]+)"', html) if SITE_FOLDER in url]
+        assert len(local) >= 10, page  # bootstrap, jQuery, bootstrap-table, Font Awesome, Vega...
+        for url in local:
+            assert (page.parent / url).resolve().is_file(), (page, url)
+    for asset in VENDORED:
+        copied = site / SITE_FOLDER / asset.local
+        assert copied.stat().st_size == (ASSETS / asset.local).stat().st_size > 100, copied
