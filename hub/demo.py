@@ -170,8 +170,10 @@ def format_summary(counts: dict[str, Any]) -> str:
     rows = [
         ("submitted", counts["submitted"]),
         ("accepted", counts["accepted"]),
-        ("rejected", counts["rejected"]),
-        *((f"  rejected: {code}", n) for code, n in counts["rejected_by_reason"].items()),
+        ("rejected (applications)", counts["rejected"]),
+        # One application can carry several reasons: these add up to more than the line above.
+        ("  reasons (one application may have several):", ""),
+        *((f"    {code}", n) for code, n in counts["rejected_by_reason"].items()),
         ("quarantined", counts["quarantined"]),
         ("in flight", counts["in_flight"]),
         ("status changes published", counts["status_changes_published"]),
