@@ -17,8 +17,9 @@ test: setup
 	@$(VENV)/bin/mypy
 	@$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
+# make ui [RUN=1]: the Airflow UI on the demo's data; DAGs paused unless RUN=1
 ui: setup
-	@eval "$$($(VENV)/bin/hub airflow-env --home $(DEMO_HOME))" && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" airflow standalone
+	@DEMO_HOME=$(DEMO_HOME) RUN=$(RUN) scripts/ui.sh
 
 # make bench [SIZE=1000000] [SCALING=100000,1000000]
 bench: setup

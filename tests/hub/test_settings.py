@@ -45,3 +45,14 @@ def test_bad_values_are_refused_with_the_setting_named(env: dict[str, str], mess
 def test_unknown_zone_name_in_code_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError):
         load_settings({"HUB_DATA_ROOT": str(tmp_path)}).loads("extranet")
+
+
+def test_every_process_of_one_airflow_home_gets_the_same_jwt_secret(tmp_path: Path) -> None:
+    from hub.airflow_env import airflow_env
+
+    home = tmp_path / "airflow"
+    first = airflow_env(home, tmp_path / "data")["AIRFLOW__API_AUTH__JWT_SECRET"]
+    again = airflow_env(home, tmp_path / "data")["AIRFLOW__API_AUTH__JWT_SECRET"]
+    other = airflow_env(tmp_path / "other", tmp_path / "data")["AIRFLOW__API_AUTH__JWT_SECRET"]
+    assert first == again and len(first) >= 32 and other != first
+    assert (home / "jwt_secret").stat().st_mode & 0o777 == 0o600
