@@ -124,6 +124,13 @@ alarms = Table(
     Column("kind", String(40), nullable=False),
     Column("detail", JSON, nullable=False),
     Column("at", String(40), nullable=False),
+    # Open until resolved: automatically when its condition cleared (resolved_by "hub"),
+    # or by an operator with a written reason (connectors.alarms).
+    Column("resolved_at", String(40)),
+    Column("resolution", Text),
+    Column("resolved_by", String(64)),
+    Column("notified_at", String(40)),
+    Index("ix_alarms_open", "kind", "resolved_at"),
 )
 
 # Operator actions on quarantined items (release, discard), kept as an audit trail.

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, update
 
+from connectors.alarms import alarm_rows, raise_alarm, resolve_open
 from connectors.channel_sender import ChannelSender
 from connectors.clock import iso, now
 from connectors.db import (
@@ -161,25 +162,33 @@ def prune_outbox(sender: ChannelSender, acknowledged_before: datetime) -> list[s
 
 def check_silence(engine: Engine, channel: str, policy: ChannelPolicy) -> dict[str, Any] | None:
     """An alarm when nothing (not even a heartbeat) has arrived on ``channel`` for longer
-    than the threshold; one alarm per silent period. Returns the alarm raised, if any."""
+    than the threshold; one alarm per silent period, resolved once the channel speaks
+    again. Returns the alarm raised, if any."""
     moment = now()
-    with engine.connect() as connection:
+
+    def of_channel(detail: Any) -> bool:
+        return isinstance(detail, dict) and detail.get("channel") == channel
+
+    with transaction(engine) as connection:
         last = connection.execute(
             select(func.max(ferry_applied.c.applied_at)).where(ferry_applied.c.channel == channel)
         ).scalar()
-        if last is None or datetime.fromisoformat(last) > moment - policy.silence_alarm_after:
+        if last is None:
+            return None
+        if datetime.fromisoformat(last) > moment - policy.silence_alarm_after:
+            resolve_open(connection, CHANNEL_SILENT, f"通道恢复：{last} 收到数据 · the channel spoke again at {last}",
+                         moment, matching=of_channel)
             return None
         raised = connection.execute(
             select(alarms.c.detail).where(alarms.c.kind == CHANNEL_SILENT, alarms.c.at >= last)
         ).scalars()
-        if any(isinstance(d, dict) and d.get("channel") == channel for d in raised):
+        if any(of_channel(d) for d in raised):
             return None
-    detail = {
-        "channel": channel, "last_received_at": last,
-        "silent_minutes": int((moment - datetime.fromisoformat(last)).total_seconds() // 60),
-    }
-    with transaction(engine) as connection:
-        connection.execute(alarms.insert().values(kind=CHANNEL_SILENT, detail=detail, at=iso(moment)))
+        detail = {
+            "channel": channel, "last_received_at": last,
+            "silent_minutes": int((moment - datetime.fromisoformat(last)).total_seconds() // 60),
+        }
+        raise_alarm(connection, CHANNEL_SILENT, detail, moment)
     return detail
 
 
@@ -245,9 +254,8 @@ def receiver_status(engine: Engine, channel: str) -> dict[str, Any]:
 
 
 def zone_alarms(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        rows = connection.execute(select(alarms).order_by(alarms.c.id.desc()).limit(limit)).all()
-    return [{"id": r.id, "kind": r.kind, "at": r.at, "detail": r.detail} for r in rows]
+    """The zone's open alarms, newest first (``hub alarms --all`` shows resolved ones too)."""
+    return alarm_rows(engine, limit=limit)
 
 
 # --- quarantine -------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from sqlalchemy import (
     update,
 )
 
+from connectors.alarms import raise_alarm, resolve_open
 from connectors.clock import iso, now
 from connectors.db import (
     alarms,
@@ -655,9 +656,12 @@ def check_lag(engine: Engine, *, at: datetime | None = None, limit: timedelta = 
             .limit(1)
         ).first()
         if oldest is None:
+            resolve_open(connection, LAG_ALARM, "已追上：没有未上报的变更 · caught up, nothing undelivered", moment)
             return None
         age = moment - datetime.fromisoformat(oldest.changed_at)
         if age <= limit:
+            resolve_open(connection, LAG_ALARM, "已追上：最早未上报的变更在时限内 · caught up, the oldest undelivered "
+                         "change is within the limit", moment)
             return None
         pending = connection.execute(select(func.count()).where(province_sync.c.mark == "pending")).scalar_one()
         detail = {
@@ -668,7 +672,9 @@ def check_lag(engine: Engine, *, at: datetime | None = None, limit: timedelta = 
         for previous in connection.execute(select(alarms.c.detail).where(alarms.c.kind == LAG_ALARM)).scalars():
             if previous.get("oldest_key") == oldest.record_key and previous.get("oldest_changed_at") == oldest.changed_at:
                 return detail
-        connection.execute(alarms.insert().values(kind=LAG_ALARM, detail=detail, at=iso(moment)))
+        # Still late, but on a newer change: that alarm replaces the earlier ones.
+        resolve_open(connection, LAG_ALARM, "被更新的滞后告警取代 · superseded by a later lag alarm", moment)
+        raise_alarm(connection, LAG_ALARM, detail, moment)
     return detail
 
 

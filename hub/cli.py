@@ -380,6 +380,37 @@ def cmd_ferry(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_alarms(args: argparse.Namespace) -> int:
+    """``hub alarms [--all] [--json]`` and ``hub alarms resolve ZONE:N --reason TEXT``."""
+    from hub import ferry_ops
+    from hub.settings import load_settings
+    from schemas.exceptions import TerminalError
+
+    settings = load_settings()
+    try:
+        if args.alarms_command == "resolve":
+            ferry_ops.alarm_resolve(settings, args.id, args.reason)
+            print(f"resolved {args.id} (reason recorded)")
+            return 0
+        rows = ferry_ops.alarm_list(settings, include_resolved=args.all)
+    except TerminalError as error:
+        print(f"hub alarms: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print_json(rows)
+        return 0
+    if not rows:
+        print("no open alarms" if not args.all else "no alarms")
+    for row in rows:
+        detail = row["detail"]
+        text = detail.get("message") if isinstance(detail, dict) and detail.get("message") else json.dumps(
+            detail, ensure_ascii=False)
+        print(f"{row['id']:<10} {row['state']:<8} {row['at']}  {row['kind']:<24} {text[:100]}")
+        if row["state"] == "resolved":
+            print(f"{'':<10} resolved {row['resolved_at']} by {row['resolved_by']}: {row['resolution']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Power Exchange Hub operator command")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -442,6 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="reconciliation counts of the loop")
     summary.add_argument("--json", help="also write the counts to this file")
     summary.set_defaults(func=cmd_summary)
+
+    alarm = commands.add_parser("alarms", help="open alarms of each zone; resolve one with a reason")
+    alarm.add_argument("--all", action="store_true", help="also resolved ones, with how they were resolved")
+    alarm.add_argument("--json", action="store_true")
+    alarm.set_defaults(func=cmd_alarms, alarms_command="list")
+    alarm_commands = alarm.add_subparsers(dest="alarms_command")
+    resolve = alarm_commands.add_parser("resolve", help="resolve an alarm (ids are ZONE:N), recording why")
+    resolve.add_argument("id")
+    resolve.add_argument("--reason", required=True)
+    resolve.set_defaults(func=cmd_alarms)
 
     ferry = commands.add_parser("ferry", help="ferry channels: status, verify, quarantine, resend")
     ferry.set_defaults(func=cmd_ferry)

@@ -1,5 +1,5 @@
-"""What the ``hub ferry`` commands do, on the settings of this deployment: channel status,
-verifying a bundle file, quarantine list/release/discard, and resends."""
+"""What the ``hub ferry`` and ``hub alarms`` commands do, on the settings of this deployment:
+channel status, verifying a bundle file, quarantine list/release/discard, resends, alarms."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors import ferry_control
+from connectors.alarms import alarm_rows, resolve_by_operator
 from connectors.db import ferry_applied
 from connectors.ferry_ledger import sequence_of
 from ferry.bundle import BundleRejected, open_bundle
@@ -134,16 +135,33 @@ def verify_file(settings: Settings, path: Path, channel: str | None = None) -> d
     return result
 
 
-def parse_id(text: str) -> tuple[str, int]:
-    """A quarantine id as listed: ``ZONE:N`` (or ``N`` when this deployment runs one zone)."""
+def parse_id(text: str, what: str = "quarantine id") -> tuple[str, int]:
+    """An id as listed (quarantine entries, alarms): ``ZONE:N``."""
     zone, _, number = text.rpartition(":")
     if not number.isdigit():
-        raise TerminalError(f"quarantine id {text!r} is not ZONE:NUMBER")
+        raise TerminalError(f"{what} {text!r} is not ZONE:NUMBER")
     if not zone:
-        raise TerminalError(f"quarantine id {text!r}: name the zone, e.g. admin:{number}")
+        raise TerminalError(f"{what} {text!r}: name the zone, e.g. admin:{number}")
     if zone not in ZONES:
-        raise TerminalError(f"unknown zone {zone!r} in quarantine id {text!r}")
+        raise TerminalError(f"unknown zone {zone!r} in {what} {text!r}")
     return zone, int(number)
+
+
+def alarm_list(settings: Settings, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+    """Every configured zone's alarms (open ones unless ``include_resolved``), ids ``ZONE:N``."""
+    rows = []
+    for zone in ZONES:
+        if settings.loads(zone):
+            for row in alarm_rows(zone_engine(settings, zone), include_resolved=include_resolved):
+                rows.append({**row, "id": f"{zone}:{row['id']}", "zone": zone})
+    return sorted(rows, key=lambda row: row["at"], reverse=True)
+
+
+def alarm_resolve(settings: Settings, text: str, reason: str) -> None:
+    zone, number = parse_id(text, "alarm id")
+    if not settings.loads(zone):
+        raise TerminalError(f"this deployment does not run the {zone} zone")
+    resolve_by_operator(zone_engine(settings, zone), number, reason=reason, operator=_operator())
 
 
 def quarantine_list(settings: Settings, state: str | None = "held") -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from loopkit import (
     submit,
 )
 
+from connectors.alarms import alarm_rows
 from connectors.exchange import STAGING_FOLDER, apply_inbound, stage_attachments
 from connectors.ferry_control import ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import receive_channel
@@ -388,6 +389,11 @@ def test_heartbeat_reveals_a_lost_last_bundle_and_silence_raises_one_alarm(loop:
     assert upkeep_sender(stages.channel_sender(loop, "inbound"), QUIET, catalogue_version=load_catalogue(loop).version).resent == ["inbound#1"]
     assert receive(loop)["applied"] == ["inbound#1"]
     assert_exactly(loop, carried(loop))
+    # The channel spoke again: the silence alarm is resolved (kept, with when and why).
+    assert check_silence(zone_engine(loop, "admin"), "inbound", ChannelPolicy()) is None
+    (resolved,) = alarm_rows(zone_engine(loop, "admin"), include_resolved=True)
+    assert resolved["state"] == "resolved" and "spoke again" in resolved["resolution"]
+    assert alarm_rows(zone_engine(loop, "admin")) == []
 
 
 def test_acknowledged_outbox_copies_are_pruned_after_retention_only(loop: Settings) -> None:

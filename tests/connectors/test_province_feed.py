@@ -157,6 +157,12 @@ def test_a_day_offline_raises_the_lag_alarm_then_the_backlog_drains_in_order(hub
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(25))
     assert {m for m, _ in marks(hub).values()} == {"accepted"}
     assert stages.province_plan(hub.settings, at=hours(25))["lag_alarm"] is None
+    # Caught up: the lag alarms are resolved, not left standing, and nothing is deleted.
+    with hub.engine.connect() as connection:
+        after = connection.execute(select(alarms).where(alarms.c.kind == LAG_ALARM).order_by(alarms.c.id)).all()
+    assert len(after) == len(lag) and all(a.resolved_at for a in after)
+    assert after[-1].resolved_by == "hub" and "caught up" in after[-1].resolution
+    assert all("superseded" in a.resolution for a in after[:-1])
 
 
 def test_wrong_host_key_refuses_to_connect(hub: Hub) -> None:

@@ -90,3 +90,30 @@ def test_discard_keeps_an_audit_row_and_resend_is_byte_identical(
     assert bundle.read_bytes() == good
     assert stages.inbound_receive(loop)["applied"] == ["inbound#1"]
     assert_exactly(loop, carried(loop))
+
+
+def test_alarms_are_listed_until_an_operator_resolves_them_with_a_reason(
+    loop: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connectors.alarms import raise_alarm
+    from connectors.db import transaction
+    from hub.zones import zone_engine
+
+    with transaction(zone_engine(loop, "admin")) as connection:
+        number = raise_alarm(connection, "security", {"message": "同一序号不同摘要 · same sequence, other digest"},
+                             "2026-12-05T10:00:00+08:00")
+    code, out = run(capsys, "alarms")
+    assert code == 0 and f"admin:{number}" in out and "open" in out and "same sequence" in out
+    with pytest.raises(SystemExit):  # a reason is required
+        main(["alarms", "resolve", f"admin:{number}"])
+    code, out = run(capsys, "alarms", "resolve", f"admin:{number}", "--reason", "checked with the gap appliance vendor")
+    assert code == 0 and "resolved" in out
+    code, out = run(capsys, "alarms")
+    assert code == 0 and out.strip() == "no open alarms"
+    code, out = run(capsys, "alarms", "--all", "--json")
+    (row,) = json.loads(out)
+    assert row["state"] == "resolved" and row["resolution"] == "checked with the gap appliance vendor"
+    assert main(["alarms", "resolve", f"admin:{number}", "--reason", "again"]) == 2  # already resolved
+    assert "was resolved" in capsys.readouterr().err
+    assert main(["alarms", "resolve", "admin:99999", "--reason", "x"]) == 2
+    assert main(["alarms", "resolve", "99999", "--reason", "x"]) == 2
