@@ -403,8 +403,8 @@ def cmd_alarms(args: argparse.Namespace) -> int:
         print("no open alarms" if not args.all else "no alarms")
     for row in rows:
         detail = row["detail"]
-        text = detail.get("message") if isinstance(detail, dict) and detail.get("message") else json.dumps(
-            detail, ensure_ascii=False)
+        message = detail.get("message") if isinstance(detail, dict) else None
+        text = str(message) if message else json.dumps(detail, ensure_ascii=False)
         print(f"{row['id']:<10} {row['state']:<8} {row['at']}  {row['kind']:<24} {text[:100]}")
         if row["state"] == "resolved":
             print(f"{'':<10} resolved {row['resolved_at']} by {row['resolved_by']}: {row['resolution']}")
