@@ -29,12 +29,23 @@ RETRY_POLICY = ExceptionRetryPolicy(
     ],
 )
 
+def notify_alarms(context: Any) -> None:
+    """Task callback: tell the deployment's notifier about new alarms (imported here, not
+    at DAG parse)."""
+    from hub.alarm_notify import after_task
+
+    after_task(context)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 3,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "retry_policy": RETRY_POLICY,
+    # New alarms are notified after every task, whatever its outcome (hub.alarm_notify).
+    "on_success_callback": notify_alarms,
+    "on_failure_callback": notify_alarms,
 }
 
 # Assets connecting the DAGs of the loop (data-aware scheduling).

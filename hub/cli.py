@@ -388,6 +388,12 @@ def cmd_alarms(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
+        if args.alarms_command == "notify":
+            from hub.alarm_notify import notify_new_alarms
+
+            report = notify_new_alarms(settings)
+            print(f"notified {len(report.notified)} alarm(s)" + (f"; webhook failed: {report.failed}" if report.failed else ""))
+            return 1 if report.failed else 0
         if args.alarms_command == "resolve":
             ferry_ops.alarm_resolve(settings, args.id, args.reason)
             print(f"resolved {args.id} (reason recorded)")
@@ -483,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("id")
     resolve.add_argument("--reason", required=True)
     resolve.set_defaults(func=cmd_alarms)
+    alarm_commands.add_parser("notify", help="log and send (HUB_ALARM_WEBHOOK) the alarms not notified yet").set_defaults(
+        func=cmd_alarms)
 
     ferry = commands.add_parser("ferry", help="ferry channels: status, verify, quarantine, resend")
     ferry.set_defaults(func=cmd_ferry)

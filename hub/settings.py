@@ -39,6 +39,7 @@ class Settings:
     heartbeat_minutes: float = 15.0
     silence_alarm_minutes: float = 60.0
     outbox_retention_hours: float = 24.0
+    alarm_webhook: str | None = None
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -123,7 +124,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         outbox_retention_hours=_non_negative(env, "HUB_FERRY_RETENTION_HOURS", 24.0),
         quality_root=Path(env.get("HUB_QUALITY_ROOT") or admin_root / "quality").absolute(),
         quality_gate=quality_gate,
+        alarm_webhook=_webhook(env),
     )
+
+
+def _webhook(env: dict[str, str]) -> str | None:
+    url = env.get("HUB_ALARM_WEBHOOK") or None
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"HUB_ALARM_WEBHOOK={url!r}; expected an http:// or https:// address")
+    return url
 
 
 def _non_negative(env: dict[str, str], name: str, default: float) -> float:
