@@ -34,7 +34,7 @@ from connectors.province_feed import (
 from connectors.province_sftp import DEFAULT_CONN_ID, SftpSettings, province_session
 from hub import stages
 from hub.settings import Settings, load_settings
-from hub.stages import catalogue_publish
+from hub.stages import catalogue_publish, logged_stage
 from hub.zones import signing_key, zone_engine
 
 
@@ -52,6 +52,7 @@ def sftp_settings() -> SftpSettings:
     return SftpSettings.from_connection(os.environ.get("HUB_PROVINCE_CONN_ID") or DEFAULT_CONN_ID)
 
 
+@logged_stage
 def province_plan(settings: Settings | None = None, *, at: datetime | None = None) -> dict[str, Any]:
     """Queue changed rows, put them into signed batches in the local outbox, and raise the
     lag alarm when the oldest undelivered change is older than 20 hours. No network."""
@@ -70,6 +71,7 @@ def province_plan(settings: Settings | None = None, *, at: datetime | None = Non
     return {"marked": marked, "planned": planned, "lag_alarm": check_lag(engine, at=at)}
 
 
+@logged_stage
 def province_exchange(
     settings: Settings | None = None, *, sftp: SftpSettings | None = None, at: datetime | None = None,
 ) -> dict[str, Any]:
@@ -100,6 +102,7 @@ def quality_gate(settings: Settings) -> Callable[[str], str | None]:
     return check
 
 
+@logged_stage
 def province_report(settings: Settings | None = None, *, sftp: SftpSettings | None = None, at: datetime | None = None) -> dict[str, Any]:
     """Both steps of the hourly report."""
     settings = settings or load_settings()
@@ -107,6 +110,7 @@ def province_report(settings: Settings | None = None, *, sftp: SftpSettings | No
     return {**planned, **province_exchange(settings, sftp=sftp, at=at)}
 
 
+@logged_stage
 def catalogue_sync(settings: Settings | None = None, *, sftp: SftpSettings | None = None) -> dict[str, Any]:
     """Pull the province's approved catalogue files, apply them with the catalogue import,
     and re-publish the public catalogue when anything was applied."""

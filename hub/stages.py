@@ -4,9 +4,14 @@ and tested without a scheduler (``hub run STAGE``)."""
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec
 
 from connectors.catalogue_feed import (
     CATALOGUE_PLAN,
@@ -41,6 +46,31 @@ from hub.zones import (
     zone_engine,
 )
 
+log = logging.getLogger("hub.stages")
+P = ParamSpec("P")
+
+
+def logged_stage(stage: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, Any]]:
+    """Log what a stage did: its name, how long it took and its (compacted) report, at INFO;
+    a stage that raises is logged with the error class before the exception goes on."""
+    name = stage.__name__
+
+    @functools.wraps(stage)
+    def run(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        started = time.monotonic()
+        log.info("stage %s: started", name)
+        try:
+            report = stage(*args, **kwargs)
+        except Exception as error:
+            log.warning("stage %s: stopped after %.2f s by %s: %s", name, time.monotonic() - started,
+                        type(error).__name__, error)
+            raise
+        log.info("stage %s: done in %.2f s: %s", name, time.monotonic() - started,
+                 json.dumps(compact(report, keep=3, whole=()), ensure_ascii=False, default=str)[:2000])
+        return report
+
+    return run
+
 
 def channel_sender(settings: Settings, channel: str) -> ChannelSender:
     """The sending end of ``channel`` in the zone that sends on it, with the rebuilder of
@@ -61,6 +91,7 @@ def channel_sender(settings: Settings, channel: str) -> ChannelSender:
     )
 
 
+@logged_stage
 def intake(settings: Settings | None = None) -> dict[str, Any]:
     """Internet zone: carry new portal submissions into inbound bundles."""
     settings = settings or load_settings()
@@ -74,6 +105,7 @@ def intake(settings: Settings | None = None) -> dict[str, Any]:
     return asdict(report)
 
 
+@logged_stage
 def inbound_receive(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: verify and stage every inbound bundle that has arrived."""
     settings = settings or load_settings()
@@ -90,6 +122,7 @@ def inbound_receive(settings: Settings | None = None) -> dict[str, Any]:
     return asdict(report)
 
 
+@logged_stage
 def applications_load(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: validate staged applications and hand accepted ones over."""
     settings = settings or load_settings()
@@ -101,6 +134,7 @@ def applications_load(settings: Settings | None = None) -> dict[str, Any]:
     return asdict(report)
 
 
+@logged_stage
 def case_processing(
     settings: Settings | None = None, *, seed: int = 7, at: datetime | None = None
 ) -> dict[str, Any]:
@@ -111,6 +145,7 @@ def case_processing(
     return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories, at=at))
 
 
+@logged_stage
 def status_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: pack new status changes, masked and scanned, into outbound bundles."""
     settings = settings or load_settings()
@@ -118,12 +153,14 @@ def status_publish(settings: Settings | None = None) -> dict[str, Any]:
     return asdict(report)
 
 
+@logged_stage
 def catalogue_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: send the public catalogue when its version has changed."""
     settings = settings or load_settings()
     return publish_catalogue(channel_sender(settings, "outbound"), catalogue=load_catalogue(settings))
 
 
+@logged_stage
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Internet zone: verify outbound bundles and write the public status feed (and keep
     the public status page in place)."""
@@ -161,12 +198,14 @@ def _upkeep(settings: Settings, sends: str) -> dict[str, Any]:
     return asdict(report)
 
 
+@logged_stage
 def inbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
     """Internet zone: resend inbound bundles a receipt asks for, prune acknowledged copies,
     send a heartbeat when idle, and raise an alarm when the outbound channel is silent."""
     return _upkeep(settings or load_settings(), "inbound")
 
 
+@logged_stage
 def outbound_upkeep(settings: Settings | None = None) -> dict[str, Any]:
     """Administration zone: the same for the outbound channel (alarm: inbound silent)."""
     return _upkeep(settings or load_settings(), "outbound")
@@ -174,6 +213,7 @@ def _catalogue_documents(settings: Settings) -> list[dict[str, Any]]:
     return [dict(item.document) for item in load_catalogue(settings).items.values()]
 
 
+@logged_stage
 def quality_check(
     settings: Settings | None = None, *, suites: tuple[str, ...], day: date | None = None,
     label: str | None = None, bundles: list[str] | None = None,
@@ -195,6 +235,7 @@ def quality_check(
     return run.report()
 
 
+@logged_stage
 def quality_report(settings: Settings | None = None, *, day: date | None = None) -> dict[str, Any]:
     """Administration zone: the daily report, every suite over the day's data."""
     from quality.report import ALL_SUITES

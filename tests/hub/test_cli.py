@@ -56,3 +56,33 @@ def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixt
     assert (again["accepted"], again["rejected"], again["quarantined"]) == (
         counts["accepted"], counts["rejected"], counts["quarantined"]
     )
+
+
+def test_each_stage_logs_what_it_did_and_what_stopped_it(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from hub.stages import logged_stage
+
+    @logged_stage
+    def sample_stage(count: int) -> dict[str, object]:
+        if count < 0:
+            raise ValueError("negative count")
+        return {"bundles": [f"inbound#{n}" for n in range(count)], "accepted": count}
+
+    with caplog.at_level(logging.INFO, logger="hub.stages"):
+        assert sample_stage(5)["accepted"] == 5
+        with pytest.raises(ValueError):
+            sample_stage(-1)
+    started, done, _, stopped = (r.getMessage() for r in caplog.records)
+    assert started == "stage sample_stage: started"
+    assert done.startswith("stage sample_stage: done in ") and '"accepted": 5' in done and '"count": 5' in done
+    assert "stopped after" in stopped and "ValueError: negative count" in stopped
+    assert caplog.records[-1].levelno == logging.WARNING
+
+
+def test_the_loop_stages_are_logged() -> None:
+    from hub import province, stages
+
+    for stage in (stages.intake, stages.inbound_receive, stages.applications_load, stages.status_publish,
+                  stages.portal_publish, stages.quality_report, province.province_report, province.catalogue_sync):
+        assert hasattr(stage, "__wrapped__"), stage.__name__
