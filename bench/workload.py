@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from hub.progress import Progress
 from hub.simulators.applicants import (
     LINES_OF_BUSINESS,
     NANJING_DISTRICTS,
@@ -326,7 +327,9 @@ def write_drop(drop: Path, count: int, seed: int, documents: list[dict[str, Any]
     drop.mkdir(parents=True, exist_ok=True)
     expected: Counter[str] = Counter()
     attached = attachment_bytes = envelope_bytes = rejected = 0
+    progress = Progress("workload", count)
     for envelope, files, codes in applications(count, seed, documents):
+        progress.advance()
         folder = drop / envelope["net_id"]
         folder.mkdir()
         for name, content in files.items():
@@ -343,6 +346,7 @@ def write_drop(drop: Path, count: int, seed: int, documents: list[dict[str, Any]
             expected.update(codes)
         else:
             expected["accepted"] += 1
+    progress.finish()
     return Workload(count, attached, attachment_bytes, envelope_bytes, expected, rejected)
 
 

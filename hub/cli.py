@@ -116,6 +116,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from datetime import date
 
+    from hub.progress import Progress
     from hub.settings import load_settings
     from hub.simulators.applicants import generate_batch, write_expected
     from hub.zones import load_catalogue
@@ -126,6 +127,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         settings.portal_drop, args.count, args.seed,
         [dict(item.document) for item in catalogue.items.values()],
         settings.agency_code, date.fromisoformat(args.date) if args.date else date.today(),
+        progress=Progress("generate", args.count),
     )
     if args.expected:
         write_expected(Path(args.expected), truth)

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from hub.progress import Progress
 from rules.catalogue import MaterialRule, PowerItem, build_catalogue
 from rules.identifiers import (
     RESIDENT_ID_CHECK,
@@ -100,6 +101,7 @@ def generate_batch(
     submitted_on: date,
     *,
     first_serial: int = 1,
+    progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Write ``count`` applications into the portal drop folder and return the ground
     truth: NET_ID → the outcome intake must reach.
@@ -129,6 +131,10 @@ def generate_batch(
             document = document[: len(document) // 2]
         _drop_submission(drop_dir / net_id, attachments, document)
         truth[net_id] = expected_outcome(defects)
+        if progress is not None:
+            progress.advance()
+    if progress is not None:
+        progress.finish()
     return truth
 
 
