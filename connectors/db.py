@@ -399,9 +399,11 @@ ADMIN: tuple[Table, ...] = SHARED + (
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # The wait first: switching to WAL takes a lock, and a second process opening the
+    # database at the same moment must wait for it, not fail "database is locked".
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
