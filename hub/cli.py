@@ -245,13 +245,24 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_catalogue_import(args: argparse.Namespace) -> int:
-    from connectors.catalogue_store import import_file
+    from connectors.catalogue_store import import_rows, read_catalogue_file
+    from hub.progress import Progress
     from hub.settings import load_settings
     from hub.zones import zone_engine
     from rules.catalogue import ACTION_NAMES, CatalogueError
 
+    path = Path(args.file)
     try:
-        report = import_file(zone_engine(load_settings(), "admin"), Path(args.file))
+        rows = read_catalogue_file(path)
+        progress = Progress("catalogue import", len(rows))
+
+        def counted() -> Any:
+            for row in rows:
+                yield row
+                progress.advance()
+            progress.finish()
+
+        report = import_rows(zone_engine(load_settings(), "admin"), counted(), source=path.name)
     except CatalogueError as error:
         print(f"{args.file}: {error}", file=sys.stderr)
         return 2
