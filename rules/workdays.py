@@ -1,9 +1,11 @@
-"""Working days (工作日) of the Chinese calendar: weekdays minus statutory holidays plus
-make-up working days (调休), from the ``chinesecalendar`` package.
+"""Working days (工作日) for the quality checks: the one working-day calendar of
+``rules.calendar`` (weekdays minus statutory holidays plus make-up working days 调休, seeded
+from ``chinesecalendar``).
 
-The package knows a fixed range of years (2004-2026 in 1.11.0) and raises for others.
-Outside that range the count falls back to weekends-only, and says so loudly: a log
-warning once per year and the fallback years in ``WorkdayCount.fallback_years``.
+The calendar refuses a year it does not cover (``CalendarGap``). A quality check must still
+report on data of such a year, so this module counts that year's weekends only and says so
+loudly: a log warning once per year, and the years in ``WorkdayCount.fallback_years``,
+which the penalty suite shows to the stewards next to the count.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
+
+from rules.calendar import (
+    CalendarGap,
+    WorkingCalendar,
+    chinese_calendar_exceptions,
+    chinese_calendar_years,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +43,17 @@ def _warn_fallback(year: int) -> None:
     )
 
 
+@cache
+def _package_calendar() -> WorkingCalendar:
+    years = chinese_calendar_years()
+    return WorkingCalendar(chinese_calendar_exceptions(years), years)
+
+
 def is_working_day(day: date) -> tuple[bool, bool]:
     """Whether ``day`` is a working day, and whether the answer is a weekends-only fallback."""
-    import chinese_calendar
-
     try:
-        return bool(chinese_calendar.is_workday(day)), False
-    except NotImplementedError:
+        return _package_calendar().is_working_day(day), False
+    except CalendarGap:
         _warn_fallback(day.year)
         return day.weekday() < 5, True
 
