@@ -156,7 +156,7 @@ def generate_zone_key(keys_dir: Path, zone: str, suite: str = DEFAULT_SUITE) -> 
 
 
 def rotate_zone_keys(
-    keys_dir: Path, zone: str, *, overlap: timedelta, at: datetime
+    keys_dir: Path, zone: str, *, overlap: timedelta, at: datetime, suite: str | None = None
 ) -> tuple[str, str]:
     """Replace the zone's signing and encryption keys; return the new (signing, encryption) ids.
 
@@ -164,9 +164,13 @@ def rotate_zone_keys(
     bundles signed by the previous key until then (then refuse them with KEY_EXPIRED), and
     this zone keeps decrypting bundles sealed to its previous encryption key until then.
     The previous signing private key moves to ``private/retired/`` and is never used again.
-    Export the public keys to the peer afterwards (:func:`export_public_key`).
+    Export the public keys to the peer afterwards (:func:`export_public_key`). The new keys
+    are of ``suite`` when given (how a deployment moves to the gm suite), else of the
+    previous keys' suite.
     """
     _check_zone(zone)
+    if suite is not None:
+        get_suite(suite)  # an unknown suite fails before anything changes
     if overlap < timedelta(0):
         raise TerminalError("the overlap of a key rotation cannot be negative")
     expires_at = (at + overlap).astimezone(UTC).isoformat(timespec="seconds")
@@ -187,8 +191,8 @@ def rotate_zone_keys(
         old_file = private_dir / _private_name(zone, old.key_id)
         os.replace(old_file, retired / old_file.name)
         fsync_dir(private_dir)
-        signing_id = _create_signing_key(keys_dir, zone, old.suite)
-        encryption_id = _create_encryption_key(keys_dir, zone, old.suite)
+        signing_id = _create_signing_key(keys_dir, zone, suite or old.suite)
+        encryption_id = _create_encryption_key(keys_dir, zone, suite or old.suite)
     return signing_id, encryption_id
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ferry.suites import SUITES
 from hub.airflow_env import PROJECT_ROOT
 
 
@@ -21,6 +23,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     home = Path(args.home).absolute()
     data_root = home / "data"
+    if args.suite:
+        os.environ["HUB_CRYPTO_SUITE"] = args.suite
     env = demo.configure(home / "airflow", data_root)
     started = time.monotonic()
     print(f"[demo] Airflow home {env['AIRFLOW_HOME']} (SQLite metadata, LocalExecutor)")
@@ -94,8 +98,12 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     from hub.settings import load_settings
 
     settings = load_settings()
-    for zone, key_id in init_keys(settings).items():
+    wanted = args.suite or settings.crypto_suite
+    for zone, key_id in init_keys(settings, args.suite).items():
         print(f"{zone}: signing key {key_id} (public key in {settings.keys_dir(zone) / 'public'})")
+        if not key_id.startswith(f"{wanted}:"):
+            print(f"{zone}: keeps its existing keys of another suite; to move it to {wanted}: "
+                  f"hub keys rotate {zone} --suite {wanted}")
     return 0
 
 
@@ -104,7 +112,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from hub.settings import load_settings
 
     settings = load_settings()
-    signing, encryption = rotate_keys(settings, args.zone, args.overlap)
+    signing, encryption = rotate_keys(settings, args.zone, args.overlap, suite=args.suite)
     print(
         f"{args.zone}: new signing key {signing}, new encryption key {encryption}; "
         f"the previous keys stay valid for {args.overlap} days "
@@ -438,15 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))
     demo.add_argument("--count", type=int, default=200)
     demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument("--suite", choices=sorted(SUITES), help="crypto suite of the zones' keys (default: HUB_CRYPTO_SUITE, else intl)")
     demo.set_defaults(func=cmd_demo)
 
     keys = commands.add_parser("keys", help="zone keys").add_subparsers(dest="keys_command", required=True)
-    keys.add_parser("init", help="create each zone's signing key and exchange public keys").set_defaults(
-        func=cmd_keys_init
-    )
+    suites = sorted(SUITES)
+    init = keys.add_parser("init", help="create each zone's signing key and exchange public keys")
+    init.add_argument("--suite", choices=suites, help="crypto suite of new keys (default: HUB_CRYPTO_SUITE, else intl)")
+    init.set_defaults(func=cmd_keys_init)
     rotate = keys.add_parser("rotate", help="replace a zone's keys; the previous ones overlap for a while")
     rotate.add_argument("zone", choices=["internet", "admin"])
     rotate.add_argument("--overlap", type=int, default=7, metavar="DAYS", help="days the previous keys stay valid")
+    rotate.add_argument("--suite", choices=suites, help="suite of the new keys (default: the current keys' suite)")
     rotate.set_defaults(func=cmd_keys_rotate)
 
     generate = commands.add_parser("generate", help="write a seeded batch of portal submissions")

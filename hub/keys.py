@@ -13,20 +13,24 @@ PEER = {"internet": "admin", "admin": "internet"}
 DEFAULT_OVERLAP_DAYS = 7
 
 
-def init_keys(settings: Settings) -> dict[str, str]:
-    """Create the signing and encryption keys of every zone this deployment runs (idempotent)
-    and export the public keys to the peer zone's trusted folder when it is reachable here."""
+def init_keys(settings: Settings, suite: str | None = None) -> dict[str, str]:
+    """Create the signing and encryption keys of every zone this deployment runs, of
+    ``suite`` (default: the ``HUB_CRYPTO_SUITE`` setting), idempotently: a zone that has
+    keys keeps them (move it to another suite with ``rotate_keys(..., suite=...)``). Export
+    the public keys to the peer zone's trusted folder when it is reachable here."""
     created = {}
     for zone in ZONES:
         if not settings.loads(zone):
             continue
-        created[zone] = generate_zone_key(settings.keys_dir(zone), zone)
+        created[zone] = generate_zone_key(settings.keys_dir(zone), zone, suite or settings.crypto_suite)
         if settings.loads(PEER[zone]):
             export_public_key(settings.keys_dir(zone), zone, settings.keys_dir(PEER[zone]))
     return created
 
 
-def rotate_keys(settings: Settings, zone: str, overlap_days: int = DEFAULT_OVERLAP_DAYS) -> tuple[str, str]:
+def rotate_keys(
+    settings: Settings, zone: str, overlap_days: int = DEFAULT_OVERLAP_DAYS, suite: str | None = None
+) -> tuple[str, str]:
     """Replace ``zone``'s keys; the previous ones stay valid for ``overlap_days``.
 
     Returns the new (signing, encryption) key ids. The public files (new ones, and the old
@@ -36,7 +40,7 @@ def rotate_keys(settings: Settings, zone: str, overlap_days: int = DEFAULT_OVERL
     if zone not in PEER:
         raise ValueError(f"unknown zone {zone!r}; zones: {', '.join(PEER)}")
     ids = rotate_zone_keys(
-        settings.keys_dir(zone), zone, overlap=timedelta(days=overlap_days), at=now()
+        settings.keys_dir(zone), zone, overlap=timedelta(days=overlap_days), at=now(), suite=suite
     )
     if settings.loads(PEER[zone]):
         export_public_key(settings.keys_dir(zone), zone, settings.keys_dir(PEER[zone]))

@@ -40,6 +40,7 @@ class Settings:
     silence_alarm_minutes: float = 60.0
     outbox_retention_hours: float = 24.0
     alarm_webhook: str | None = None
+    crypto_suite: str = "intl"
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -125,7 +126,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         quality_root=Path(env.get("HUB_QUALITY_ROOT") or admin_root / "quality").absolute(),
         quality_gate=quality_gate,
         alarm_webhook=_webhook(env),
+        crypto_suite=_suite(env),
     )
+
+
+def _suite(env: dict[str, str]) -> str:
+    from ferry.suites import SUITES
+
+    name = env.get("HUB_CRYPTO_SUITE") or "intl"
+    if name not in SUITES:
+        raise SettingsError(f"HUB_CRYPTO_SUITE={name!r}; expected one of {', '.join(sorted(SUITES))}")
+    return name
 
 
 def _webhook(env: dict[str, str]) -> str | None:

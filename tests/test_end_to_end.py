@@ -16,15 +16,17 @@ from rules.identifiers import is_valid_resident_id
 RESIDENT_ID_RUN = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9])")
 
 
-@pytest.fixture(scope="module")
-def loop(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["intl", "gm"])
+def loop(request: pytest.FixtureRequest, airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The loop once per crypto suite (HUB_CRYPTO_SUITE): every check below holds on both."""
     import os
 
     from hub import demo
 
-    data_root = tmp_path_factory.mktemp("e2e") / "data"
+    data_root = tmp_path_factory.mktemp(f"e2e-{request.param}") / "data"
     saved = os.environ.get("HUB_DATA_ROOT")
     os.environ["HUB_DATA_ROOT"] = str(data_root)
+    os.environ["HUB_CRYPTO_SUITE"] = request.param
     try:
         truth = demo.prepare_batch(data_root, count=150, seed=11)
         states = demo.run_loop()
@@ -32,8 +34,9 @@ def loop(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
         from hub.settings import load_settings
 
         settings = load_settings()
-        yield {"truth": truth, "states": states, "counts": counts, "settings": settings}
+        yield {"truth": truth, "states": states, "counts": counts, "settings": settings, "suite": request.param}
     finally:
+        os.environ.pop("HUB_CRYPTO_SUITE", None)
         if saved is None:
             os.environ.pop("HUB_DATA_ROOT", None)
         else:
@@ -222,3 +225,20 @@ def test_trace_shows_the_whole_path(loop: dict[str, Any]) -> None:
     for stage in ("intake", "inbound_receive", "applications_load", "processing", "status_publish", "portal_publish"):
         assert stage in stages, (stage, stages)
     assert stages.index("intake") < stages.index("inbound_receive") < stages.index("applications_load")
+
+
+def test_every_bundle_on_both_channels_is_signed_and_sealed_with_the_selected_suite(loop: dict[str, Any]) -> None:
+    from hub.ferry_ops import verify_file
+
+    settings, suite = loop["settings"], loop["suite"]
+    verified = [
+        verify_file(settings, path, channel)
+        for channel in ("inbound", "outbound")
+        for path in sorted(settings.outbox_dir(channel).glob("*.peb"))
+    ]
+    assert len(verified) >= 2 and all(v["ok"] for v in verified), verified
+    assert {v["sender_key_id"].split(":")[0] for v in verified} == {suite}
+    assert {v["channel"] for v in verified} == {"inbound", "outbound"}
+    for zone in ("internet", "admin"):
+        names = [f.name for f in (settings.keys_dir(zone) / "public").iterdir()]
+        assert names and all(name.split(".")[1].startswith(f"{suite}_") for name in names), names

@@ -56,3 +56,29 @@ def test_every_process_of_one_airflow_home_gets_the_same_jwt_secret(tmp_path: Pa
     other = airflow_env(tmp_path / "other", tmp_path / "data")["AIRFLOW__API_AUTH__JWT_SECRET"]
     assert first == again and len(first) >= 32 and other != first
     assert (home / "jwt_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_crypto_suite_is_a_setting_with_a_clear_refusal(tmp_path: Path) -> None:
+    assert load_settings({"HUB_DATA_ROOT": str(tmp_path)}).crypto_suite == "intl"
+    assert load_settings({"HUB_DATA_ROOT": str(tmp_path), "HUB_CRYPTO_SUITE": "gm"}).crypto_suite == "gm"
+    with pytest.raises(SettingsError, match=r"HUB_CRYPTO_SUITE='sm9'; expected one of gm, intl"):
+        load_settings({"HUB_DATA_ROOT": str(tmp_path), "HUB_CRYPTO_SUITE": "sm9"})
+
+
+def test_keys_init_and_rotate_take_the_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from ferry.keys import load_signing_key
+    from hub.cli import main
+
+    monkeypatch.setenv("HUB_DATA_ROOT", str(tmp_path))
+    monkeypatch.setenv("HUB_ZONE", "both")
+    assert main(["keys", "init", "--suite", "gm"]) == 0
+    settings = load_settings()
+    assert load_signing_key(settings.keys_dir("admin"), "admin").suite == "gm"
+    # A zone keeps its keys; the command says how to move it to another suite.
+    assert main(["keys", "init", "--suite", "intl"]) == 0
+    assert "hub keys rotate internet --suite intl" in capsys.readouterr().out
+    assert main(["keys", "rotate", "internet", "--suite", "intl"]) == 0
+    assert load_signing_key(settings.keys_dir("internet"), "internet").suite == "intl"
+    assert main(["keys", "rotate", "admin"]) == 0  # rotation keeps the current suite
+    assert load_signing_key(settings.keys_dir("admin"), "admin").suite == "gm"
