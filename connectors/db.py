@@ -601,6 +601,7 @@ province_catalogue_files = Table(
     Column("pulled_at", String(40), nullable=False),
     Column("applied_at", String(40)),
     Column("report", JSON),
+    Column("receipt_sent_at", String(40)),  # the receipt went back to the province
 )
 
 PROVINCE = (province_sync, province_batches, province_scan, province_catalogue_files)

@@ -53,6 +53,8 @@ class SftpSettings:
     private_key: str | None = field(default=None, repr=False)
     remote_root: str = "/"
     timeout: float = 10.0
+    # The province's catalogue signing key, pinned like the host key: "SUITE:BASE64".
+    catalogue_key: str | None = None
 
     @classmethod
     def from_extras(cls, host: str, port: int | None, login: str | None, extra: dict[str, Any]) -> SftpSettings:
@@ -84,6 +86,7 @@ class SftpSettings:
             private_key=extra.get("private_key"),
             remote_root=str(extra.get("remote_root") or "/"),
             timeout=float(extra.get("conn_timeout") or extra.get("timeout") or 10),
+            catalogue_key=str(extra["catalogue_key"]) if extra.get("catalogue_key") else None,
         )
 
     @classmethod

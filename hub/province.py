@@ -21,6 +21,7 @@ from connectors.province_catalogue import (
     apply_province_catalogue,
     pending_files,
     pull_catalogue_files,
+    send_receipts,
 )
 from connectors.province_feed import (
     FeedPaths,
@@ -117,11 +118,14 @@ def catalogue_sync(settings: Settings | None = None, *, sftp: SftpSettings | Non
     settings = settings or load_settings()
     engine = zone_engine(settings, "admin")
     inbox = catalogue_inbox(settings)
-    with province_session(sftp or sftp_settings()) as session:
-        pulled = pull_catalogue_files(engine, session, inbox)
-    files = pending_files(engine)
-    applied = apply_province_catalogue(engine, files) if files else []
-    report: dict[str, Any] = {"pulled": pulled.pulled, "skipped": pulled.skipped, "applied": applied}
+    connection = sftp or sftp_settings()
+    with province_session(connection) as session:
+        pulled = pull_catalogue_files(engine, session, inbox, pinned_key=connection.catalogue_key)
+        files = pending_files(engine)
+        applied = apply_province_catalogue(engine, files) if files else []
+        receipts = send_receipts(engine, session)
+    report: dict[str, Any] = {"pulled": pulled.pulled, "skipped": pulled.skipped, "applied": applied,
+                              "receipts": receipts}
     if any(a["state"] == "applied" and a.get("applied") for a in applied):
         report["republished"] = catalogue_publish(settings)
     return report

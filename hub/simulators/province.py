@@ -21,11 +21,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
 import schemas
 from connectors.clock import iso, now
+from connectors.province_catalogue import (
+    CATALOGUE_RECEIPTS,
+    SIGNATURE_SUFFIX,
+    pinned_catalogue_key,
+    sign_catalogue_file,
+)
 from connectors.province_feed import (
     FEED_DIR,
     KINDS,
@@ -35,9 +42,11 @@ from connectors.province_feed import (
     verify_manifest,
 )
 from ferry.keys import Keyring, load_keyring
+from ferry.suites import get_suite
 from hub.simulators.sshd import SftpServer
 
 CATALOGUE_OUTBOX = "outbox/catalogue"
+CATALOGUE_SUITE = "intl"  # the suite of the province's catalogue signing key
 REVIEW_CODE = "PROVINCE_REVIEW"
 
 
@@ -123,9 +132,31 @@ class ProvinceSimulator:
 
     def __post_init__(self) -> None:
         self.server = SftpServer(self.folder / "sshd", port=self.port)
-        for sub in (FEED_DIR, RECEIPTS_DIR, CATALOGUE_OUTBOX):
+        for sub in (FEED_DIR, RECEIPTS_DIR, CATALOGUE_OUTBOX, CATALOGUE_RECEIPTS):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.folder / "trusted").mkdir(parents=True, exist_ok=True)
+        self._catalogue_private, self.catalogue_public = self._catalogue_key()
+
+    def _catalogue_key(self) -> tuple[bytes, bytes]:
+        """The province's catalogue signing key (intl suite), made once and kept 0600."""
+        crypto = get_suite(CATALOGUE_SUITE)
+        path = self.folder / "catalogue-signing.key"
+        if not path.exists():
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as stream:
+                stream.write(crypto.generate_signing_key())
+        private = path.read_bytes()
+        return private, crypto.public_key(private)
+
+    @property
+    def catalogue_key(self) -> str:
+        """The ``catalogue_key`` extra a hub pins to verify this province's catalogue files."""
+        return pinned_catalogue_key(CATALOGUE_SUITE, self.catalogue_public)
+
+    def catalogue_receipts(self) -> dict[str, Any]:
+        """The receipts hubs sent back for catalogue files, by file sha256."""
+        folder = self.root / CATALOGUE_RECEIPTS
+        return {path.name.split(".", 1)[0]: orjson.loads(path.read_bytes()) for path in sorted(folder.glob("*.receipt.json"))}
 
     @property
     def root(self) -> Path:
@@ -147,7 +178,7 @@ class ProvinceSimulator:
         self.server.remove()
 
     def connection_uri(self, **kwargs: Any) -> str:
-        return self.server.connection_uri(**kwargs)
+        return self.server.connection_uri(**kwargs) + "&catalogue_key=" + quote(self.catalogue_key, safe="")
 
     def process_incoming(self) -> list[dict[str, Any]]:
         """One pass: answer every complete batch that has no receipt yet, oldest first."""
@@ -165,12 +196,19 @@ class ProvinceSimulator:
             written.append(receipt)
         return written
 
-    def offer_catalogue(self, source: Path, name: str | None = None) -> Path:
-        """Put an approved catalogue file into the province's outbox (complete, then renamed)."""
+    def offer_catalogue(self, source: Path, name: str | None = None, *, signed: bool = True) -> Path:
+        """Put an approved catalogue file into the province's outbox (complete, then renamed),
+        its detached signature ``NAME.sig`` first (``signed=False`` offers it without one)."""
         target = self.root / CATALOGUE_OUTBOX / (name or source.name)
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(source.read_bytes())
-        os.replace(partial, target)
+        data = source.read_bytes()
+        pieces = [(target, data)]
+        if signed:
+            signature = sign_catalogue_file(CATALOGUE_SUITE, self._catalogue_private, self.catalogue_public, data)
+            pieces.insert(0, (target.with_name(target.name + SIGNATURE_SUFFIX), signature))
+        for path, content in pieces:
+            partial = path.with_name(path.name + ".part")
+            partial.write_bytes(content)
+            os.replace(partial, path)
         return target
 
     def serve_forever(self, poll_seconds: float = 1.0) -> None:
