@@ -227,6 +227,8 @@ cases = Table(
     # protected for privacy, is never published (DOMAIN "Publication").
     Column("secret", Boolean, nullable=False, default=False, server_default="0"),
     Column("privacy", Boolean, nullable=False, default=False, server_default="0"),
+    # When the case was accepted (受理): the time limits count from the working day after.
+    Column("accepted_at", String(40)),
 )
 
 case_materials = Table(
@@ -284,6 +286,9 @@ case_steps = Table(
     Column("opinion", Text, nullable=False),
     Column("started_at", String(40), nullable=False),
     Column("finished_at", String(40)),
+    # The promised time of the step (岗位承诺时限), when the case-processing system sets one.
+    Column("time_limit", Integer),
+    Column("time_limit_unit", String(16)),
 )
 
 case_results = Table(
@@ -606,3 +611,132 @@ province_catalogue_files = Table(
 
 PROVINCE = (province_sync, province_batches, province_scan, province_catalogue_files)
 ADMIN = ADMIN + PROVINCE
+
+# --- administration zone: electronic supervision (电子监察) ------------------------------
+# The working-day calendar the clocks count in, the pauses the case-processing system
+# records, the clocks and alerts the supervision pass keeps, supervision orders (督办),
+# and the pass's own positions. (Migration 0006.)
+
+# Years the calendar covers: a year counts only once it is here, even with no exceptions.
+calendar_years = Table(
+    "calendar_years",
+    metadata,
+    Column("year", Integer, primary_key=True),
+    Column("source", String(255), nullable=False),  # chinesecalendar | the imported file's name
+    Column("recorded_at", String(40), nullable=False),
+)
+
+calendar_exceptions = Table(
+    "calendar_exceptions",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD
+    Column("kind", String(8), nullable=False),  # holiday (on a weekday) | workday (make-up, on a weekend)
+    Column("note", String(64), nullable=False, default=""),
+    Column("source", String(255), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+# Paused intervals of a case's clock, written by the case-processing system with the status
+# change that starts or ends them: 补正 correction, 暂停 suspension, 中止 interruption,
+# art45 (hearings, expert review, inspection: 行政许可法 Art. 45). An item's 挂起 pauses are
+# the hub's own, from the catalogue's transitions.
+case_pauses = Table(
+    "case_pauses",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("pause_no", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("ended_at", String(40)),
+    Column("note", Text, nullable=False, default=""),
+)
+
+# One row per clock: the case's statutory and promised limits (step_no 0) and each step's
+# promised time (step_no n), as read by the last pass.
+supervision_clocks = Table(
+    "supervision_clocks",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("step_no", Integer, primary_key=True),  # 0: the whole case
+    Column("basis", String(10), primary_key=True),  # statutory | promised
+    Column("limit_value", Integer, nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("department", String(64), nullable=False),
+    Column("power_code", String(100), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("due_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("used_seconds", BigInteger, nullable=False),
+    Column("paused_seconds", BigInteger, nullable=False),
+    Column("remaining_seconds", BigInteger, nullable=False),
+    Column("limit_seconds", BigInteger, nullable=False),
+    Column("state", String(20), nullable=False),  # rules.clocks.STATES
+    Column("level", String(10)),  # the alert level it calls for now
+    Column("next_check_at", String(40)),  # the next moment its level can change, None when settled
+    Column("read_at", String(40), nullable=False),
+    Index("ix_supervision_clocks_next_check", "next_check_at"),
+)
+
+supervision_alerts = Table(
+    "supervision_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(40), nullable=False),
+    Column("level", String(10), nullable=False),  # reminder | warning | alarm
+    Column("case_number", String(20), nullable=False),
+    Column("step_no", Integer, nullable=False),  # 0: the case
+    Column("department", String(64), nullable=False),
+    Column("power_code", String(100), nullable=False),
+    Column("state", String(8), nullable=False),  # open | lifted | closed
+    Column("raised_at", String(40), nullable=False),
+    Column("escalated_at", String(40)),
+    Column("lifted_at", String(40)),  # the condition cleared
+    Column("closed_at", String(40)),  # the case finished on time (按时完成)
+    Column("detail", Text, nullable=False),  # no personal data: it goes to the province
+    # "rule/case/step" while open, NULL after: the database itself keeps one open alert per key.
+    Column("open_key", String(80), unique=True),
+    Index("ix_supervision_alerts_case", "case_number"),
+)
+
+# Supervision orders (督办): a supervisor's instruction on a case with a deadline.
+supervision_orders = Table(
+    "supervision_orders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_number", String(20), nullable=False),
+    Column("issued_by", String(64), nullable=False),
+    Column("instruction", Text, nullable=False),
+    Column("deadline", String(40), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+    Column("state", String(10), nullable=False),  # issued | answered | closed
+    Column("answered_by", String(64)),
+    Column("answer", Text),
+    Column("answered_at", String(40)),
+    Column("closed_by", String(64)),
+    Column("close_note", Text),
+    Column("closed_at", String(40)),
+    Index("ix_supervision_orders_case", "case_number"),
+)
+
+# Cases the next pass must look at because the hub itself changed something they depend on
+# (an order, an item's 挂起/解挂, the calendar): drained by the pass.
+supervision_dirty = Table(
+    "supervision_dirty",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("since", String(40), nullable=False),
+)
+
+# The pass's positions: the last status-change event and catalogue transition it has seen.
+supervision_positions = Table(
+    "supervision_positions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+SUPERVISION = (
+    calendar_years, calendar_exceptions, case_pauses, supervision_clocks, supervision_alerts,
+    supervision_orders, supervision_dirty, supervision_positions,
+)
+ADMIN = ADMIN + SUPERVISION
