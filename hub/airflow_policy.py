@@ -70,3 +70,4 @@ def loads(zone: str) -> bool:
 PROVINCE_FEED = Asset("hub://province/feed")
 PROVINCE_RECEIPTS = Asset("hub://admin/province-receipts")
 EXCHANGE_CATALOGUE = Asset("hub://admin/exchange-db/catalogue")
+SUPERVISION_ALERTS = Asset("hub://admin/exchange-db/supervision-alerts")

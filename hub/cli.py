@@ -563,6 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--open", action="store_true", help="open the steward summary in a browser")
     report.set_defaults(func=cmd_quality_report)
 
+    from hub.supervision_cli import add_commands as add_supervision_commands
+
+    add_supervision_commands(commands)
+
     env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))
     env.set_defaults(func=cmd_airflow_env)

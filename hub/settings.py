@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from schemas.exceptions import TerminalError
+
+if TYPE_CHECKING:
+    from rules.alerts import AlertPolicy
 
 ZONES = ("internet", "admin")
 ZONE_CHOICES = ("internet", "admin", "both")
 QUALITY_GATES = ("critical", "off")
+DEFAULT_WORKING_HOURS = "09:00-12:00,13:30-17:30"
 
 
 class SettingsError(TerminalError, ValueError):
@@ -41,6 +46,8 @@ class Settings:
     outbox_retention_hours: float = 24.0
     alarm_webhook: str | None = None
     crypto_suite: str = "intl"
+    working_hours: str = DEFAULT_WORKING_HOURS
+    alert_policy: str = "JS-2013A"
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -127,7 +134,45 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         quality_gate=quality_gate,
         alarm_webhook=_webhook(env),
         crypto_suite=_suite(env),
+        working_hours=_working_hours(env),
+        alert_policy=_alert_policy(env),
     )
+
+
+def _working_hours(env: dict[str, str]) -> str:
+    from rules.calendar import CalendarError, parse_working_hours
+
+    text = env.get("HUB_WORKING_HOURS") or DEFAULT_WORKING_HOURS
+    try:
+        parse_working_hours(text)
+    except CalendarError as error:
+        raise SettingsError(f"HUB_WORKING_HOURS: {error}") from None
+    return text
+
+
+def _alert_policy(env: dict[str, str]) -> str:
+    """A preset's name (JS-2013A, JS-2013B) or the path of a JSON policy file; checked here
+    so a wrong value stops the deployment at once, not the first supervision pass."""
+    name = env.get("HUB_ALERT_POLICY") or "JS-2013A"
+    load_alert_policy(name)
+    return name
+
+
+def load_alert_policy(name: str) -> AlertPolicy:
+    import json
+
+    from rules.alerts import PRESETS, AlertPolicy
+    from rules.calendar import CalendarError
+
+    if name in PRESETS:
+        return PRESETS[name]
+    path = Path(name)
+    if not path.is_file():
+        raise SettingsError(f"HUB_ALERT_POLICY={name!r}: neither a preset ({', '.join(PRESETS)}) nor a policy file")
+    try:
+        return AlertPolicy.from_dict(json.loads(path.read_text("utf-8")))
+    except (ValueError, TypeError, CalendarError) as error:
+        raise SettingsError(f"HUB_ALERT_POLICY={name!r}: {error}") from None
 
 
 def _suite(env: dict[str, str]) -> str:

@@ -256,6 +256,22 @@ def gate_allows(batch_scope: str, record_kinds: tuple[str, ...] | None = None,
                   mode=settings.quality_gate)
 
 
+@logged_stage
+def supervision(settings: Settings | None = None, *, at: datetime | None = None) -> dict[str, Any]:
+    """Administration zone: the incremental supervision pass (clocks, alerts, orders); the
+    alerts go up in the province feed. A year the calendar lacks raises CALENDAR_GAP."""
+    from connectors.supervision import run_pass
+    from hub.settings import load_alert_policy
+    from rules.calendar import parse_working_hours
+
+    settings = settings or load_settings()
+    report = run_pass(
+        zone_engine(settings, "admin"), catalogue=load_catalogue(settings),
+        policy=load_alert_policy(settings.alert_policy), periods=parse_working_hours(settings.working_hours), at=at,
+    )
+    return asdict(report)
+
+
 STAGES = {
     "intake": intake,
     "inbound_receive": inbound_receive,
@@ -266,6 +282,7 @@ STAGES = {
     "portal_publish": portal_publish,
     "inbound_upkeep": inbound_upkeep,
     "outbound_upkeep": outbound_upkeep,
+    "supervision": supervision,
 }
 
 

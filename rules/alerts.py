@@ -6,7 +6,7 @@ conditions into raise / escalate / lift / close actions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -15,6 +15,20 @@ from rules.clocks import ClockReading
 
 LEVELS: Final = ("reminder", "warning", "alarm")  # 提醒, 预警 (yellow card), 报警 (red card)
 RANK: Final = {level: index for index, level in enumerate(LEVELS)}
+LEVEL_NAMES: Final = {"reminder": "提醒", "warning": "预警", "alarm": "报警"}
+
+# The level each conduct and supervision-order rule raises, unless a policy says otherwise.
+CONDUCT_LEVELS: Final[Mapping[str, str]] = {
+    "CORRECTION_REPEATED": "warning",
+    "CORRECTION_AFTER_ACCEPTANCE": "warning",
+    "STEP_BEFORE_REGISTRATION": "warning",
+    "NEGATIVE_WITHOUT_REASONS": "alarm",
+    "FEE_DEVIATION": "alarm",
+    "PENALTY_REGISTERED_LATE": "warning",
+    "ITEM_NOT_IN_USE": "alarm",
+    "ORDER_NOT_STARTED": "alarm",
+    "ORDER_NOT_FINISHED": "alarm",
+}
 
 
 @dataclass(frozen=True)
@@ -29,16 +43,24 @@ class AlertPolicy:
     warning_late_days: int = 1
     alarm_late_days: int = 2
     warning_fraction: float = 0.8
+    conduct_levels: Mapping[str, str] = field(default_factory=lambda: dict(CONDUCT_LEVELS))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AlertPolicy:
         if data.get("scheme") not in ("late", "fraction"):
             raise CalendarError(f"alert policy {data.get('name')!r}: scheme must be 'late' or 'fraction'")
-        known = {"name", "scheme", "warning_late_days", "alarm_late_days", "warning_fraction"}
+        known = {"name", "scheme", "warning_late_days", "alarm_late_days", "warning_fraction", "conduct_levels"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise CalendarError(f"alert policy {data.get('name')!r}: unknown keys {unknown}")
-        policy = cls(**dict(data))
+        values = dict(data)
+        levels = {**CONDUCT_LEVELS, **dict(values.pop("conduct_levels", {}))}
+        wrong = sorted(f"{rule}={level}" for rule, level in levels.items()
+                       if rule not in CONDUCT_LEVELS or (level is not None and level not in RANK))
+        if wrong:
+            raise CalendarError(f"alert policy {data.get('name')!r}: conduct_levels {wrong}: rules are "
+                                f"{', '.join(CONDUCT_LEVELS)}, levels {', '.join(LEVELS)} or null (off)")
+        policy = cls(**values, conduct_levels=levels)
         if not 0 < policy.warning_fraction < 1:
             raise CalendarError("alert policy: warning_fraction must lie between 0 and 1")
         return policy

@@ -34,6 +34,7 @@ class Pause:
 
 @dataclass(frozen=True)
 class ClockReading:
+    start: datetime
     due: datetime
     used_seconds: int
     paused_seconds: int
@@ -69,10 +70,13 @@ def read_clock(
     pauses: Iterable[Pause] = (),
     now: datetime,
     finished: datetime | None = None,
+    from_next_day: bool = True,
 ) -> ClockReading:
     """The clock of a limit counted from the working day after ``accepted``, read at ``now``
     (or at ``finished``). Working-day limits count working hours; the other units count
-    calendar time. Paused time is added to the due time."""
+    calendar time. Paused time is added to the due time. A step's promised time counts from
+    the moment it started instead (``from_next_day=False``; outside working hours, from the
+    next working period)."""
     if unit not in UNITS:
         raise CalendarError(f"unknown limit unit {unit!r}; units are {', '.join(UNITS)}")
     if limit < 1:
@@ -81,13 +85,14 @@ def read_clock(
     spans = _merged(pauses, at)
     paused_now = any(p.start <= at and (p.end is None or p.end > at) for p in pauses)
     if unit == "working_days":
-        start = time.counting_start(accepted)
+        start = time.counting_start(accepted) if from_next_day else time.advance(accepted, 0)
         paused = sum(time.seconds_between(low, high) for low, high in spans)
         total = limit * time.day_seconds
         due = time.advance(start, total + paused)
         used = (time.seconds_between(start, at) if at > start else 0) - paused
     else:
-        start = datetime.combine(time.calendar.next_working_day(accepted.date()), datetime.min.time())
+        start = (datetime.combine(time.calendar.next_working_day(accepted.date()), datetime.min.time())
+                 if from_next_day else accepted)
         paused = int(sum((high - low).total_seconds() for low, high in spans))
         end = (start + timedelta(days=limit) if unit == "calendar_days"
                else _add_months(start, limit if unit == "months" else 12 * limit))
@@ -101,4 +106,4 @@ def read_clock(
         state = "overdue"
     else:
         state = "paused" if paused_now else "running"
-    return ClockReading(due, used, paused, total - used, state)
+    return ClockReading(start, due, used, paused, total - used, state)

@@ -36,11 +36,14 @@ class CaseFacts:
     fee_due: int | None = None
     fee_standard: int | None = None
     occurred_on: datetime | None = None  # penalty cases: the offence
+    item_state: str = "A"  # the power item's state when the case was registered
 
 
 def conduct_findings(facts: CaseFacts, calendar: WorkingCalendar) -> list[tuple[str, int | None]]:
     """(rule code, step number or None) for every conduct rule the case breaks."""
     found: list[tuple[str, int | None]] = []
+    if facts.item_state != "A":
+        found.append(("ITEM_NOT_IN_USE", None))
     corrections = [s for s in facts.steps if s.status == CORRECTION]
     if len(corrections) > 1:
         found.append(("CORRECTION_REPEATED", corrections[1].step_no))

@@ -6,14 +6,14 @@ It writes exactly what the real system writes under the exchange-database contra
 secret flag) and one status-change row per transition. The provincial feed finds the new
 rows itself (``connectors/province_feed.py`` scans the source tables).
 
-Timing: each case follows a timeline that starts at its application time (the portal
-submission) and spaces the steps hours to days apart inside working hours (Monday to
-Friday, 09:00-12:00 and 13:30-17:30 China Standard Time). A run applies only the
+Timing: each case follows a timeline that starts when the hub registered it (never before
+the portal submission) and spaces the steps hours to days apart inside working hours
+(Monday to Friday, 09:00-12:00 and 13:30-17:30 China Standard Time). A run applies only the
 transitions that are due at ``now``, so no timestamp is ever in the future; a later run
 continues where the last one stopped. The timeline is a pure function of the seed, the
-case number and the application time. (In operation the hub hands an application over
-minutes after submission; the demo's batch is dated two weeks back so that steps are
-due, and there the hub's ``registered`` change is later than the simulated steps.)
+case number and the registration time. It also writes what supervision needs: the
+acceptance time, a pause (补正 correction, Art. 45 expert review) from the step that
+requests it to the step that ends it, and a promised time on the steps that have one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from connectors.db import (
     applications,
     bulk_insert,
     bulk_update,
+    case_pauses,
     case_results,
     case_steps,
     cases,
@@ -37,8 +38,8 @@ from connectors.db import (
     transaction,
 )
 from connectors.provenance import record_events
+from connectors.supervision import TERMINAL_STATES as TERMINAL
 
-TERMINAL = frozenset({"not_accepted", "granted", "refused", "stopped", "decided"})
 # DOMAIN step statuses.
 PASSED, PASSED_WITH_VETO, PAUSED, CORRECTION, IN_PROGRESS, RETURNED, STOPPED = 1, 2, 3, 4, 5, 6, 7
 WORKING_PERIODS = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 30)))
@@ -133,6 +134,10 @@ PENALTY_WEIGHTS = {"penalty": 70, "penalty_summary": 20, "penalty_stopped": 10}
 # Discretion levels (自由裁量) with their fine range in yuan.
 DISCRETION = {"light": (1_000, 5_000), "ordinary": (5_000, 20_000), "serious": (20_000, 50_000)}
 SECRET_SHARE = 0.02
+# The promised time of the steps that have one (岗位承诺时限), and the pause a step opens.
+STEP_LIMITS = {"审查": (5, "working_days"), "调查取证": (30, "calendar_days"), "法制审核": (3, "working_days"),
+               "会签": (10, "working_days")}
+PAUSE_OPENED = {CORRECTION: "correction", PAUSED: "art45"}
 OFFICERS = (("0101", "王建国"), ("0102", "李秀英"), ("0103", "陈明"), ("0104", "赵丽"))
 
 
@@ -276,9 +281,12 @@ def advance_cases(
                 ).all()
             )
             steps, results, penalties, outbox, states, events = [], [], [], [], [], []
+            accepted: list[dict[str, object]] = []
+            pauses_opened: list[dict[str, object]] = []
+            pauses_ended: list[dict[str, object]] = []
             for case in open_cases:
                 category = categories.get(case.power_code)
-                start = datetime.fromisoformat(case.submitted_at)
+                start = max(datetime.fromisoformat(case.submitted_at), datetime.fromisoformat(case.registered_at))
                 position = done.get(case.case_number, 0)
                 planned = timeline(case.case_number, seed, start, category)
                 due = [(t, m) for t, m in planned[position:] if m <= current]
@@ -290,13 +298,24 @@ def advance_cases(
                 for offset, (transition, moment) in enumerate(due, start=position + 1):
                     at_text = iso(moment)
                     officer = officers[offset - 1]
+                    limit = STEP_LIMITS.get(transition.node)
                     steps.append({
                         "case_number": case.case_number, "step_no": offset, "node": transition.node,
                         "department": "行政审批处" if category != "CF" else "执法监督处",
                         "officer_code": officer[0], "officer_name": officer[1],
                         "status": transition.step_status, "opinion": transition.opinion,
                         "started_at": iso(previous), "finished_at": at_text,
+                        "time_limit": limit[0] if limit else None, "time_limit_unit": limit[1] if limit else None,
                     })
+                    if transition.state == "accepted":
+                        accepted.append({"case_number": case.case_number, "accepted_at": at_text})
+                    if transition.step_status in PAUSE_OPENED:
+                        pauses_opened.append({"case_number": case.case_number, "pause_no": offset,
+                                              "kind": PAUSE_OPENED[transition.step_status], "started_at": at_text,
+                                              "ended_at": None, "note": transition.opinion})
+                    if offset > 1 and planned[offset - 2][0].step_status in PAUSE_OPENED:
+                        pauses_ended.append({"case_number": case.case_number, "pause_no": offset - 1,
+                                             "ended_at": at_text})
                     previous = moment
                     result = None
                     if transition.result is not None:
@@ -330,6 +349,12 @@ def advance_cases(
                 report.penalties += len(penalties)
             if states:
                 bulk_update(connection, cases, states, keys=("case_number",))
+            if accepted:
+                bulk_update(connection, cases, accepted, keys=("case_number",))
+            if pauses_opened:
+                bulk_insert(connection, case_pauses, pauses_opened)
+            if pauses_ended:
+                bulk_update(connection, case_pauses, pauses_ended, keys=("case_number", "pause_no"))
             if outbox:
                 # Last, so the outbox lock (PostgreSQL) is held for as short a time as possible.
                 bulk_insert(connection, status_outbox, outbox)

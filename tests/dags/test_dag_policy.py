@@ -14,7 +14,7 @@ INTERNET = {"intake", "portal_publish"}
 ADMIN = {
     "inbound_receive", "applications_load", "status_publish", "case_processing_simulator", "quality_report",
 }
-ADMIN |= {"province_report", "catalogue_sync"}
+ADMIN |= {"province_report", "catalogue_sync", "supervision"}
 
 
 def load_bag(monkeypatch: pytest.MonkeyPatch, zone: str, simulate: str = "1"):  # type: ignore[no-untyped-def]

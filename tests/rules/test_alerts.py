@@ -15,7 +15,7 @@ NOW = datetime(2026, 3, 2, 10)
 
 
 def reading(used: int, total: int) -> ClockReading:
-    return ClockReading(NOW, used, 0, total - used, "running" if used <= total else "overdue")
+    return ClockReading(NOW, NOW, used, 0, total - used, "running" if used <= total else "overdue")
 
 
 def test_js_2013a_reminder_warning_alarm() -> None:

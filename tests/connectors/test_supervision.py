@@ -1,0 +1,286 @@
+"""The supervision pass in the exchange database (SQLite and PostgreSQL): clocks across the
+2026 Spring Festival, alerts raised, escalated, lifted and closed, incremental work, 挂起
+pauses, supervision orders, the 2027 calendar gap, and a crash in the middle of a pass."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from connectors import supervision
+from connectors.alarms import open_alarm_rows
+from connectors.clock import CST
+from connectors.db import (
+    applications,
+    bulk_insert,
+    case_pauses,
+    case_results,
+    cases,
+    province_sync,
+    status_outbox,
+    supervision_alerts,
+    supervision_clocks,
+    transaction,
+)
+from hub.zones import load_catalogue
+from rules.alerts import PRESETS
+from rules.calendar import parse_working_hours
+from rules.catalogue import Catalogue, build_catalogue, catalogue_from_versions
+
+HOURS = parse_working_hours("09:00-12:00,13:30-17:30")
+CODE = "113201000123456713XK00000000001"
+
+
+def at(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=CST)  # type: ignore[misc]
+
+
+def _document(promised: int = 3, statutory: int = 5) -> dict[str, Any]:
+    from hub.settings import load_settings
+
+    base = next(dict(i.document) for i in load_catalogue(load_settings()).items.values() if i.code == CODE)
+    document = copy.deepcopy(base)
+    document.update(promised_limit_days=promised, statutory_limit_days=statutory, limit_unit="working_days")
+    return document
+
+
+@pytest.fixture
+def catalogue() -> Catalogue:
+    return build_catalogue([_document()])
+
+
+def add_case(engine: Engine, serial: int, *, registered: datetime, accepted: datetime | None,
+             state: str = "accepted", applicant: str = "张三丰") -> str:
+    number = f"3201000001{serial:010d}"
+    with transaction(engine) as connection:
+        connection.execute(applications.insert().values(
+            net_id=f"NET20260213{serial:06d}", case_number=number, power_code=CODE, power_version=1,
+            agency_code="3201000001", case_name="公路超限运输许可", applicant_type="person",
+            applicant_name=applicant, applicant_id_type="resident_id", applicant_id_number="11010519491231002X",
+            submitted_at=registered.isoformat(), registered_at=registered.isoformat(), bundle="b", envelope="{}"))
+        connection.execute(cases.insert().values(
+            case_number=number, net_id=f"NET20260213{serial:06d}", state=state, updated_at=registered.isoformat(),
+            accepted_at=accepted.isoformat() if accepted else None))
+        connection.execute(status_outbox.insert().values(
+            net_id=f"NET20260213{serial:06d}", case_number=number, status=state, at=registered.isoformat()))
+    return number
+
+
+def change(engine: Engine, number: str, state: str, moment: datetime, **values: Any) -> None:
+    """What the case-processing system writes with a transition: the case row and a status change."""
+    with transaction(engine) as connection:
+        connection.execute(update(cases).where(cases.c.case_number == number).values(
+            state=state, updated_at=moment.isoformat(), **values))
+        connection.execute(status_outbox.insert().values(
+            net_id="NET-" + number, case_number=number, status=state, at=moment.isoformat()))
+
+
+def run(engine: Engine, catalogue: Catalogue, moment: datetime, policy: str = "JS-2013A") -> supervision.PassReport:
+    return supervision.run_pass(engine, catalogue=catalogue, policy=PRESETS[policy], periods=HOURS, at=moment)
+
+
+def alerts(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        return list(connection.execute(select(supervision_alerts).order_by(supervision_alerts.c.id)))
+
+
+def test_js_2013a_reminder_warning_alarm_across_the_spring_festival(exchange_engine: Engine, catalogue: Catalogue) -> None:
+    # Accepted Fri 13 Feb 2026: Sat 14 is a make-up day, 15-23 the festival. Promised 3
+    # working days: due Wed 25 Feb 17:30; statutory 5: due Fri 27 Feb 17:30.
+    number = add_case(exchange_engine, 1, registered=at(2026, 2, 12, 10), accepted=at(2026, 2, 13, 10))
+    report = run(exchange_engine, catalogue, at(2026, 2, 24, 10))
+    assert report.cases == 1 and report.raised == 0
+    with exchange_engine.connect() as connection:
+        clock = connection.execute(select(supervision_clocks).where(
+            supervision_clocks.c.basis == "promised", supervision_clocks.c.step_no == 0)).one()
+    assert clock.due_at == at(2026, 2, 25, 17, 30).isoformat()
+    assert clock.used_seconds == 7 * 3600 + 3600  # Sat 14 and Tue 24 09:00-10:00
+    assert clock.state == "running" and clock.department == "行政审批处"
+    # The next check is when the last promised day begins (reminder): Tue 24 17:30 of working time.
+    assert clock.next_check_at == at(2026, 2, 24, 17, 30).isoformat()
+
+    run(exchange_engine, catalogue, at(2026, 2, 25, 10))
+    [reminder] = alerts(exchange_engine)
+    assert (reminder.rule, reminder.level, reminder.state) == ("CASE_PROMISED_LIMIT", "reminder", "open")
+    run(exchange_engine, catalogue, at(2026, 2, 27, 10))  # 8 working hours late: > 1 working day
+    [warning] = alerts(exchange_engine)
+    assert (warning.id, warning.level, warning.escalated_at) == (reminder.id, "warning", at(2026, 2, 27, 10).isoformat())
+    run(exchange_engine, catalogue, at(2026, 3, 2, 10))  # 15 working hours late; statutory passed
+    found = {(a.rule, a.level, a.state) for a in alerts(exchange_engine)}
+    assert found == {("CASE_PROMISED_LIMIT", "alarm", "open"), ("CASE_STATUTORY_LIMIT", "alarm", "open")}
+    # Running the same pass again changes nothing and raises nothing twice.
+    again = run(exchange_engine, catalogue, at(2026, 3, 2, 10))
+    assert (again.raised, again.escalated) == (0, 0) and len(alerts(exchange_engine)) == 2
+    # Finished late: the conditions clear, so the alerts are lifted (not closed as on time).
+    change(exchange_engine, number, "granted", at(2026, 3, 2, 11))
+    with transaction(exchange_engine) as connection:
+        connection.execute(case_results.insert().values(
+            case_number=number, result=2, finished_at=at(2026, 3, 2, 11).isoformat(), note="准予许可", fee_due=0, fee_paid=0))
+    run(exchange_engine, catalogue, at(2026, 3, 2, 11, 5))
+    assert {(a.state, a.lifted_at is not None, a.open_key) for a in alerts(exchange_engine)} == {("lifted", True, None)}
+    # Every version of every alert went to the province feed, without personal data.
+    with exchange_engine.connect() as connection:
+        sent = connection.execute(select(province_sync).where(province_sync.c.kind == "alert")).all()
+    assert sorted(int(r.record_key) for r in sent) == [a.id for a in alerts(exchange_engine)]
+    text = json.dumps([r.record for r in sent], ensure_ascii=False)
+    assert "张三丰" not in text and "11010519491231002X" not in text
+    assert {r.record["state"] for r in sent} == {"lifted"}
+
+
+def test_js_2013b_warns_at_four_fifths_and_finishing_on_time_closes(exchange_engine: Engine, catalogue: Catalogue) -> None:
+    number = add_case(exchange_engine, 2, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+    # Promised 3 working days from Tue 3 Mar: 4/5 = 2.4 days used at Thu 5 Mar 11:48.
+    run(exchange_engine, catalogue, at(2026, 3, 5, 11, 47), "JS-2013B")
+    assert alerts(exchange_engine) == []
+    run(exchange_engine, catalogue, at(2026, 3, 5, 11, 49), "JS-2013B")
+    [warning] = alerts(exchange_engine)
+    assert (warning.rule, warning.level) == ("CASE_PROMISED_LIMIT", "warning")
+    change(exchange_engine, number, "granted", at(2026, 3, 5, 15))
+    with transaction(exchange_engine) as connection:
+        connection.execute(case_results.insert().values(
+            case_number=number, result=2, finished_at=at(2026, 3, 5, 15).isoformat(), note="准予许可", fee_due=0, fee_paid=0))
+    run(exchange_engine, catalogue, at(2026, 3, 5, 15, 5), "JS-2013B")
+    [closed] = alerts(exchange_engine)
+    assert (closed.state, closed.closed_at) == ("closed", at(2026, 3, 5, 15, 5).isoformat())
+
+
+def test_the_pass_is_incremental(exchange_engine: Engine, catalogue: Catalogue) -> None:
+    numbers = [add_case(exchange_engine, n, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+               for n in range(10, 20)]
+    assert run(exchange_engine, catalogue, at(2026, 3, 3, 10)).cases == 10
+    assert run(exchange_engine, catalogue, at(2026, 3, 3, 10, 15)).cases == 0  # nothing changed, no threshold reached
+    change(exchange_engine, numbers[3], "in_progress", at(2026, 3, 3, 10, 20))
+    assert run(exchange_engine, catalogue, at(2026, 3, 3, 10, 30)).cases == 1
+    # Mon 3 Mar + 3 working days: the last promised day starts Thu 5 Mar 09:00 for all ten.
+    report = run(exchange_engine, catalogue, at(2026, 3, 5, 9, 5))
+    assert (report.cases, report.raised) == (10, 10)
+
+
+def test_a_correction_pause_moves_the_due_time(exchange_engine: Engine, catalogue: Catalogue) -> None:
+    number = add_case(exchange_engine, 3, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+    with transaction(exchange_engine) as connection:
+        bulk_insert(connection, case_pauses, [{"case_number": number, "pause_no": 1, "kind": "correction",
+                                               "started_at": at(2026, 3, 3, 9).isoformat(),
+                                               "ended_at": at(2026, 3, 4, 9).isoformat(), "note": "补正"}])
+    change(exchange_engine, number, "in_progress", at(2026, 3, 4, 9))
+    run(exchange_engine, catalogue, at(2026, 3, 4, 10))
+    with exchange_engine.connect() as connection:
+        clock = connection.execute(select(supervision_clocks).where(
+            supervision_clocks.c.basis == "promised", supervision_clocks.c.step_no == 0)).one()
+    assert clock.paused_seconds == 7 * 3600
+    assert clock.due_at == at(2026, 3, 6, 17, 30).isoformat()  # Thu 5 Mar without the pause
+
+
+def test_item_suspension_pauses_open_cases_until_it_is_resumed(exchange_engine: Engine) -> None:
+    document = _document(promised=3, statutory=5)
+    suspended = {**document, "version": 2, "state": "T"}
+    resumed = {**document, "version": 3, "state": "A"}
+    history = catalogue_from_versions([(document, at(2026, 1, 1)), (suspended, at(2026, 3, 3, 9)),
+                                       (resumed, at(2026, 3, 5, 9))])
+    add_case(exchange_engine, 4, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+    run(exchange_engine, history, at(2026, 3, 6, 10))
+    with exchange_engine.connect() as connection:
+        clock = connection.execute(select(supervision_clocks).where(
+            supervision_clocks.c.basis == "promised", supervision_clocks.c.step_no == 0)).one()
+    assert clock.paused_seconds == 2 * 7 * 3600  # Tue 3 and Wed 4 Mar
+    assert clock.due_at == at(2026, 3, 9, 17, 30).isoformat()
+    # A case registered while the item was suspended is a conduct alarm.
+    add_case(exchange_engine, 5, registered=at(2026, 3, 4, 9), accepted=None, state="registered")
+    run(exchange_engine, history, at(2026, 3, 6, 10, 15))
+    assert [(a.rule, a.level) for a in alerts(exchange_engine) if a.case_number.endswith("5")] == [("ITEM_NOT_IN_USE", "alarm")]
+
+
+def test_supervision_orders_raise_when_not_started_or_not_finished_by_the_deadline(
+    exchange_engine: Engine, catalogue: Catalogue,
+) -> None:
+    number = add_case(exchange_engine, 6, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+    order = supervision.issue_order(exchange_engine, case_number=number, issued_by="监察室 李明",
+                                    instruction="请于3月4日前说明进度", deadline=at(2026, 3, 4, 17), at=at(2026, 3, 3, 9))
+    run(exchange_engine, catalogue, at(2026, 3, 3, 9, 30))
+    assert alerts(exchange_engine) == []
+    run(exchange_engine, catalogue, at(2026, 3, 4, 17, 15))
+    [late] = [a for a in alerts(exchange_engine) if a.rule.startswith("ORDER")]
+    assert (late.rule, late.level, late.step_no) == ("ORDER_NOT_STARTED", "alarm", order)
+    supervision.answer_order(exchange_engine, order, by="审批处 王芳", answer="已开始核查", at=at(2026, 3, 4, 17, 20))
+    run(exchange_engine, catalogue, at(2026, 3, 4, 17, 25))
+    rows = {(a.rule, a.state) for a in alerts(exchange_engine) if a.rule.startswith("ORDER")}
+    assert rows == {("ORDER_NOT_STARTED", "lifted"), ("ORDER_NOT_FINISHED", "open")}
+    supervision.close_order(exchange_engine, order, by="监察室 李明", note="已办结", at=at(2026, 3, 4, 17, 30))
+    run(exchange_engine, catalogue, at(2026, 3, 4, 17, 35))
+    assert {a.state for a in alerts(exchange_engine) if a.rule.startswith("ORDER")} == {"lifted"}
+    with pytest.raises(Exception, match="closed"):
+        supervision.close_order(exchange_engine, order, by="x", note="again")
+
+
+def test_negative_decision_without_reasons_is_an_alarm(exchange_engine: Engine, catalogue: Catalogue) -> None:
+    number = add_case(exchange_engine, 7, registered=at(2026, 3, 2, 9), accepted=None, state="registered")
+    with transaction(exchange_engine) as connection:
+        connection.execute(case_results.insert().values(
+            case_number=number, result=1, finished_at=at(2026, 3, 2, 11).isoformat(), note=" ", fee_due=0, fee_paid=0))
+    change(exchange_engine, number, "not_accepted", at(2026, 3, 2, 11))
+    run(exchange_engine, catalogue, at(2026, 3, 2, 11, 15))
+    assert [(a.rule, a.level) for a in alerts(exchange_engine)] == [("NEGATIVE_WITHOUT_REASONS", "alarm")]
+
+
+def test_a_year_the_calendar_lacks_is_refused_loudly_until_it_is_imported(exchange_engine: Engine, catalogue: Catalogue) -> None:
+    add_case(exchange_engine, 8, registered=at(2026, 12, 28, 9), accepted=at(2026, 12, 29, 10))
+    report = run(exchange_engine, catalogue, at(2026, 12, 30, 10))  # due in January 2027
+    assert report.calendar_gaps == [2027] and report.uncounted_cases == 1 and report.cases == 0
+    with exchange_engine.connect() as connection:
+        [alarm] = open_alarm_rows(connection, supervision.CALENDAR_GAP_ALARM)
+        assert connection.execute(select(func.count()).select_from(supervision_clocks)).scalar_one() == 0
+    assert alarm.detail["year"] == 2027 and "2027" in alarm.detail["message"]
+    run(exchange_engine, catalogue, at(2026, 12, 30, 10, 15))
+    with exchange_engine.connect() as connection:
+        assert len(open_alarm_rows(connection, supervision.CALENDAR_GAP_ALARM)) == 1  # not raised twice
+    exceptions, years = supervision.parse_calendar_file(
+        "date,kind,note\n2027-01-01,休,元旦\n# years: 2027\n", "2027.csv")
+    done = supervision.import_calendar(exchange_engine, exceptions, years, source="2027.csv", operator="法制处")
+    assert done["cases_to_recount"] == 1
+    report = run(exchange_engine, catalogue, at(2026, 12, 30, 10, 30))
+    assert (report.cases, report.calendar_gaps) == (1, [])
+    with exchange_engine.connect() as connection:
+        assert open_alarm_rows(connection, supervision.CALENDAR_GAP_ALARM) == []
+        due = connection.execute(select(supervision_clocks.c.due_at).where(
+            supervision_clocks.c.basis == "promised")).scalar_one()
+    assert due == at(2027, 1, 4, 17, 30).isoformat()  # Wed 30, Thu 31 Dec, (Fri 1 Jan off), Mon 4 Jan
+
+
+def test_a_crash_in_the_middle_of_a_pass_leaves_no_duplicate_on_the_rerun(
+    exchange_engine: Engine, catalogue: Catalogue, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(30, 40):
+        add_case(exchange_engine, n, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+    real = supervision._apply
+    calls = {"n": 0}
+
+    def crashing(*args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(supervision, "_apply", crashing)
+    with pytest.raises(RuntimeError):
+        supervision.run_pass(exchange_engine, catalogue=catalogue, policy=PRESETS["JS-2013A"], periods=HOURS,
+                             at=at(2026, 3, 5, 10), chunk_size=4)
+    monkeypatch.setattr(supervision, "_apply", real)
+    report = supervision.run_pass(exchange_engine, catalogue=catalogue, policy=PRESETS["JS-2013A"], periods=HOURS,
+                                  at=at(2026, 3, 5, 10), chunk_size=4)
+    assert report.cases == 10  # the positions had not moved: every case again
+    found = alerts(exchange_engine)
+    assert len(found) == 10 and len({a.case_number for a in found}) == 10
+    with exchange_engine.connect() as connection:
+        assert connection.execute(select(func.count()).where(province_sync.c.kind == "alert")).scalar_one() == 10
+
+
+def test_calendar_file_errors_name_the_line() -> None:
+    with pytest.raises(Exception, match=r"bad.csv:2: 2026-03-07 is a weekend"):
+        supervision.parse_calendar_file("date,kind\n2026-03-07,holiday\n", "bad.csv")
+    with pytest.raises(Exception, match=r"bad.csv:1: '2026/01/01' is not a date"):
+        supervision.parse_calendar_file("2026/01/01,休\n", "bad.csv")
