@@ -9,7 +9,9 @@ setting is refused.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, time, timedelta, timezone
 
 CST = timezone(timedelta(hours=8), "CST")
 OFFSET_SETTING = "HUB_CLOCK_OFFSET_SECONDS"
@@ -35,3 +37,27 @@ def now() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(CST).isoformat()
+
+
+@contextmanager
+def shifted(delta: timedelta) -> Iterator[None]:
+    """Run the hub's clock ``delta`` off inside the block (simulation only): the demo and
+    the tests register a batch dated in the past at that time, then let the processing
+    simulator catch up to now."""
+    saved = {name: os.environ.get(name) for name in (OFFSET_SETTING, "HUB_SIMULATE")}
+    os.environ[OFFSET_SETTING] = str(int(delta.total_seconds()))
+    os.environ["HUB_SIMULATE"] = "1"
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def registration_shift(submitted_on: date, *, at: time = time(18, 30)) -> timedelta:
+    """The shift that puts the hub's clock at ``at`` on the day a batch was submitted."""
+    target = datetime.combine(submitted_on, at, CST)
+    return target - datetime.now(CST)

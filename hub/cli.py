@@ -39,22 +39,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         saved = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = log
         try:
-            states = demo.run_loop_with_resend(
-                data_root, say=lambda text: print(text, file=console, flush=True)
-            )
+            say = lambda text: print(text, file=console, flush=True)
+            # Registered the evening of the day it was submitted (two weeks back), like the
+            # portal's hand-over minutes after submission; processing then catches up to now.
+            with demo.registered_as_submitted():
+                states = demo.run_loop_with_resend(data_root, say=say)
             print(
                 "[demo] provincial feed: province simulator (OpenSSH sshd on 127.0.0.1), then province_report",
                 file=console, flush=True,
             )
-            province = demo.province_round(data_root / "province")
+            province = demo.province_round(data_root / "province", say=say)
+            states.update(province["dag_runs"])
             print("[demo] data quality: quality_report (Great Expectations suites, steward summary)", file=console, flush=True)
             states.update(demo.run_loop(("quality_report",)))
         finally:
             sys.stdout, sys.stderr = saved
     for dag_id, state in states.items():
-        print(f"[demo]   {dag_id:<28} {state}")
-    states.update(province["dag_runs"])
-    for dag_id, state in province["dag_runs"].items():
         print(f"[demo]   {dag_id:<28} {state}")
     print(demo.format_province(province))
     counts = demo.summary()
@@ -66,6 +66,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print("Channel state (hub ferry status):")
     print(demo.ferry_status_text())
+    print()
+    print("Supervision (电子监察: hub supervise alerts, hub supervise orders, hub calendar show YEAR):")
+    print(demo.supervision_text())
     print()
     example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
     if example:

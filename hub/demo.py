@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,28 @@ LOOP = (
     "status_publish",
     "portal_publish",
 )
+
+
+REGISTRATION = ("intake", "inbound_receive", "applications_load")
+# Now, after the simulated evenings: the internet zone's upkeep first (a heartbeat: the
+# channel was last heard on the submission day), then the rest of the loop.
+CATCH_UP = ("intake", "inbound_receive", "case_processing_simulator", "status_publish", "portal_publish",
+            "supervision")
+EVENING = time(18, 0)  # when the demo's simulated days are reported to the province
+
+
+def submission_day() -> date:
+    """The day the demo's batch is dated: two weeks back, so that the processing simulator
+    (which never writes a future time) has steps, decisions and penalties due."""
+    return date.today() - timedelta(days=DEMO_DAYS_BACK)
+
+
+def registered_as_submitted() -> Any:
+    """The hub's clock during registration: the evening of the submission day, so that the
+    batch is registered before any simulated step (simulation only)."""
+    from connectors.clock import registration_shift, shifted
+
+    return shifted(registration_shift(submission_day()))
 
 
 def configure(home: Path, data_root: Path) -> dict[str, str]:
@@ -62,9 +84,7 @@ def prepare_batch(data_root: Path, *, count: int, seed: int, fresh: bool = True)
         seed,
         [dict(item.document) for item in catalogue.items.values()],
         settings.agency_code,
-        # Two weeks back, so the processing simulator (which never writes a future time)
-        # has steps, decisions and penalties due.
-        date.today() - timedelta(days=DEMO_DAYS_BACK),
+        submission_day(),
     )
     write_expected(data_root / "expected.json", truth)
     return truth
@@ -192,12 +212,24 @@ def write_counts(path: Path, counts: dict[str, Any]) -> None:
     path.write_text(json.dumps(counts, ensure_ascii=False, indent=1), "utf-8")
 
 
-def province_round(folder: Path, *, reject_share: float = 0.05) -> dict[str, Any]:
-    """Start the province simulator (a real sshd on loopback), run ``province_report`` as an
-    Airflow DAG run, let the province answer, run it again to take in the receipt, and
-    return the batch, the receipt counts and the feed status."""
+def simulated_evenings() -> list[datetime]:
+    """18:00 of every day after the submission day up to yesterday (agency time)."""
+    from connectors.clock import CST
+
+    first = submission_day() + timedelta(days=1)
+    return [datetime.combine(first + timedelta(days=n), EVENING, CST)
+            for n in range((date.today() - first).days)]
+
+
+def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print) -> dict[str, Any]:
+    """Start the province simulator (a real sshd on loopback). First the two weeks the
+    batch has been in processing, one evening at a time, as the hourly DAGs would have
+    seen them: the case-processing simulator, the supervision pass and the province report
+    (the province answers each batch). Then, now, the loop's DAGs catch up as Airflow DAG
+    runs, and ``province_report`` runs twice (send, then take in the receipt). Returns the
+    batches, the receipt counts and the feed status."""
     from ferry.keys import export_public_key
-    from hub import province
+    from hub import province, stages
     from hub.settings import load_settings
     from hub.simulators.province import ProvinceSimulator
 
@@ -208,7 +240,15 @@ def province_round(folder: Path, *, reject_share: float = 0.05) -> dict[str, Any
     saved = os.environ.get("AIRFLOW_CONN_PROVINCE_SFTP")
     os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = simulator.connection_uri()
     try:
-        states = {"province_report (send)": run_loop(("province_report",))["province_report"]}
+        evenings = simulated_evenings()
+        for evening in evenings:
+            stages.case_processing(settings, at=evening)
+            stages.supervision(settings, at=evening)
+            province.province_report(settings, at=evening)
+            simulator.process_incoming()
+        say(f"[demo] {len(evenings)} simulated evenings: processing, supervision and the province report each day")
+        states = run_loop(CATCH_UP)
+        states["province_report (send)"] = run_loop(("province_report",))["province_report"]
         receipts = simulator.process_incoming()
         states["province_report (receipts)"] = run_loop(("province_report",))["province_report"]
     finally:
@@ -218,6 +258,29 @@ def province_round(folder: Path, *, reject_share: float = 0.05) -> dict[str, Any
         else:
             os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = saved
     return {"dag_runs": states, "receipts": receipts, "status": province.status(settings)}
+
+
+def supervision_text() -> str:
+    """Open supervision alerts by level and rule, and the calendar-gap alarm when open."""
+    from collections import Counter
+
+    from connectors.alarms import open_alarm_rows
+    from connectors.supervision import CALENDAR_GAP_ALARM, open_alerts
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+    from rules.alerts import LEVEL_NAMES
+
+    engine = zone_engine(load_settings(), "admin")
+    alerts = open_alerts(engine)
+    by_rule = Counter((a["level"], a["rule"]) for a in alerts)
+    lines = [f"open alerts: {len(alerts)}"]
+    lines += [f"  {LEVEL_NAMES[level]} {level:<8} {rule:<28} {n}" for (level, rule), n in sorted(by_rule.items())]
+    with engine.connect() as connection:
+        for gap in open_alarm_rows(connection, CALENDAR_GAP_ALARM):
+            lines.append(f"CALENDAR_GAP: the working-day calendar does not cover {gap.detail['year']}; "
+                         f"{gap.detail['uncounted_cases']} case(s) whose limits reach into it are not counted "
+                         f"until it is imported (hub calendar import FILE; docs/supervision.md)")
+    return "\n".join(lines)
 
 
 def format_province(result: dict[str, Any]) -> str:

@@ -29,7 +29,10 @@ def loop(request: pytest.FixtureRequest, airflow_db: Path, tmp_path_factory: pyt
     os.environ["HUB_CRYPTO_SUITE"] = request.param
     try:
         truth = demo.prepare_batch(data_root, count=150, seed=11)
-        states = demo.run_loop()
+        with demo.registered_as_submitted():
+            states = demo.run_loop(demo.REGISTRATION)
+        states.update(demo.run_loop(demo.LOOP[len(demo.REGISTRATION):]))
+        states.update(demo.run_loop(("supervision",)))
         counts = demo.summary()
         from hub.settings import load_settings
 
@@ -48,6 +51,31 @@ pytestmark = pytest.mark.airflow
 
 def test_every_dag_run_succeeds(loop: dict[str, Any]) -> None:
     assert set(loop["states"].values()) == {"success"}
+
+
+def test_supervision_counts_every_accepted_case_or_says_why_not(loop: dict[str, Any]) -> None:
+    from sqlalchemy import func
+
+    from connectors.alarms import open_alarm_rows
+    from connectors.db import case_steps, cases, province_sync, supervision_clocks
+    from connectors.supervision import CALENDAR_GAP_ALARM
+    from hub.zones import zone_engine
+
+    with zone_engine(loop["settings"], "admin").connect() as admin:
+        accepted = admin.execute(select(func.count()).where(cases.c.accepted_at.is_not(None))).scalar_one()
+        clocked = admin.execute(select(func.count(func.distinct(supervision_clocks.c.case_number))).where(
+            supervision_clocks.c.step_no == 0, supervision_clocks.c.basis == "promised")).scalar_one()
+        gaps = open_alarm_rows(admin, CALENDAR_GAP_ALARM)
+        uncounted = sum(g.detail["uncounted_cases"] for g in gaps)
+        registered = {c: r for c, r in admin.execute(select(cases.c.case_number, cases.c.updated_at))}
+        early = admin.execute(select(func.count()).select_from(case_steps)).scalar_one()
+        alerts = [r.record for r in admin.execute(select(province_sync).where(province_sync.c.kind == "alert"))]
+    assert accepted > 0 and registered and early > 0
+    assert clocked + uncounted == accepted  # counted, or named in the CALENDAR_GAP alarm
+    assert all(g.detail["year"] > 2026 for g in gaps)
+    for record in alerts:
+        assert set(record) <= {"record_key", "case_number", "step_no", "rule", "level", "state", "raised_at",
+                               "escalated_at", "cleared_at", "detail"}
 
 
 def test_every_application_ends_exactly_as_expected(loop: dict[str, Any]) -> None:

@@ -4,14 +4,14 @@ penalty decisions for CF items; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
 from exchange_kit import generate
 from sqlalchemy import select
 
-from connectors.clock import CST, now
+from connectors.clock import CST, now, registration_shift, shifted
 from connectors.db import applications, case_steps, cases, penalty_cases, status_outbox
 from hub import stages
 from hub.simulators.processing import (
@@ -61,7 +61,7 @@ def _advance(settings: Any, at: datetime) -> dict[str, Any]:
 def _steps(settings: Any) -> list[Any]:
     with zone_engine(settings, "admin").connect() as connection:
         return connection.execute(
-            select(case_steps, applications.c.submitted_at, applications.c.power_code)
+            select(case_steps, applications.c.submitted_at, applications.c.registered_at, applications.c.power_code)
             .join(cases, cases.c.case_number == case_steps.c.case_number)
             .join(applications, applications.c.net_id == cases.c.net_id)
             .order_by(case_steps.c.case_number, case_steps.c.step_no)
@@ -70,8 +70,9 @@ def _steps(settings: Any) -> list[Any]:
 
 def test_cases_advance_in_working_hours_up_to_now_and_no_further(hub_settings: Any) -> None:
     generate(hub_settings, 80, seed=8, days_back=20)
-    for stage in ("intake", "inbound_receive", "applications_load"):
-        stages.STAGES[stage](hub_settings)
+    with shifted(registration_shift(date.today() - timedelta(days=20))):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            stages.STAGES[stage](hub_settings)
     catalogue = load_catalogue(hub_settings)
     halfway = now() - timedelta(days=10)
     first = _advance(hub_settings, halfway)
@@ -89,7 +90,9 @@ def test_cases_advance_in_working_hours_up_to_now_and_no_further(hub_settings: A
         assert is_working_time(finished) and finished <= final
         assert step.status in range(1, 8) and (step.officer_code, step.officer_name) in OFFICERS
     for number, case_steps_ in by_case.items():
-        start = datetime.fromisoformat(case_steps_[0].submitted_at)
+        start = max(datetime.fromisoformat(case_steps_[0].submitted_at),
+                    datetime.fromisoformat(case_steps_[0].registered_at))
+        assert datetime.fromisoformat(case_steps_[0].started_at) >= datetime.fromisoformat(case_steps_[0].registered_at)
         category = catalogue.items[case_steps_[0].power_code].category
         planned = timeline(number, 7, start, category)
         due = [(t, m) for t, m in planned if m <= final]

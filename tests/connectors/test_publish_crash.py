@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from exchange_kit import generate
 from sqlalchemy import select
 
 from connectors.channel_sender import ChannelSender
+from connectors.clock import registration_shift, shifted
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
 from connectors.exchange import publish_status
 from connectors.public_feed import disclosure_pages, status_document_path, status_documents
@@ -41,9 +43,10 @@ def _sender(settings: Any, transport: LocalFolderTransport) -> ChannelSender:
 
 def _prepare(settings: Any, count: int = 30, seed: int = 3) -> None:
     generate(settings, count, seed)
-    stages.intake(settings)
-    stages.inbound_receive(settings)
-    stages.applications_load(settings)
+    with shifted(registration_shift(date.today() - timedelta(days=14))):
+        stages.intake(settings)
+        stages.inbound_receive(settings)
+        stages.applications_load(settings)
     stages.case_processing(settings)
 
 

@@ -35,6 +35,9 @@ def test_each_zone_root_can_be_moved(tmp_path: Path) -> None:
         ({"HUB_ZONE": "dmz"}, "HUB_ZONE"),
         ({"HUB_AGENCY_CODE": "12345"}, "HUB_AGENCY_CODE"),
         ({"HUB_AGENCY_CODE": "32010000/1"}, "HUB_AGENCY_CODE"),
+        ({"HUB_WORKING_HOURS": "09:00-12:00,11:00-17:00"}, "HUB_WORKING_HOURS.*overlap"),
+        ({"HUB_WORKING_HOURS": "9-5"}, "HUB_WORKING_HOURS"),
+        ({"HUB_ALERT_POLICY": "JS-2099"}, "HUB_ALERT_POLICY.*neither a preset"),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(env: dict[str, str], message: str) -> None:
@@ -82,3 +85,39 @@ def test_keys_init_and_rotate_take_the_suite(tmp_path: Path, monkeypatch: pytest
     assert load_signing_key(settings.keys_dir("internet"), "internet").suite == "intl"
     assert main(["keys", "rotate", "admin"]) == 0  # rotation keeps the current suite
     assert load_signing_key(settings.keys_dir("admin"), "admin").suite == "gm"
+
+
+def test_an_alert_policy_file_is_checked_when_the_deployment_starts(tmp_path: Path) -> None:
+    from hub.settings import load_alert_policy
+
+    good = tmp_path / "policy.json"
+    good.write_text('{"name": "ours", "scheme": "fraction", "warning_fraction": 0.75, '
+                    '"conduct_levels": {"FEE_DEVIATION": "warning", "STEP_BEFORE_REGISTRATION": null}}', "utf-8")
+    policy = load_alert_policy(str(good))
+    assert policy.warning_fraction == 0.75 and policy.conduct_levels["FEE_DEVIATION"] == "warning"
+    assert policy.conduct_levels["STEP_BEFORE_REGISTRATION"] is None
+    assert policy.conduct_levels["NEGATIVE_WITHOUT_REASONS"] == "alarm"  # the default stays
+    assert load_settings({"HUB_ALERT_POLICY": str(good)}).alert_policy == str(good)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "scheme": "late", "conduct_levels": {"FEE_DEVIATON": "alarm"}}', "utf-8")
+    with pytest.raises(SettingsError, match="FEE_DEVIATON=alarm"):
+        load_settings({"HUB_ALERT_POLICY": str(bad)})
+
+
+def test_the_clock_shift_is_refused_outside_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime, timedelta
+
+    from connectors.clock import CST, now, shifted
+    from schemas.exceptions import TerminalError
+
+    monkeypatch.setenv("HUB_SIMULATE", "0")
+    monkeypatch.setenv("HUB_CLOCK_OFFSET_SECONDS", "-86400")
+    with pytest.raises(TerminalError, match="only for simulation"):
+        now()
+    monkeypatch.delenv("HUB_CLOCK_OFFSET_SECONDS")
+    with shifted(timedelta(days=-3)):
+        assert abs((datetime.now(CST) - timedelta(days=3) - now()).total_seconds()) < 2
+    assert abs((datetime.now(CST) - now()).total_seconds()) < 2
+    import os
+
+    assert os.environ["HUB_SIMULATE"] == "0" and "HUB_CLOCK_OFFSET_SECONDS" not in os.environ

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
+from connectors.clock import registration_shift, shifted
 from connectors.db import applications, cases, ferry_applied, ferry_sent, rejections, status_outbox
 from hub import stages
 from hub.keys import init_keys
@@ -32,6 +33,16 @@ from quality.report import reconcile_all, run_quality
 from rules.workdays import _warn_fallback, working_days_between
 
 
+def register_and_process(submitted_on: date) -> None:
+    """Register the batch the day it was submitted, then let the processing simulator and
+    status publishing catch up to now."""
+    with shifted(registration_shift(submitted_on)):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            stages.STAGES[stage]()
+    for stage in ("case_processing", "status_publish"):
+        stages.STAGES[stage]()
+
+
 @pytest.fixture
 def loop(hub_env: Path) -> Any:
     """A small batch carried through the whole loop without a scheduler."""
@@ -39,8 +50,7 @@ def loop(hub_env: Path) -> Any:
     init_keys(settings)
     documents = [dict(i.document) for i in load_catalogue(settings).items.values()]
     generate_batch(settings.portal_drop, 30, 11, documents, settings.agency_code, date(2026, 11, 20))
-    for stage in ("intake", "inbound_receive", "applications_load", "case_processing", "status_publish"):
-        stages.STAGES[stage]()
+    register_and_process(date(2026, 11, 20))
     return settings
 
 
@@ -93,7 +103,7 @@ def test_quality_check_fails_the_task_on_a_lost_record(loop: Any) -> None:
         net_id = connection.execute(select(applications.c.net_id).limit(1)).scalar_one()
         connection.execute(delete(applications).where(applications.c.net_id == net_id))
     with pytest.raises(ReconciliationMismatch, match=net_id):
-        stages.quality_check(loop, suites=("applications",), day=None)
+        stages.quality_check(loop, suites=("applications",), day=date(2026, 11, 20))
     summary = (loop.quality_root / "summary.html").read_text("utf-8")
     body = summary.split("<body>", 1)[1].lstrip()
     assert body.startswith('<p class="verdict bad" id="reconciliation">对账不平')
@@ -183,7 +193,7 @@ def test_a_day_reconciles_only_the_bundles_of_that_day(loop: Any) -> None:
         connection.execute(delete(applications).where(applications.c.net_id == lost))
     documents = [dict(i.document) for i in load_catalogue(loop).items.values()]
     generate_batch(loop.portal_drop, 20, 12, documents, loop.agency_code, date(2026, 11, 21))
-    for stage in ("intake", "inbound_receive", "applications_load", "case_processing", "status_publish"):
+    for stage in ("intake", "inbound_receive", "applications_load", "status_publish"):  # registered today
         stages.STAGES[stage]()
     with admin.connect() as connection:
         today = connection.execute(
@@ -255,7 +265,7 @@ def test_a_stage_checks_only_the_bundles_its_run_handled(loop: Any) -> None:
                                   bundles=loaded["bundles"])
     assert report["reconciliation"] == "balanced"
     with pytest.raises(ReconciliationMismatch, match=lost):
-        stages.quality_check(loop, suites=("applications",), day=None)
+        stages.quality_check(loop, suites=("applications",), day=date(2026, 11, 20))  # the day inbound#1 came
     with pytest.raises(ValueError, match="penalties"):
         load_frames(("penalties",), admin, day=None, bundles=loaded["bundles"])
 
