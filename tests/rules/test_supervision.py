@@ -7,7 +7,13 @@ from datetime import datetime
 import pytest
 
 from rules.alerts import PRESETS, AlertPolicy
-from rules.calendar import CalendarGap, WorkingCalendar, WorkingTime, chinese_calendar_exceptions, parse_working_hours
+from rules.calendar import (
+    CalendarGap,
+    WorkingCalendar,
+    WorkingTime,
+    chinese_calendar_exceptions,
+    parse_working_hours,
+)
 from rules.clocks import Pause
 from rules.supervision import Order, Step, SupervisedCase, evaluate, item_pauses, item_state_at
 
