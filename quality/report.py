@@ -197,12 +197,25 @@ def run_quality(
     history = append_history(root, entry)
     docs = docs_index(root)
     page = render_summary(entry, outcomes, balances, history[-TREND_RUNS:],
-                          data_docs=os.path.relpath(docs, root))
+                          data_docs=os.path.relpath(docs, root), findings=steward_findings(admin))
     pages = root / "summaries"
     pages.mkdir(parents=True, exist_ok=True)
     (pages / f"{run_id}.html").write_text(page, "utf-8")
     write_atomic(root / SUMMARY_FILE, page.encode("utf-8"))
     return QualityRun(run_id, entry["at"], scope, outcomes, balances, root / SUMMARY_FILE, docs)
+
+
+# Open alarms that a data steward, not an operator, must act on.
+STEWARD_ALARMS = ("CALENDAR_GAP",)
+
+
+def steward_findings(admin: Engine) -> list[dict[str, Any]]:
+    """Open alarms of the kinds in ``STEWARD_ALARMS``, for the summary's findings."""
+    from connectors.alarms import open_alarm_rows
+
+    with admin.connect() as connection:
+        rows = [row for kind in STEWARD_ALARMS for row in open_alarm_rows(connection, kind)]
+    return [{"kind": r.kind, "at": r.at, "message": (r.detail or {}).get("message", "")} for r in rows]
 
 
 def raise_on_mismatch(run: QualityRun) -> None:

@@ -36,10 +36,12 @@ def render_summary(
     history: Sequence[Mapping[str, Any]],
     *,
     data_docs: str | None = None,
+    findings: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The summary page. ``run``: run_id, at, scope; ``outcomes``: ``RuleOutcome.as_dict()``;
     ``history``: earlier run records (oldest first), each with at, critical, warnings,
-    mismatches."""
+    mismatches; ``findings``: open conditions a steward must act on (kind, at, message),
+    such as a year missing from the working-day calendar."""
     wrong = [b for b in balances if not b.balanced]
     lines = [
         "<!DOCTYPE html>",
@@ -69,6 +71,13 @@ def render_summary(
                 f"<td>{b.right}</td><td>{escape(counts)}</td><td>{escape(', '.join(b.missing[:20]))}</td>"
                 f"<td>{escape(', '.join(b.duplicated[:20]))}</td></tr>")
         lines.append("</table>")
+
+    if findings:
+        lines.append(f'<h2 id="findings">{_label("待处理事项", "Open findings to act on")}</h2><ul>')
+        for finding in findings:
+            lines.append(f'<li class="critical"><b>{escape(str(finding["kind"]))}</b> '
+                         f'({escape(str(finding["at"]))}): {escape(str(finding["message"]))}</li>')
+        lines.append("</ul>")
 
     failing = sorted((o for o in outcomes if not o["success"]), key=lambda o: (-o["failed"], o["rule"]))
     lines.append(f"<h2>{_label('未通过的规则', 'Failing rules, most records first')}</h2>")

@@ -324,3 +324,19 @@ def test_data_docs_load_every_script_and_style_from_the_site_itself(loop: Any) -
     for asset in VENDORED:
         copied = site / SITE_FOLDER / asset.local
         assert copied.stat().st_size == (ASSETS / asset.local).stat().st_size > 100, copied
+
+
+def test_a_calendar_gap_is_a_finding_in_the_steward_summary(loop: Any) -> None:
+    from connectors.alarms import raise_alarm
+    from connectors.supervision import CALENDAR_GAP_ALARM
+
+    admin = zone_engine(loop, "admin")
+    stages.quality_check(loop, suites=("applications",), day=date(2026, 11, 20))
+    assert 'id="findings"' not in (loop.quality_root / "summary.html").read_text("utf-8")
+    with admin.begin() as connection:
+        raise_alarm(connection, CALENDAR_GAP_ALARM, {"year": 2027, "uncounted_cases": 3,
+                                                      "message": "工作日历未覆盖2027年"}, "2026-12-30T10:00:00+08:00")
+    stages.quality_check(loop, suites=("applications",), day=date(2026, 11, 20))
+    page = (loop.quality_root / "summary.html").read_text("utf-8")
+    findings = page.split('id="findings"', 1)[1].split("</ul>", 1)[0]
+    assert "CALENDAR_GAP" in findings and "工作日历未覆盖2027年" in findings
