@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     and_,
     bindparam,
     create_engine,
@@ -740,3 +741,26 @@ SUPERVISION = (
     supervision_orders, supervision_dirty, supervision_positions,
 )
 ADMIN = ADMIN + SUPERVISION
+
+# --- administration zone: legal documents (法律文书) -------------------------------------
+# The notices the hub renders from what it knows of a case (受理通知书, 不予受理决定书,
+# 补正告知书): one row per document, the PDF in the zone's document store. (Migration 0007.)
+
+case_documents = Table(
+    "case_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_number", String(20), nullable=False),
+    Column("kind", String(32), nullable=False),  # acceptance_notice | non_acceptance_decision | correction_notice
+    Column("event_id", Integer, nullable=False),  # the status change it answers
+    Column("sha256", String(64), nullable=False),
+    Column("file_name", String(255), nullable=False),  # relative to the document store
+    Column("pages", Integer, nullable=False),
+    Column("template_version", String(32), nullable=False),
+    Column("rendered_at", String(40), nullable=False),
+    UniqueConstraint("event_id", "kind", name="uq_case_documents_event_kind"),
+    Index("ix_case_documents_case", "case_number"),
+)
+
+DOCUMENTS = (case_documents,)
+ADMIN = ADMIN + DOCUMENTS
