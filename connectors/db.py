@@ -272,6 +272,10 @@ penalty_cases = Table(
     Column("confiscated_value", BigInteger, nullable=False, default=0),
     Column("discretion_level", String(16), nullable=False),  # light | ordinary | serious
     Column("decided_at", String(40), nullable=False),
+    # The violation of the item's discretion standard applied, and the illegal income found
+    # (fen): what the discretion check needs (rules.discretion).
+    Column("violation_code", String(32)),
+    Column("illegal_income", BigInteger),
 )
 
 case_steps = Table(

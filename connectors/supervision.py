@@ -55,8 +55,10 @@ from rules.calendar import (
 )
 from rules.catalogue import Catalogue
 from rules.clocks import Pause
+from rules.discretion import DiscretionStandard
 from rules.supervision import (
     Order,
+    PenaltyDecision,
     Step,
     SupervisedCase,
     evaluate,
@@ -405,8 +407,7 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
     results = {r.case_number: r for r in connection.execute(
         select(case_results).where(case_results.c.case_number.in_(numbers)))}
     penalties = {r.case_number: r for r in connection.execute(
-        select(penalty_cases.c.case_number, penalty_cases.c.occurred_on, penalty_cases.c.decided_at)
-        .where(penalty_cases.c.case_number.in_(numbers)))}
+        select(penalty_cases).where(penalty_cases.c.case_number.in_(numbers)))}
     orders: dict[str, list[Order]] = defaultdict(list)
     for r in connection.execute(select(supervision_orders).where(supervision_orders.c.case_number.in_(numbers))):
         orders[r.case_number].append(Order(r.id, local(r.deadline), r.state,
@@ -430,6 +431,15 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
         elif row.state in TERMINAL_STATES:
             finished = local(row.updated_at)
         fee_standard = item.document.get("fee_standard")
+        decision: PenaltyDecision | None = None
+        if penalty is not None and penalty.decision == 1:  # 1: a penalty was imposed
+            decided = local(penalty.decided_at)
+            in_force = catalogue.item_at(row.power_code, decided.replace(tzinfo=CST)) or item
+            standard = in_force.document.get("discretion")
+            decision = PenaltyDecision(
+                DiscretionStandard.from_document(standard) if standard else None, penalty.violation_code,
+                penalty.discretion_level, int(penalty.fine_amount), penalty.illegal_income,
+                list(penalty.penalty_kinds or ()))
         supervised.append(SupervisedCase(
             case_number=row.case_number, power_code=row.power_code,
             department=str(item.document.get("office") or "未注明处室"),
@@ -448,6 +458,7 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
             occurred_on=datetime.fromisoformat(penalty.occurred_on) if penalty is not None else None,
             # Without a dated history the state at registration is unknown: no alert on a guess.
             item_state=item_state_at(history, registered) if history else "A",
+            penalty=decision,
         ))
     return supervised
 

@@ -28,6 +28,12 @@ CONDUCT_LEVELS: Final[Mapping[str, str]] = {
     "ITEM_NOT_IN_USE": "alarm",
     "ORDER_NOT_STARTED": "alarm",
     "ORDER_NOT_FINISHED": "alarm",
+    # Penalty decisions against the discretion standard in force (rules.discretion).
+    "DISCRETION_NO_STANDARD": "warning",
+    "DISCRETION_UNKNOWN_VIOLATION": "alarm",
+    "DISCRETION_LEVEL_NOT_IN_STANDARD": "alarm",
+    "DISCRETION_FINE_OUT_OF_RANGE": "alarm",
+    "DISCRETION_BASE_MISSING": "warning",
 }
 
 

@@ -259,6 +259,12 @@ def item_problems(document: Any) -> list[str]:
     codes = [m["material_code"] for m in document["materials"]]
     if len(codes) != len(set(codes)):
         problems.append("/materials: a material code is listed twice")
+    if "discretion" in document:
+        from rules.discretion import standard_problems
+
+        if document["category"] != "CF":
+            problems.append(f"/discretion: only penalty (CF) items have a discretion standard, not {document['category']}")
+        problems.extend(standard_problems(document["discretion"]))
     if "form_schema" in document:
         try:
             _compile_form(document["form_schema"])

@@ -47,6 +47,7 @@ COLUMNS: Mapping[str, str] = {
     "征收主体": "disclosure.implementing_body",
     "申请材料": "materials",
     "表单定义": "form_schema",
+    "自由裁量基准": "discretion",
     "变更人": "change.by",
     "变更时间": "change.at",
     "变更原因": "change.reason",
@@ -180,9 +181,9 @@ def entry_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
             item[target] = LIMIT_UNITS.get(text, text)
         elif target == "materials":
             item["materials"] = parse_materials(text)
-        elif target == "form_schema":
+        elif target in ("form_schema", "discretion"):
             try:
-                item["form_schema"] = json.loads(text)
+                item[target] = json.loads(text)
             except json.JSONDecodeError as error:
                 raise CatalogueError(f"{column}: not JSON: {error}") from None
         elif target == "change.at":

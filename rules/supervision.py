@@ -18,6 +18,7 @@ from rules.alerts import AlertKey, AlertPolicy, time_limit_level
 from rules.calendar import WorkingTime
 from rules.clocks import ClockReading, Pause, read_clock
 from rules.conduct import CaseFacts, StepFact, conduct_findings
+from rules.discretion import DiscretionStandard, check_decision
 
 CASE_STATUTORY: Final = "CASE_STATUTORY_LIMIT"
 CASE_PROMISED: Final = "CASE_PROMISED_LIMIT"
@@ -40,6 +41,11 @@ RULE_NAMES: Final = {
     "ITEM_NOT_IN_USE": "事项挂起或废止期间仍受理办件",
     ORDER_NOT_STARTED: "督办逾期未反馈",
     ORDER_NOT_FINISHED: "督办逾期未办结",
+    "DISCRETION_NO_STANDARD": "处罚事项无自由裁量基准",
+    "DISCRETION_UNKNOWN_VIOLATION": "违法行为不在裁量基准中",
+    "DISCRETION_LEVEL_NOT_IN_STANDARD": "裁量等级不在基准中",
+    "DISCRETION_FINE_OUT_OF_RANGE": "罚款超出裁量幅度",
+    "DISCRETION_BASE_MISSING": "按倍数裁量但未记录违法所得",
 }
 
 
@@ -84,6 +90,19 @@ class SupervisedCase:
     fee_standard: int | None = None
     occurred_on: datetime | None = None
     item_state: str = "A"
+    penalty: PenaltyDecision | None = None
+
+
+@dataclass(frozen=True)
+class PenaltyDecision:
+    """A decided penalty with the discretion standard in force on its decision date."""
+
+    standard: DiscretionStandard | None
+    violation_code: str | None
+    level: str
+    fine_fen: int
+    illegal_income_fen: int | None
+    penalty_kinds: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -205,6 +224,15 @@ def evaluate(case: SupervisedCase, time: WorkingTime, policy: AlertPolicy, now: 
             subject = (step_no or 0)
             evaluation.conditions.setdefault((rule, case.case_number, subject), Condition(
                 level, RULE_NAMES[rule] + (f"（第{step_no}环节）" if step_no else "")))
+    if case.penalty is not None:
+        decision = case.penalty
+        for finding in check_decision(decision.standard, violation_code=decision.violation_code,
+                                      level=decision.level, fine_fen=decision.fine_fen,
+                                      bases={"illegal_income": decision.illegal_income_fen},
+                                      penalty_kinds=decision.penalty_kinds):
+            level = policy.conduct_levels.get(finding.rule)
+            if level is not None:
+                evaluation.conditions[(finding.rule, case.case_number, 0)] = Condition(level, finding.message)
     for order in case.orders:
         if order.state == "closed":
             continue

@@ -237,6 +237,9 @@ def penalty_decision(case_number: str, seed: int, occurred: datetime, decided: d
         "confiscated_value": rng.randrange(0, 5_000) * 100 if "confiscation" in kinds else 0,
         "discretion_level": level,
         "decided_at": iso(decided),
+        # The embedded catalogue's standards name the one violation of each CF item V01.
+        "violation_code": "V01",
+        "illegal_income": rng.randrange(0, 20_000) * 100,
     }
 
 

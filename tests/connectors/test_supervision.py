@@ -284,3 +284,35 @@ def test_calendar_file_errors_name_the_line() -> None:
         supervision.parse_calendar_file("date,kind\n2026-03-07,holiday\n", "bad.csv")
     with pytest.raises(Exception, match=r"bad.csv:1: '2026/01/01' is not a date"):
         supervision.parse_calendar_file("2026/01/01,休\n", "bad.csv")
+
+
+def test_a_penalty_is_checked_against_the_discretion_standard_in_force_on_its_decision_date(
+    exchange_engine: Engine,
+) -> None:
+    from connectors.db import penalty_cases
+    from hub.settings import load_settings
+
+    penalty = next(dict(i.document) for i in load_catalogue(load_settings()).items.values() if i.category == "CF")
+    wider = copy.deepcopy(penalty)
+    wider.update(version=2)
+    wider["discretion"]["violations"][0]["levels"][0]["fine"]["max_yuan"] = 9000
+    history = catalogue_from_versions([(penalty, at(2026, 1, 1)), (wider, at(2026, 3, 10))])
+    numbers = []
+    for serial, decided, fine in ((40, at(2026, 3, 5, 10), 8_000), (41, at(2026, 3, 11, 10), 8_000),
+                                  (42, at(2026, 3, 5, 10), 3_000)):
+        number = add_case(exchange_engine, serial, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+        with transaction(exchange_engine) as connection:
+            connection.execute(update(applications).where(applications.c.case_number == number).values(
+                power_code=penalty["code"]))
+            connection.execute(penalty_cases.insert().values(
+                case_number=number, occurred_on="2026-02-27", source="日常检查", facts="经查", procedure=2, decision=1,
+                penalty_kinds=["fine"], fine_amount=fine * 100, confiscated_value=0, discretion_level="light",
+                decided_at=decided.isoformat(), violation_code="V01", illegal_income=None))
+        change(exchange_engine, number, "decided", decided)
+        numbers.append(number)
+    run(exchange_engine, history, at(2026, 3, 12, 10))
+    found = {(a.case_number, a.rule, a.level) for a in alerts(exchange_engine) if a.rule.startswith("DISCRETION")}
+    # 8,000 yuan for a light case: out of the 1,000-5,000 range of v1 on 5 March, inside v2's on 11 March.
+    assert found == {(numbers[0], "DISCRETION_FINE_OUT_OF_RANGE", "alarm")}
+    [alert] = [a for a in alerts(exchange_engine) if a.rule.startswith("DISCRETION")]
+    assert "8,000.00元" in alert.detail and "1,000至5,000元" in alert.detail
