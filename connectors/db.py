@@ -768,3 +768,20 @@ case_documents = Table(
 
 DOCUMENTS = (case_documents,)
 ADMIN = ADMIN + DOCUMENTS
+
+# --- administration zone: major-case filings (重大案件报备) ------------------------------
+# One row per filed major decision: written by the case-processing system when it files,
+# or by `hub supervise file` for a filing made on paper. (Migration 0009.)
+
+case_filings = Table(
+    "case_filings",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("authority", String(100), nullable=False),  # 备案机关
+    Column("document_no", String(64), nullable=False),  # 备案文号
+    Column("filed_at", String(40), nullable=False),
+    Column("filed_by", String(64), nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+ADMIN = ADMIN + (case_filings,)

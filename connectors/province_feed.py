@@ -43,6 +43,7 @@ from connectors.clock import iso, now
 from connectors.db import (
     alarms,
     applications,
+    case_filings,
     case_results,
     case_steps,
     cases,
@@ -60,7 +61,7 @@ from schemas import load_schema
 
 FORMAT = "pehub-province-feed/1"
 # Record kinds in file order; alerts and penalty cases get a file only when present.
-KINDS = ("case", "step", "result", "penalty", "alert", "catalogue_change")
+KINDS = ("case", "step", "result", "penalty", "alert", "filing", "catalogue_change")
 ALWAYS_FILED = ("case", "step", "result", "catalogue_change")
 MARKS = ("pending", "sent", "accepted", "failed")
 LAG_ALARM = "PROVINCE_FEED_LAG"
@@ -183,6 +184,22 @@ def _penalties_by_key(connection: Connection, keys: list[str]) -> Iterator[Sourc
         yield _penalty_record(row)
 
 
+def _filing_record(row: Any) -> SourceRow:
+    record = {"record_key": row.case_number, **{str(c.name): getattr(row, c.name) for c in case_filings.columns
+                                                 if c.name != "filed_by"}}
+    return row.case_number, record, row.recorded_at
+
+
+def _filings_since(connection: Connection, since: str) -> Iterator[SourceRow]:
+    for row in connection.execute(select(case_filings).where(case_filings.c.recorded_at >= since)):
+        yield _filing_record(row)
+
+
+def _filings_by_key(connection: Connection, keys: list[str]) -> Iterator[SourceRow]:
+    for row in connection.execute(select(case_filings).where(case_filings.c.case_number.in_(keys))):
+        yield _filing_record(row)
+
+
 def _catalogue_transitions(connection: Connection) -> Table | None:
     """The catalogue store's change history, when this database has one (reflected, so the
     feed does not depend on the catalogue store's module)."""
@@ -236,6 +253,7 @@ SOURCES: dict[str, Source] = {
     "step": Source(_steps_since, _steps_by_key),
     "result": Source(_results_since, _results_by_key),
     "penalty": Source(_penalties_since, _penalties_by_key),
+    "filing": Source(_filings_since, _filings_by_key),
     "catalogue_change": Source(_changes_since, _changes_by_key),
 }
 

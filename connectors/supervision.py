@@ -28,6 +28,7 @@ from connectors.db import (
     bulk_insert,
     calendar_exceptions,
     calendar_years,
+    case_filings,
     case_pauses,
     case_results,
     case_steps,
@@ -56,7 +57,10 @@ from rules.calendar import (
 from rules.catalogue import Catalogue
 from rules.clocks import Pause
 from rules.discretion import DiscretionStandard
+from rules.major_cases import is_major
 from rules.supervision import (
+    TIME_RULES,
+    Filing,
     Order,
     PenaltyDecision,
     Step,
@@ -311,6 +315,29 @@ def close_order(engine: Engine, order_id: int, *, by: str, note: str, at: dateti
         _record(connection, row.case_number, "order_closed", {"order": order_id, "by": by}, moment)
 
 
+def record_filing(engine: Engine, *, case_number: str, authority: str, document_no: str, filed_at: datetime,
+                  filed_by: str, at: datetime | None = None) -> None:
+    """Record a major decision's filing (报备) made outside the case-processing system (on
+    paper); a case is filed once."""
+    moment = iso(at or now())
+    if not (authority.strip() and document_no.strip() and filed_by.strip()):
+        raise TerminalError("a filing needs the authority (--authority), its document number (--document-no) and who (--by)")
+    if filed_at.tzinfo is None:
+        filed_at = filed_at.replace(tzinfo=CST)
+    with transaction(engine) as connection:
+        if connection.execute(select(cases.c.state).where(cases.c.case_number == case_number)).first() is None:
+            raise TerminalError(f"no case {case_number} in the exchange database")
+        known = connection.execute(select(case_filings).where(case_filings.c.case_number == case_number)).first()
+        if known is not None:
+            raise TerminalError(f"{case_number} was filed with {known.authority} ({known.document_no}) at {known.filed_at}")
+        connection.execute(case_filings.insert().values(
+            case_number=case_number, authority=authority.strip(), document_no=document_no.strip(),
+            filed_at=iso(filed_at), filed_by=filed_by.strip(), recorded_at=moment))
+        _mark(connection, [case_number], moment)
+        _record(connection, case_number, "filing_recorded", {"authority": authority, "document_no": document_no,
+                                                             "by": filed_by}, moment)
+
+
 def order_rows(engine: Engine, *, include_closed: bool = False) -> list[dict[str, Any]]:
     query = select(supervision_orders).order_by(supervision_orders.c.id)
     if not include_closed:
@@ -386,6 +413,10 @@ def _work(connection: Connection, stamp: str) -> tuple[list[str], dict[str, str]
         supervision_clocks.c.next_check_at <= stamp)).scalars())
     numbers.update(connection.execute(select(supervision_orders.c.case_number).distinct().where(
         supervision_orders.c.state != "closed", supervision_orders.c.deadline <= stamp)).scalars())
+    # A filing the case-processing system has written since the alarm about it was raised.
+    numbers.update(connection.execute(select(supervision_alerts.c.case_number).join(
+        case_filings, case_filings.c.case_number == supervision_alerts.c.case_number).where(
+        supervision_alerts.c.rule == "MAJOR_CASE_NOT_FILED", supervision_alerts.c.state == "open")).scalars())
     return sorted(numbers), dirty, int(event_to), transition_to
 
 
@@ -408,6 +439,8 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
         select(case_results).where(case_results.c.case_number.in_(numbers)))}
     penalties = {r.case_number: r for r in connection.execute(
         select(penalty_cases).where(penalty_cases.c.case_number.in_(numbers)))}
+    filings = dict(connection.execute(select(case_filings.c.case_number, case_filings.c.filed_at).where(
+        case_filings.c.case_number.in_(numbers))).all())
     orders: dict[str, list[Order]] = defaultdict(list)
     for r in connection.execute(select(supervision_orders).where(supervision_orders.c.case_number.in_(numbers))):
         orders[r.case_number].append(Order(r.id, local(r.deadline), r.state,
@@ -431,6 +464,20 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
         elif row.state in TERMINAL_STATES:
             finished = local(row.updated_at)
         fee_standard = item.document.get("fee_standard")
+        filing: Filing | None = None
+        decided_at = (local(penalty.decided_at) if penalty is not None and penalty.decision == 1
+                      else local(result.finished_at) if result is not None else None)
+        if decided_at is not None:
+            version = catalogue.item_at(row.power_code, decided_at.replace(tzinfo=CST)) or item
+            rule = version.document.get("major_case")
+            if is_major(rule, result=result.result if result is not None else None,
+                        penalty_decided=penalty is not None and penalty.decision == 1,
+                        fine_fen=int(penalty.fine_amount) if penalty is not None else 0,
+                        penalty_kinds=list(penalty.penalty_kinds or ()) if penalty is not None else ()):
+                assert rule is not None
+                filed = filings.get(row.case_number)
+                filing = Filing(str(rule["authority"]), decided_at, int(rule["filing_days"]),
+                                local(filed) if filed else None)
         decision: PenaltyDecision | None = None
         if penalty is not None and penalty.decision == 1:  # 1: a penalty was imposed
             decided = local(penalty.decided_at)
@@ -459,6 +506,7 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
             # Without a dated history the state at registration is unknown: no alert on a guess.
             item_state=item_state_at(history, registered) if history else "A",
             penalty=decision,
+            filing=filing,
         ))
     return supervised
 
@@ -541,7 +589,7 @@ def _apply(connection: Connection, chunk: list[SupervisedCase], time: WorkingTim
     counted_set = set(counted)
     current = {(r.rule, r.case_number, r.step_no): r.level for r in open_rows.values() if r.case_number in counted_set}
     wanted = {key: condition.level for key, condition in conditions.items()}
-    actions = lifecycle(current, wanted, frozenset(on_time), at)
+    actions = lifecycle(current, wanted, frozenset(on_time), at, closing_rules=frozenset(TIME_RULES))
     inserts, touched_ids = [], []
     for action in actions:
         rule, number, subject = action.key
@@ -637,4 +685,4 @@ def open_alerts(engine: Engine) -> list[dict[str, Any]]:
 def alert_counts(engine: Engine) -> Mapping[str, int]:
     with engine.connect() as connection:
         return dict(connection.execute(select(supervision_alerts.c.level, func.count()).where(
-            supervision_alerts.c.state == "open").group_by(supervision_alerts.c.level)).tuples().all())
+            supervision_alerts.c.state == "open").group_by(supervision_alerts.c.level)).all())

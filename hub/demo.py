@@ -221,6 +221,24 @@ def simulated_evenings() -> list[datetime]:
             for n in range((date.today() - first).days)]
 
 
+def file_one_major_case_late(settings: Any) -> str | None:
+    """The legal office files one forgotten major decision on paper, after its deadline:
+    the next supervision pass lifts the MAJOR_CASE_NOT_FILED alarm it had raised."""
+    from connectors.supervision import open_alerts, record_filing
+    from hub.zones import zone_engine
+
+    engine = zone_engine(settings, "admin")
+    unfiled = [a for a in open_alerts(engine) if a["rule"] == "MAJOR_CASE_NOT_FILED"]
+    if not unfiled:
+        return None
+    alert = unfiled[0]
+    record_filing(engine, case_number=alert["case_number"], authority="南京市司法局",
+                  document_no=f"宁交罚备〔{date.today().year}〕{alert['id']}号", filed_at=datetime.now().astimezone(),
+                  filed_by="法制处（纸质补报）")
+    return (f"major case {alert['case_number']} filed late on paper (alarm raised {alert['raised_at'][:16]}: "
+            f"{alert['detail']}); {len(unfiled) - 1} other(s) still unfiled")
+
+
 def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print) -> dict[str, Any]:
     """Start the province simulator (a real sshd on loopback). First the two weeks the
     batch has been in processing, one evening at a time, as the hourly DAGs would have
@@ -247,6 +265,9 @@ def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print
             province.province_report(settings, at=evening)
             simulator.process_incoming()
         say(f"[demo] {len(evenings)} simulated evenings: processing, supervision and the province report each day")
+        late = file_one_major_case_late(settings)
+        if late:
+            say(f"[demo] {late}")
         states = run_loop(CATCH_UP)
         states["province_report (send)"] = run_loop(("province_report",))["province_report"]
         receipts = simulator.process_incoming()

@@ -141,8 +141,11 @@ def case_processing(
     """Administration zone: the processing simulator plays the case-processing system,
     applying every transition due by ``at`` (default: now)."""
     settings = settings or load_settings()
-    categories = {code: item.category for code, item in load_catalogue(settings).items.items()}
-    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories, at=at))
+    items = load_catalogue(settings).items
+    categories = {code: item.category for code, item in items.items()}
+    majors = {code: item.document["major_case"] for code, item in items.items() if "major_case" in item.document}
+    return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories,
+                                major_rules=majors, at=at))
 
 
 @logged_stage

@@ -81,6 +81,7 @@ def _deadline(text: str) -> datetime:
 
 def cmd_supervise(args: argparse.Namespace) -> int:
     from connectors import supervision
+    from connectors.clock import CST
     from schemas.exceptions import TerminalError
 
     engine = _engine()
@@ -98,6 +99,12 @@ def cmd_supervise(args: argparse.Namespace) -> int:
         if command == "close":
             supervision.close_order(engine, args.order, by=args.by, note=args.note)
             print(f"supervision order {args.order} closed")
+            return 0
+        if command == "file":
+            supervision.record_filing(engine, case_number=args.case_number, authority=args.authority,
+                                      document_no=args.document_no, filed_at=args.at or datetime.now(CST),
+                                      filed_by=args.by)
+            print(f"{args.case_number}: filing with {args.authority} ({args.document_no}) recorded")
             return 0
         if command == "run":
             from hub import stages
@@ -170,5 +177,11 @@ def add_commands(commands: Any) -> None:
     alerts = steps.add_parser("alerts", help="open supervision alerts (提醒, 预警, 报警)")
     alerts.add_argument("--level", choices=sorted(LEVEL_NAMES))
     alerts.add_argument("--json", action="store_true")
+    filing = steps.add_parser("file", help="record a major decision's filing (报备) made on paper")
+    filing.add_argument("case_number")
+    filing.add_argument("--authority", required=True, help="备案机关")
+    filing.add_argument("--document-no", required=True, help="备案文号")
+    filing.add_argument("--by", required=True)
+    filing.add_argument("--at", type=_deadline, help="when it was filed, YYYY-MM-DD HH:MM (default now)")
     steps.add_parser("run", help="run one supervision pass now")
     supervise.set_defaults(func=cmd_supervise)

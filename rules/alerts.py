@@ -34,6 +34,8 @@ CONDUCT_LEVELS: Final[Mapping[str, str]] = {
     "DISCRETION_LEVEL_NOT_IN_STANDARD": "alarm",
     "DISCRETION_FINE_OUT_OF_RANGE": "alarm",
     "DISCRETION_BASE_MISSING": "warning",
+    # A major decision not filed (报备) by its deadline (rules.major_cases).
+    "MAJOR_CASE_NOT_FILED": "alarm",
 }
 
 
@@ -113,10 +115,13 @@ def lifecycle(
     conditions: Mapping[AlertKey, str],
     finished_on_time: frozenset[str],
     now: datetime,
+    *,
+    closing_rules: frozenset[str] | None = None,
 ) -> list[Action]:
     """Actions that bring ``open_alerts`` (key → level) in line with ``conditions``: a new
     condition raises, a higher level escalates (lifting the lower), a condition gone lifts,
-    and a case finished on time closes its open alerts (按时完成)."""
+    and a case finished on time closes its open alerts (按时完成): those of ``closing_rules``
+    when given (the time-limit rules; a filing made late is lifted, not closed)."""
     actions: list[Action] = []
     for key, level in sorted(conditions.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
         if level not in RANK:
@@ -127,6 +132,7 @@ def lifecycle(
         elif RANK[level] > RANK[current]:
             actions.append(Action("escalate", key, level, now))
     for key in sorted(set(open_alerts) - set(conditions), key=lambda k: (k[0], k[1], k[2] or 0)):
-        kind = "close" if key[1] in finished_on_time else "lift"
+        closes = key[1] in finished_on_time and (closing_rules is None or key[0] in closing_rules)
+        kind = "close" if closes else "lift"
         actions.append(Action(kind, key, None, now))
     return actions

@@ -48,6 +48,7 @@ COLUMNS: Mapping[str, str] = {
     "申请材料": "materials",
     "表单定义": "form_schema",
     "自由裁量基准": "discretion",
+    "重大案件报备": "major_case",
     "变更人": "change.by",
     "变更时间": "change.at",
     "变更原因": "change.reason",
@@ -181,7 +182,7 @@ def entry_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
             item[target] = LIMIT_UNITS.get(text, text)
         elif target == "materials":
             item["materials"] = parse_materials(text)
-        elif target in ("form_schema", "discretion"):
+        elif target in ("form_schema", "discretion", "major_case"):
             try:
                 item[target] = json.loads(text)
             except json.JSONDecodeError as error:

@@ -19,6 +19,7 @@ from rules.calendar import WorkingTime
 from rules.clocks import ClockReading, Pause, read_clock
 from rules.conduct import CaseFacts, StepFact, conduct_findings
 from rules.discretion import DiscretionStandard, check_decision
+from rules.major_cases import filing_deadline
 
 CASE_STATUTORY: Final = "CASE_STATUTORY_LIMIT"
 CASE_PROMISED: Final = "CASE_PROMISED_LIMIT"
@@ -46,6 +47,7 @@ RULE_NAMES: Final = {
     "DISCRETION_LEVEL_NOT_IN_STANDARD": "裁量等级不在基准中",
     "DISCRETION_FINE_OUT_OF_RANGE": "罚款超出裁量幅度",
     "DISCRETION_BASE_MISSING": "按倍数裁量但未记录违法所得",
+    "MAJOR_CASE_NOT_FILED": "重大案件逾期未报备",
 }
 
 
@@ -91,6 +93,18 @@ class SupervisedCase:
     occurred_on: datetime | None = None
     item_state: str = "A"
     penalty: PenaltyDecision | None = None
+    filing: Filing | None = None
+
+
+@dataclass(frozen=True)
+class Filing:
+    """A major decision's filing (报备): due ``filing_days`` working days after the
+    decision, done at ``filed_at``."""
+
+    authority: str
+    decided_at: datetime
+    filing_days: int
+    filed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +247,15 @@ def evaluate(case: SupervisedCase, time: WorkingTime, policy: AlertPolicy, now: 
             level = policy.conduct_levels.get(finding.rule)
             if level is not None:
                 evaluation.conditions[(finding.rule, case.case_number, 0)] = Condition(level, finding.message)
+    if case.filing is not None and case.filing.filed_at is None:
+        deadline = filing_deadline(time.calendar, case.filing.decided_at, case.filing.filing_days)
+        if now > deadline:
+            level = policy.conduct_levels.get("MAJOR_CASE_NOT_FILED")
+            if level is not None:
+                evaluation.conditions[("MAJOR_CASE_NOT_FILED", case.case_number, 0)] = Condition(
+                    level, f"重大案件应于{deadline:%Y-%m-%d %H:%M}前向{case.filing.authority}报备，至今未报备")
+        else:
+            checks.append(deadline + timedelta(seconds=1))
     for order in case.orders:
         if order.state == "closed":
             continue

@@ -34,6 +34,7 @@ SCHEMA_NAMES = (
     "province_result",
     "province_penalty",
     "province_alert",
+    "province_filing",
     "province_catalogue_change",
     "province_manifest",
     "province_receipt",

@@ -19,8 +19,10 @@ requests it to the step that ends it, and a promised time on the steps that have
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -29,6 +31,7 @@ from connectors.db import (
     applications,
     bulk_insert,
     bulk_update,
+    case_filings,
     case_pauses,
     case_results,
     case_steps,
@@ -39,6 +42,7 @@ from connectors.db import (
 )
 from connectors.provenance import record_events
 from connectors.supervision import TERMINAL_STATES as TERMINAL
+from rules.major_cases import is_major
 
 # DOMAIN step statuses.
 PASSED, PASSED_WITH_VETO, PAUSED, CORRECTION, IN_PROGRESS, RETURNED, STOPPED = 1, 2, 3, 4, 5, 6, 7
@@ -138,6 +142,7 @@ SECRET_SHARE = 0.02
 STEP_LIMITS = {"审查": (5, "working_days"), "调查取证": (30, "calendar_days"), "法制审核": (3, "working_days"),
                "会签": (10, "working_days")}
 PAUSE_OPENED = {CORRECTION: "correction", PAUSED: "art45"}
+FORGOTTEN_FILINGS = 1 / 3  # share of major decisions the simulated office does not file
 OFFICERS = (("0101", "王建国"), ("0102", "李秀英"), ("0103", "陈明"), ("0104", "赵丽"))
 
 
@@ -254,13 +259,18 @@ class ProcessingReport:
 def advance_cases(
     engine: Engine, *, seed: int = 7, batch_size: int = 5_000, at: datetime | None = None,
     categories: dict[str, str] | None = None,
+    major_rules: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProcessingReport:
     """Apply every transition of every open case that is due at ``at`` (default: now);
-    one transaction per batch. ``categories`` maps power codes to their category (CF
+    one transaction per batch. ``major_rules`` maps power codes to their major-case rule:
+    a major penalty decision is filed (报备) an hour of working time after it, when that is
+    due, except about a third that the office forgets (the supervision pass raises those).
+    ``categories`` maps power codes to their category (CF
     items follow the penalty procedure)."""
     report = ProcessingReport()
     current = (at or now()).astimezone(CST)
     categories = categories or {}
+    major_rules = major_rules or {}
     after = ""
     while True:
         with transaction(engine) as connection:
@@ -285,6 +295,7 @@ def advance_cases(
             )
             steps, results, penalties, outbox, states, events = [], [], [], [], [], []
             accepted: list[dict[str, object]] = []
+            filings: list[dict[str, object]] = []
             pauses_opened: list[dict[str, object]] = []
             pauses_ended: list[dict[str, object]] = []
             for case in open_cases:
@@ -328,7 +339,18 @@ def advance_cases(
                             "finished_at": at_text, "note": transition.opinion, "fee_due": 0, "fee_paid": 0,
                         })
                     if transition.penalty:
-                        penalties.append(penalty_decision(case.case_number, seed, start, moment))
+                        decision = penalty_decision(case.case_number, seed, start, moment)
+                        penalties.append(decision)
+                        filed = add_working_minutes(moment, 60)
+                        if (is_major(major_rules.get(case.power_code), result=None, penalty_decided=True,
+                                     fine_fen=int(str(decision["fine_amount"])),
+                                     penalty_kinds=list(decision["penalty_kinds"]))  # type: ignore[call-overload]
+                                and random.Random(f"{seed}:{case.case_number}:filing").random() >= FORGOTTEN_FILINGS
+                                and filed <= current):
+                            rule = major_rules[case.power_code]
+                            filings.append({"case_number": case.case_number, "authority": rule["authority"],
+                                            "document_no": f"备〔{moment.year}〕{case.case_number[-6:]}号",
+                                            "filed_at": iso(filed), "filed_by": officer[1], "recorded_at": iso(filed)})
                     outbox.append({
                         "net_id": case.net_id, "case_number": case.case_number,
                         "status": transition.state, "at": at_text, "step": transition.node,
@@ -354,6 +376,8 @@ def advance_cases(
                 bulk_update(connection, cases, states, keys=("case_number",))
             if accepted:
                 bulk_update(connection, cases, accepted, keys=("case_number",))
+            if filings:
+                bulk_insert(connection, case_filings, filings)
             if pauses_opened:
                 bulk_insert(connection, case_pauses, pauses_opened)
             if pauses_ended:

@@ -56,7 +56,7 @@ def entry(document: dict[str, Any], **change: Any) -> dict[str, Any]:
 def sheet_row(document: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for field, value in document.items():
-        if field in ("version", "disclosure", "materials", "form_schema", "discretion"):
+        if field in ("version", "disclosure", "materials", "form_schema", "discretion", "major_case"):
             continue
         row[FIELD_COLUMN[field]] = value
     row["事项类别"] = CATEGORIES[document["category"]]
@@ -73,6 +73,8 @@ def sheet_row(document: dict[str, Any], change: dict[str, Any]) -> dict[str, Any
         row["表单定义"] = json.dumps(document["form_schema"], ensure_ascii=False)
     if "discretion" in document:
         row["自由裁量基准"] = json.dumps(document["discretion"], ensure_ascii=False)
+    if "major_case" in document:
+        row["重大案件报备"] = json.dumps(document["major_case"], ensure_ascii=False)
     row["变更人"] = change["by"]
     row["变更时间"] = change["at"]
     row["变更原因"] = change["reason"]

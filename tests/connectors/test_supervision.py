@@ -316,3 +316,40 @@ def test_a_penalty_is_checked_against_the_discretion_standard_in_force_on_its_de
     assert found == {(numbers[0], "DISCRETION_FINE_OUT_OF_RANGE", "alarm")}
     [alert] = [a for a in alerts(exchange_engine) if a.rule.startswith("DISCRETION")]
     assert "8,000.00元" in alert.detail and "1,000至5,000元" in alert.detail
+
+
+def test_a_major_decision_not_filed_in_time_is_an_alarm_until_it_is_filed(exchange_engine: Engine) -> None:
+    from connectors.db import penalty_cases
+    from hub.settings import load_settings
+
+    penalty = next(dict(i.document) for i in load_catalogue(load_settings()).items.values() if i.category == "CF")
+    penalty = {**penalty, "major_case": {"authority": "南京市司法局", "filing_days": 5, "fine_yuan_at_least": 20000}}
+    catalogue = build_catalogue([penalty])
+    numbers = []
+    for serial, fine in ((50, 30_000), (51, 19_999)):
+        number = add_case(exchange_engine, serial, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+        with transaction(exchange_engine) as connection:
+            connection.execute(update(applications).where(applications.c.case_number == number).values(
+                power_code=penalty["code"]))
+            connection.execute(penalty_cases.insert().values(
+                case_number=number, occurred_on="2026-02-27", source="日常检查", facts="经查", procedure=2, decision=1,
+                penalty_kinds=["fine"], fine_amount=fine * 100, confiscated_value=0, discretion_level="serious",
+                decided_at=at(2026, 3, 3, 10).isoformat(), violation_code="V01", illegal_income=None))
+        change(exchange_engine, number, "decided", at(2026, 3, 3, 10))
+        numbers.append(number)
+    # Decided Tue 3 Mar: five working days, due Tue 10 Mar 17:30.
+    run(exchange_engine, catalogue, at(2026, 3, 10, 17, 30))
+    assert [a for a in alerts(exchange_engine) if a.rule == "MAJOR_CASE_NOT_FILED"] == []
+    assert run(exchange_engine, catalogue, at(2026, 3, 10, 17, 45)).cases == 1  # the next check brought it back
+    [late] = [a for a in alerts(exchange_engine) if a.rule == "MAJOR_CASE_NOT_FILED"]
+    assert late.case_number == numbers[0] and "2026-03-10 17:30" in late.detail and "南京市司法局" in late.detail
+    supervision.record_filing(exchange_engine, case_number=numbers[0], authority="南京市司法局",
+                              document_no="宁交罚备〔2026〕3号", filed_at=at(2026, 3, 11, 9), filed_by="法制处 张三",
+                              at=at(2026, 3, 11, 9, 5))
+    with pytest.raises(Exception, match="was filed with 南京市司法局"):
+        supervision.record_filing(exchange_engine, case_number=numbers[0], authority="x", document_no="y",
+                                  filed_at=at(2026, 3, 11, 9), filed_by="z")
+    run(exchange_engine, catalogue, at(2026, 3, 11, 9, 15))
+    [lifted] = [a for a in alerts(exchange_engine) if a.rule == "MAJOR_CASE_NOT_FILED"]
+    assert (lifted.state, lifted.raised_at, lifted.lifted_at) == (
+        "lifted", at(2026, 3, 10, 17, 45).isoformat(), at(2026, 3, 11, 9, 15).isoformat())
