@@ -27,8 +27,7 @@ LOOP = (
 
 
 REGISTRATION = ("intake", "inbound_receive", "applications_load")
-# Now, after the simulated evenings: the internet zone's upkeep first (a heartbeat: the
-# channel was last heard on the submission day), then the rest of the loop.
+# Now, after the simulated evenings, as Airflow DAG runs.
 CATCH_UP = ("intake", "inbound_receive", "case_processing_simulator", "status_publish", "portal_publish",
             "supervision")
 EVENING = time(18, 0)  # when the demo's simulated days are reported to the province
@@ -212,13 +211,30 @@ def write_counts(path: Path, counts: dict[str, Any]) -> None:
     path.write_text(json.dumps(counts, ensure_ascii=False, indent=1), "utf-8")
 
 
+EVENING_STAGES = ("intake", "inbound_receive", "case_processing", "status_publish", "portal_publish", "supervision")
+
+
 def simulated_evenings() -> list[datetime]:
-    """18:00 of every day after the submission day up to yesterday (agency time)."""
+    """18:00 of every day after the submission day up to yesterday (agency time), and a
+    few minutes ago: the last round leaves the channels as freshly heard as the scheduled
+    DAGs would, so that the present finds no silence that only the simulation made."""
     from connectors.clock import CST
 
     first = submission_day() + timedelta(days=1)
-    return [datetime.combine(first + timedelta(days=n), EVENING, CST)
-            for n in range((date.today() - first).days)]
+    evenings = [datetime.combine(first + timedelta(days=n), EVENING, CST) for n in range((date.today() - first).days)]
+    return [*evenings, datetime.now(CST).replace(microsecond=0) - timedelta(minutes=5)]
+
+
+def simulated_round(settings: Any, moment: datetime) -> None:
+    """One round of the loop's stages and the province report with the hub's clock at
+    ``moment`` (simulation only)."""
+    from connectors.clock import shifted
+    from hub import province, stages
+
+    with shifted(moment - datetime.now(moment.tzinfo)):
+        for name in EVENING_STAGES:
+            stages.STAGES[name](settings)
+        province.province_report(settings)
 
 
 def file_one_major_case_late(settings: Any) -> str | None:
@@ -241,13 +257,14 @@ def file_one_major_case_late(settings: Any) -> str | None:
 
 def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print) -> dict[str, Any]:
     """Start the province simulator (a real sshd on loopback). First the two weeks the
-    batch has been in processing, one evening at a time, as the hourly DAGs would have
-    seen them: the case-processing simulator, the supervision pass and the province report
-    (the province answers each batch). Then, now, the loop's DAGs catch up as Airflow DAG
-    runs, and ``province_report`` runs twice (send, then take in the receipt). Returns the
-    batches, the receipt counts and the feed status."""
+    batch has been in processing, one evening at a time, as the scheduled DAGs would have
+    seen them: the loop's stages (the ferry's heartbeats and receipts included), the
+    case-processing simulator, the supervision pass and the province report (the province
+    answers each batch). Then, now, the loop's DAGs run as Airflow DAG runs, and
+    ``province_report`` runs twice (send, then take in the receipt). Returns the batches,
+    the receipt counts and the feed status."""
     from ferry.keys import export_public_key
-    from hub import province, stages
+    from hub import province
     from hub.settings import load_settings
     from hub.simulators.province import ProvinceSimulator
 
@@ -260,11 +277,10 @@ def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print
     try:
         evenings = simulated_evenings()
         for evening in evenings:
-            stages.case_processing(settings, at=evening)
-            stages.supervision(settings, at=evening)
-            province.province_report(settings, at=evening)
+            simulated_round(settings, evening)
             simulator.process_incoming()
-        say(f"[demo] {len(evenings)} simulated evenings: processing, supervision and the province report each day")
+        say(f"[demo] {len(evenings) - 1} simulated evenings and a round just now: the loop, supervision and the "
+            f"province report")
         late = file_one_major_case_late(settings)
         if late:
             say(f"[demo] {late}")

@@ -263,8 +263,8 @@ def advance_cases(
 ) -> ProcessingReport:
     """Apply every transition of every open case that is due at ``at`` (default: now);
     one transaction per batch. ``major_rules`` maps power codes to their major-case rule:
-    a major penalty decision is filed (报备) an hour of working time after it, when that is
-    due, except about a third that the office forgets (the supervision pass raises those).
+    a major penalty decision is filed (报备) with it, except about a third that the office
+    forgets (the supervision pass raises those).
     ``categories`` maps power codes to their category (CF
     items follow the penalty procedure)."""
     report = ProcessingReport()
@@ -341,16 +341,14 @@ def advance_cases(
                     if transition.penalty:
                         decision = penalty_decision(case.case_number, seed, start, moment)
                         penalties.append(decision)
-                        filed = add_working_minutes(moment, 60)
                         if (is_major(major_rules.get(case.power_code), result=None, penalty_decided=True,
                                      fine_fen=int(str(decision["fine_amount"])),
                                      penalty_kinds=list(decision["penalty_kinds"]))  # type: ignore[call-overload]
-                                and random.Random(f"{seed}:{case.case_number}:filing").random() >= FORGOTTEN_FILINGS
-                                and filed <= current):
+                                and random.Random(f"{seed}:{case.case_number}:filing").random() >= FORGOTTEN_FILINGS):
                             rule = major_rules[case.power_code]
                             filings.append({"case_number": case.case_number, "authority": rule["authority"],
                                             "document_no": f"备〔{moment.year}〕{case.case_number[-6:]}号",
-                                            "filed_at": iso(filed), "filed_by": officer[1], "recorded_at": iso(filed)})
+                                            "filed_at": at_text, "filed_by": officer[1], "recorded_at": at_text})
                     outbox.append({
                         "net_id": case.net_id, "case_number": case.case_number,
                         "status": transition.state, "at": at_text, "step": transition.node,
