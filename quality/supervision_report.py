@@ -296,7 +296,7 @@ header p{margin:4px 0 0;font-size:14px;opacity:.9}main{padding:16px 24px}
 .card .label{font-size:13px;color:#646a73}.card .value{font-size:28px;font-weight:bold;margin-top:4px}
 .card.alarm .value{color:#d4252c}.card.warning .value{color:#b78400}.card.reminder .value{color:#3370ff}
 section{background:#fff;border-radius:6px;padding:12px 16px;margin-bottom:16px;box-shadow:0 1px 2px #0002}
-h2{font-size:18px;margin:4px 0 12px}.charts{display:grid;grid-template-columns:1fr 2fr;gap:16px}
+h2{font-size:18px;margin:4px 0 12px}.charts{display:grid;grid-template-columns:1fr 1fr;gap:16px;align-items:start}
 .chart-box{position:relative;height:300px}table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{border-bottom:1px solid #e5e6eb;padding:6px 8px;text-align:left}th{background:#f2f3f5}
 tr.empty td{color:#8f959e}.note{font-size:12px;color:#646a73}
@@ -364,8 +364,9 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
 <p class="note" id="overdue-note">{html.escape(overdue_note)}</p>
 <section><h2>在办预警 · 按处室</h2>
 <div class="charts"><div class="chart-box"><canvas id="chart-departments" aria-label="在办预警按处室"></canvas></div>
-<div class="chart-box"><canvas id="chart-trend" aria-label="近{data['days']}天趋势"></canvas></div></div>
-{departments}</section>
+<div>{departments}</div></div></section>
+<section><h2>近{data['days']}天趋势</h2>
+<div class="chart-box"><canvas id="chart-trend" aria-label="近{data['days']}天趋势"></canvas></div></section>
 <section><h2>在办报警（红牌）</h2>{alarms}</section>
 <section><h2>在办预警（黄牌）</h2>{warnings}</section>
 <section><h2>督办事项</h2>{orders}</section>
