@@ -180,7 +180,6 @@ def dashboard_data(engine: Engine, *, now: datetime, days: int = 30) -> dict[str
             .select_from(supervision_orders.outerjoin(
                 supervision_clocks, and_(clocks.case_number == orders.case_number, case_clock)))
             .where(orders.state.in_(OPEN_ORDER_STATES))
-            .order_by(orders.deadline, orders.id)
         ).all()
 
     in_window = set(window)
@@ -262,7 +261,7 @@ def dashboard_data(engine: Engine, *, now: datetime, days: int = 30) -> dict[str
              "issued_at": row.issued_at, "issued_text": local_time_text(row.issued_at),
              "state": row.state, "state_name": ORDER_STATE_NAMES.get(row.state, row.state),
              "past_deadline": _moment(row.deadline) < now}
-            for row in order_rows
+            for row in sorted(order_rows, key=lambda r: (_moment(r.deadline), r.id))
         ],
     }
 

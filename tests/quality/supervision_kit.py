@@ -152,7 +152,9 @@ def dashboard_rows() -> dict[str, list[dict[str, Any]]]:
     results.append(result(19, "2026-12-04T16:00:00+08:00"))
     orders = [
         order(1, 17, "issued", "2026-12-05T17:00:00+08:00"),
-        order(2, 18, "answered", "2026-12-10T17:00:00+08:00", issued_at="2026-12-02T09:30:00+08:00"),
+        # By text 09:00Z comes before 10:00+08:00; in time it is 17:00 local, after order 4.
+        order(2, 18, "answered", "2026-12-10T09:00:00Z", issued_at="2026-12-02T09:30:00+08:00"),
+        order(4, 12, "issued", "2026-12-10T10:00:00+08:00"),
         order(3, 11, "closed", "2026-11-20T17:00:00+08:00"),
     ]
     apps = [application(n, "P1", "2026-10-01T09:00:00+08:00") for n in (12, 17)]

@@ -145,7 +145,7 @@ def test_the_dashboard_draws_offline(exchange_engine: Engine, tmp_path: Path, pa
     assert shown["title"] == shown["h1"] == "电子监察 · 监察室看板"
     assert shown["headings"] == ["在办预警 · 按处室", "近30天趋势", "在办报警（红牌）", "在办预警（黄牌）", "督办事项"]
     assert shown["cards"] == {"card-alarm": "2", "card-warning": "2", "card-reminder": "1", "card-rate": "17.6%",
-                              "card-avg": "60%", "card-p90": "90%", "card-orders": "2"}
+                              "card-avg": "60%", "card-p90": "90%", "card-orders": "3"}
     assert len(shown["alarms"]) == 2 and shown["alarms"][0].startswith(case_number(17))
     assert "报警（红牌）" in shown["alarms"][0] and "2026年12月5日 09:00" in shown["alarms"][0]
     assert "2026年12月6日 09:00" in shown["alarms"][0]  # escalated 01:00 UTC, shown in local time

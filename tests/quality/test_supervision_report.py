@@ -100,7 +100,7 @@ def test_dashboard_figures(dashboard_engine: Engine) -> None:
         (3, "promised_time", "审批一处"), (4, "repeated_correction", "审批一处")]
     assert data["open_alarms"][0]["raised_text"] == "2026年12月5日 09:00"
     assert [(o["id"], o["department"], o["state_name"], o["past_deadline"]) for o in data["open_orders"]] == [
-        (1, "审批一处", "已下达", True), (2, "审批二处", "已回复", False)]
+        (1, "审批一处", "已下达", True), (4, "审批一处", "已下达", False), (2, "审批二处", "已回复", False)]
     assert data["open_orders"][0]["deadline_text"] == "2026年12月5日 17:00"
 
 
