@@ -24,7 +24,10 @@ JS-2013A or JS-2013B or a policy file), the conduct rules, and overdue supervisi
 when the case finishes on time, and go up in the province feed's `alert` kind (codes,
 levels, times and durations only; no personal data). A year the working-day calendar does
 not cover raises the `CALENDAR_GAP` alarm; the cases it affects are not counted until the
-year is imported (`hub calendar import`). See `docs/supervision.md`.
+year is imported (`hub calendar import`). Then writes the supervision office's page and
+this month's statistics so far under `$HUB_QUALITY_ROOT/supervision/` (`index.html`,
+`statistics-YYYY-MM.csv` and `.parquet`). See `docs/supervision.md` and
+`docs/supervision-dashboard.md`.
 """
 
 
@@ -45,7 +48,13 @@ def supervision() -> None:
 
         return stages.compact(stages.supervision())
 
-    supervise()
+    @task
+    def write_reports() -> dict[str, Any]:
+        from hub import stages
+
+        return stages.supervision_reports()
+
+    supervise() >> write_reports()
 
 
 if loads("admin"):

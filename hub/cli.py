@@ -40,7 +40,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.stdout = sys.stderr = log
         try:
             say = lambda text: print(text, file=console, flush=True)
-            # Registered the evening of the day it was submitted (two weeks back), like the
+            # Registered the evening of the day it was submitted (three weeks back), like the
             # portal's hand-over minutes after submission; processing then catches up to now.
             with demo.registered_as_submitted():
                 states = demo.run_loop_with_resend(data_root, say=say)
@@ -69,6 +69,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print("Supervision (电子监察: hub supervise alerts, hub supervise orders, hub calendar show YEAR):")
     print(demo.supervision_text())
+    from hub.settings import load_settings as _load
+
+    reports = _load().quality_root / "supervision"
+    print(f"The supervision office's page (监察室看板, offline): {reports / 'index.html'}")
+    print(f"  this month's statistics per department and item: {reports}/statistics-*.csv (and .parquet)")
     print()
     example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
     if example:
@@ -441,63 +446,6 @@ def cmd_alarms(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- hub supervision: the supervision office's dashboard and monthly statistics (issue 16) ---
-
-
-def _supervision_out(args: argparse.Namespace) -> tuple[Any, Path]:
-    from hub.settings import load_settings
-    from hub.zones import zone_engine
-
-    settings = load_settings()
-    if not settings.loads("admin"):
-        raise SystemExit("hub supervision needs the administration zone (HUB_ZONE=admin or both)")
-    out = Path(args.out) if args.out else settings.quality_root / "supervision"
-    return zone_engine(settings, "admin"), out
-
-
-def cmd_supervision_dashboard(args: argparse.Namespace) -> int:
-    from connectors.clock import now
-    from quality.supervision_report import write_dashboard
-
-    if args.days < 1:
-        print("--days must be at least 1", file=sys.stderr)
-        return 2
-    engine, out = _supervision_out(args)
-    print(write_dashboard(engine, out, now=now(), days=args.days))
-    return 0
-
-
-def cmd_supervision_stats(args: argparse.Namespace) -> int:
-    from quality.supervision_report import write_monthly_statistics
-
-    engine, out = _supervision_out(args)
-    try:
-        paths = write_monthly_statistics(engine, out, args.month)
-    except ValueError as error:
-        print(error, file=sys.stderr)
-        return 2
-    for path in paths:
-        print(path)
-    return 0
-
-
-def add_supervision_commands(commands: Any) -> None:
-    supervision = commands.add_parser(
-        "supervision", help="electronic supervision (电子监察): the supervision office's dashboard, monthly statistics"
-    ).add_subparsers(dest="supervision_command", required=True)
-    dashboard = supervision.add_parser("dashboard", help="write the supervision office's page (监察室看板)")
-    dashboard.add_argument("--out", help="folder of index.html (default $HUB_QUALITY_ROOT/supervision)")
-    dashboard.add_argument("--days", type=int, default=30, help="days of the trend and the rates (default 30)")
-    dashboard.set_defaults(func=cmd_supervision_dashboard)
-    stats = supervision.add_parser("stats", help="a month's statistics per department and item (CSV, Parquet)")
-    stats.add_argument("--month", required=True, help="YYYY-MM")
-    stats.add_argument("--out", help="folder of the files (default $HUB_QUALITY_ROOT/supervision)")
-    stats.set_defaults(func=cmd_supervision_stats)
-
-
-# --- end of hub supervision -------------------------------------------------------------------
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Power Exchange Hub operator command")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -631,7 +579,6 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))
     env.set_defaults(func=cmd_airflow_env)
 
-    add_supervision_commands(commands)
     return parser
 
 

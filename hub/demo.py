@@ -15,7 +15,7 @@ from typing import Any
 
 from hub.airflow_env import airflow_env
 
-DEMO_DAYS_BACK = 14
+DEMO_DAYS_BACK = 21
 LOOP = (
     "intake",
     "inbound_receive",
@@ -34,7 +34,7 @@ EVENING = time(18, 0)  # when the demo's simulated days are reported to the prov
 
 
 def submission_day() -> date:
-    """The day the demo's batch is dated: two weeks back, so that the processing simulator
+    """The day the demo's batch is dated: three weeks back, so that the processing simulator
     (which never writes a future time) has steps, decisions and penalties due."""
     return date.today() - timedelta(days=DEMO_DAYS_BACK)
 
@@ -211,7 +211,10 @@ def write_counts(path: Path, counts: dict[str, Any]) -> None:
     path.write_text(json.dumps(counts, ensure_ascii=False, indent=1), "utf-8")
 
 
-EVENING_STAGES = ("intake", "inbound_receive", "case_processing", "status_publish", "portal_publish", "supervision")
+EVENING_STAGES = ("intake", "inbound_upkeep", "inbound_receive", "case_processing", "status_publish",
+                  "outbound_upkeep", "portal_publish", "supervision")
+# An evening stands for a day of 15-minute runs: the channels are not silent in between.
+EVENING_SILENCE_MINUTES = str(2 * 24 * 60)
 
 
 def simulated_evenings() -> list[datetime]:
@@ -230,11 +233,21 @@ def simulated_round(settings: Any, moment: datetime) -> None:
     ``moment`` (simulation only)."""
     from connectors.clock import shifted
     from hub import province, stages
+    from hub.settings import load_settings
 
-    with shifted(moment - datetime.now(moment.tzinfo)):
-        for name in EVENING_STAGES:
-            stages.STAGES[name](settings)
-        province.province_report(settings)
+    saved = os.environ.get("HUB_FERRY_SILENCE_ALARM_MINUTES")
+    os.environ["HUB_FERRY_SILENCE_ALARM_MINUTES"] = EVENING_SILENCE_MINUTES
+    try:
+        with shifted(moment - datetime.now(moment.tzinfo)):
+            evening_settings = load_settings()
+            for name in EVENING_STAGES:
+                stages.STAGES[name](evening_settings)
+            province.province_report(evening_settings)
+    finally:
+        if saved is None:
+            os.environ.pop("HUB_FERRY_SILENCE_ALARM_MINUTES", None)
+        else:
+            os.environ["HUB_FERRY_SILENCE_ALARM_MINUTES"] = saved
 
 
 def file_one_major_case_late(settings: Any) -> str | None:
@@ -256,7 +269,7 @@ def file_one_major_case_late(settings: Any) -> str | None:
 
 
 def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print) -> dict[str, Any]:
-    """Start the province simulator (a real sshd on loopback). First the two weeks the
+    """Start the province simulator (a real sshd on loopback). First the three weeks the
     batch has been in processing, one evening at a time, as the scheduled DAGs would have
     seen them: the loop's stages (the ferry's heartbeats and receipts included), the
     case-processing simulator, the supervision pass and the province report (the province

@@ -275,6 +275,22 @@ def supervision(settings: Settings | None = None, *, at: datetime | None = None)
     return asdict(report)
 
 
+@logged_stage
+def supervision_reports(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: the supervision office's page and this month's statistics so far
+    (``$HUB_QUALITY_ROOT/supervision``)."""
+    from quality.supervision_report import write_dashboard, write_monthly_statistics
+
+    settings = settings or load_settings()
+    engine = zone_engine(settings, "admin")
+    out = settings.quality_root / "supervision"
+    moment = now()
+    departments = {code: str(item.document.get("office") or "") for code, item in load_catalogue(settings).items.items()}
+    page = write_dashboard(engine, out, now=moment)
+    files = write_monthly_statistics(engine, out, moment.strftime("%Y-%m"), catalogue_departments=departments)
+    return {"dashboard": str(page), "statistics": [str(f) for f in files]}
+
+
 STAGES = {
     "intake": intake,
     "inbound_receive": inbound_receive,
@@ -286,6 +302,7 @@ STAGES = {
     "inbound_upkeep": inbound_upkeep,
     "outbound_upkeep": outbound_upkeep,
     "supervision": supervision,
+    "supervision_reports": supervision_reports,
 }
 
 

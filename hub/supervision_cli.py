@@ -142,6 +142,37 @@ def cmd_supervise(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_supervise_reports(args: argparse.Namespace) -> int:
+    """``hub supervise dashboard`` and ``hub supervise stats``: the supervision office's page
+    and a month's statistics, by default under ``$HUB_QUALITY_ROOT/supervision``."""
+    from connectors.clock import now
+    from hub.settings import load_settings
+    from hub.zones import load_catalogue, zone_engine
+    from quality.supervision_report import write_dashboard, write_monthly_statistics
+
+    settings = load_settings()
+    if not settings.loads("admin"):
+        print("hub supervise: needs the administration zone (HUB_ZONE=admin or both)", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else settings.quality_root / "supervision"
+    engine = zone_engine(settings, "admin")
+    if args.supervise_command == "dashboard":
+        if args.days < 1:
+            print("hub supervise: --days must be at least 1", file=sys.stderr)
+            return 2
+        print(write_dashboard(engine, out, now=now(), days=args.days))
+        return 0
+    departments = {code: str(item.document.get("office") or "") for code, item in load_catalogue(settings).items.items()}
+    try:
+        paths = write_monthly_statistics(engine, out, args.month, catalogue_departments=departments)
+    except ValueError as error:
+        print(f"hub supervise: {error}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """Register ``calendar`` and ``supervise`` on the ``hub`` parser's subcommands."""
     calendar = commands.add_parser("calendar", help="the working-day calendar (工作日历)").add_subparsers(
@@ -184,4 +215,12 @@ def add_commands(commands: Any) -> None:
     filing.add_argument("--by", required=True)
     filing.add_argument("--at", type=_deadline, help="when it was filed, YYYY-MM-DD HH:MM (default now)")
     steps.add_parser("run", help="run one supervision pass now")
+    dashboard = steps.add_parser("dashboard", help="write the supervision office's page (监察室看板)")
+    dashboard.add_argument("--out", help="folder of index.html (default $HUB_QUALITY_ROOT/supervision)")
+    dashboard.add_argument("--days", type=int, default=30, help="days of the trend and the rates (default 30)")
+    dashboard.set_defaults(func=cmd_supervise_reports)
+    stats = steps.add_parser("stats", help="a month's statistics per department and item (CSV, Parquet)")
+    stats.add_argument("--month", required=True, help="YYYY-MM")
+    stats.add_argument("--out", help="folder of the files (default $HUB_QUALITY_ROOT/supervision)")
+    stats.set_defaults(func=cmd_supervise_reports)
     supervise.set_defaults(func=cmd_supervise)

@@ -73,6 +73,8 @@ def test_supervision_counts_every_accepted_case_or_says_why_not(loop: dict[str, 
     assert accepted > 0 and registered and early > 0
     assert clocked + uncounted == accepted  # counted, or named in the CALENDAR_GAP alarm
     assert all(g.detail["year"] > 2026 for g in gaps)
+    page = loop["settings"].quality_root / "supervision" / "index.html"  # the DAG's second task
+    assert "监察室" in page.read_text("utf-8") and (page.parent / "chart.umd.min.js").exists()
     for record in alerts:
         assert set(record) <= {"record_key", "case_number", "step_no", "rule", "level", "state", "raised_at",
                                "escalated_at", "cleared_at", "detail"}

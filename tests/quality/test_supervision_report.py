@@ -275,13 +275,13 @@ def test_the_commands_write_where_the_settings_say(
     try:
         settings = load_settings()
         insert(zones.zone_engine(settings, "admin"), **_statistics_rows())
-        assert main(["supervision", "dashboard"]) == 0
+        assert main(["supervise", "dashboard"]) == 0
         page = settings.quality_root / "supervision" / "index.html"
         assert str(page) in capsys.readouterr().out and page.is_file()
-        assert main(["supervision", "stats", "--month", "2026-11", "--out", str(tmp_path / "stats")]) == 0
+        assert main(["supervise", "stats", "--month", "2026-11", "--out", str(tmp_path / "stats")]) == 0
         out = capsys.readouterr().out
         assert "statistics-2026-11.csv" in out and (tmp_path / "stats" / "statistics-2026-11.parquet").is_file()
-        assert main(["supervision", "stats", "--month", "2026-13"]) == 2
+        assert main(["supervise", "stats", "--month", "2026-13"]) == 2
         assert "YYYY-MM" in capsys.readouterr().err
     finally:
         zones._prepared_engine.cache_clear()
