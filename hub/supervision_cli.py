@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rules.alerts import LEVEL_NAMES
-
-ORDER_STATES = {"issued": "待反馈", "answered": "已反馈", "closed": "已办结"}
+from rules.supervision import ORDER_STATE_NAMES
 
 
 def _engine() -> Any:
@@ -121,7 +120,7 @@ def cmd_supervise(args: argparse.Namespace) -> int:
         if not rows:
             print("no open supervision orders" if not args.all else "no supervision orders")
         for row in rows:
-            print(f"{row['id']:<6} {ORDER_STATES[row['state']]:<4} {row['case_number']}  期限 {row['deadline'][:16]}  "
+            print(f"{row['id']:<6} {ORDER_STATE_NAMES[row['state']]:<4} {row['case_number']}  期限 {row['deadline'][:16]}  "
                   f"{row['issued_by']}: {row['instruction']}")
             if row["answer"]:
                 print(f"{'':<6} 反馈 {row['answered_at'][:16]} {row['answered_by']}: {row['answer']}")

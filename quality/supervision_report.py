@@ -37,11 +37,10 @@ from connectors.db import (
     supervision_orders,
 )
 from connectors.files import write_atomic
-from rules.alerts import LEVELS
+from rules.alerts import LEVEL_NAMES, LEVELS
+from rules.supervision import ORDER_STATE_NAMES
 
-LEVEL_NAMES: Final = {"reminder": "提醒", "warning": "预警", "alarm": "报警"}
 CARD_NAMES: Final = {"reminder": "提醒", "warning": "预警（黄牌）", "alarm": "报警（红牌）"}
-ORDER_STATE_NAMES: Final = {"issued": "已下达", "answered": "已回复", "closed": "已办结"}
 OPEN_ORDER_STATES: Final = ("issued", "answered")
 FINISHED_STATES: Final = ("finished_on_time", "finished_late")
 OPEN_CLOCK_STATES: Final = ("running", "paused", "overdue")

@@ -28,6 +28,7 @@ ORDER_NOT_STARTED: Final = "ORDER_NOT_STARTED"
 ORDER_NOT_FINISHED: Final = "ORDER_NOT_FINISHED"
 TIME_RULES: Final = (CASE_STATUTORY, CASE_PROMISED, STEP_PROMISED)
 CALENDAR_DAY: Final = 86_400
+ORDER_STATE_NAMES: Final = {"issued": "已下达", "answered": "已回复", "closed": "已办结"}
 UNIT_NAMES: Final = {"working_days": "个工作日", "calendar_days": "日", "months": "个月", "years": "年"}
 RULE_NAMES: Final = {
     CASE_STATUTORY: "超过法定办理时限",

@@ -61,7 +61,7 @@ def test_issue_answer_close_an_order(hub_env: Path, capsys: pytest.CaptureFixtur
         main(["supervise", "issue", number, "--by", "x", "--instruction", "y", "--deadline", "next week"])
     capsys.readouterr()
     assert main(["supervise", "orders"]) == 0
-    assert "待反馈" in capsys.readouterr().out
+    assert "已下达" in capsys.readouterr().out
     assert main(["supervise", "answer", "1", "--by", "审批处 王芳", "--answer", "已开始核查"]) == 0
     assert main(["supervise", "answer", "1", "--by", "审批处 王芳", "--answer", "again"]) == 2
     assert "not awaiting an answer" in capsys.readouterr().err
