@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, SUPERVISION_ALERTS, loads, zone_tags
+from hub.airflow_policy import DEFAULT_ARGS, SUPERVISION_ALERTS, SUPERVISION_REPORTS, loads, zone_tags
 
 DOC = """
 ### supervision · 电子监察
@@ -48,7 +48,7 @@ def supervision() -> None:
 
         return stages.compact(stages.supervision())
 
-    @task
+    @task(outlets=[SUPERVISION_REPORTS])
     def write_reports() -> dict[str, Any]:
         from hub import stages
 
