@@ -272,6 +272,20 @@ def supervision(settings: Settings | None = None, *, at: datetime | None = None)
     return asdict(report)
 
 
+@logged_stage
+def legal_documents(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: render the legal documents (受理通知书, 不予受理决定书, 补正告知书)
+    of the status changes after the last one handled; refusals become steward findings."""
+    from connectors.legal_documents import document_store, render_documents
+
+    settings = settings or load_settings()
+    report = render_documents(
+        zone_engine(settings, "admin"), store=document_store(settings.admin_root),
+        catalogue=load_catalogue(settings),
+    )
+    return asdict(report)
+
+
 STAGES = {
     "intake": intake,
     "inbound_receive": inbound_receive,
@@ -283,6 +297,7 @@ STAGES = {
     "inbound_upkeep": inbound_upkeep,
     "outbound_upkeep": outbound_upkeep,
     "supervision": supervision,
+    "legal_documents": legal_documents,
 }
 
 

@@ -273,3 +273,42 @@ def test_the_pdf_metadata_is_fixed_so_the_bytes_do_not_depend_on_the_render_time
     assert metadata is not None
     assert metadata.title == "受理通知书 〔2026〕受字第0101号" and metadata.author == "南京市交通运输局"
     assert str(metadata["/CreationDate"]).startswith("D:20261121")  # the day of issue, not today
+
+
+def test_the_stage_and_the_operator_commands(hub_settings: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from hub import stages
+    from hub.cli import main
+    from hub.zones import zone_engine
+
+    engine = zone_engine(hub_settings, "admin")
+    cases = three_cases(engine)
+    bare = add_application(engine, 301)
+    add_change(engine, bare, "not_accepted", "")
+    report = stages.legal_documents(hub_settings)
+    assert report["rendered"] == {"acceptance_notice": 1, "non_acceptance_decision": 1, "correction_notice": 1}
+    assert [r["code"] for r in report["refused"]] == ["NO_REASONS"]
+    store = hub_settings.admin_root / "documents"
+    assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*.pdf")) == sorted(report["files"])
+
+    assert main(["documents", "list", cases["not_accepted"]]) == 0
+    listed = capsys.readouterr().out
+    assert "不予受理决定书" in listed and "[ok]" in listed
+    assert f"{cases['not_accepted']}-non_acceptance_decision-" in listed
+    assert main(["documents", "list", bare]) == 1  # an open refusal needs someone
+    refusal = capsys.readouterr().out
+    assert "refused  event" in refusal and "(not_accepted): NO_REASONS" in refusal
+    assert main(["documents", "list", "32010000019999999999"]) == 1
+    assert "no legal documents recorded" in capsys.readouterr().out
+
+    [path] = [p for p in store.rglob("*.pdf") if cases["correction_requested"] in p.name]
+    original = path.read_bytes()
+    path.unlink()
+    assert main(["documents", "list", cases["correction_requested"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["documents"][0]["file"] == "missing"
+    assert main(["documents", "list", cases["correction_requested"]]) == 1  # a missing file is a failure
+    capsys.readouterr()
+    assert main(["documents", "render", "--case", cases["correction_requested"]]) == 0
+    assert "1 document(s) rendered" in capsys.readouterr().out
+    assert path.read_bytes() == original
+    assert main(["documents", "render", "--case", bare]) == 1  # still refused: no reasons
+    assert "NO_REASONS" in capsys.readouterr().out
