@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from connectors.alarms import open_alarm_rows, raise_alarm, resolve_open
-from connectors.clock import iso, now
+from connectors.clock import CST, iso, now
 from connectors.db import (
     applications,
     case_documents,
@@ -58,7 +58,7 @@ REFUSED_ALARM: Final = "LEGAL_DOCUMENT_REFUSED"
 CJK_FONT_FAMILY: Final = "WenQuanYi Zen Hei"
 CJK_FONT_NAME: Final = "WenQuanYi"
 # Case numbers are the hub's own (agency code + sequence); anything else never names a file.
-_CASE_NUMBER: Final = re.compile(r"^[0-9A-Z]{11,20}$")
+_CASE_NUMBER: Final = re.compile(r"^[0-9A-Za-z]{11,20}$")
 
 
 class FontNotEmbedded(TerminalError):
@@ -74,9 +74,10 @@ def document_store(admin_root: Path) -> Path:
 def document_file_name(case_number: str, kind: str, event_id: int) -> str:
     """The file of a document, relative to the store: named from the case number, the kind
     and the status change only (never from free text), under a folder of the case number's
-    first 12 characters (agency code and the top of its sequence)."""
-    if not _CASE_NUMBER.match(case_number):
-        raise TerminalError(f"{case_number!r} is not a case number; it cannot name a document file")
+    first 12 characters (agency code and the top of its sequence). ``DocumentRefused``
+    (``BAD_CASE_NUMBER``) for anything that is not a case number."""
+    if not _CASE_NUMBER.match(case_number or ""):
+        raise DocumentRefused("BAD_CASE_NUMBER", f"{case_number!r} is not a case number; it cannot name a file")
     return f"{case_number[:12]}/{case_number}-{kind}-{event_id}.pdf"
 
 
@@ -225,14 +226,15 @@ def _reason_texts(reasons: Any) -> tuple[str, ...]:
 def case_facts(row: Mapping[str, Any], catalogue: Catalogue, occurrence: int = 1) -> CaseFacts:
     """The facts of one status change joined with its application, and the catalogue item
     in force when the application was made (``DocumentRefused`` if the item is unknown)."""
-    applied_at = datetime.fromisoformat(row["submitted_at"])
+    # Dates on the documents are the agency's (China Standard Time), whatever the offset given.
+    applied_at = datetime.fromisoformat(row["submitted_at"]).astimezone(CST)
     item = catalogue.item_at(row["power_code"], applied_at) or catalogue.get(row["power_code"])
     if item is None:
         raise DocumentRefused("MISSING_FACTS", f"the item {row['power_code']} is not in the catalogue")
     doc = item.document
     return CaseFacts(
         event_id=row["event_id"], case_number=row["case_number"], status=row["status"],
-        event_at=datetime.fromisoformat(row["at"]), applied_at=applied_at,
+        event_at=datetime.fromisoformat(row["at"]).astimezone(CST), applied_at=applied_at,
         applicant_name=row["applicant_name"] or "", item_name=item.name, category=item.category,
         legal_basis=str(doc.get("legal_basis") or ""), agency_name=str(doc.get("agency_name") or ""),
         opinion=row["opinion"], reasons=_reason_texts(row["reasons"]),
@@ -302,6 +304,7 @@ def _render_rows(
                 report.already += 1
                 continue
             document = build_document(facts)
+            file_name = document_file_name(document.case_number, document.kind, document.event_id)
         except DocumentRefused as refusal:
             refused.append({
                 "event_id": row["event_id"], "case_number": row["case_number"], "status": row["status"],
@@ -311,7 +314,7 @@ def _render_rows(
         pdf = render_pdf(document)
         done.append(_Done({
             "case_number": document.case_number, "kind": document.kind, "event_id": document.event_id,
-            "sha256": pdf.sha256, "file_name": document_file_name(document.case_number, document.kind, document.event_id),
+            "sha256": pdf.sha256, "file_name": file_name,
             "pages": pdf.pages, "template_version": TEMPLATE_VERSION,
         }, pdf))
     return done, refused

@@ -312,3 +312,29 @@ def test_the_stage_and_the_operator_commands(hub_settings: Any, capsys: pytest.C
     assert path.read_bytes() == original
     assert main(["documents", "render", "--case", bare]) == 1  # still refused: no reasons
     assert "NO_REASONS" in capsys.readouterr().out
+
+
+def test_a_file_is_never_named_from_anything_but_a_case_number_and_dates_are_the_agencys(
+    exchange_engine: Engine, catalogue: Catalogue, tmp_path: Path,
+) -> None:
+    store = tmp_path / "documents"
+    with transaction(exchange_engine) as connection:
+        connection.execute(applications.insert().values(
+            net_id="NET20261120000401", case_number="3201/../../000000401", power_code=LICENCE, power_version=1,
+            agency_code="3201000001", case_name="x", applicant_type="person", applicant_name="李四",
+            applicant_id_type="resident_id", applicant_id_number="11010519491231002X",
+            submitted_at=APPLIED.isoformat(), registered_at=APPLIED.isoformat(), bundle="b", envelope="{}"))
+        connection.execute(status_outbox.insert().values(
+            net_id="NET20261120000401", case_number="3201/../../000000401", status="accepted",
+            at=APPLIED.isoformat(), opinion="予以受理"))
+    number = add_application(exchange_engine, 402)
+    with transaction(exchange_engine) as connection:  # 17:30 UTC is 01:30 the next day in Nanjing
+        connection.execute(status_outbox.insert().values(
+            net_id="NET20261120000402", case_number=number, status="accepted",
+            at="2026-11-21T17:30:00+00:00", opinion="予以受理"))
+    report = render_documents(exchange_engine, store=store, catalogue=catalogue)
+    assert [r["code"] for r in report.refused] == ["BAD_CASE_NUMBER"]
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.pdf")] == [
+        f"documents/{number[:12]}/{number}-acceptance_notice-2.pdf"]
+    [row] = case_documents_of(exchange_engine, number, store=store)
+    assert "2026年11月22日" in pdf_text(Path(row["path"])) and "〔2026〕受字第0402号" in pdf_text(Path(row["path"]))
