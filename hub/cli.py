@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.suites import SUITES
+from hub import documents_cli
 from hub.airflow_env import PROJECT_ROOT
 
 
@@ -574,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.supervision_cli import add_commands as add_supervision_commands
 
     add_supervision_commands(commands)
+    documents_cli.add_commands(commands)
 
     env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
     env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))

@@ -291,6 +291,20 @@ def supervision_reports(settings: Settings | None = None) -> dict[str, Any]:
     return {"dashboard": str(page), "statistics": [str(f) for f in files]}
 
 
+@logged_stage
+def legal_documents(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: render the legal documents (受理通知书, 不予受理决定书, 补正告知书)
+    of the status changes after the last one handled; refusals become steward findings."""
+    from connectors.legal_documents import document_store, render_documents
+
+    settings = settings or load_settings()
+    report = render_documents(
+        zone_engine(settings, "admin"), store=document_store(settings.admin_root),
+        catalogue=load_catalogue(settings),
+    )
+    return asdict(report)
+
+
 STAGES = {
     "intake": intake,
     "inbound_receive": inbound_receive,
@@ -303,6 +317,7 @@ STAGES = {
     "outbound_upkeep": outbound_upkeep,
     "supervision": supervision,
     "supervision_reports": supervision_reports,
+    "legal_documents": legal_documents,
 }
 
 

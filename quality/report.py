@@ -205,8 +205,9 @@ def run_quality(
     return QualityRun(run_id, entry["at"], scope, outcomes, balances, root / SUMMARY_FILE, docs)
 
 
-# Open alarms that a data steward, not an operator, must act on.
-STEWARD_ALARMS = ("CALENDAR_GAP",)
+# Open alarms that a data steward, not an operator, must act on: a year missing from the
+# working-day calendar, a legal document refused for want of reasons or items.
+STEWARD_ALARMS = ("CALENDAR_GAP", "LEGAL_DOCUMENT_REFUSED")
 
 
 def steward_findings(admin: Engine) -> list[dict[str, Any]]:
