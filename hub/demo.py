@@ -29,7 +29,7 @@ LOOP = (
 REGISTRATION = ("intake", "inbound_receive", "applications_load")
 # Now, after the simulated evenings, as Airflow DAG runs.
 CATCH_UP = ("intake", "inbound_receive", "case_processing_simulator", "status_publish", "portal_publish",
-            "supervision")
+            "supervision", "legal_documents")
 EVENING = time(18, 0)  # when the demo's simulated days are reported to the province
 
 
@@ -250,6 +250,31 @@ def simulated_round(settings: Any, moment: datetime) -> None:
             os.environ["HUB_FERRY_SILENCE_ALARM_MINUTES"] = saved
 
 
+def issue_demo_order(settings: Any, evening: datetime) -> str:
+    """The supervision office issues a supervision order (督办) on an open case that evening,
+    due the next working day at 17:00; nobody answers it, so it raises ORDER_NOT_STARTED."""
+    from sqlalchemy import select
+
+    from connectors.clock import shifted
+    from connectors.db import cases
+    from connectors.supervision import TERMINAL_STATES, issue_order
+    from hub.zones import zone_engine
+
+    engine = zone_engine(settings, "admin")
+    with engine.connect() as connection:
+        number = connection.execute(
+            select(cases.c.case_number).where(cases.c.accepted_at.is_not(None), cases.c.state.not_in(TERMINAL_STATES))
+            .order_by(cases.c.case_number).limit(1)).scalar()
+    if number is None:
+        return "no open case to issue a supervision order on"
+    deadline = datetime.combine(evening.date() + timedelta(days=1 if evening.weekday() < 4 else 7 - evening.weekday()),
+                                time(17, 0), evening.tzinfo)
+    with shifted(evening - datetime.now(evening.tzinfo)):
+        order = issue_order(engine, case_number=number, issued_by="监察室 李明",
+                            instruction="请说明办理进度并按承诺时限办结", deadline=deadline)
+    return f"supervision order {order} issued on {number} ({evening:%m-%d}), deadline {deadline:%Y-%m-%d %H:%M}"
+
+
 def file_one_major_case_late(settings: Any) -> str | None:
     """The legal office files one forgotten major decision on paper, after its deadline:
     the next supervision pass lifts the MAJOR_CASE_NOT_FILED alarm it had raised."""
@@ -289,8 +314,11 @@ def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print
     os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = simulator.connection_uri()
     try:
         evenings = simulated_evenings()
+        order_evening = evenings[-6] if len(evenings) > 6 else None
         for evening in evenings:
             simulated_round(settings, evening)
+            if evening == order_evening:
+                say(f"[demo] {issue_demo_order(settings, evening)}")
             simulator.process_incoming()
         say(f"[demo] {len(evenings) - 1} simulated evenings and a round just now: the loop, supervision and the "
             f"province report")

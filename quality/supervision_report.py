@@ -38,7 +38,7 @@ from connectors.db import (
 )
 from connectors.files import write_atomic
 from rules.alerts import LEVEL_NAMES, LEVELS
-from rules.supervision import ORDER_STATE_NAMES
+from rules.supervision import ORDER_STATE_NAMES, RULE_NAMES
 
 CARD_NAMES: Final = {"reminder": "提醒", "warning": "预警（黄牌）", "alarm": "报警（红牌）"}
 OPEN_ORDER_STATES: Final = ("issued", "answered")
@@ -159,7 +159,7 @@ def dashboard_data(engine: Engine, *, now: datetime, days: int = 30) -> dict[str
         as_of = connection.execute(select(func.max(clocks.read_at))).scalar()
         open_alerts = connection.execute(
             select(alerts.id, alerts.rule, alerts.level, alerts.case_number, alerts.step_no,
-                   alerts.department, alerts.power_code, alerts.raised_at, alerts.escalated_at)
+                   alerts.department, alerts.power_code, alerts.raised_at, alerts.escalated_at, alerts.detail)
             .where(alerts.state == "open")
         ).all()
         case_clocks = connection.execute(
@@ -211,7 +211,8 @@ def dashboard_data(engine: Engine, *, now: datetime, days: int = 30) -> dict[str
 
     def alert_item(row: Any) -> dict[str, Any]:
         at = _reached_at(row.raised_at, row.escalated_at)
-        return {"id": row.id, "case_number": row.case_number, "rule": row.rule, "level": row.level,
+        return {"id": row.id, "case_number": row.case_number, "rule": row.rule,
+                "rule_name": RULE_NAMES.get(row.rule, row.rule), "detail": row.detail, "level": row.level,
                 "level_name": LEVEL_NAMES.get(row.level, row.level), "step_no": row.step_no,
                 "department": row.department, "power_code": row.power_code,
                 "raised_at": row.raised_at, "raised_text": local_time_text(row.raised_at),
@@ -278,8 +279,9 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, table_id: s
 
 
 def _alert_rows(items: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-    return [[i["case_number"], i["rule"], CARD_NAMES.get(i["level"], i["level"]),
-             "整个办件" if i["step_no"] == 0 else f"第{i['step_no']}环节", i["department"], i["power_code"],
+    return [[i["case_number"], i["rule_name"], CARD_NAMES.get(i["level"], i["level"]),
+             "整个办件" if i["step_no"] == 0 else f"督办单{i['step_no']}" if i["rule"].startswith("ORDER_")
+             else f"第{i['step_no']}环节", i["detail"], i["department"], i["power_code"],
              local_time_text(i["raised_at"]),
              local_time_text(i["escalated_at"]) if i["escalated_at"] else "—"] for i in items]
 
@@ -329,7 +331,7 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
         ([d["department"], str(d["alarm"]), str(d["warning"]), str(d["reminder"]), str(d["total"])]
          for d in data["open_alerts"]["by_department"]),
         table_id="departments-table", empty="当前没有在办预警")
-    alert_headers = ["办件编号", "规则", "等级", "环节", "处室", "事项编码", "发出时间", "升级时间"]
+    alert_headers = ["办件编号", "规则", "等级", "对象", "说明", "处室", "事项编码", "发出时间", "升级时间"]
     alarms = _table(alert_headers, _alert_rows(data["open_alarms"]), table_id="alarms-table",
                     empty="当前没有在办报警")
     warnings = _table(alert_headers, _alert_rows(data["open_warnings"]), table_id="warnings-table",
