@@ -75,6 +75,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     reports = _load().quality_root / "supervision"
     print(f"The supervision office's page (监察室看板, offline): {reports / 'index.html'}")
     print(f"  this month's statistics per department and item: {reports}/statistics-*.csv (and .parquet)")
+    documents = _load().admin_root / "documents"
+    print(f"Legal documents (受理通知书, 不予受理决定书, 补正告知书): {len(list(documents.rglob('*.pdf')))} PDF(s) "
+          f"under {documents} (hub documents list CASE_NUMBER)")
     print()
     example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
     if example:

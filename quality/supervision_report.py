@@ -45,6 +45,8 @@ OPEN_ORDER_STATES: Final = ("issued", "answered")
 FINISHED_STATES: Final = ("finished_on_time", "finished_late")
 OPEN_CLOCK_STATES: Final = ("running", "paused", "overdue")
 UNASSIGNED: Final = "未分配处室"
+# A working day's seconds under the default working hours, to show paused working time in days.
+WORKING_DAY_SECONDS: Final = 7 * 3600
 TITLE: Final = "电子监察 · 监察室看板"
 
 ASSETS = Path(__file__).resolve().parent / "supervision_assets"
@@ -163,7 +165,8 @@ def dashboard_data(engine: Engine, *, now: datetime, days: int = 30) -> dict[str
             .where(alerts.state == "open")
         ).all()
         case_clocks = connection.execute(
-            select(clocks.state, clocks.finished_at, clocks.used_seconds, clocks.limit_seconds)
+            select(clocks.state, clocks.finished_at, clocks.used_seconds, clocks.limit_seconds, clocks.paused_seconds,
+                   clocks.unit)
             .where(case_clock, (clocks.finished_at.is_(None)) | (clocks.finished_at >= lower))
         ).all()
         reached = connection.execute(
@@ -241,6 +244,11 @@ def dashboard_data(engine: Engine, *, now: datetime, days: int = 30) -> dict[str
         },
         "overdue": {
             "counted": counted, "open": len(open_clocks), "overdue_open": overdue_open,
+            # Paused time (补正, 暂停, 中止, Art. 45, 挂起) of the open case clocks: how many are
+            # paused now, and how many days their clocks have been stopped in all.
+            "paused_open": sum(1 for c in open_clocks if c.state == "paused"),
+            "paused_days": round(sum(c.paused_seconds / (WORKING_DAY_SECONDS if c.unit == "working_days" else 86_400)
+                                     for c in open_clocks), 1),
             "finished": len(finished_clocks), "finished_late": late, "rate": percent(late + overdue_open, counted),
         },
         "time_used": {
@@ -344,7 +352,8 @@ def render_dashboard(data: Mapping[str, Any]) -> str:
     window = data["window"]
     first, last = date.fromisoformat(window["from"]), date.fromisoformat(window["to"])
     as_of = data["as_of_text"] or "尚无监察数据"
-    overdue_note = (f"计入时钟 {overdue['counted']} 个：在办 {overdue['open']} 个（其中超期 {overdue['overdue_open']} 个），"
+    overdue_note = (f"计入时钟 {overdue['counted']} 个：在办 {overdue['open']} 个（其中超期 {overdue['overdue_open']} 个，"
+                    f"暂停计时 {overdue['paused_open']} 个，在办累计暂停 {overdue['paused_days']} 天），"
                     f"近{data['days']}天办结 {overdue['finished']} 个（其中超期办结 {overdue['finished_late']} 个）；"
                     f"用时统计办件 {used['cases']} 件。")
     return f"""<!DOCTYPE html>

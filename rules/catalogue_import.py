@@ -47,6 +47,7 @@ COLUMNS: Mapping[str, str] = {
     "征收主体": "disclosure.implementing_body",
     "申请材料": "materials",
     "表单定义": "form_schema",
+    "收费标准（分）": "fee_standard",
     "自由裁量基准": "discretion",
     "重大案件报备": "major_case",
     "变更人": "change.by",
@@ -77,7 +78,7 @@ MEDIA_TYPES: Mapping[str, str] = {
 _CATEGORY_BY_NAME: Final = {name: code for code, name in CATEGORIES.items()}
 _STATE_BY_NAME: Final = {name: code for code, name in STATES.items()}
 _ROLE_BY_NAME: Final = {name: role for role, name in APPROVAL_ROLE_NAMES.items()}
-_INTEGER_FIELDS: Final = ("statutory_limit_days", "promised_limit_days")
+_INTEGER_FIELDS: Final = ("statutory_limit_days", "promised_limit_days", "fee_standard")
 _SEPARATORS: Final = str.maketrans({"；": ";", "\n": ";", "｜": "|", "，": ",", "：": ":"})
 
 
@@ -176,7 +177,7 @@ def entry_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
             item["state"] = _STATE_BY_NAME.get(text, text)
         elif target in _INTEGER_FIELDS:
             if not text.isdigit():
-                raise CatalogueError(f"{column}: {text!r} is not a whole number of days")
+                raise CatalogueError(f"{column}: {text!r} is not a whole number" + (" of days" if target != "fee_standard" else ""))
             item[target] = int(text)
         elif target == "limit_unit":
             item[target] = LIMIT_UNITS.get(text, text)

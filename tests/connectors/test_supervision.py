@@ -353,3 +353,60 @@ def test_a_major_decision_not_filed_in_time_is_an_alarm_until_it_is_filed(exchan
     [lifted] = [a for a in alerts(exchange_engine) if a.rule == "MAJOR_CASE_NOT_FILED"]
     assert (lifted.state, lifted.raised_at, lifted.lifted_at) == (
         "lifted", at(2026, 3, 10, 17, 45).isoformat(), at(2026, 3, 11, 9, 15).isoformat())
+
+
+def _step(engine: Engine, number: str, step_no: int, status: int, started: datetime) -> None:
+    from connectors.db import case_steps
+
+    with transaction(engine) as connection:
+        connection.execute(case_steps.insert().values(
+            case_number=number, step_no=step_no, node="受理", department="行政审批处", officer_code="0101",
+            officer_name="王建国", status=status, opinion="请补正", started_at=started.isoformat(),
+            finished_at=started.isoformat()))
+
+
+@pytest.mark.parametrize("rule", ["CORRECTION_REPEATED", "CORRECTION_AFTER_ACCEPTANCE", "STEP_BEFORE_REGISTRATION",
+                                  "NEGATIVE_WITHOUT_REASONS", "FEE_DEVIATION", "PENALTY_REGISTERED_LATE"])
+def test_each_conduct_rule_fires_and_lifts_once_the_data_is_corrected(exchange_engine: Engine, rule: str) -> None:
+    from connectors.db import case_results, case_steps, penalty_cases
+
+    document = {**_document(), "fee_standard": 10_000}
+    catalogue = build_catalogue([document])
+    accepted = None if rule in ("NEGATIVE_WITHOUT_REASONS", "FEE_DEVIATION") else at(2026, 3, 3, 10)
+    number = add_case(exchange_engine, 60, registered=at(2026, 3, 2, 9), accepted=accepted)
+    if rule == "CORRECTION_REPEATED":
+        _step(exchange_engine, number, 1, 4, at(2026, 3, 2, 10))
+        _step(exchange_engine, number, 2, 4, at(2026, 3, 2, 11))
+        fix: Any = update(case_steps).where(case_steps.c.step_no == 2).values(status=1)
+    elif rule == "CORRECTION_AFTER_ACCEPTANCE":
+        _step(exchange_engine, number, 1, 4, at(2026, 3, 4, 10))
+        fix = update(case_steps).values(status=5)
+    elif rule == "STEP_BEFORE_REGISTRATION":
+        _step(exchange_engine, number, 1, 1, at(2026, 3, 1, 10))
+        fix = update(case_steps).values(started_at=at(2026, 3, 2, 10).isoformat())
+    elif rule in ("NEGATIVE_WITHOUT_REASONS", "FEE_DEVIATION"):
+        negative = rule == "NEGATIVE_WITHOUT_REASONS"
+        with transaction(exchange_engine) as connection:
+            connection.execute(case_results.insert().values(
+                case_number=number, result=1 if negative else 2, finished_at=at(2026, 3, 2, 11).isoformat(),
+                note="" if negative else "准予许可", fee_due=0 if negative else 10_600, fee_paid=0))
+        fix = update(case_results).values(note="申请事项不属于本机关职权范围", fee_due=10_400)
+    else:
+        with transaction(exchange_engine) as connection:
+            connection.execute(penalty_cases.insert().values(
+                case_number=number, occurred_on="2026-02-09", source="日常检查", facts="经查", procedure=2, decision=2,
+                penalty_kinds=[], fine_amount=0, confiscated_value=0, discretion_level="light",
+                decided_at=at(2026, 3, 4, 10).isoformat()))
+        fix = update(penalty_cases).values(occurred_on="2026-02-27")
+    change(exchange_engine, number, "in_progress", at(2026, 3, 4, 11))
+    run(exchange_engine, catalogue, at(2026, 3, 4, 11, 15))
+    fired = [a for a in alerts(exchange_engine) if a.rule == rule]
+    assert [(a.state, a.level) for a in fired] == [("open", "warning" if rule not in (
+        "NEGATIVE_WITHOUT_REASONS", "FEE_DEVIATION") else "alarm")]
+    # The case-processing system corrects the data and appends a status change with it.
+    with transaction(exchange_engine) as connection:
+        connection.execute(fix)
+    change(exchange_engine, number, "in_progress", at(2026, 3, 4, 12))
+    run(exchange_engine, catalogue, at(2026, 3, 4, 12, 15))
+    [lifted] = [a for a in alerts(exchange_engine) if a.rule == rule]
+    assert (lifted.id, lifted.state, lifted.lifted_at) == (fired[0].id, "lifted", at(2026, 3, 4, 12, 15).isoformat())

@@ -32,12 +32,13 @@ def case_number(n: int) -> str:
 
 
 def clock(n: int, department: str, power_code: str, state: str, *, finished_at: str | None = None,
-          used: int = 0, limit: int = 100, step_no: int = 0, basis: str = "promised") -> dict[str, Any]:
+          used: int = 0, limit: int = 100, step_no: int = 0, basis: str = "promised",
+          paused: int = 0) -> dict[str, Any]:
     return {
         "case_number": case_number(n), "step_no": step_no, "basis": basis, "limit_value": 5,
         "unit": "working_days", "department": department, "power_code": power_code,
         "started_at": "2026-10-01T09:00:00+08:00", "due_at": "2026-10-08T17:00:00+08:00",
-        "finished_at": finished_at, "used_seconds": used, "paused_seconds": 0,
+        "finished_at": finished_at, "used_seconds": used, "paused_seconds": paused,
         "remaining_seconds": limit - used, "limit_seconds": limit, "state": state, "level": None,
         "next_check_at": None, "read_at": "2026-12-06T14:00:00+08:00",
     }
@@ -128,7 +129,7 @@ def dashboard_rows() -> dict[str, list[dict[str, Any]]]:
         clock(13, "审批一处", "P1", "running", used=20),
         clock(14, "审批二处", "P2", "running", used=30),
         clock(15, "执法支队", "P3", "running", used=40),
-        clock(16, "审批二处", "P2", "paused", used=50),
+        clock(16, "审批二处", "P2", "paused", used=50, paused=2 * 7 * 3600 + 3 * 3600 + 1800),  # 2.5 working days
         clock(17, "审批一处", "P1", "overdue", used=130),
         clock(18, "审批二处", "P2", "overdue", used=140),
         # Not case-level promised clocks: never counted.

@@ -76,7 +76,7 @@ def test_dashboard_figures(dashboard_engine: Engine) -> None:
     ]
     # 7 open clocks (2 overdue) + 10 finished in the window (1 late): (1 + 2) / 17.
     assert data["overdue"] == {"counted": 17, "open": 7, "overdue_open": 2, "finished": 10,
-                               "finished_late": 1, "rate": 17.6}
+                               "finished_late": 1, "rate": 17.6, "paused_open": 1, "paused_days": 2.5}
     # used/limit of the ten: 10..90 and 150 per cent; mean 60, nearest-rank p90 the 9th value.
     assert data["time_used"] == {"cases": 10, "average": 60.0, "p90": 90.0}
 
