@@ -8,7 +8,13 @@ from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from hub.airflow_policy import DEFAULT_ARGS, SUPERVISION_ALERTS, SUPERVISION_REPORTS, loads, zone_tags
+from hub.airflow_policy import (
+    DEFAULT_ARGS,
+    SUPERVISION_ALERTS,
+    SUPERVISION_REPORTS,
+    loads,
+    zone_tags,
+)
 
 DOC = """
 ### supervision · 电子监察
