@@ -8,6 +8,7 @@ counts holidays as working days.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -58,6 +59,43 @@ class WorkingCalendar:
         outside = sorted({d.year for d in self._exceptions} - self.years)
         if outside:
             raise CalendarError(f"exceptions given for years the calendar does not cover: {outside}")
+        self._working_ordinals: dict[int, list[int]] = {}
+
+    def working_ordinals(self, year: int) -> list[int]:
+        """The ordinals (``date.toordinal``) of the working days of ``year``, in order; the
+        index behind counting and stepping over many days at once."""
+        if year not in self.years:
+            raise CalendarGap(year)
+        found = self._working_ordinals.get(year)
+        if found is None:
+            first = date(year, 1, 1).toordinal()
+            found = [n for n in range(first, date(year, 12, 31).toordinal() + 1)
+                     if self.is_working_day(date.fromordinal(n))]
+            self._working_ordinals[year] = found
+        return found
+
+    def count_working_days(self, first: date, last: date) -> int:
+        """Working days from ``first`` to ``last``, both included (0 when ``last`` is before)."""
+        if last < first:
+            return 0
+        count = 0
+        for year in range(first.year, last.year + 1):
+            ordinals = self.working_ordinals(year)
+            low = bisect.bisect_left(ordinals, first.toordinal()) if year == first.year else 0
+            high = bisect.bisect_right(ordinals, last.toordinal()) if year == last.year else len(ordinals)
+            count += high - low
+        return count
+
+    def nth_working_day_after(self, day: date, n: int) -> date:
+        """The ``n``-th working day strictly after ``day`` (``n`` >= 1)."""
+        year = day.year
+        ordinals = self.working_ordinals(year)
+        index = bisect.bisect_right(ordinals, day.toordinal()) + n - 1
+        while index >= len(ordinals):
+            index -= len(ordinals)
+            year += 1
+            ordinals = self.working_ordinals(year)
+        return date.fromordinal(ordinals[index])
 
     def is_working_day(self, day: date) -> bool:
         if day.year not in self.years:
@@ -178,31 +216,50 @@ class WorkingTime:
             return []
         return [(datetime.combine(day, p.start), datetime.combine(day, p.end)) for p in self.periods]
 
-    def seconds_between(self, start: datetime, end: datetime) -> int:
-        """Working seconds in [start, end) (naive local times)."""
-        total, day = 0, start.date()
-        while day <= end.date():
-            for low, high in self._spans(day):
-                lo, hi = max(low, start), min(high, end)
-                if hi > lo:
-                    total += int((hi - lo).total_seconds())
-            day += timedelta(days=1)
+    def _within(self, day: date, start: datetime, end: datetime) -> int:
+        total = 0
+        for low, high in self._spans(day):
+            lo, hi = max(low, start), min(high, end)
+            if hi > lo:
+                total += int((hi - lo).total_seconds())
         return total
+
+    def seconds_between(self, start: datetime, end: datetime) -> int:
+        """Working seconds in [start, end) (naive local times). The whole days between the
+        two ends are counted from the calendar's index, not walked one by one."""
+        if end <= start:
+            return 0
+        first, last = start.date(), end.date()
+        if first == last:
+            return self._within(first, start, end)
+        whole = self.calendar.count_working_days(first + timedelta(days=1), last - timedelta(days=1))
+        return (self._within(first, start, end) + whole * self.day_seconds
+                + self._within(last, datetime.combine(last, time.min), end))
 
     def advance(self, start: datetime, seconds: int) -> datetime:
         """The instant ``seconds`` of working time after ``start``; a start outside working
-        hours counts from the next working period."""
+        hours counts from the next working period. An amount that ends exactly at the close
+        of a period ends there (not at the next opening)."""
         left, day = seconds, start.date()
-        while True:
-            for low, high in self._spans(day):
-                lo = max(low, start)
-                if high <= lo:
-                    continue
-                span = int((high - lo).total_seconds())
-                if left <= span:
-                    return lo + timedelta(seconds=left)
-                left -= span
-            day += timedelta(days=1)
+        for low, high in self._spans(day):
+            lo = max(low, start)
+            if high <= lo:
+                continue
+            span = int((high - lo).total_seconds())
+            if left <= span:
+                return lo + timedelta(seconds=left)
+            left -= span
+        whole, rest = divmod(left, self.day_seconds)
+        if rest == 0 and whole > 0:  # ends at the close of the whole-th working day after
+            target = self.calendar.nth_working_day_after(day, whole)
+            return datetime.combine(target, self.periods[-1].end)
+        target = self.calendar.nth_working_day_after(day, whole + 1)
+        for low, high in self._spans(target):
+            span = int((high - low).total_seconds())
+            if rest <= span:
+                return low + timedelta(seconds=rest)
+            rest -= span
+        raise AssertionError("a working day holds day_seconds of working time")
 
     def counting_start(self, accepted: datetime) -> datetime:
         """Counting starts on the working day after acceptance (DOMAIN.md), at its first period."""
