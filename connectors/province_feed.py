@@ -57,6 +57,7 @@ from connectors.files import write_atomic
 from connectors.province_sftp import ProvinceSftp, SftpSettings, province_session
 from ferry.keys import SigningKey
 from ferry.suites import get_suite
+from rules.opinions import refusal
 from schemas import load_schema
 
 FORMAT = "pehub-province-feed/1"
@@ -290,19 +291,23 @@ def enqueue_records(connection: Connection, kind: str, rows: Iterable[SourceRow]
         if known.get(key) == content:
             continue
         seq += 1
-        values = {"mark": "pending", "change_seq": seq, "digest": content, "record": record,
-                  "changed_at": changed_at, "batch_id": None, "updated_at": at}
+        # Bad data the hub itself refuses to send: failed at once, with the reason, in the
+        # steward report; fixed at its source, it is checked again and goes (scan_changes).
+        refused = refusal(kind, record)
+        values = {"mark": "failed" if refused else "pending", "change_seq": seq, "digest": content,
+                  "record": record, "changed_at": changed_at, "batch_id": None, "updated_at": at,
+                  "error": refused}
         if key in known:
             updates.append({"k_kind": kind, "k_key": key, **values})
         else:
-            inserts.append({"kind": kind, "record_key": key, "error": None, **values})
+            inserts.append({"kind": kind, "record_key": key, **values})
     if inserts:
         connection.execute(province_sync.insert(), inserts)
     if updates:
         connection.execute(
             update(province_sync)
             .where(and_(province_sync.c.kind == bindparam("k_kind"), province_sync.c.record_key == bindparam("k_key")))
-            .values({name: bindparam(name) for name in ("mark", "change_seq", "digest", "record", "changed_at", "batch_id", "updated_at")}),
+            .values({name: bindparam(name) for name in ("mark", "change_seq", "digest", "record", "changed_at", "batch_id", "updated_at", "error")}),
             updates,
         )
     return len(inserts) + len(updates)

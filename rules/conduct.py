@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Final
 
 from rules.calendar import WorkingCalendar
+from rules.opinions import NEGATIVE_RESULTS, states_reasons
 
 CORRECTION: Final = 4  # step status 4: correction requested (DOMAIN "Steps")
-NEGATIVE_RESULTS: Final = (1, 3)  # 不予受理, 不予许可
 PENALTY_REGISTRATION_DAYS: Final = 10
 FEE_TOLERANCE: Final = 0.05
 
@@ -53,7 +53,7 @@ def conduct_findings(facts: CaseFacts, calendar: WorkingCalendar) -> list[tuple[
     for step in facts.steps:
         if step.started_at < facts.registered_at:
             found.append(("STEP_BEFORE_REGISTRATION", step.step_no))
-    if facts.result in NEGATIVE_RESULTS and not facts.result_note.strip():
+    if facts.result in NEGATIVE_RESULTS and not states_reasons(facts.result_note):
         found.append(("NEGATIVE_WITHOUT_REASONS", None))
     if (facts.fee_due is not None and facts.fee_standard
             and abs(facts.fee_due - facts.fee_standard) > FEE_TOLERANCE * facts.fee_standard):

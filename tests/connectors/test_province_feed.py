@@ -264,3 +264,33 @@ def test_quality_gate_holds_a_batch_whose_files_do_not_match_its_manifest(
     monkeypatch.setenv("HUB_QUALITY_GATE", "off")  # report only: the batch goes (the province will refuse it)
     sent = stages.province_exchange(load_settings(), sftp=hub.sftp(), at=hours(2))
     assert sent["uploaded"] == [batch] and sent["held"] == {}
+
+
+def test_a_refusal_without_reasons_is_not_sent_and_goes_once_it_states_them(hub: Hub) -> None:
+    from sqlalchemy import update
+
+    from connectors.db import case_results, case_steps, transaction
+
+    add_case(hub.engine, 1, hours(0))
+    with transaction(hub.engine) as connection:
+        connection.execute(case_results.insert().values(
+            case_number=case_number(1), result=3, finished_at=hours(0.5).isoformat(), note="不予许可。",
+            fee_due=0, fee_paid=0))
+        connection.execute(update(case_steps).values(status=2, opinion=" "))  # a veto without reasons
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
+    state = marks(hub)
+    assert state[("result", case_number(1))][0] == "failed"
+    assert "NEGATIVE_WITHOUT_REASONS" in (state[("result", case_number(1))][1] or "")
+    assert state[("step", f"{case_number(1)}/1")][0] == "failed"
+    assert state[("case", case_number(1))][0] == "sent"
+    remote = hub.province.root / "feed"
+    sent = "".join(p.read_text("utf-8") for p in remote.rglob("result.jsonl"))
+    assert case_number(1) not in sent  # never left the hub
+    steward = (hub.settings.admin_root / "province" / "steward" / "rejected-rows.csv").read_text("utf-8-sig")
+    assert "NEGATIVE_WITHOUT_REASONS" in steward and case_number(1) in steward
+    with transaction(hub.engine) as connection:  # fixed at the source
+        connection.execute(update(case_results).values(note="经现场核查，场地面积不足法定标准，不予许可"))
+        connection.execute(update(case_steps).values(opinion="否决：消防验收材料缺失"))
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(2))
+    state = marks(hub)
+    assert state[("result", case_number(1))] == ("sent", None) and state[("step", f"{case_number(1)}/1")] == ("sent", None)
