@@ -286,10 +286,24 @@ def test_calendar_file_errors_name_the_line() -> None:
         supervision.parse_calendar_file("2026/01/01,休\n", "bad.csv")
 
 
+def add_penalty_case(engine: Engine, serial: int, code: str, decided: datetime, fine_yuan: int, level: str) -> str:
+    """A penalty case of item ``code`` decided at ``decided`` with a fine (violation V01)."""
+    from connectors.db import penalty_cases
+
+    number = add_case(engine, serial, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+    with transaction(engine) as connection:
+        connection.execute(update(applications).where(applications.c.case_number == number).values(power_code=code))
+        connection.execute(penalty_cases.insert().values(
+            case_number=number, occurred_on="2026-02-27", source="日常检查", facts="经查", procedure=2, decision=1,
+            penalty_kinds=["fine"], fine_amount=fine_yuan * 100, confiscated_value=0, discretion_level=level,
+            decided_at=decided.isoformat(), violation_code="V01", illegal_income=None))
+    change(engine, number, "decided", decided)
+    return number
+
+
 def test_a_penalty_is_checked_against_the_discretion_standard_in_force_on_its_decision_date(
     exchange_engine: Engine,
 ) -> None:
-    from connectors.db import penalty_cases
     from hub.settings import load_settings
 
     penalty = next(dict(i.document) for i in load_catalogue(load_settings()).items.values() if i.category == "CF")
@@ -300,16 +314,7 @@ def test_a_penalty_is_checked_against_the_discretion_standard_in_force_on_its_de
     numbers = []
     for serial, decided, fine in ((40, at(2026, 3, 5, 10), 8_000), (41, at(2026, 3, 11, 10), 8_000),
                                   (42, at(2026, 3, 5, 10), 3_000)):
-        number = add_case(exchange_engine, serial, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
-        with transaction(exchange_engine) as connection:
-            connection.execute(update(applications).where(applications.c.case_number == number).values(
-                power_code=penalty["code"]))
-            connection.execute(penalty_cases.insert().values(
-                case_number=number, occurred_on="2026-02-27", source="日常检查", facts="经查", procedure=2, decision=1,
-                penalty_kinds=["fine"], fine_amount=fine * 100, confiscated_value=0, discretion_level="light",
-                decided_at=decided.isoformat(), violation_code="V01", illegal_income=None))
-        change(exchange_engine, number, "decided", decided)
-        numbers.append(number)
+        numbers.append(add_penalty_case(exchange_engine, serial, penalty["code"], decided, fine, "light"))
     run(exchange_engine, history, at(2026, 3, 12, 10))
     found = {(a.case_number, a.rule, a.level) for a in alerts(exchange_engine) if a.rule.startswith("DISCRETION")}
     # 8,000 yuan for a light case: out of the 1,000-5,000 range of v1 on 5 March, inside v2's on 11 March.
@@ -319,7 +324,6 @@ def test_a_penalty_is_checked_against_the_discretion_standard_in_force_on_its_de
 
 
 def test_a_major_decision_not_filed_in_time_is_an_alarm_until_it_is_filed(exchange_engine: Engine) -> None:
-    from connectors.db import penalty_cases
     from hub.settings import load_settings
 
     penalty = next(dict(i.document) for i in load_catalogue(load_settings()).items.values() if i.category == "CF")
@@ -327,16 +331,7 @@ def test_a_major_decision_not_filed_in_time_is_an_alarm_until_it_is_filed(exchan
     catalogue = build_catalogue([penalty])
     numbers = []
     for serial, fine in ((50, 30_000), (51, 19_999)):
-        number = add_case(exchange_engine, serial, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
-        with transaction(exchange_engine) as connection:
-            connection.execute(update(applications).where(applications.c.case_number == number).values(
-                power_code=penalty["code"]))
-            connection.execute(penalty_cases.insert().values(
-                case_number=number, occurred_on="2026-02-27", source="日常检查", facts="经查", procedure=2, decision=1,
-                penalty_kinds=["fine"], fine_amount=fine * 100, confiscated_value=0, discretion_level="serious",
-                decided_at=at(2026, 3, 3, 10).isoformat(), violation_code="V01", illegal_income=None))
-        change(exchange_engine, number, "decided", at(2026, 3, 3, 10))
-        numbers.append(number)
+        numbers.append(add_penalty_case(exchange_engine, serial, penalty["code"], at(2026, 3, 3, 10), fine, "serious"))
     # Decided Tue 3 Mar: five working days, due Tue 10 Mar 17:30.
     run(exchange_engine, catalogue, at(2026, 3, 10, 17, 30))
     assert [a for a in alerts(exchange_engine) if a.rule == "MAJOR_CASE_NOT_FILED"] == []
