@@ -6,22 +6,16 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import shutil
-import socket
-import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
-from itertools import count
 from typing import Any
 
 import pytest
-from websockets.sync.client import ClientConnection, connect
 
 from connectors.public_feed import install_status_page, status_document_path
 from rules.publication import public_disclosure_record, public_status_record
 from rules.query_password import format_query_password, lookup_name
+from tests.chromium import Page, chromium_page
 
 CASE_NUMBER = "32010000010000000042"
 PASSWORD = "3467ACDEFGHJ"
@@ -31,12 +25,6 @@ LEGACY_CASE_NUMBER = "32010000010000000041"
 LEGACY_PASSWORD = "3467ACDE"
 PERSON_ID = "320102199001011237"
 INSECURE_HOST = "status.portal.example"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _event(event_id: int, status: str, at: str, **more: Any) -> dict[str, Any]:
@@ -97,35 +85,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-class Browser:
-    """One headless Chromium page, spoken to over the DevTools protocol."""
-
-    def __init__(self, socket_: ClientConnection) -> None:
-        self.socket = socket_
-        self.ids = count(1)
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        ident = next(self.ids)
-        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=30))
-            if message.get("id") == ident:
-                assert "error" not in message, message
-                return dict(message["result"])
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {expression}")
+class Browser(Page):
+    """The public status page in headless Chromium."""
 
     def open(self, url: str) -> None:
         self.call("Page.navigate", url=url)
@@ -153,41 +114,12 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is required (scripts/apt-packages.txt; make setup installs it)")
-    port = _free_port()
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    process = subprocess.Popen(
-        [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
-         # A name that is not localhost: an insecure origin, where WebCrypto is missing.
-         f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1",
-         "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        targets: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 30
-        while not targets:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as response:
-                    targets = [t for t in json.load(response) if t["type"] == "page"]
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as socket_:
-            page = Browser(socket_)
-            page.call("Runtime.enable")
-            yield page
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    # A name that is not localhost: an insecure origin, where WebCrypto is missing.
+    flags = [f"--host-resolver-rules=MAP {INSECURE_HOST} 127.0.0.1"]
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile"), flags) as socket_:
+        page = Browser(socket_)
+        page.call("Runtime.enable")
+        yield page
 
 
 def test_a_valid_lookup_shows_the_status_history_and_result(browser: Browser, public_site: str) -> None:

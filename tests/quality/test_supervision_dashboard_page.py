@@ -6,17 +6,9 @@ from anywhere but the page's own folder."""
 from __future__ import annotations
 
 import base64
-import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
-from itertools import count
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -28,90 +20,22 @@ from supervision_kit import (
     dashboard_rows,
     insert,
 )
-from websockets.sync.client import ClientConnection, connect
 
 from quality.supervision_report import write_dashboard
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Page:
-    """One headless Chromium page over the DevTools protocol; keeps the events it sees."""
-
-    def __init__(self, socket_: ClientConnection) -> None:
-        self.socket = socket_
-        self.ids = count(1)
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        ident = next(self.ids)
-        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=30))
-            if message.get("id") == ident:
-                assert "error" not in message, message
-                return dict(message["result"])
-            if "method" in message:
-                self.events.append(message)
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 20) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {expression}")
+from tests.chromium import Page, chromium_page
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is required (scripts/apt-packages.txt; make setup installs it)")
-    port = _free_port()
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    process = subprocess.Popen(
-        [executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={profile}", f"--remote-debugging-port={port}",
-         # No name resolves: a link to any host would fail, and is recorded below.
-         "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,900", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        targets: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 30
-        while not targets:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2) as response:
-                    targets = [t for t in json.load(response) if t["type"] == "page"]
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as socket_:
-            browser = Page(socket_)
-            browser.call("Runtime.enable")
-            browser.call("Network.enable")
-            browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1,
-                         mobile=False)
-            yield browser
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    # No name resolves: a link to any host would fail, and is recorded by the test.
+    flags = ["--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1280,900"]
+    with chromium_page(tmp_path_factory.mktemp("chromium-profile"), flags) as socket_:
+        browser = Page(socket_)
+        browser.call("Runtime.enable")
+        browser.call("Network.enable")
+        browser.call("Emulation.setDeviceMetricsOverride", width=1280, height=900, deviceScaleFactor=1,
+                     mobile=False)
+        yield browser
 
 
 def test_the_dashboard_draws_offline(exchange_engine: Engine, tmp_path: Path, page: Page) -> None:
