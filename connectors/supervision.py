@@ -33,7 +33,9 @@ from connectors.db import (
     case_results,
     case_steps,
     cases,
+    ferry_sent,
     penalty_cases,
+    publish_withheld,
     status_outbox,
     supervision_alerts,
     supervision_clocks,
@@ -60,6 +62,7 @@ from rules.discretion import DiscretionStandard
 from rules.major_cases import is_major
 from rules.supervision import (
     TIME_RULES,
+    Disclosure,
     Filing,
     Order,
     PenaltyDecision,
@@ -77,6 +80,8 @@ TERMINAL_STATES = frozenset({"not_accepted", "granted", "refused", "stopped", "d
 CALENDAR_GAP_ALARM = "CALENDAR_GAP"
 SEED_SOURCE = "chinesecalendar"
 CHUNK = 2_000
+DISCLOSURE_DAYS = 7  # 双公示: decisions public within 7 working days unless configured otherwise
+DISCLOSED_STATUSES = ("granted", "decided")
 
 
 def local(text: str) -> datetime:
@@ -413,6 +418,9 @@ def _work(connection: Connection, stamp: str) -> tuple[list[str], dict[str, str]
         supervision_clocks.c.next_check_at <= stamp)).scalars())
     numbers.update(connection.execute(select(supervision_orders.c.case_number).distinct().where(
         supervision_orders.c.state != "closed", supervision_orders.c.deadline <= stamp)).scalars())
+    # Open 双公示 alarms: the acknowledgement that lifts them is no change of the case's own.
+    numbers.update(connection.execute(select(supervision_alerts.c.case_number).where(
+        supervision_alerts.c.rule == "DISCLOSURE_LATE", supervision_alerts.c.state == "open")).scalars())
     # A filing the case-processing system has written since the alarm about it was raised.
     numbers.update(connection.execute(select(supervision_alerts.c.case_number).join(
         case_filings, case_filings.c.case_number == supervision_alerts.c.case_number).where(
@@ -420,7 +428,30 @@ def _work(connection: Connection, stamp: str) -> tuple[list[str], dict[str, str]
     return sorted(numbers), dirty, int(event_to), transition_to
 
 
-def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) -> list[SupervisedCase]:
+def _published(connection: Connection, numbers: Sequence[str]) -> tuple[dict[str, Any], dict[str, datetime | None]]:
+    """Per case: its 双公示 decision's status change (granted or decided), and when the
+    public side acknowledged the outbound bundle that carried it (None: not yet). Changes
+    withheld for good (minors, secrets, privacy) are not due anywhere and are left out."""
+    decisions = {r.case_number: r for r in connection.execute(
+        select(status_outbox.c.case_number, status_outbox.c.event_id, status_outbox.c.at)
+        .where(status_outbox.c.case_number.in_(numbers), status_outbox.c.status.in_(DISCLOSED_STATUSES),
+               status_outbox.c.event_id.not_in(select(publish_withheld.c.event_id))))}
+    published: dict[str, datetime | None] = dict.fromkeys(decisions)
+    if decisions:
+        rows = connection.execute(
+            select(status_outbox.c.case_number, func.min(ferry_sent.c.acknowledged_at))
+            .join(ferry_sent, and_(ferry_sent.c.channel == "outbound",
+                                   status_outbox.c.event_id.between(ferry_sent.c.first_key, ferry_sent.c.last_key)))
+            .where(status_outbox.c.event_id.in_([d.event_id for d in decisions.values()]),
+                   ferry_sent.c.acknowledged_at.is_not(None))
+            .group_by(status_outbox.c.case_number))
+        for number, acknowledged in rows:
+            published[number] = local(acknowledged)
+    return decisions, published
+
+
+def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue,
+          disclosure_days: int = DISCLOSURE_DAYS) -> list[SupervisedCase]:
     base = connection.execute(
         select(cases.c.case_number, cases.c.state, cases.c.updated_at, cases.c.accepted_at,
                applications.c.power_code, applications.c.registered_at)
@@ -439,6 +470,7 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
         select(case_results).where(case_results.c.case_number.in_(numbers)))}
     penalties = {r.case_number: r for r in connection.execute(
         select(penalty_cases).where(penalty_cases.c.case_number.in_(numbers)))}
+    decisions, published = _published(connection, numbers)
     filings = dict(connection.execute(select(case_filings.c.case_number, case_filings.c.filed_at).where(
         case_filings.c.case_number.in_(numbers))).all())
     orders: dict[str, list[Order]] = defaultdict(list)
@@ -507,6 +539,8 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue) 
             item_state=item_state_at(history, registered) if history else "A",
             penalty=decision,
             filing=filing,
+            disclosure=Disclosure(local(decisions[row.case_number].at), disclosure_days, published[row.case_number])
+            if row.case_number in decisions and (item.category == "XK" or penalty is not None) else None,
         ))
     return supervised
 
@@ -633,7 +667,7 @@ def working_time(connection: Connection, periods: tuple[WorkingPeriod, ...]) -> 
 
 
 def run_pass(engine: Engine, *, catalogue: Catalogue, policy: AlertPolicy, periods: tuple[WorkingPeriod, ...],
-             at: datetime | None = None, chunk_size: int = CHUNK) -> PassReport:
+             at: datetime | None = None, chunk_size: int = CHUNK, disclosure_days: int = DISCLOSURE_DAYS) -> PassReport:
     """One incremental supervision pass at ``at`` (default: now). Raises ``CalendarGap``
     after everything else is written when some case could not be counted because the
     calendar lacks a year (the alarm is raised first)."""
@@ -648,7 +682,7 @@ def run_pass(engine: Engine, *, catalogue: Catalogue, policy: AlertPolicy, perio
     gaps: set[int] = set()
     for part in _chunks(numbers, chunk_size):
         with transaction(engine) as connection:
-            loaded = _load(connection, part, catalogue)
+            loaded = _load(connection, part, catalogue, disclosure_days)
             _apply(connection, loaded, time, policy, naive, report, gaps)
             consumed = [n for n in part if n in dirty]
             for piece in _chunks(consumed):

@@ -48,6 +48,7 @@ class Settings:
     crypto_suite: str = "intl"
     working_hours: str = DEFAULT_WORKING_HOURS
     alert_policy: str = "JS-2013A"
+    disclosure_days: int = 7
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -136,7 +137,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         crypto_suite=_suite(env),
         working_hours=_working_hours(env),
         alert_policy=_alert_policy(env),
+        disclosure_days=_disclosure_days(env),
     )
+
+
+def _disclosure_days(env: dict[str, str]) -> int:
+    text = env.get("HUB_DISCLOSURE_DAYS") or "7"
+    if not text.isdigit() or not 1 <= int(text) <= 60:
+        raise SettingsError(f"HUB_DISCLOSURE_DAYS={text!r}; expected whole working days from 1 to 60")
+    return int(text)
 
 
 def _working_hours(env: dict[str, str]) -> str:

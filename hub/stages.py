@@ -271,6 +271,7 @@ def supervision(settings: Settings | None = None, *, at: datetime | None = None)
     report = run_pass(
         zone_engine(settings, "admin"), catalogue=load_catalogue(settings),
         policy=load_alert_policy(settings.alert_policy), periods=parse_working_hours(settings.working_hours), at=at,
+        disclosure_days=settings.disclosure_days,
     )
     return asdict(report)
 

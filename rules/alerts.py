@@ -36,6 +36,8 @@ CONDUCT_LEVELS: Final[Mapping[str, str]] = {
     "DISCRETION_BASE_MISSING": "warning",
     # A major decision not filed (报备) by its deadline (rules.major_cases).
     "MAJOR_CASE_NOT_FILED": "alarm",
+    # A licence or penalty decision not published on the public side in time (双公示).
+    "DISCLOSURE_LATE": "alarm",
 }
 
 

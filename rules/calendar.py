@@ -130,6 +130,15 @@ class WorkingCalendar:
         return day
 
 
+CLOSE_OF_DAY: Final = time(17, 30)
+
+
+def working_deadline(calendar: WorkingCalendar, moment: datetime, days: int, close: time = CLOSE_OF_DAY) -> datetime:
+    """The close of the ``days``-th working day after ``moment`` (naive local time): when a
+    duty counted in working days from an act (a filing, a publication) falls due."""
+    return datetime.combine(calendar.add_working_days(moment.date(), days), close)
+
+
 def chinese_calendar_exceptions(years: Iterable[int]) -> list[CalendarException]:
     """Exception rows for ``years`` from the ``chinesecalendar`` package; ``CalendarGap``
     for a year the package does not know."""

@@ -4,13 +4,12 @@ item are major under its catalogue rule, and by when the filing is due."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time
+from datetime import datetime
 from typing import Any, Final
 
-from rules.calendar import WorkingCalendar
+from rules.calendar import WorkingCalendar, working_deadline
 
 DECISION_RESULTS: Final = (2, 3)  # granted, refused: a licensing decision
-FILING_CLOSE: Final = time(17, 30)  # the filing is due by the close of its last working day
 
 
 def is_major(rule: Mapping[str, Any] | None, *, result: int | None, penalty_decided: bool,
@@ -31,5 +30,4 @@ def is_major(rule: Mapping[str, Any] | None, *, result: int | None, penalty_deci
 
 def filing_deadline(calendar: WorkingCalendar, decided: datetime, days: int) -> datetime:
     """The close of the ``days``-th working day after the decision (naive local time)."""
-    last: date = calendar.add_working_days(decided.date(), days)
-    return datetime.combine(last, FILING_CLOSE)
+    return working_deadline(calendar, decided, days)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from rules.alerts import AlertKey, AlertPolicy, time_limit_level
-from rules.calendar import WorkingTime
+from rules.calendar import WorkingTime, working_deadline
 from rules.clocks import ClockReading, Pause, read_clock
 from rules.conduct import CaseFacts, StepFact, conduct_findings
 from rules.discretion import DiscretionStandard, check_decision
@@ -26,6 +26,7 @@ CASE_PROMISED: Final = "CASE_PROMISED_LIMIT"
 STEP_PROMISED: Final = "STEP_PROMISED_LIMIT"
 ORDER_NOT_STARTED: Final = "ORDER_NOT_STARTED"
 ORDER_NOT_FINISHED: Final = "ORDER_NOT_FINISHED"
+DISCLOSURE_LATE: Final = "DISCLOSURE_LATE"
 TIME_RULES: Final = (CASE_STATUTORY, CASE_PROMISED, STEP_PROMISED)
 CALENDAR_DAY: Final = 86_400
 ORDER_STATE_NAMES: Final = {"issued": "已下达", "answered": "已回复", "closed": "已办结"}
@@ -49,6 +50,7 @@ RULE_NAMES: Final = {
     "DISCRETION_FINE_OUT_OF_RANGE": "罚款超出裁量幅度",
     "DISCRETION_BASE_MISSING": "按倍数裁量但未记录违法所得",
     "MAJOR_CASE_NOT_FILED": "重大案件逾期未报备",
+    DISCLOSURE_LATE: "双公示逾期未公示",
 }
 
 
@@ -95,6 +97,17 @@ class SupervisedCase:
     item_state: str = "A"
     penalty: PenaltyDecision | None = None
     filing: Filing | None = None
+    disclosure: Disclosure | None = None
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """A decision of the 双公示 lists (a granted licence, a penalty): due on the public side
+    ``days`` working days after the decision, published there at ``published_at``."""
+
+    decided_at: datetime
+    days: int
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +270,15 @@ def evaluate(case: SupervisedCase, time: WorkingTime, policy: AlertPolicy, now: 
                     level, f"重大案件应于{deadline:%Y-%m-%d %H:%M}前向{case.filing.authority}报备，至今未报备")
         else:
             checks.append(deadline + timedelta(seconds=1))
+    if case.disclosure is not None and case.disclosure.published_at is None:
+        due = working_deadline(time.calendar, case.disclosure.decided_at, case.disclosure.days)
+        if now > due:
+            level = policy.conduct_levels.get(DISCLOSURE_LATE)
+            if level is not None:
+                evaluation.conditions[(DISCLOSURE_LATE, case.case_number, 0)] = Condition(
+                    level, f"双公示：决定应于{due:%Y-%m-%d %H:%M}前（{case.disclosure.days}个工作日内）在外网公示，至今未公示")
+        else:
+            checks.append(due + timedelta(seconds=1))
     for order in case.orders:
         if order.state == "closed":
             continue

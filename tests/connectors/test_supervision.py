@@ -405,3 +405,38 @@ def test_each_conduct_rule_fires_and_lifts_once_the_data_is_corrected(exchange_e
     run(exchange_engine, catalogue, at(2026, 3, 4, 12, 15))
     [lifted] = [a for a in alerts(exchange_engine) if a.rule == rule]
     assert (lifted.id, lifted.state, lifted.lifted_at) == (fired[0].id, "lifted", at(2026, 3, 4, 12, 15).isoformat())
+
+
+def test_a_decision_not_published_within_the_disclosure_days_is_an_alarm_until_the_public_side_has_it(
+    exchange_engine: Engine, catalogue: Catalogue,
+) -> None:
+    from connectors.db import ferry_sent, publish_withheld
+
+    granted, secret = (add_case(exchange_engine, n, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
+                       for n in (70, 71))
+    for number in (granted, secret):
+        with transaction(exchange_engine) as connection:
+            connection.execute(case_results.insert().values(
+                case_number=number, result=2, finished_at=at(2026, 3, 3, 10).isoformat(), note="准予许可",
+                fee_due=0, fee_paid=0))
+        change(exchange_engine, number, "granted", at(2026, 3, 3, 10))
+    with exchange_engine.begin() as connection:
+        events = dict(connection.execute(select(status_outbox.c.case_number, status_outbox.c.event_id).where(
+            status_outbox.c.status == "granted")).all())
+        connection.execute(publish_withheld.insert().values(
+            event_id=events[secret], net_id="NET-" + secret, reason="secret", withheld_at=at(2026, 3, 3, 10).isoformat()))
+    # Decided Tue 3 Mar: seven working days, due Thu 12 Mar 17:30 on the public side.
+    run(exchange_engine, catalogue, at(2026, 3, 12, 17, 30))
+    assert [a for a in alerts(exchange_engine) if a.rule == "DISCLOSURE_LATE"] == []
+    run(exchange_engine, catalogue, at(2026, 3, 12, 17, 45))
+    [late] = [a for a in alerts(exchange_engine) if a.rule == "DISCLOSURE_LATE"]
+    assert late.case_number == granted and "2026-03-12 17:30" in late.detail  # the secret case is never due
+    with transaction(exchange_engine) as connection:  # the bundle carrying it is acknowledged
+        connection.execute(ferry_sent.insert().values(
+            channel="outbound", sequence=9, state="sent", created_at=at(2026, 3, 13, 9).isoformat(),
+            first_key=events[granted], last_key=events[granted], record_count=1, digest="d" * 64,
+            file_name="outbound-000000000009.peb", catalogue_version="v", kind="data",
+            sent_at=at(2026, 3, 13, 9).isoformat(), acknowledged_at=at(2026, 3, 13, 9, 5).isoformat()))
+    run(exchange_engine, catalogue, at(2026, 3, 13, 9, 15))
+    [lifted] = [a for a in alerts(exchange_engine) if a.rule == "DISCLOSURE_LATE"]
+    assert (lifted.state, lifted.lifted_at) == ("lifted", at(2026, 3, 13, 9, 15).isoformat())

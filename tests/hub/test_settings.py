@@ -38,6 +38,7 @@ def test_each_zone_root_can_be_moved(tmp_path: Path) -> None:
         ({"HUB_WORKING_HOURS": "09:00-12:00,11:00-17:00"}, "HUB_WORKING_HOURS.*overlap"),
         ({"HUB_WORKING_HOURS": "9-5"}, "HUB_WORKING_HOURS"),
         ({"HUB_ALERT_POLICY": "JS-2099"}, "HUB_ALERT_POLICY.*neither a preset"),
+        ({"HUB_DISCLOSURE_DAYS": "0"}, "HUB_DISCLOSURE_DAYS"),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(env: dict[str, str], message: str) -> None:
