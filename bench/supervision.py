@@ -463,6 +463,8 @@ def main() -> None:
     parser.add_argument("--profile", help="also profile the second pass into this file (SQLite)")
     parser.add_argument("--scaling", help="comma-separated sizes, each from a fresh database")
     args = parser.parse_args()
+    if args.profile and args.db != "sqlite":
+        parser.error("--profile copies the database file before the second pass: SQLite only")
     print(f"machine: {machine()}", flush=True)
     if args.scaling:
         scaling([int(s) for s in args.scaling.split(",")], args.changed, args.seed, args.db, args.chunk)
