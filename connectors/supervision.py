@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, inspect, select, update
+from sqlalchemy import Connection, Engine, Select, and_, delete, func, inspect, select, update
 
 from connectors.alarms import open_alarm_rows, raise_alarm, resolve_open
 from connectors.clock import CST, iso, now
@@ -414,8 +414,7 @@ def _work(connection: Connection, stamp: str) -> tuple[list[str], dict[str, str]
                     .where(applications.c.power_code.in_(chunk), cases.c.state.not_in(TERMINAL_STATES))).scalars())
     dirty = {r.case_number: r.since for r in connection.execute(select(supervision_dirty))}
     numbers.update(dirty)
-    numbers.update(connection.execute(select(supervision_clocks.c.case_number).distinct().where(
-        supervision_clocks.c.next_check_at <= stamp)).scalars())
+    numbers.update(connection.execute(due_checks(stamp)).scalars())
     numbers.update(connection.execute(select(supervision_orders.c.case_number).distinct().where(
         supervision_orders.c.state != "closed", supervision_orders.c.deadline <= stamp)).scalars())
     # Open 双公示 alarms: the acknowledgement that lifts them is no change of the case's own.
@@ -426,6 +425,14 @@ def _work(connection: Connection, stamp: str) -> tuple[list[str], dict[str, str]
         case_filings, case_filings.c.case_number == supervision_alerts.c.case_number).where(
         supervision_alerts.c.rule == "MAJOR_CASE_NOT_FILED", supervision_alerts.c.state == "open")).scalars())
     return sorted(numbers), dirty, int(event_to), transition_to
+
+
+def due_checks(stamp: str) -> Select[str]:
+    """The cases whose next check is due at ``stamp``. Without DISTINCT (the pass collects
+    them in a set): with it, SQLite walked the whole clock table in key order to get the
+    rows distinct (1.2 s at 3,000,000 clock rows) instead of reading the range of the
+    next-check index (a few milliseconds)."""
+    return select(supervision_clocks.c.case_number).where(supervision_clocks.c.next_check_at <= stamp)
 
 
 def _published(connection: Connection, numbers: Sequence[str]) -> tuple[dict[str, Any], dict[str, datetime | None]]:

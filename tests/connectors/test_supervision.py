@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -440,3 +441,19 @@ def test_a_decision_not_published_within_the_disclosure_days_is_an_alarm_until_t
     run(exchange_engine, catalogue, at(2026, 3, 13, 9, 15))
     [lifted] = [a for a in alerts(exchange_engine) if a.rule == "DISCLOSURE_LATE"]
     assert (lifted.state, lifted.lifted_at) == ("lifted", at(2026, 3, 13, 9, 15).isoformat())
+
+
+def test_the_due_next_checks_are_read_through_their_index_on_sqlite(tmp_path: Path) -> None:
+    # A full walk of supervision_clocks would make every pass cost in proportion to the open
+    # cases, not to the cases due (1.2 s at 1,000,000 cases in bench.supervision).
+    from connectors.db import engine_for
+    from connectors.migrate import upgrade
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'plan.sqlite'}")
+    upgrade(engine, "admin")
+    statement = supervision.due_checks(at(2026, 11, 16, 10, 15).isoformat()).compile(
+        dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+    with engine.connect() as connection:
+        plan = " | ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}"))
+    assert "USING INDEX ix_supervision_clocks_next_check (next_check_at<?)" in plan
+    assert "SCAN" not in plan
