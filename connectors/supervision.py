@@ -19,7 +19,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, delete, func, inspect, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    delete,
+    func,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError
 
 from connectors.alarms import open_alarm_rows, raise_alarm, resolve_open
 from connectors.clock import CST, iso, now
@@ -72,7 +87,7 @@ from rules.supervision import (
     item_pauses,
     item_state_at,
 )
-from schemas.exceptions import TerminalError
+from schemas.exceptions import TerminalError, TransientError
 
 log = logging.getLogger("hub.supervision")
 
@@ -390,41 +405,65 @@ def _set_position(connection: Connection, name: str, value: int) -> None:
         connection.execute(supervision_positions.insert().values(name=name, value=value))
 
 
-def _work(connection: Connection, stamp: str) -> tuple[list[str], dict[str, str], int, int]:
-    """The cases this pass must look at; the dirty marks it consumes; the new positions."""
+# The cases one pass must look at, collected by the database itself (a temporary table of
+# the pass's connection, duplicates dropped on insert) and read back a chunk at a time: the
+# pass's memory follows the chunk, not the number of cases selected (a first pass, or a
+# calendar import, selects every open case).
+_work_metadata = MetaData()
+work_table = Table("supervision_work", _work_metadata, Column("case_number", String(20), primary_key=True),
+                   prefixes=["TEMPORARY"])
+
+
+def _collect(connection: Connection, query: Any) -> None:
+    """Add the case numbers ``query`` selects (one column) to the pass's work table."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(work_table).from_select(["case_number"], query).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join clause; OR IGNORE says the same.
+        statement = work_table.insert().from_select(["case_number"], query).prefix_with("OR IGNORE")
+    else:
+        raise TerminalError(f"the supervision pass runs on SQLite or PostgreSQL, not {dialect}")
+    connection.execute(statement)
+
+
+def _select_work(connection: Connection, stamp: str) -> tuple[int, int]:
+    """Fill the work table with the cases this pass must look at; returns the positions
+    the pass moves to once done (the last status change and catalogue transition seen)."""
+    work_table.drop(connection, checkfirst=True)
+    work_table.create(connection)
     event_from = _position(connection, "status_event")
     event_to = connection.execute(select(func.coalesce(func.max(status_outbox.c.event_id), 0))).scalar_one()
-    numbers: set[str] = set(connection.execute(
-        select(status_outbox.c.case_number).distinct().where(
-            status_outbox.c.event_id > event_from, status_outbox.c.event_id <= event_to,
-            status_outbox.c.case_number.is_not(None))).scalars())
+    _collect(connection, select(status_outbox.c.case_number).where(
+        status_outbox.c.event_id > event_from, status_outbox.c.event_id <= event_to,
+        status_outbox.c.case_number.is_not(None)).distinct())
     transition_to = _position(connection, "catalogue_transition")
     if inspect(connection).has_table("catalogue_transitions"):
         from connectors.db import catalogue_transitions
 
         transition_from = transition_to
-        changed = connection.execute(select(catalogue_transitions.c.id, catalogue_transitions.c.code).where(
-            catalogue_transitions.c.id > transition_from)).all()
-        if changed:
-            transition_to = max(r.id for r in changed)
-            codes = sorted({r.code for r in changed})
-            for chunk in _chunks(codes):
-                numbers.update(connection.execute(
-                    select(cases.c.case_number).join(applications, applications.c.case_number == cases.c.case_number)
-                    .where(applications.c.power_code.in_(chunk), cases.c.state.not_in(TERMINAL_STATES))).scalars())
-    dirty = {r.case_number: r.since for r in connection.execute(select(supervision_dirty))}
-    numbers.update(dirty)
-    numbers.update(connection.execute(due_checks(stamp)).scalars())
-    numbers.update(connection.execute(select(supervision_orders.c.case_number).distinct().where(
-        supervision_orders.c.state != "closed", supervision_orders.c.deadline <= stamp)).scalars())
+        transition_to = int(connection.execute(select(func.coalesce(func.max(catalogue_transitions.c.id), 0))).scalar_one())
+        if transition_to > transition_from:
+            changed = select(catalogue_transitions.c.code).where(
+                catalogue_transitions.c.id > transition_from, catalogue_transitions.c.id <= transition_to)
+            _collect(connection, select(cases.c.case_number).join(
+                applications, applications.c.case_number == cases.c.case_number).where(
+                applications.c.power_code.in_(changed), cases.c.state.not_in(TERMINAL_STATES)))
+        transition_to = max(transition_to, transition_from)
+    _collect(connection, select(supervision_dirty.c.case_number))
+    _collect(connection, due_checks(stamp).distinct())
+    _collect(connection, select(supervision_orders.c.case_number).where(
+        supervision_orders.c.state != "closed", supervision_orders.c.deadline <= stamp).distinct())
     # Open 双公示 alarms: the acknowledgement that lifts them is no change of the case's own.
-    numbers.update(connection.execute(select(supervision_alerts.c.case_number).where(
-        supervision_alerts.c.rule == "DISCLOSURE_LATE", supervision_alerts.c.state == "open")).scalars())
+    _collect(connection, select(supervision_alerts.c.case_number).where(
+        supervision_alerts.c.rule == "DISCLOSURE_LATE", supervision_alerts.c.state == "open").distinct())
     # A filing the case-processing system has written since the alarm about it was raised.
-    numbers.update(connection.execute(select(supervision_alerts.c.case_number).join(
+    _collect(connection, select(supervision_alerts.c.case_number).join(
         case_filings, case_filings.c.case_number == supervision_alerts.c.case_number).where(
-        supervision_alerts.c.rule == "MAJOR_CASE_NOT_FILED", supervision_alerts.c.state == "open")).scalars())
-    return sorted(numbers), dirty, int(event_to), transition_to
+        supervision_alerts.c.rule == "MAJOR_CASE_NOT_FILED", supervision_alerts.c.state == "open").distinct())
+    return int(event_to), transition_to
 
 
 def due_checks(stamp: str) -> Select[str]:
@@ -683,20 +722,32 @@ def run_pass(engine: Engine, *, catalogue: Catalogue, policy: AlertPolicy, perio
     report = PassReport()
     with transaction(engine) as connection:
         report.seeded_years = seed_calendar(connection, iso(moment))
-    with engine.connect() as connection:
-        time = working_time(connection, periods)
-        numbers, dirty, event_to, transition_to = _work(connection, iso(moment))
     gaps: set[int] = set()
-    for part in _chunks(numbers, chunk_size):
-        with transaction(engine) as connection:
-            loaded = _load(connection, part, catalogue, disclosure_days)
-            _apply(connection, loaded, time, policy, naive, report, gaps)
-            consumed = [n for n in part if n in dirty]
-            for piece in _chunks(consumed):
-                # Only the marks this pass read: one set again meanwhile has a later ``since``.
-                for number in piece:
-                    connection.execute(delete(supervision_dirty).where(and_(
-                        supervision_dirty.c.case_number == number, supervision_dirty.c.since == dirty[number])))
+    try:
+        with engine.connect() as connection:
+            with connection.begin():
+                time = working_time(connection, periods)
+                event_to, transition_to = _select_work(connection, iso(moment))
+            last = ""
+            while True:
+                with connection.begin():
+                    part = list(connection.execute(select(work_table.c.case_number).where(
+                        work_table.c.case_number > last).order_by(work_table.c.case_number).limit(chunk_size)).scalars())
+                    if not part:
+                        break
+                    last = part[-1]
+                    dirty = {r.case_number: r.since for r in connection.execute(
+                        select(supervision_dirty).where(supervision_dirty.c.case_number.in_(part)))}
+                    loaded = _load(connection, part, catalogue, disclosure_days)
+                    _apply(connection, loaded, time, policy, naive, report, gaps)
+                    for number, since in dirty.items():
+                        # Only the marks this chunk read: one set again meanwhile has a later ``since``.
+                        connection.execute(delete(supervision_dirty).where(and_(
+                            supervision_dirty.c.case_number == number, supervision_dirty.c.since == since)))
+            with connection.begin():
+                work_table.drop(connection, checkfirst=True)
+    except OperationalError as error:
+        raise TransientError(f"exchange database unavailable: {error.orig}") from error
     with transaction(engine) as connection:
         _set_position(connection, "status_event", event_to)
         _set_position(connection, "catalogue_transition", transition_to)
