@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ferry.suites import SUITES
-from hub.airflow_env import PROJECT_ROOT
+from hub.airflow_env import DEFAULT_BROKER_URL, EXECUTORS, PROJECT_ROOT
+from hub.settings import ZONE_CHOICES
 
 
 def _print_json(value: Any) -> None:
@@ -353,9 +354,21 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
 
 def cmd_airflow_env(args: argparse.Namespace) -> int:
     from hub.airflow_env import airflow_env
+    from hub.settings import SettingsError
 
     home = Path(args.home).absolute()
-    for key, value in airflow_env(home / "airflow", home / "data").items():
+    try:
+        env = airflow_env(
+            home / "airflow", home / "data", zone=args.zone, simulate=args.zone == "both",
+            executor=args.executor,
+            metadata_db=args.metadata_db or os.environ.get("HUB_METADATA_DB_URL") or None,
+            broker_url=args.broker_url or os.environ.get("HUB_CELERY_BROKER_URL") or None,
+            result_backend=args.result_backend or os.environ.get("HUB_CELERY_RESULT_BACKEND") or None,
+        )
+    except SettingsError as refused:
+        print(f"hub airflow-env: {refused}", file=sys.stderr)
+        return 2
+    for key, value in env.items():
         print(f"export {key}={value!r}")
     return 0
 
@@ -563,8 +576,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--open", action="store_true", help="open the steward summary in a browser")
     report.set_defaults(func=cmd_quality_report)
 
-    env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
-    env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))
+    env = commands.add_parser(
+        "airflow-env", help="print the environment of the Airflow processes (demo, or a Celery deployment)")
+    env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"),
+                     help="the deployment folder: Airflow home in HOME/airflow, data root in HOME/data")
+    env.add_argument("--zone", choices=ZONE_CHOICES, default="both",
+                     help="the zone this deployment runs (default both: the demo, with the simulator)")
+    env.add_argument("--executor", choices=EXECUTORS, default="local",
+                     help="local: LocalExecutor (SQLite unless --metadata-db); celery: the scale-out "
+                          "profile (docs/deployment.md)")
+    env.add_argument("--metadata-db", help="Airflow metadata database, PostgreSQL for celery "
+                                           "(default HUB_METADATA_DB_URL)")
+    env.add_argument("--broker-url", help=f"Celery broker, redis:// or amqp:// (default "
+                                          f"HUB_CELERY_BROKER_URL, else {DEFAULT_BROKER_URL})")
+    env.add_argument("--result-backend", help="Celery result backend, db+postgresql://... (default "
+                                              "HUB_CELERY_RESULT_BACKEND, else the metadata database)")
     env.set_defaults(func=cmd_airflow_env)
     return parser
 
