@@ -373,6 +373,42 @@ def cmd_airflow_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shared(args: argparse.Namespace) -> int:
+    """``hub shared init|check``: the folders a zone's Celery worker hosts must share."""
+    from hub.settings import load_settings
+    from hub.shared_paths import (
+        DEPLOYMENT_ID_VARIABLE,
+        SharedPathsUnreachable,
+        check_path,
+        check_shared_paths,
+        init_shared_paths,
+        shared_paths,
+    )
+
+    settings = load_settings()
+    env = dict(os.environ)
+    if args.shared_command == "init":
+        try:
+            deployment = init_shared_paths(settings, env, args.deployment_id)
+        except SharedPathsUnreachable as refused:
+            print(f"hub shared init: {refused}", file=sys.stderr)
+            return 1
+        for shared in shared_paths(settings, env):
+            print(f"{shared.zone:<9} {shared.name:<17} {shared.path}")
+        print(f"deployment {deployment}: marker written into each folder above; pin it on every host with")
+        print(f"  export {DEPLOYMENT_ID_VARIABLE}={deployment}")
+        return 0
+    unreachable = {u.shared: u for u in check_shared_paths(settings, env)}
+    for shared in shared_paths(settings, env):
+        failure = unreachable.get(shared)
+        if failure is None:
+            _, marked = check_path(shared)
+            print(f"ok          {shared.zone:<9} {shared.name:<17} {shared.path} (deployment {marked})")
+        else:
+            print(f"UNREACHABLE {shared.zone:<9} {shared.name:<17} {shared.path}: {failure.code}: {failure.detail}")
+    return 1 if unreachable else 0
+
+
 def cmd_ferry(args: argparse.Namespace) -> int:
     """``hub ferry ...``: channel status, verify, quarantine, resend."""
     from hub import ferry_ops
@@ -575,6 +611,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--where", action="store_true", help="only print where the pages are")
     report.add_argument("--open", action="store_true", help="open the steward summary in a browser")
     report.set_defaults(func=cmd_quality_report)
+
+    shared = commands.add_parser(
+        "shared", help="the folders a zone's Celery worker hosts must share").add_subparsers(
+        dest="shared_command", required=True)
+    shared_init = shared.add_parser("init", help="write the deployment marker into each shared folder (once, "
+                                                 "where the shares are mounted)")
+    shared_init.add_argument("--deployment-id", help="default HUB_DEPLOYMENT_ID, else the markers' id, else new")
+    shared_init.set_defaults(func=cmd_shared)
+    shared_check = shared.add_parser("check", help="is every shared folder reachable from this host? "
+                                                   "(exit 1 naming each that is not)")
+    shared_check.set_defaults(func=cmd_shared)
 
     env = commands.add_parser(
         "airflow-env", help="print the environment of the Airflow processes (demo, or a Celery deployment)")
