@@ -47,6 +47,8 @@ from bench.measure import peak_rss_mb
 
 LOOP = ("intake", "inbound_receive", "applications_load", "case_processing_simulator",
         "status_publish", "portal_publish")
+# The DAGs of the loop with a cron schedule (every 5 minutes) besides their assets.
+CRON_LOOP = ("intake", "inbound_receive", "status_publish", "portal_publish")
 TARGET_SECONDS = 120.0
 EXECUTORS = ("local", "celery")
 # Trust authentication on loopback, as the exchange-database tests use it.
@@ -363,8 +365,12 @@ def _drive(records: int, seed: int, home: Path, timeout: float, profile: Profile
             if registered != set(worker_names):
                 waited(f"Celery workers {worker_names} registered")
         print(f"Celery workers registered: {', '.join(sorted(registered))}", flush=True)
-    # The cron runs created when the DAGs first appear must finish before the batch is
-    # dropped, so that the triggered run carries it.
+    # The cron runs created when the DAGs are unpaused must finish before the batch is
+    # dropped, so that the triggered run carries it; they may take the scheduler a few
+    # loops to create.
+    unpaused = time.perf_counter()
+    while not set(CRON_LOOP) <= {r["dag_id"] for r in metadata.runs()} and time.perf_counter() - unpaused < 30:
+        waited("the first scheduled runs created")
     while any(r["state"] in ("queued", "running") for r in metadata.runs()):
         waited("the first scheduled runs finished")
     print(f"first scheduled runs done: {time.perf_counter() - started:.1f} s", flush=True)
