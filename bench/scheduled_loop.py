@@ -137,7 +137,15 @@ def fresh_database(server_url: str, name: str) -> Iterator[str]:
 
 
 def forget_queue(broker_url: str, queue: str) -> None:
-    """Delete what the run left in a Redis broker under its own queue name (nothing else)."""
+    """Delete what the run left in the broker under its own queue name (nothing else)."""
+    if broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        from kombu.connection import Connection
+
+        with Connection(broker_url) as connection:  # type: ignore[no-untyped-call]
+            channel = connection.default_channel
+            channel.queue_delete(queue)
+            channel.exchange_delete(queue)
+        return
     if not broker_url.startswith(("redis://", "rediss://")):
         return
     import redis
