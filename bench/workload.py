@@ -321,14 +321,16 @@ def applications(
         yield envelope, files, INVALID_KINDS[kind] if kind else ()
 
 
-def write_drop(drop: Path, count: int, seed: int, documents: list[dict[str, Any]]) -> Workload:
+def write_drop(
+    drop: Path, count: int, seed: int, documents: list[dict[str, Any]], *, submitted_on: date = SUBMITTED_ON
+) -> Workload:
     """Write the portal drop: one folder per submission, attachments first and
     ``submission.json`` renamed into place last, without fsync (see the module docstring)."""
     drop.mkdir(parents=True, exist_ok=True)
     expected: Counter[str] = Counter()
     attached = attachment_bytes = envelope_bytes = rejected = 0
     progress = Progress("workload", count)
-    for envelope, files, codes in applications(count, seed, documents):
+    for envelope, files, codes in applications(count, seed, documents, submitted_on=submitted_on):
         progress.advance()
         folder = drop / envelope["net_id"]
         folder.mkdir()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
@@ -51,13 +52,22 @@ def sync_file_system(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace one file durably: ``.part``, fsync, rename, fsync of the folder."""
-    partial = path.with_name(path.name + PART_SUFFIX)
-    with open(partial, "wb") as stream:
-        stream.write(data)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(partial, path)
+    """Replace one file durably: ``.part``, fsync, rename, fsync of the folder.
+
+    The ``.part`` name is the writer's own (``NAME.<random>.part``): two tasks that replace
+    the same file at once (the steward summary is written by every ``check_quality``) would
+    otherwise share one ``.part``, and the slower one's rename would find it gone. The last
+    rename wins, with a whole file either way."""
+    partial = path.with_name(f"{path.name}.{secrets.token_hex(6)}{PART_SUFFIX}")
+    try:
+        with open(partial, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
 
 

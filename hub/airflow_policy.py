@@ -37,12 +37,35 @@ def notify_alarms(context: Any) -> None:
     after_task(context)
 
 
+def on_celery(executor_setting: str) -> bool:
+    """Whether ``[core] executor`` (one name or a comma-separated list) runs tasks on Celery."""
+    return any(name.strip().split(".")[-1] == "CeleryExecutor" for name in executor_setting.split(","))
+
+
+def check_shared_paths(context: Any) -> None:
+    """Task pre-execute hook: on the CeleryExecutor a task may land on any worker host, so
+    it first checks that every shared folder of the zone is reachable there and carries the
+    deployment's marker (``hub.shared_paths``), failing at once (terminal) naming each one
+    that is not. Under the LocalExecutor there is one host and nothing to check."""
+    from airflow.sdk.configuration import conf
+
+    if not on_celery(conf.get("core", "executor")):
+        return
+    import os
+
+    from hub.shared_paths import require_reachable
+
+    require_reachable(load_settings(), os.environ)
+
+
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 3,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": True,
     "retry_policy": RETRY_POLICY,
+    # On Celery, refuse to run on a host that does not see the zone's shared folders.
+    "pre_execute": check_shared_paths,
     # New alarms are notified after every task, whatever its outcome (hub.alarm_notify).
     "on_success_callback": notify_alarms,
     "on_failure_callback": notify_alarms,

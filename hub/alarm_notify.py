@@ -66,6 +66,13 @@ def _post(url: str, payload: dict[str, Any]) -> None:
 def after_task(context: Any) -> None:
     """Airflow task callback (success and failure): notify what the task raised. It never
     fails the task: notifying is the operator's channel, not part of the data path."""
+    from hub.shared_paths import SharedPathsUnreachable
+
+    if isinstance(context.get("exception"), SharedPathsUnreachable):
+        # This host does not see the zone's shared folders: opening the zone's database here
+        # would write beside the share. The refusal itself is in the task's log and state.
+        log.error("alarm notification skipped on this host: %s", context["exception"])
+        return
     try:
         notify_new_alarms(load_settings())
     except Exception:  # a broken notifier must not turn a good run into a failed one

@@ -12,7 +12,8 @@ from typing import Any
 
 from ferry.suites import SUITES
 from hub import documents_cli
-from hub.airflow_env import PROJECT_ROOT
+from hub.airflow_env import DEFAULT_BROKER_URL, EXECUTORS, PROJECT_ROOT
+from hub.settings import ZONE_CHOICES
 
 
 def _print_json(value: Any) -> None:
@@ -365,11 +366,59 @@ def cmd_quality_report(args: argparse.Namespace) -> int:
 
 def cmd_airflow_env(args: argparse.Namespace) -> int:
     from hub.airflow_env import airflow_env
+    from hub.settings import SettingsError
 
     home = Path(args.home).absolute()
-    for key, value in airflow_env(home / "airflow", home / "data").items():
+    try:
+        env = airflow_env(
+            home / "airflow", home / "data", zone=args.zone, simulate=args.zone == "both",
+            executor=args.executor,
+            metadata_db=args.metadata_db or os.environ.get("HUB_METADATA_DB_URL") or None,
+            broker_url=args.broker_url or os.environ.get("HUB_CELERY_BROKER_URL") or None,
+            result_backend=args.result_backend or os.environ.get("HUB_CELERY_RESULT_BACKEND") or None,
+        )
+    except SettingsError as refused:
+        print(f"hub airflow-env: {refused}", file=sys.stderr)
+        return 2
+    for key, value in env.items():
         print(f"export {key}={value!r}")
     return 0
+
+
+def cmd_shared(args: argparse.Namespace) -> int:
+    """``hub shared init|check``: the folders a zone's Celery worker hosts must share."""
+    from hub.settings import load_settings
+    from hub.shared_paths import (
+        DEPLOYMENT_ID_VARIABLE,
+        SharedPathsUnreachable,
+        check_path,
+        check_shared_paths,
+        init_shared_paths,
+        shared_paths,
+    )
+
+    settings = load_settings()
+    env = dict(os.environ)
+    if args.shared_command == "init":
+        try:
+            deployment = init_shared_paths(settings, env, args.deployment_id)
+        except SharedPathsUnreachable as refused:
+            print(f"hub shared init: {refused}", file=sys.stderr)
+            return 1
+        for shared in shared_paths(settings, env):
+            print(f"{shared.zone:<9} {shared.name:<17} {shared.path}")
+        print(f"deployment {deployment}: marker written into each folder above; pin it on every host with")
+        print(f"  export {DEPLOYMENT_ID_VARIABLE}={deployment}")
+        return 0
+    unreachable = {u.shared: u for u in check_shared_paths(settings, env)}
+    for shared in shared_paths(settings, env):
+        failure = unreachable.get(shared)
+        if failure is None:
+            _, marked = check_path(shared)
+            print(f"ok          {shared.zone:<9} {shared.name:<17} {shared.path} (deployment {marked})")
+        else:
+            print(f"UNREACHABLE {shared.zone:<9} {shared.name:<17} {shared.path}: {failure.code}: {failure.detail}")
+    return 1 if unreachable else 0
 
 
 def cmd_ferry(args: argparse.Namespace) -> int:
@@ -580,8 +629,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_supervision_commands(commands)
     documents_cli.add_commands(commands)
 
-    env = commands.add_parser("airflow-env", help="print the environment of the demo's Airflow")
-    env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"))
+    shared = commands.add_parser(
+        "shared", help="the folders a zone's Celery worker hosts must share").add_subparsers(
+        dest="shared_command", required=True)
+    shared_init = shared.add_parser("init", help="write the deployment marker into each shared folder (once, "
+                                                 "where the shares are mounted)")
+    shared_init.add_argument("--deployment-id", help="default HUB_DEPLOYMENT_ID, else the markers' id, else new")
+    shared_init.set_defaults(func=cmd_shared)
+    shared_check = shared.add_parser("check", help="is every shared folder reachable from this host? "
+                                                   "(exit 1 naming each that is not)")
+    shared_check.set_defaults(func=cmd_shared)
+
+    env = commands.add_parser(
+        "airflow-env", help="print the environment of the Airflow processes (demo, or a Celery deployment)")
+    env.add_argument("--home", default=str(PROJECT_ROOT / "var" / "demo"),
+                     help="the deployment folder: Airflow home in HOME/airflow, data root in HOME/data")
+    env.add_argument("--zone", choices=ZONE_CHOICES, default="both",
+                     help="the zone this deployment runs (default both: the demo, with the simulator)")
+    env.add_argument("--executor", choices=EXECUTORS, default="local",
+                     help="local: LocalExecutor (SQLite unless --metadata-db); celery: the scale-out "
+                          "profile (docs/deployment.md)")
+    env.add_argument("--metadata-db", help="Airflow metadata database, PostgreSQL for celery "
+                                           "(default HUB_METADATA_DB_URL)")
+    env.add_argument("--broker-url", help=f"Celery broker, redis:// or amqp:// (default "
+                                          f"HUB_CELERY_BROKER_URL, else {DEFAULT_BROKER_URL})")
+    env.add_argument("--result-backend", help="Celery result backend, db+postgresql://... (default "
+                                              "HUB_CELERY_RESULT_BACKEND, else the metadata database)")
     env.set_defaults(func=cmd_airflow_env)
 
     return parser

@@ -12,10 +12,12 @@ Files under the quality root (``HUB_QUALITY_ROOT``)::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -139,6 +141,25 @@ def reconcile_all(
     return lines + per_day(lines)
 
 
+LOCK_FILE = ".quality.lock"
+
+
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """One quality run at a time per quality root, across processes (and across the hosts of
+    a Celery deployment whose shared file system honours locks): opening the GX file context
+    rewrites the project's configuration, and the run history is read, extended and written
+    back. Two ``check_quality`` tasks at once otherwise read a half-written
+    ``great_expectations.yml`` (a TypeError deep in GX, and a retry minutes later)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def run_quality(
     root: Path,
     admin: Engine,
@@ -165,44 +186,45 @@ def run_quality(
     from quality.data_docs_offline import localise_site
     from quality.runner import docs_dir, docs_index, merge_outcomes, quality_context, validate
 
-    started = time.time() - 1  # file times may be coarser than the clock
-    moment = datetime.now(CST).replace(microsecond=0)
-    scope = label or (day.isoformat() if day else "all")
-    run_id = f"{scope}-{moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    context = context if context is not None else quality_context(root)
-    if frames is not None:
-        checked = validate(context, frames, run_id)
-    elif bundles is not None:
-        checked = validate(context, load_frames(
-            suites, admin, day=day, catalogue_documents=catalogue_documents, bundles=bundles), run_id)
-    else:  # a day (or everything): chunk by chunk, each validated as a part of this run
-        checked = merge_outcomes(
-            outcome
-            for part, chunk in enumerate(frame_chunks(
-                suites, admin, day=day, catalogue_documents=catalogue_documents, rows=chunk_rows), 1)
-            for outcome in validate(context, chunk, f"{run_id}-part{part:04d}")
-        )
-    localise_site(docs_dir(root), since=started)
-    balances = reconcile_all(admin, internet, day, bundles=bundles)
-    record_gate(root, scope, [(_record_kind(o.suite), o.rule) for o in checked
-                              if not o.success and o.severity == "critical"])
-    outcomes = [o.as_dict() for o in checked]
-    entry = {
-        "run_id": run_id, "at": moment.isoformat(), "scope": scope,
-        "critical": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "critical"),
-        "warnings": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "warning"),
-        "mismatches": len(mismatches(balances)),
-        "rules": {o["rule"]: o["failed"] for o in outcomes if not o["success"]},
-    }
-    history = append_history(root, entry)
-    docs = docs_index(root)
-    page = render_summary(entry, outcomes, balances, history[-TREND_RUNS:],
-                          data_docs=os.path.relpath(docs, root), findings=steward_findings(admin))
-    pages = root / "summaries"
-    pages.mkdir(parents=True, exist_ok=True)
-    (pages / f"{run_id}.html").write_text(page, "utf-8")
-    write_atomic(root / SUMMARY_FILE, page.encode("utf-8"))
-    return QualityRun(run_id, entry["at"], scope, outcomes, balances, root / SUMMARY_FILE, docs)
+    with exclusive(root):
+        started = time.time() - 1  # file times may be coarser than the clock
+        moment = datetime.now(CST).replace(microsecond=0)
+        scope = label or (day.isoformat() if day else "all")
+        run_id = f"{scope}-{moment.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        context = context if context is not None else quality_context(root)
+        if frames is not None:
+            checked = validate(context, frames, run_id)
+        elif bundles is not None:
+            checked = validate(context, load_frames(
+                suites, admin, day=day, catalogue_documents=catalogue_documents, bundles=bundles), run_id)
+        else:  # a day (or everything): chunk by chunk, each validated as a part of this run
+            checked = merge_outcomes(
+                outcome
+                for part, chunk in enumerate(frame_chunks(
+                    suites, admin, day=day, catalogue_documents=catalogue_documents, rows=chunk_rows), 1)
+                for outcome in validate(context, chunk, f"{run_id}-part{part:04d}")
+            )
+        localise_site(docs_dir(root), since=started)
+        balances = reconcile_all(admin, internet, day, bundles=bundles)
+        record_gate(root, scope, [(_record_kind(o.suite), o.rule) for o in checked
+                                  if not o.success and o.severity == "critical"])
+        outcomes = [o.as_dict() for o in checked]
+        entry = {
+            "run_id": run_id, "at": moment.isoformat(), "scope": scope,
+            "critical": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "critical"),
+            "warnings": sum(o["failed"] for o in outcomes if not o["success"] and o["severity"] == "warning"),
+            "mismatches": len(mismatches(balances)),
+            "rules": {o["rule"]: o["failed"] for o in outcomes if not o["success"]},
+        }
+        history = append_history(root, entry)
+        docs = docs_index(root)
+        page = render_summary(entry, outcomes, balances, history[-TREND_RUNS:],
+                              data_docs=os.path.relpath(docs, root), findings=steward_findings(admin))
+        pages = root / "summaries"
+        pages.mkdir(parents=True, exist_ok=True)
+        (pages / f"{run_id}.html").write_text(page, "utf-8")
+        write_atomic(root / SUMMARY_FILE, page.encode("utf-8"))
+        return QualityRun(run_id, entry["at"], scope, outcomes, balances, root / SUMMARY_FILE, docs)
 
 
 # Open alarms that a data steward, not an operator, must act on: a year missing from the

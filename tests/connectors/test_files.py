@@ -44,3 +44,33 @@ def test_sync_file_system_reports_a_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         files.sync_file_system(tmp_path / "absent")
     files.sync_file_system(tmp_path)
+
+
+def test_two_writers_replacing_one_file_at_once_both_succeed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What two check_quality tasks do to the steward summary: the second writer runs whole
+    while the first is between its write and its rename. Sharing one ``.part`` name, the
+    first rename found its file gone (FileNotFoundError, a retry a minute later)."""
+    target = tmp_path / "summary.html"
+    real_replace = os.replace
+    nested: list[bool] = []
+
+    def replace_after_another_writer(source: str | Path, destination: str | Path) -> None:
+        if not nested:
+            nested.append(True)
+            files.write_atomic(target, b"second")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(files.os, "replace", replace_after_another_writer)
+    files.write_atomic(target, b"first")
+    assert target.read_bytes() == b"first" and nested
+    assert os.listdir(tmp_path) == ["summary.html"]  # no .part left behind
+
+
+def test_a_failed_write_leaves_no_part_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(source: str | Path, destination: str | Path) -> None:
+        raise OSError("read-only file system")
+
+    monkeypatch.setattr(files.os, "replace", refuse)
+    with pytest.raises(OSError, match="read-only"):
+        files.write_atomic(tmp_path / "index.json", b"{}")
+    assert os.listdir(tmp_path) == []

@@ -54,6 +54,8 @@ def test_simulator_dag_only_when_simulating(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_every_dag_has_owner_zone_tag_retries_and_docs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub.airflow_policy import check_shared_paths
+
     bag = load_bag(monkeypatch, "both")
     for dag_id, dag in bag.dags.items():
         zone = "internet" if dag_id in INTERNET else "admin"
@@ -64,6 +66,8 @@ def test_every_dag_has_owner_zone_tag_retries_and_docs(monkeypatch: pytest.Monke
             assert task.owner == "information-centre", (dag_id, task.task_id)
             assert task.retries >= 1, (dag_id, task.task_id)
             assert task.retry_policy is not None, (dag_id, task.task_id)
+            # On Celery every task first checks the zone's shared folders (hub.shared_paths).
+            assert task._pre_execute_hook is check_shared_paths, (dag_id, task.task_id)
             assert task.outlets, (dag_id, task.task_id)
 
 

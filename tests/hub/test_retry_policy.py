@@ -10,6 +10,7 @@ from connectors.province_sftp import ProvinceRefused, ProvinceUnreachable
 from ferry.bundle import BundleRejected
 from hub.airflow_policy import RETRY_POLICY
 from hub.settings import SettingsError
+from hub.shared_paths import SharedPathsUnreachable
 from quality.reconciliation import ReconciliationMismatch
 from rules.catalogue import CatalogueError
 from schemas.exceptions import TerminalError, TransientError
@@ -24,6 +25,7 @@ from schemas.exceptions import TerminalError, TransientError
         ProvinceRefused("host key mismatch"),
         BundleRejected("BAD_SIGNATURE", "x"),
         ReconciliationMismatch("lost NET1"),
+        SharedPathsUnreachable([]),
     ],
 )
 def test_terminal_errors_fail_at_once(error: BaseException) -> None:

@@ -340,3 +340,30 @@ def test_a_calendar_gap_is_a_finding_in_the_steward_summary(loop: Any) -> None:
     page = (loop.quality_root / "summary.html").read_text("utf-8")
     findings = page.split('id="findings"', 1)[1].split("</ul>", 1)[0]
     assert "CALENDAR_GAP" in findings and "工作日历未覆盖2027年" in findings
+
+
+def test_quality_runs_on_one_root_take_turns(loop: Any, gx_context: Any, gx_root: Path) -> None:
+    """Two check_quality tasks at once (two DAGs, or two Celery workers on the shared quality
+    root) must not interleave: GX rewrites its project file when a context opens and the run
+    history is read and written back. A run waits while another holds the root."""
+    import fcntl
+    import threading
+
+    from quality.data import load_applications
+    from quality.report import LOCK_FILE
+
+    admin = zone_engine(loop, "admin")
+    frame = load_applications(admin)
+    root = gx_root / "turns"
+    root.mkdir()
+    finished: list[Any] = []
+    with open(root / LOCK_FILE, "a") as held:  # another process's run, in the middle of its work
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=lambda: finished.append(run_quality(
+            root, admin, frames={"applications": frame}, context=gx_context, label="2026-11-20")))
+        waiting.start()
+        waiting.join(timeout=2)
+        assert waiting.is_alive() and not finished and not (root / "summary.html").exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    waiting.join(timeout=60)
+    assert finished and finished[0].summary.exists()
