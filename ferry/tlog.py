@@ -769,7 +769,7 @@ class NoteVerifier:
 
 def parse_verifier_key(text: str) -> NoteVerifier:
     """The verifier of a :meth:`NoteVerifier.verifier_key` string; TerminalError if malformed."""
-    parts = text.split("+")
+    parts = text.split("+", 2)  # the base64 key may hold more plus signs
     if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
         raise TerminalError(f"not a verifier key: {text!r}")
     name, key_id = parts[0], int(parts[1], 16)
