@@ -472,6 +472,33 @@ def test_consistency_proofs(data: st.DataObject) -> None:
         assert not verify_consistency(SHA256, old, new, old_root, forked_root, candidate)
 
 
+@given(st.integers(min_value=0, max_value=48), st.integers(min_value=0, max_value=1 << 40))
+def test_stored_hash_index_round_trips_far_out(level: int, n: int) -> None:
+    assert split_stored_hash_index(stored_hash_index(level, n)) == (level, n)
+
+
+def test_reads_stay_logarithmic_in_a_large_tree() -> None:
+    size = 100_003
+    store = build(leaves(size))
+    root = tree_hash(size, store, SHA256)
+    for index in (0, 1, 65_535, 65_536, 99_999, size - 1):
+        reader = CountingReader(store)
+        proof = prove_inclusion(size, index, reader, SHA256)
+        assert reader.calls == 1 and reader.hashes <= 2 * size.bit_length()
+        assert verify_inclusion(
+            SHA256, index, size, store.hashes[stored_hash_index(0, index)], proof, root
+        )
+    for old in (1, 3, 65_536, 70_001, size - 1):
+        reader = CountingReader(store)
+        proof = prove_consistency(old, size, reader, SHA256)
+        assert reader.calls == 1 and reader.hashes <= 2 * size.bit_length()
+        assert verify_consistency(SHA256, old, size, tree_hash(old, store, SHA256), root, proof)
+    reader = CountingReader(store)
+    appended = append_leaves(size, leaves(5, tag="next"), reader, SHA256)
+    assert reader.calls == 1 and reader.hashes == size.bit_count()
+    assert len(appended.hashes) == stored_hash_count(size + 5) - stored_hash_count(size)
+
+
 def test_proof_arguments_are_checked() -> None:
     store = build(leaves(5))
     with pytest.raises(ValueError):
