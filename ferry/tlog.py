@@ -858,6 +858,9 @@ def sign_checkpoint(
     chosen = [signers] if isinstance(signers, NoteSigner) else list(signers)
     if not chosen:
         raise TerminalError("a checkpoint needs at least one signer")
+    keys = [(v.name, v.key_id) for v in (signer.verifier() for signer in chosen)]
+    if len(set(keys)) != len(keys):
+        raise TerminalError("a key signs a checkpoint once")
     body = checkpoint_body(origin, size, root_hash, extensions)
     text = body.encode()
     return body + "\n" + "".join(signer.signature_line(text) for signer in chosen)

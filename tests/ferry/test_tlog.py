@@ -897,6 +897,8 @@ def test_signing_refuses_what_could_not_be_opened(intl_log: NoteSigner) -> None:
             sign_checkpoint(origin, size, root, intl_log, extensions)
     with pytest.raises(TerminalError):
         sign_checkpoint(ORIGIN, 1, ROOT, [])
+    with pytest.raises(TerminalError, match="signs a checkpoint once"):
+        sign_checkpoint(ORIGIN, 1, ROOT, [intl_log, intl_log])
     for name in ("", "a b", "a+b", "a\u3000b"):
         with pytest.raises(TerminalError):
             NoteSigner(name, "intl", bytes(32))
