@@ -43,6 +43,12 @@ class CryptoSuite(ABC):
 
     name: ClassVar[str]
     aead_key_bytes: ClassVar[int]
+    hash_name: ClassVar[str]
+
+    # -- hash --------------------------------------------------------------------------
+    @abstractmethod
+    def hash(self, data: bytes) -> bytes:
+        """The suite's 32-byte message digest of ``data`` (the audit log's tree hash)."""
 
     # -- signatures --------------------------------------------------------------------
     @abstractmethod
@@ -102,6 +108,10 @@ class IntlSuite(CryptoSuite):
 
     name: ClassVar[str] = "intl"
     aead_key_bytes: ClassVar[int] = 32
+    hash_name: ClassVar[str] = "SHA-256"
+
+    def hash(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
 
     def generate_signing_key(self) -> bytes:
         return Ed25519PrivateKey.generate().private_bytes_raw()
@@ -340,6 +350,7 @@ class GmSuite(CryptoSuite):
 
     name: ClassVar[str] = "gm"
     aead_key_bytes: ClassVar[int] = 16
+    hash_name: ClassVar[str] = "SM3"
 
     def __init__(self, curve: Sm2Curve = SM2P256V1) -> None:
         self._curve = curve
@@ -370,6 +381,9 @@ class GmSuite(CryptoSuite):
         import secrets
 
         return (secrets.randbelow(self._curve.n - 2) + 1).to_bytes(32, "big")
+
+    def hash(self, data: bytes) -> bytes:
+        return sm3(data)
 
     def generate_signing_key(self) -> bytes:
         return self._random_scalar()

@@ -73,3 +73,30 @@ def test_bad_private_key_is_terminal_and_not_echoed(suite: CryptoSuite) -> None:
         suite.sign(secret, b"data")
     assert secret.hex() not in str(raised.value)
     assert repr(secret) not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "hash_name", "empty", "abc"),
+    [
+        # FIPS 180-2 appendix B.1 ("abc") and the well-known digest of the empty string.
+        (
+            "intl",
+            "SHA-256",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ),
+        # GB/T 32905-2016 appendix A.1 ("abc"); the empty string as OpenSSL and gmssl give it.
+        (
+            "gm",
+            "SM3",
+            "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b",
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0",
+        ),
+    ],
+)
+def test_suite_hash_is_its_named_digest(name: str, hash_name: str, empty: str, abc: str) -> None:
+    crypto = get_suite(name)
+    assert crypto.hash_name == hash_name
+    assert crypto.hash(b"").hex() == empty
+    assert crypto.hash(b"abc").hex() == abc
+    assert len(crypto.hash(b"x" * 1000)) == 32
