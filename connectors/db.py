@@ -320,6 +320,8 @@ status_outbox = Table(
     Column("reasons", JSON),
     Column("result", JSON),
     Index("ix_status_outbox_net_id", "net_id"),
+    # The supervision pass reads a chunk's decisions by case (migration 0010).
+    Index("ix_status_outbox_case_number", "case_number"),
 )
 
 publish_held = Table(
