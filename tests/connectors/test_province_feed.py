@@ -294,3 +294,28 @@ def test_a_refusal_without_reasons_is_not_sent_and_goes_once_it_states_them(hub:
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(2))
     state = marks(hub)
     assert state[("result", case_number(1))] == ("sent", None) and state[("step", f"{case_number(1)}/1")] == ("sent", None)
+
+
+def test_every_feed_kind_is_one_the_manifest_schema_allows() -> None:
+    from connectors.province_feed import KINDS
+    from schemas import load_schema
+
+    files = load_schema("province_manifest")["properties"]["manifest"]["properties"]["files"]["items"]
+    assert set(files["properties"]["kind"]["enum"]) == set(KINDS)
+
+
+def test_a_filing_goes_up_and_the_province_accepts_it(hub: Hub) -> None:
+    from connectors.db import case_filings, transaction
+
+    add_case(hub.engine, 1, hours(0))
+    with transaction(hub.engine) as connection:
+        connection.execute(case_filings.insert().values(
+            case_number=case_number(1), authority="南京市司法局", document_no="宁交罚备〔2026〕1号",
+            filed_at=hours(0.5).isoformat(), filed_by="法制处 张三", recorded_at=hours(0.5).isoformat()))
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
+    [receipt] = hub.province.process_incoming()
+    assert receipt["rejected"] == 0 and receipt["accepted"] == 3  # the case, its step, its filing
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(2))
+    assert marks(hub)[("filing", case_number(1))] == ("accepted", None)
+    remote = next((hub.province.root / "feed").rglob("filing.jsonl")).read_text("utf-8")
+    assert "法制处 张三" not in remote  # who filed stays in the hub
