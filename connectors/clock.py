@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
 
 CST = timezone(timedelta(hours=8), "CST")
 OFFSET_SETTING = "HUB_CLOCK_OFFSET_SECONDS"
@@ -55,6 +56,11 @@ def shifted(delta: timedelta) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def running_at(moment: datetime) -> Any:
+    """Run the hub's clock as if it were ``moment`` now (simulation only; see ``shifted``)."""
+    return shifted(moment - datetime.now(CST))
 
 
 def registration_shift(submitted_on: date, *, at: time = time(18, 30)) -> timedelta:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -567,7 +567,7 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue,
                 list(penalty.penalty_kinds or ()))
         supervised.append(SupervisedCase(
             case_number=row.case_number, power_code=row.power_code,
-            department=str(item.document.get("office") or "未注明处室"),
+            department=item.department,
             registered_at=registered,
             accepted_at=local(row.accepted_at) if row.accepted_at else None,
             finished_at=finished,
@@ -772,9 +772,3 @@ def open_alerts(engine: Engine) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in connection.execute(
             select(supervision_alerts).where(supervision_alerts.c.state == "open")
             .order_by(supervision_alerts.c.id))]
-
-
-def alert_counts(engine: Engine) -> Mapping[str, int]:
-    with engine.connect() as connection:
-        return dict(connection.execute(select(supervision_alerts.c.level, func.count()).where(
-            supervision_alerts.c.state == "open").group_by(supervision_alerts.c.level)).all())

@@ -231,14 +231,14 @@ def simulated_evenings() -> list[datetime]:
 def simulated_round(settings: Any, moment: datetime) -> None:
     """One round of the loop's stages and the province report with the hub's clock at
     ``moment`` (simulation only)."""
-    from connectors.clock import shifted
+    from connectors.clock import running_at
     from hub import province, stages
     from hub.settings import load_settings
 
     saved = os.environ.get("HUB_FERRY_SILENCE_ALARM_MINUTES")
     os.environ["HUB_FERRY_SILENCE_ALARM_MINUTES"] = EVENING_SILENCE_MINUTES
     try:
-        with shifted(moment - datetime.now(moment.tzinfo)):
+        with running_at(moment):
             evening_settings = load_settings()
             for name in EVENING_STAGES:
                 stages.STAGES[name](evening_settings)
@@ -255,7 +255,7 @@ def issue_demo_order(settings: Any, evening: datetime) -> str:
     due the next working day at 17:00; nobody answers it, so it raises ORDER_NOT_STARTED."""
     from sqlalchemy import select
 
-    from connectors.clock import shifted
+    from connectors.clock import running_at
     from connectors.db import cases
     from connectors.supervision import TERMINAL_STATES, issue_order
     from hub.zones import zone_engine
@@ -269,7 +269,7 @@ def issue_demo_order(settings: Any, evening: datetime) -> str:
         return "no open case to issue a supervision order on"
     deadline = datetime.combine(evening.date() + timedelta(days=1 if evening.weekday() < 4 else 7 - evening.weekday()),
                                 time(17, 0), evening.tzinfo)
-    with shifted(evening - datetime.now(evening.tzinfo)):
+    with running_at(evening):
         order = issue_order(engine, case_number=number, issued_by="监察室 李明",
                             instruction="请说明办理进度并按承诺时限办结", deadline=deadline)
     return f"supervision order {order} issued on {number} ({evening:%m-%d}), deadline {deadline:%Y-%m-%d %H:%M}"

@@ -286,7 +286,7 @@ def supervision_reports(settings: Settings | None = None) -> dict[str, Any]:
     engine = zone_engine(settings, "admin")
     out = settings.quality_root / "supervision"
     moment = now()
-    departments = {code: str(item.document.get("office") or "") for code, item in load_catalogue(settings).items.items()}
+    departments = load_catalogue(settings).departments()
     page = write_dashboard(engine, out, now=moment)
     files = write_monthly_statistics(engine, out, moment.strftime("%Y-%m"), catalogue_departments=departments)
     return {"dashboard": str(page), "statistics": [str(f) for f in files]}

@@ -161,7 +161,7 @@ def cmd_supervise_reports(args: argparse.Namespace) -> int:
             return 2
         print(write_dashboard(engine, out, now=now(), days=args.days))
         return 0
-    departments = {code: str(item.document.get("office") or "") for code, item in load_catalogue(settings).items.items()}
+    departments = load_catalogue(settings).departments()
     try:
         paths = write_monthly_statistics(engine, out, args.month, catalogue_departments=departments)
     except ValueError as error:

@@ -38,13 +38,14 @@ from connectors.db import (
 )
 from connectors.files import write_atomic
 from rules.alerts import LEVEL_NAMES, LEVELS
+from rules.catalogue import UNASSIGNED_DEPARTMENT
 from rules.supervision import ORDER_STATE_NAMES, RULE_NAMES
 
 CARD_NAMES: Final = {"reminder": "提醒", "warning": "预警（黄牌）", "alarm": "报警（红牌）"}
 OPEN_ORDER_STATES: Final = ("issued", "answered")
 FINISHED_STATES: Final = ("finished_on_time", "finished_late")
 OPEN_CLOCK_STATES: Final = ("running", "paused", "overdue")
-UNASSIGNED: Final = "未分配处室"
+UNASSIGNED: Final = UNASSIGNED_DEPARTMENT
 # A working day's seconds under the default working hours, to show paused working time in days.
 WORKING_DAY_SECONDS: Final = 7 * 3600
 TITLE: Final = "电子监察 · 监察室看板"

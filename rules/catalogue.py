@@ -38,6 +38,7 @@ CATEGORIES: Mapping[str, str] = {
 }
 STATES: Mapping[str, str] = {"A": "在用", "T": "挂起", "X": "废止"}
 # The approval chain of every catalogue change, in order (审批链).
+UNASSIGNED_DEPARTMENT: Final = "未分配处室"
 APPROVAL_ROLES: Final = ("department", "legal_office", "bureau_leader", "provincial_legal_office")
 APPROVAL_ROLE_NAMES: Mapping[str, str] = {
     "department": "业务处室",
@@ -112,6 +113,12 @@ class PowerItem:
     form_check: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
 
     @property
+    def department(self) -> str:
+        """The office that handles the item's cases (承办处室, the document's ``office``): the
+        department supervision counts its clocks and alerts under."""
+        return str(self.document.get("office") or UNASSIGNED_DEPARTMENT)
+
+    @property
     def accepts_applications(self) -> bool:
         return self.state == "A"
 
@@ -148,6 +155,10 @@ class Catalogue:
 
     def get(self, code: str) -> PowerItem | None:
         return self.items.get(code)
+
+    def departments(self) -> dict[str, str]:
+        """Each item's department by power code."""
+        return {code: item.department for code, item in self.items.items()}
 
     def in_use(self) -> list[PowerItem]:
         return [item for item in self.items.values() if item.accepts_applications]
