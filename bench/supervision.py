@@ -152,7 +152,9 @@ def build(url: str, cases_count: int, seed: int) -> dict[str, Any]:
                 steps.append(_step(number, 2, "审查", IN_PROGRESS, accepted_at, None, REVIEW_LIMIT))
                 updated = accepted_at
             case_rows.append({"case_number": number, "net_id": net, "state": "in_progress",
-                              "updated_at": updated, "accepted_at": accepted_at})
+                              "updated_at": updated, "accepted_at": accepted_at, "power_code": item.code,
+                              "power_version": item.version, "agency_code": item.agency_code,
+                              "registered_at": registered_at})
             outbox.append({"net_id": net, "case_number": number, "status": "in_progress", "at": updated,
                            "step": steps[-1]["node"], "opinion": None, "reasons": None, "result": None})
         with transaction(engine) as connection:

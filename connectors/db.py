@@ -21,6 +21,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Connection,
     Engine,
@@ -217,11 +218,15 @@ case_sequences = Table(
     Column("last_value", BigInteger, nullable=False),
 )
 
+# Every case, whatever its origin (CASE_ORIGINS): an internet application handed over by the
+# hub (``net_id`` set, its party in ``applications``), or a case the case-processing system
+# registered itself, from a counter application (网下申请) or ex officio (依职权), with its
+# party in ``case_registrations`` (docs/exchange-db.md "Cases of every origin").
 cases = Table(
     "cases",
     metadata,
     Column("case_number", String(20), primary_key=True),
-    Column("net_id", String(64), nullable=False, unique=True),
+    Column("net_id", String(64), unique=True),
     Column("state", String(32), nullable=False),
     Column("updated_at", String(40), nullable=False),
     # Set by the case-processing system: a case under state or business secret, or
@@ -230,6 +235,35 @@ cases = Table(
     Column("privacy", Boolean, nullable=False, default=False, server_default="0"),
     # When the case was accepted (受理): the time limits count from the working day after.
     Column("accepted_at", String(40)),
+    Column("origin", String(16), nullable=False, default="internet", server_default="internet"),
+    Column("power_code", String(100)),
+    Column("power_version", Integer),
+    Column("agency_code", String(10)),
+    Column("registered_at", String(40)),
+    # 第十六条(二): who accepted the case (受理人) and the time limit it runs under, set with
+    # the acceptance; ``accepted_at`` is the acceptance time.
+    Column("acceptor_code", String(32)),
+    Column("acceptor_name", String(64)),
+    Column("time_limit", Integer),
+    Column("time_limit_unit", String(16)),
+)
+
+# The registration record of a case the case-processing system opened itself (origin
+# ``counter`` or ``ex_officio``): what ``applications`` holds for an internet case.
+case_registrations = Table(
+    "case_registrations",
+    metadata,
+    Column("case_number", String(20), primary_key=True),
+    Column("case_name", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("channel", Integer, nullable=False),  # DOMAIN application channel 0..7
+    Column("applicant_type", String(16), nullable=False),  # person | organisation
+    Column("applicant_name", String(100), nullable=False),
+    Column("applicant_id_type", String(16), nullable=False),
+    Column("applicant_id_number", String(40), nullable=False),
+    Column("applicant_mobile", String(20)),
+    Column("applicant_address", String(200)),
+    Column("submitted_at", String(40), nullable=False),  # applied at the counter, or opened (立案)
 )
 
 case_materials = Table(
@@ -311,7 +345,9 @@ status_outbox = Table(
     "status_outbox",
     metadata,
     Column("event_id", Integer, primary_key=True, autoincrement=True),
-    Column("net_id", String(64), nullable=False),
+    # The NET_ID of an internet application; empty for a case of another origin, which the
+    # case number names (one of the two is always given).
+    Column("net_id", String(64)),
     Column("case_number", String(20)),
     Column("status", String(32), nullable=False),
     Column("at", String(40), nullable=False),
@@ -322,6 +358,7 @@ status_outbox = Table(
     Index("ix_status_outbox_net_id", "net_id"),
     # The supervision pass reads a chunk's decisions by case (migration 0010).
     Index("ix_status_outbox_case_number", "case_number"),
+    CheckConstraint("net_id IS NOT NULL OR case_number IS NOT NULL", name="ck_status_outbox_key"),
 )
 
 publish_held = Table(
@@ -398,6 +435,7 @@ ADMIN: tuple[Table, ...] = SHARED + (
     rejections,
     case_sequences,
     cases,
+    case_registrations,
     case_materials,
     query_passwords,
     case_steps,
@@ -787,3 +825,29 @@ case_filings = Table(
 )
 
 ADMIN = ADMIN + (case_filings,)
+
+# --- administration zone: corrections (第十九条) ---------------------------------------
+# Every correction or deletion of case data, with the written reason, who asked and who
+# approved it, the row before and after. Written only by `hub correct`; the migration's
+# triggers refuse deleting case data unless the deleting transaction has recorded its
+# correction here first (state ``applying``, ``applied`` at its end). (Migration 0011.)
+
+case_corrections = Table(
+    "case_corrections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_number", String(20), nullable=False),
+    Column("target", String(32), nullable=False),  # the corrected table
+    Column("record_key", JSON, nullable=False),  # the row's key columns
+    Column("action", String(8), nullable=False),  # set | delete
+    Column("before", JSON, nullable=False),
+    Column("after", JSON),  # null for a deletion
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(64), nullable=False),
+    Column("approved_by", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # applying | applied
+    Column("at", String(40), nullable=False),
+    Index("ix_case_corrections_case", "case_number"),
+)
+
+ADMIN = ADMIN + (case_corrections,)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
@@ -25,6 +25,8 @@ from connectors.db import (
     bulk_insert,
     bulk_update,
     case_materials,
+    case_registrations,
+    case_results,
     case_sequences,
     cases,
     inbound_records,
@@ -57,6 +59,9 @@ from rules.handover import (
     refusal_reasons,
 )
 from rules.publication import (
+    DISCLOSING_STATUSES,
+    OFFLINE,
+    TAKEDOWN_STATUSES,
     Held,
     StatusChange,
     Withheld,
@@ -227,23 +232,26 @@ class LoadReport:
     bundles: list[str] = field(default_factory=list)  # the inbound bundles whose records were loaded
 
 
-def _allocate_case_numbers(connection: Connection, agency_code: str, count: int) -> list[str]:
-    """Reserve ``count`` consecutive case numbers (agency code + 10-digit sequence)."""
-    last = connection.execute(
-        select(case_sequences.c.last_value).where(case_sequences.c.agency_code == agency_code)
-    ).scalar()
-    if last is None:
-        connection.execute(case_sequences.insert().values(agency_code=agency_code, last_value=count))
-        last = 0
+def allocate_case_numbers(connection: Connection, agency_code: str, count: int) -> list[str]:
+    """Reserve ``count`` consecutive case numbers (agency code + 10-digit sequence).
+
+    One upsert with ``RETURNING``: the row stays locked until the transaction ends, so the
+    hub's loads and the case-processing system's own registrations (``case_registration``)
+    never draw the same number."""
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
     else:
-        connection.execute(
-            update(case_sequences)
-            .where(case_sequences.c.agency_code == agency_code)
-            .values(last_value=last + count)
-        )
-    if last + count >= 10**CASE_SEQUENCE_DIGITS:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    statement = upsert(case_sequences).values(agency_code=agency_code, last_value=count)
+    last = int(connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[case_sequences.c.agency_code],
+            set_={"last_value": case_sequences.c.last_value + count},
+        ).returning(case_sequences.c.last_value)
+    ).scalar_one())
+    if last >= 10**CASE_SEQUENCE_DIGITS:
         raise OverflowError(f"case number sequence of agency {agency_code} is exhausted")
-    return [f"{agency_code}{value:0{CASE_SEQUENCE_DIGITS}d}" for value in range(last + 1, last + count + 1)]
+    return [f"{agency_code}{value:0{CASE_SEQUENCE_DIGITS}d}" for value in range(last - count + 1, last + 1)]
 
 
 def _known_net_ids(connection: Connection, net_ids: list[str]) -> set[str]:
@@ -340,7 +348,7 @@ def _load_batch(
         by_agency.setdefault(pair[1]["agency_code"], []).append(pair)
     handed: list[HandOver] = []
     for agency_code, pairs in sorted(by_agency.items()):
-        numbers = _allocate_case_numbers(connection, agency_code, len(pairs))
+        numbers = allocate_case_numbers(connection, agency_code, len(pairs))
         for case_number, (record, envelope) in zip(numbers, pairs):
             handed.append(hand_over(record, envelope, catalogue.items[envelope["power_code"]], case_number, at))
             events.append((record.net_id, "applications_load", "accepted", record.bundle, {"case_number": case_number}))
@@ -401,31 +409,34 @@ class PublishReport:
 
 def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
     """The internal status changes of an outbox id range, typed, with the party data needed
-    to build public records (``rules.publication.status_change``)."""
+    to build public records (``rules.publication.status_change``): an internet case's party
+    from its application, any other's from its registration record."""
+    party = ("case_name", "applicant_type", "applicant_name", "applicant_id_number")
     query = (
         select(
             status_outbox,
-            applications.c.power_code,
-            applications.c.agency_code,
-            applications.c.case_name,
-            applications.c.applicant_type,
-            applications.c.applicant_name,
-            applications.c.applicant_id_number,
+            func.coalesce(applications.c.power_code, cases.c.power_code).label("power_code"),
+            func.coalesce(applications.c.agency_code, cases.c.agency_code).label("agency_code"),
+            *(func.coalesce(applications.c[name], case_registrations.c[name]).label(name) for name in party),
             cases.c.secret,
             cases.c.privacy,
+            cases.c.origin,
             query_passwords.c.lookup,
             penalty_cases.c.penalty_kinds,
             penalty_cases.c.fine_amount,
             penalty_cases.c.decision,
             penalty_cases.c.decided_at.label("penalty_decided_at"),
+            case_results.c.result.label("case_result"),
             rejections.c.envelope.label("rejected_envelope"),
         )
         .select_from(
             status_outbox.outerjoin(applications, applications.c.net_id == status_outbox.c.net_id)
             .outerjoin(rejections, rejections.c.net_id == status_outbox.c.net_id)
-            .outerjoin(cases, cases.c.net_id == status_outbox.c.net_id)
+            .outerjoin(cases, cases.c.case_number == status_outbox.c.case_number)
+            .outerjoin(case_registrations, case_registrations.c.case_number == status_outbox.c.case_number)
             .outerjoin(query_passwords, query_passwords.c.net_id == status_outbox.c.net_id)
             .outerjoin(penalty_cases, penalty_cases.c.case_number == status_outbox.c.case_number)
+            .outerjoin(case_results, case_results.c.case_number == status_outbox.c.case_number)
         )
         .where(status_outbox.c.event_id.between(first, last))
         .order_by(status_outbox.c.event_id)
@@ -438,15 +449,19 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
 
 
 def _build_items(
-    changes: Iterable[StatusChange], skipped: set[int]
+    changes: Iterable[StatusChange], skipped: dict[int, str]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The status and 双公示 records of ``changes``; ``skipped``: the changes recorded as
+    held or withheld, with the reason (an ``offline`` case's 双公示 record still goes)."""
     statuses: list[dict[str, Any]] = []
     disclosures: list[dict[str, Any]] = []
     for change in changes:
-        if change.event_id in skipped:
+        reason = skipped.get(change.event_id)
+        if reason is not None and reason != OFFLINE:
             continue
         records = outbound_records(change)
-        statuses.append(records["status_events"])
+        if reason is None:
+            statuses.append(records["status_events"])
         if "disclosures" in records:
             disclosures.append(records["disclosures"])
     return statuses, disclosures
@@ -461,18 +476,18 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
         assert plan.first_key is not None and plan.last_key is not None
         with engine.connect() as connection:
             events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
-            skipped = set(
-                connection.execute(
+            skipped = {
+                event_id: "held" for event_id in connection.execute(
                     select(publish_held.c.event_id).where(
                         publish_held.c.event_id.between(plan.first_key, plan.last_key)
                     )
                 ).scalars()
-            ) | set(
+            } | dict(
                 connection.execute(
-                    select(publish_withheld.c.event_id).where(
+                    select(publish_withheld.c.event_id, publish_withheld.c.reason).where(
                         publish_withheld.c.event_id.between(plan.first_key, plan.last_key)
                     )
-                ).scalars()
+                ).all()
             )
             retractions = _retractions(connection, plan.first_key, plan.last_key)
         records, disclosures = _build_items(events, skipped)
@@ -491,7 +506,7 @@ def _built_status(
     counts = {
         "status_events": len(records), "disclosures": len(disclosures), "retractions": len(retractions),
     }
-    sent = [(r["net_id"], r["status"], r["event_id"]) for r in records]
+    sent = [(r["net_id"] or r["case_number"], r["status"], r["event_id"]) for r in records]
     # The records are let go as they are encoded.
     status_lines: Iterator[dict[str, Any]] = drained(records)
     disclosure_lines: Iterator[dict[str, Any]] = drained(disclosures)
@@ -515,44 +530,74 @@ def _built_status(
 
 
 def _retractions(connection: Connection, first: int, last: int) -> list[dict[str, Any]]:
-    """Public documents to take down: cases withheld for the first time in this range (a
-    case marked secret after its first changes were published). Derived from append-only
-    tables only, so a rebuilt bundle carries the same retractions."""
+    """Public records to take down, derived from append-only tables only, so a rebuilt
+    bundle carries the same retractions:
+
+    - a case withheld (minor, secret, privacy) for the first time in this range after some
+      of its changes were published: its status document (``lookup``) and its 双公示
+      records (``record_ids``: the published changes);
+    - a decision revoked, changed or corrected in this range (``TAKEDOWN_STATUSES``): the
+      双公示 records of the case's earlier changes (``record_ids`` only; the status
+      document stays and shows the new status)."""
     earlier = publish_withheld.alias("earlier")
     first_withheld = (
         select(publish_withheld.c.net_id)
-        .where(publish_withheld.c.event_id.between(first, last))
+        .where(publish_withheld.c.event_id.between(first, last), publish_withheld.c.reason != OFFLINE)
         .where(
             ~select(earlier.c.event_id)
-            .where(earlier.c.net_id == publish_withheld.c.net_id, earlier.c.event_id < first)
+            .where(earlier.c.net_id == publish_withheld.c.net_id, earlier.c.event_id < first,
+                   earlier.c.reason != OFFLINE)
             .exists()
         )
         .distinct()
     )
-    published_before = (
-        select(query_passwords.c.lookup, status_outbox.c.event_id)
-        .join(status_outbox, status_outbox.c.net_id == query_passwords.c.net_id)
-        .where(status_outbox.c.net_id.in_(first_withheld), status_outbox.c.event_id < first)
-        .where(status_outbox.c.event_id.not_in(select(publish_held.c.event_id)))
-        .where(status_outbox.c.event_id.not_in(select(publish_withheld.c.event_id)))
-        .order_by(query_passwords.c.lookup, status_outbox.c.event_id)
+    # Published: carried out, or withheld only as an offline case (its 双公示 record went).
+    published = and_(
+        status_outbox.c.event_id.not_in(select(publish_held.c.event_id)),
+        status_outbox.c.event_id.not_in(
+            select(publish_withheld.c.event_id).where(publish_withheld.c.reason != OFFLINE)),
     )
-    by_lookup: dict[str, list[int]] = {}
-    for lookup, event_id in connection.execute(published_before).all():
-        by_lookup.setdefault(lookup, []).append(event_id)
-    # record_ids: the published changes, whose 双公示 records (if any) come down too.
-    return [{"lookup": lookup, "record_ids": ids} for lookup, ids in by_lookup.items()]
+    keyed = func.coalesce(status_outbox.c.net_id, status_outbox.c.case_number)
+    withdrawn = (
+        select(keyed.label("key"), query_passwords.c.lookup, status_outbox.c.event_id)
+        .select_from(status_outbox.outerjoin(query_passwords, query_passwords.c.net_id == status_outbox.c.net_id))
+        .where(or_(status_outbox.c.net_id.in_(first_withheld),
+                   and_(status_outbox.c.net_id.is_(None), status_outbox.c.case_number.in_(first_withheld))))
+        .where(status_outbox.c.event_id < first, published)
+        .order_by(status_outbox.c.event_id)
+    )
+    by_key: dict[str, tuple[str | None, list[int]]] = {}
+    for key, lookup, event_id in connection.execute(withdrawn).all():
+        by_key.setdefault(key, (lookup, []))[1].append(event_id)
+    retractions = [{"lookup": lookup, "record_ids": ids} for lookup, ids in by_key.values()]
+    # Taken down: the decision records published before a revocation, change or correction.
+    later = status_outbox.alias("later")
+    taken_down = connection.execute(
+        select(status_outbox.c.event_id)
+        .where(status_outbox.c.case_number.in_(
+            select(later.c.case_number).where(later.c.event_id.between(first, last),
+                                              later.c.status.in_(TAKEDOWN_STATUSES))))
+        .where(status_outbox.c.status.in_(DISCLOSING_STATUSES), published)
+        .where(status_outbox.c.event_id < select(func.max(later.c.event_id)).where(
+            later.c.case_number == status_outbox.c.case_number, later.c.event_id.between(first, last),
+            later.c.status.in_(TAKEDOWN_STATUSES)).scalar_subquery())
+        .order_by(status_outbox.c.event_id)
+    ).scalars().all()
+    if taken_down:
+        retractions.append({"lookup": None, "record_ids": list(taken_down)})
+    return retractions
 
 
-def _withheld_cases(connection: Connection, net_ids: list[str]) -> dict[str, str]:
-    """The cases among ``net_ids`` already withheld, with the reason."""
-    return dict(
-        connection.execute(
-            select(publish_withheld.c.net_id, publish_withheld.c.reason).where(
-                publish_withheld.c.net_id.in_(net_ids)
-            )
-        ).all()
-    )
+def _withheld_cases(connection: Connection, keys: list[str]) -> dict[str, str]:
+    """The cases among ``keys`` (NET_IDs, or case numbers of other origins) already
+    withheld, with the reason: a minor, secret or privacy mark over ``offline``."""
+    found: dict[str, str] = {}
+    for key, reason in connection.execute(
+        select(publish_withheld.c.net_id, publish_withheld.c.reason).where(publish_withheld.c.net_id.in_(keys))
+    ).all():
+        if found.get(key) in (None, OFFLINE):
+            found[key] = reason
+    return found
 
 
 def publish_status(
@@ -587,7 +632,7 @@ def publish_status(
                 return report
             first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            withheld_cases = _withheld_cases(connection, sorted({e.net_id for e in events}))
+            withheld_cases = _withheld_cases(connection, sorted({e.record_key for e in events}))
             held_rows: list[dict[str, Any]] = []
             withheld_rows: list[dict[str, Any]] = []
             statuses: list[dict[str, Any]] = []
@@ -596,16 +641,19 @@ def publish_status(
             # Each internal change is let go once its public records are built: a batch's
             # changes and its records are never all in memory together (the stage's peak RSS).
             for change in drained(events):
-                decision = decide_publication(change, case_withheld=withheld_cases.get(change.net_id))
+                key = change.record_key
+                decision = decide_publication(change, case_withheld=withheld_cases.get(key))
                 if isinstance(decision, Withheld):
-                    withheld_cases[change.net_id] = decision.reason
+                    if withheld_cases.get(key) in (None, OFFLINE):
+                        withheld_cases[key] = decision.reason
                     withheld_rows.append(
-                        {"event_id": change.event_id, "net_id": change.net_id,
-                         "reason": decision.reason, "withheld_at": at}
+                        {"event_id": change.event_id, "net_id": key, "reason": decision.reason, "withheld_at": at}
                     )
+                    if "disclosures" in decision.records:
+                        disclosures.append(decision.records["disclosures"])
                 elif isinstance(decision, Held):
                     held_rows.append(
-                        {"event_id": change.event_id, "net_id": change.net_id, "held_at": at,
+                        {"event_id": change.event_id, "net_id": key, "held_at": at,
                          "reason": decision.reason,
                          "findings": [vars(f) for f in decision.findings]}
                     )

@@ -44,6 +44,7 @@ from connectors.db import (
     alarms,
     applications,
     case_filings,
+    case_registrations,
     case_results,
     case_steps,
     cases,
@@ -57,6 +58,7 @@ from connectors.files import write_atomic
 from connectors.province_sftp import ProvinceSftp, SftpSettings, province_session
 from ferry.keys import SigningKey
 from ferry.suites import get_suite
+from rules.cases import ONLINE_CHANNEL
 from rules.opinions import refusal
 from schemas import load_schema
 
@@ -65,6 +67,10 @@ FORMAT = "pehub-province-feed/1"
 KINDS = ("case", "step", "result", "penalty", "alert", "filing", "catalogue_change")
 ALWAYS_FILED = ("case", "step", "result", "catalogue_change")
 MARKS = ("pending", "sent", "accepted", "failed")
+# Record kinds that belong to a case: the province takes them only after the case's base
+# record, and refuses them as ORPHAN before; such a row goes again once its case is in.
+CASE_PARTS = ("step", "result", "penalty", "filing")
+ORPHAN = "ORPHAN"
 LAG_ALARM = "PROVINCE_FEED_LAG"
 LAG_LIMIT = timedelta(hours=20)  # the rule is 24 hours; the alarm leaves time to act
 FEED_DIR = "feed"
@@ -99,10 +105,12 @@ def _case_record(row: Any) -> SourceRow:
         "record_key": row.case_number,
         "case_number": row.case_number,
         "net_id": row.net_id,
+        "origin": row.origin,
         "power_code": row.power_code,
         "power_version": row.power_version,
         "agency_code": row.agency_code,
         "case_name": row.case_name,
+        "channel": row.channel,
         "applicant_type": row.applicant_type,
         "applicant_name": row.applicant_name,
         "applicant_id_type": row.applicant_id_type,
@@ -110,14 +118,33 @@ def _case_record(row: Any) -> SourceRow:
         "state": row.state,
         "submitted_at": row.submitted_at,
         "registered_at": row.registered_at,
+        # 第十六条(二): acceptance time, acceptor and time limit, once accepted.
+        "accepted_at": row.accepted_at,
+        "acceptor_code": row.acceptor_code,
+        "acceptor_name": row.acceptor_name,
+        "time_limit": row.time_limit,
+        "time_limit_unit": row.time_limit_unit,
         "updated_at": row.updated_at,
     }
     return row.case_number, record, row.updated_at
 
 
+# Every case, whatever its origin: the party of an internet case is in its application, that
+# of a counter or ex-officio case in the case-processing system's registration record.
+_PARTY = ("case_name", "applicant_type", "applicant_name", "applicant_id_type", "applicant_id_number",
+          "submitted_at")
+
+
 def _case_query() -> Any:
-    return select(applications, cases.c.state, cases.c.updated_at).select_from(
-        applications.join(cases, cases.c.case_number == applications.c.case_number)
+    return select(
+        cases.c.case_number, cases.c.net_id, cases.c.origin, cases.c.power_code, cases.c.power_version,
+        cases.c.agency_code, cases.c.registered_at, cases.c.state, cases.c.updated_at, cases.c.accepted_at,
+        cases.c.acceptor_code, cases.c.acceptor_name, cases.c.time_limit, cases.c.time_limit_unit,
+        *(func.coalesce(applications.c[name], case_registrations.c[name]).label(name) for name in _PARTY),
+        func.coalesce(case_registrations.c.channel, ONLINE_CHANNEL).label("channel"),
+    ).select_from(
+        cases.outerjoin(applications, applications.c.case_number == cases.c.case_number)
+        .outerjoin(case_registrations, case_registrations.c.case_number == cases.c.case_number)
     )
 
 
@@ -127,7 +154,7 @@ def _cases_since(connection: Connection, since: str) -> Iterator[SourceRow]:
 
 
 def _cases_by_key(connection: Connection, keys: list[str]) -> Iterator[SourceRow]:
-    for row in connection.execute(_case_query().where(applications.c.case_number.in_(keys))):
+    for row in connection.execute(_case_query().where(cases.c.case_number.in_(keys))):
         yield _case_record(row)
 
 
@@ -333,6 +360,8 @@ def scan_changes(engine: Engine, *, at: datetime | None = None) -> dict[str, int
             for keys in _chunks(failed):
                 rows.extend(source.by_key(connection, keys))
             marked[kind] = enqueue_records(connection, kind, rows, stamp)
+            if kind in CASE_PARTS:
+                marked[kind] += _requeue_orphans(connection, kind, stamp)
             newest = max((r[2] for r in rows if r[2] >= since), default=None)
             if newest and newest > since:
                 if kind in positions:
@@ -340,6 +369,29 @@ def scan_changes(engine: Engine, *, at: datetime | None = None) -> dict[str, int
                 else:
                     connection.execute(province_scan.insert().values(kind=kind, scanned_to=newest))
     return marked
+
+
+def _requeue_orphans(connection: Connection, kind: str, stamp: str) -> int:
+    """Mark pending again the rows of ``kind`` the province refused as orphans whose case
+    record it has accepted since."""
+    case = province_sync.alias("case_mark")
+    keys = connection.execute(
+        select(province_sync.c.record_key).where(
+            province_sync.c.kind == kind, province_sync.c.mark == "failed",
+            province_sync.c.error.like(f"{ORPHAN}:%"),
+            select(case.c.record_key).where(
+                case.c.kind == "case", case.c.mark == "accepted",
+                case.c.record_key == func.substr(province_sync.c.record_key, 1, 20),
+            ).exists(),
+        )
+    ).scalars().all()
+    for chunk in _chunks(list(keys)):
+        connection.execute(
+            update(province_sync)
+            .where(province_sync.c.kind == kind, province_sync.c.record_key.in_(chunk))
+            .values(mark="pending", batch_id=None, error=None, updated_at=stamp)
+        )
+    return len(keys)
 
 
 # --- batches --------------------------------------------------------------------------

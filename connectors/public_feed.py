@@ -145,9 +145,13 @@ def apply_status_bundle(public_root: Path) -> Any:
         retracted: set[int] = set()
         for line in bundle.iter_records("retractions"):
             retraction = _allowed(orjson.loads(line), "retractions")
-            if retraction is not None and LOOKUP.match(str(retraction.get("lookup", ""))):
+            if retraction is None:
+                continue
+            # With a lookup: a withheld case's document comes down. Without: only 双公示
+            # records (a revoked, changed or corrected decision; an offline case's).
+            if LOOKUP.match(str(retraction.get("lookup") or "")):
                 status_document_path(public_root, retraction["lookup"]).unlink(missing_ok=True)
-                retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
+            retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
         if retracted:
             _retract_disclosures(public_root / "disclosure", retracted)
         record_events(connection, [(n, "portal_publish", "published", ref, None) for n in net_ids], at)

@@ -39,7 +39,6 @@ from sqlalchemy.exc import OperationalError
 from connectors.alarms import open_alarm_rows, raise_alarm, resolve_open
 from connectors.clock import CST, iso, now
 from connectors.db import (
-    applications,
     bulk_insert,
     calendar_exceptions,
     calendar_years,
@@ -91,7 +90,7 @@ from schemas.exceptions import TerminalError, TransientError
 
 log = logging.getLogger("hub.supervision")
 
-TERMINAL_STATES = frozenset({"not_accepted", "granted", "refused", "stopped", "decided"})
+TERMINAL_STATES = frozenset({"not_accepted", "granted", "refused", "stopped", "decided", "revoked"})
 CALENDAR_GAP_ALARM = "CALENDAR_GAP"
 SEED_SOURCE = "chinesecalendar"
 CHUNK = 2_000
@@ -269,8 +268,7 @@ def _mark(connection: Connection, numbers: Iterable[str], stamp: str) -> int:
 def _mark_open_cases(connection: Connection, stamp: str, codes: Sequence[str] | None = None) -> int:
     query = select(cases.c.case_number).where(cases.c.state.not_in(TERMINAL_STATES))
     if codes is not None:
-        query = query.join(applications, applications.c.case_number == cases.c.case_number).where(
-            applications.c.power_code.in_(codes))
+        query = query.where(cases.c.power_code.in_(codes))
     return _mark(connection, connection.execute(query).scalars(), stamp)
 
 
@@ -448,9 +446,8 @@ def _select_work(connection: Connection, stamp: str) -> tuple[int, int]:
         if transition_to > transition_from:
             changed = select(catalogue_transitions.c.code).where(
                 catalogue_transitions.c.id > transition_from, catalogue_transitions.c.id <= transition_to)
-            _collect(connection, select(cases.c.case_number).join(
-                applications, applications.c.case_number == cases.c.case_number).where(
-                applications.c.power_code.in_(changed), cases.c.state.not_in(TERMINAL_STATES)))
+            _collect(connection, select(cases.c.case_number).where(
+                cases.c.power_code.in_(changed), cases.c.state.not_in(TERMINAL_STATES)))
         transition_to = max(transition_to, transition_from)
     _collect(connection, select(supervision_dirty.c.case_number))
     _collect(connection, due_checks(stamp).distinct())
@@ -500,8 +497,7 @@ def _load(connection: Connection, numbers: Sequence[str], catalogue: Catalogue,
           disclosure_days: int = DISCLOSURE_DAYS) -> list[SupervisedCase]:
     base = connection.execute(
         select(cases.c.case_number, cases.c.state, cases.c.updated_at, cases.c.accepted_at,
-               applications.c.power_code, applications.c.registered_at)
-        .join(applications, applications.c.case_number == cases.c.case_number)
+               cases.c.power_code, cases.c.registered_at)
         .where(cases.c.case_number.in_(numbers))).all()
     steps: dict[str, list[Step]] = defaultdict(list)
     for r in connection.execute(select(case_steps).where(case_steps.c.case_number.in_(numbers))

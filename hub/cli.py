@@ -166,6 +166,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_simulate_processing(args: argparse.Namespace) -> int:
     from hub.stages import case_processing
 
+    if args.counter or args.ex_officio:
+        from hub.settings import load_settings
+        from hub.simulators.processing import register_offline_cases
+        from hub.zones import load_catalogue, zone_engine
+
+        settings = load_settings()
+        numbers = register_offline_cases(zone_engine(settings, "admin"), load_catalogue(settings), seed=args.seed,
+                                         counter=args.counter, ex_officio=args.ex_officio)
+        _print_json({"registered": numbers})
+
     _print_json(case_processing(seed=args.seed))
     return 0
 
@@ -537,6 +547,10 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser("simulate", help="simulators").add_subparsers(dest="what", required=True)
     processing = simulate.add_parser("processing", help="advance open cases like the case-processing system")
     processing.add_argument("--seed", type=int, default=7)
+    processing.add_argument("--counter", type=int, default=0, metavar="N",
+                            help="first register N counter applications (网下申请) as the system does")
+    processing.add_argument("--ex-officio", type=int, default=0, metavar="N",
+                            help="first open N penalty cases ex officio (依职权立案)")
     processing.set_defaults(func=cmd_simulate_processing)
     province = simulate.add_parser("province", help="the provincial platform: sshd on loopback, receipts for batches")
     province.add_argument("--folder", help="its folder (default $HUB_DATA_ROOT/province)")

@@ -8,7 +8,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any, ParamSpec
@@ -136,7 +136,8 @@ def applications_load(settings: Settings | None = None) -> dict[str, Any]:
 
 @logged_stage
 def case_processing(
-    settings: Settings | None = None, *, seed: int = 7, at: datetime | None = None
+    settings: Settings | None = None, *, seed: int = 7, at: datetime | None = None,
+    discretion_breaches: Collection[str] = (),
 ) -> dict[str, Any]:
     """Administration zone: the processing simulator plays the case-processing system,
     applying every transition due by ``at`` (default: now)."""
@@ -144,8 +145,11 @@ def case_processing(
     items = load_catalogue(settings).items
     categories = {code: item.category for code, item in items.items()}
     majors = {code: item.document["major_case"] for code, item in items.items() if "major_case" in item.document}
+    limits = {code: (item.promised_limit_days, str(item.document.get("limit_unit") or "working_days"))
+              for code, item in items.items()}
     return asdict(advance_cases(zone_engine(settings, "admin"), seed=seed, categories=categories,
-                                major_rules=majors, at=at))
+                                major_rules=majors, time_limits=limits, at=at,
+                                discretion_breaches=discretion_breaches))
 
 
 @logged_stage

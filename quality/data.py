@@ -19,6 +19,7 @@ from sqlalchemy import Engine, false, func, inspect, or_, select
 
 from connectors.db import (
     applications,
+    case_registrations,
     case_results,
     case_steps,
     cases,
@@ -29,6 +30,7 @@ from connectors.db import (
     status_outbox,
 )
 from quality.reconciliation import ProvincialCounts, on_day
+from rules.cases import CASE_ORIGINS
 from rules.catalogue import CATEGORIES, DISCLOSURE_FIELDS, STATES
 from rules.identifiers import is_valid_org_code, is_valid_resident_id, is_valid_uscc
 from rules.workdays import working_days_between
@@ -202,8 +204,13 @@ def cases_frame(
 ) -> pd.DataFrame:
     """Each case with its summary, its correction requests and whether one came after
     the case was accepted."""
-    frame = case_rows.merge(registered, on=["case_number", "net_id"], how="left")
+    frame = case_rows.merge(registered.drop(columns=["net_id"]), on="case_number", how="left")
     frame = frame.merge(accepted_at, on="case_number", how="left")
+    # A case registered by nobody (no application, no registration record) is an orphan.
+    frame["registration_present"] = frame["registered_at"].notna()
+    # Unknown without a registration record: ``registration_present`` reports that case.
+    frame["party_identifier_valid"] = frame["party_identifier_valid"].fillna(True).astype(bool)
+    frame["origin_valid"] = frame["origin"].isin(CASE_ORIGINS)
     corrections = steps[steps["status"] == CORRECTION_STEP]
     frame["correction_requests"] = (
         frame["case_number"].map(corrections.groupby("case_number").size()).fillna(0).astype(int)
@@ -252,15 +259,29 @@ def case_frame_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[d
 
 
 def _case_frames(engine: Engine, scope: Any) -> dict[str, pd.DataFrame]:
-    """Cases, steps and results of the cases in ``scope`` (a filter on ``cases``)."""
+    """Cases, steps and results of the cases in ``scope`` (a filter on ``cases``), of every
+    origin: an internet case's registration comes from its application, any other's from
+    the case-processing system's ``case_registrations`` row."""
     numbers = select(cases.c.case_number).where(scope)
-    case_rows = _frame(engine, select(cases.c.case_number, cases.c.net_id, cases.c.state).where(scope))
-    registered = _frame(engine, select(
+    case_rows = _frame(engine, select(cases.c.case_number, cases.c.net_id, cases.c.state, cases.c.origin)
+                       .where(scope))
+    online = _frame(engine, select(
         applications.c.case_number, applications.c.net_id, applications.c.registered_at,
         applications.c.envelope,
     ).where(applications.c.case_number.in_(numbers)))
-    registered["summary"] = [orjson.loads(e).get("summary") for e in registered["envelope"]]
-    registered = registered.drop(columns=["envelope"])
+    online["summary"] = [orjson.loads(e).get("summary") for e in online["envelope"]]
+    online["party_identifier_valid"] = True  # checked by the applications suite
+    offline = _frame(engine, select(
+        case_registrations.c.case_number, cases.c.net_id, cases.c.registered_at, case_registrations.c.summary,
+        case_registrations.c.applicant_id_type, case_registrations.c.applicant_id_number,
+    ).join(cases, cases.c.case_number == case_registrations.c.case_number)
+        .where(case_registrations.c.case_number.in_(numbers)))
+    offline["party_identifier_valid"] = [
+        identifier_valid(t, n) for t, n in zip(offline["applicant_id_type"], offline["applicant_id_number"])
+    ]
+    columns = ["case_number", "net_id", "registered_at", "summary", "party_identifier_valid"]
+    registered = pd.concat([frame[columns] for frame in (online, offline) if len(frame)]) if (
+        len(online) or len(offline)) else online.reindex(columns=columns)
     steps = _frame(engine, select(
         case_steps.c.case_number, case_steps.c.step_no, case_steps.c.node, case_steps.c.status,
         case_steps.c.officer_name, case_steps.c.started_at, case_steps.c.finished_at,
@@ -269,9 +290,9 @@ def _case_frames(engine: Engine, scope: Any) -> dict[str, pd.DataFrame]:
         case_results.c.case_number, case_results.c.result, case_results.c.finished_at,
         case_results.c.fee_due, case_results.c.fee_paid,
     ).where(case_results.c.case_number.in_(numbers)))
-    # By NET_ID, which the outbox has an index on (it has none on the case number).
+    # By case number, which the outbox has an index on (migration 0010).
     accepted_at = _frame(engine, select(status_outbox.c.case_number, status_outbox.c.at).where(
-        status_outbox.c.net_id.in_(select(cases.c.net_id).where(scope)), status_outbox.c.status == "accepted"))
+        status_outbox.c.case_number.in_(numbers), status_outbox.c.status == "accepted"))
     accepted_at = accepted_at.groupby("case_number", as_index=False)["at"].min().rename(
         columns={"at": "accepted_at"})
     return {
@@ -307,18 +328,19 @@ def penalties_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 _PENALTY_ROWS = select(
-    penalty_cases.c.case_number, applications.c.net_id, penalty_cases.c.occurred_on,
-    applications.c.registered_at, penalty_cases.c.penalty_kinds, penalty_cases.c.fine_amount,
+    penalty_cases.c.case_number, cases.c.net_id, penalty_cases.c.occurred_on,
+    cases.c.registered_at, penalty_cases.c.penalty_kinds, penalty_cases.c.fine_amount,
 )
-# Spelled as a condition, so a scope built on it can also be paged by ``_windows``.
-_PENALTY_JOIN = applications.c.case_number == penalty_cases.c.case_number
+# Spelled as a condition, so a scope built on it can also be paged by ``_windows``. Every
+# origin: most penalty cases are opened ex officio, without an application.
+_PENALTY_JOIN = cases.c.case_number == penalty_cases.c.case_number
 
 
 def load_penalties(engine: Engine, day: date | None = None) -> pd.DataFrame:
     """Penalty cases from the ``penalty_cases`` table; empty where the schema has none yet."""
     if not inspect(engine).has_table(PENALTY_TABLE):
         return penalties_frame(pd.DataFrame(columns=[c.name for c in _PENALTY_ROWS.selected_columns]))
-    return penalties_frame(_frame(engine, _PENALTY_ROWS.where(_PENALTY_JOIN, on_day(applications.c.registered_at, day))))
+    return penalties_frame(_frame(engine, _PENALTY_ROWS.where(_PENALTY_JOIN, on_day(cases.c.registered_at, day))))
 
 
 def penalty_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[pd.DataFrame]:
@@ -326,7 +348,7 @@ def penalty_chunks(engine: Engine, day: date | None, rows: int) -> Iterator[pd.D
     in case-number order; nothing where the schema has no ``penalty_cases`` table yet."""
     if not inspect(engine).has_table(PENALTY_TABLE):
         return
-    scope = _PENALTY_JOIN & on_day(applications.c.registered_at, day)
+    scope = _PENALTY_JOIN & on_day(cases.c.registered_at, day)
     for window in _windows(engine, penalty_cases.c.case_number, scope, rows):
         yield penalties_frame(_frame(engine, _PENALTY_ROWS.where(window)))
 

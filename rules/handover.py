@@ -147,7 +147,11 @@ def hand_over(
     ]
     return HandOver(
         application=application,
-        case={"case_number": case_number, "net_id": staged.net_id, "state": "registered", "updated_at": at},
+        case={
+            "case_number": case_number, "net_id": staged.net_id, "state": "registered", "updated_at": at,
+            "origin": "internet", "power_code": item.code, "power_version": item.version,
+            "agency_code": envelope["agency_code"], "registered_at": at,
+        },
         materials=materials,
         outbox=_outbox_row(net_id=staged.net_id, case_number=case_number, status="registered", at=at),
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, Literal
 
 import orjson
 
 import schemas
+from rules.cases import INTERNET
 from rules.catalogue import Catalogue
 from rules.identifiers import (
     is_valid_org_code,
@@ -246,7 +247,7 @@ class StatusChange:
     Its fields (``vars(change)``) are the mapping the record builders above read."""
 
     event_id: int
-    net_id: str
+    net_id: str | None  # None for a counter or ex-officio case
     case_number: str | None
     status: str
     at: str
@@ -266,6 +267,16 @@ class StatusChange:
     secret: bool | None = None
     privacy: bool | None = None
     penalty: Penalty | None = None
+    origin: str = INTERNET
+    case_result: int | None = None  # case_results.result: 2 granted
+
+    @property
+    def record_key(self) -> str:
+        """The key the hub records the change's case under: its NET_ID, or the case number of
+        a case of another origin."""
+        key = self.net_id or self.case_number
+        assert key is not None  # the outbox's check constraint: one of the two is given
+        return key
 
     def fields(self) -> dict[str, Any]:
         """The change as the mapping the record builders read (the penalty as a dict)."""
@@ -281,6 +292,15 @@ _PARTY_FIELDS: Final = (
     "applicant_id_number",
 )
 _PENALISE: Final = 1  # penalty_cases.decision: 1 decides to penalise
+_GRANTED: Final = 2  # case_results.result: 2 granted
+# A published decision changed (决定变更), or corrected through ``hub correct`` (第十九条):
+# its 双公示 record is taken down and the new form published. A revoked decision (撤销) is
+# only taken down.
+REPLACING_STATUSES: Final = ("decision_changed", "corrected")
+TAKEDOWN_STATUSES: Final = ("revoked", *REPLACING_STATUSES)
+# The status changes that may carry a 双公示 record.
+DISCLOSING_STATUSES: Final = ("granted", "decided", *REPLACING_STATUSES)
+OFFLINE: Final = "offline"
 
 
 def status_change(row: Mapping[str, Any], catalogue: Catalogue) -> StatusChange:
@@ -291,10 +311,10 @@ def status_change(row: Mapping[str, Any], catalogue: Catalogue) -> StatusChange:
     if party["power_code"] is None and envelope is not None:
         party.update(_party_from_envelope(envelope))
     item = catalogue.get(party["power_code"]) if party["power_code"] else None
-    # Only a decision to penalise is a 双公示 penalty record.
+    # Only a decision to penalise is a 双公示 penalty record (or its changed or corrected form).
     penalised = (
         row.get("penalty_decided_at") is not None and row.get("decision") == _PENALISE
-        and row["status"] == "decided"
+        and row["status"] in ("decided", *REPLACING_STATUSES)
     )
     return StatusChange(
         event_id=row["event_id"], net_id=row["net_id"], case_number=row["case_number"],
@@ -303,6 +323,7 @@ def status_change(row: Mapping[str, Any], catalogue: Catalogue) -> StatusChange:
         power_name=item.name if item else None, category=item.category if item else None,
         secret=row.get("secret"), privacy=row.get("privacy"),
         penalty=Penalty(row.get("penalty_kinds"), row.get("fine_amount")) if penalised else None,
+        origin=row.get("origin") or INTERNET, case_result=row.get("case_result"),
         **party,
     )
 
@@ -330,8 +351,10 @@ def _party_from_envelope(text: str) -> dict[str, str]:
 
 def discloses(change: StatusChange) -> bool:
     """Whether a status change is a result of the daily 双公示 lists: a granted licence
-    or a penalty decision."""
-    return (change.status == "granted" and change.category == "XK") or change.penalty is not None
+    or a penalty decision, first made or in its changed or corrected form."""
+    licence = change.category == "XK" and (
+        change.status == "granted" or (change.status in REPLACING_STATUSES and change.case_result == _GRANTED))
+    return licence or change.penalty is not None
 
 
 def outbound_records(change: StatusChange, fields: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -346,10 +369,13 @@ def outbound_records(change: StatusChange, fields: Mapping[str, Any] | None = No
 
 @dataclass(frozen=True)
 class Withheld:
-    """Nothing of the change is published: ``reason`` is ``minor``, ``secret`` or
-    ``privacy``."""
+    """The change's status record is not published: ``reason`` is ``minor``, ``secret`` or
+    ``privacy`` (nothing of it is), or ``offline`` for a counter or ex-officio case, which
+    has no status document (no query password) but whose 双公示 record, in ``records``,
+    is published."""
 
     reason: str
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -377,11 +403,16 @@ def decide_publication(change: StatusChange, *, case_withheld: str | None = None
     """What happens to ``change`` on its way out. ``case_withheld``: the reason its case was
     withheld already (once a case is withheld, every later change of it is withheld too)."""
     fields = change.fields()
-    reason = case_withheld or withholding_reason(fields)
+    # Once withheld for a minor, a secret or privacy, always; ``offline`` is no such mark.
+    reason = case_withheld if case_withheld not in (None, OFFLINE) else withholding_reason(fields)
     if reason is not None:
         return Withheld(reason)
     records = outbound_records(change, fields)
+    if change.origin != INTERNET:
+        del records["status_events"]
     findings = [finding for record in records.values() for finding in scan_for_personal_data(record)]
     if findings:
         return Held(tuple(findings))
+    if change.origin != INTERNET:
+        return Withheld(OFFLINE, records)
     return Publish(records)

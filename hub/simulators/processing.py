@@ -19,13 +19,14 @@ requests it to the step that ends it, and a promised time on the steps that have
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from connectors.case_registration import register_cases
 from connectors.clock import CST, iso, now
 from connectors.db import (
     applications,
@@ -33,6 +34,7 @@ from connectors.db import (
     bulk_update,
     case_filings,
     case_pauses,
+    case_registrations,
     case_results,
     case_steps,
     cases,
@@ -42,6 +44,8 @@ from connectors.db import (
 )
 from connectors.provenance import record_events
 from connectors.supervision import TERMINAL_STATES as TERMINAL
+from hub.simulators.applicants import ORGANISATION_SHARE, _organisation, _person
+from rules.catalogue import Catalogue
 from rules.major_cases import is_major
 
 # DOMAIN step statuses.
@@ -143,6 +147,7 @@ STEP_LIMITS = {"审查": (5, "working_days"), "调查取证": (30, "calendar_day
                "会签": (10, "working_days")}
 PAUSE_OPENED = {CORRECTION: "correction", PAUSED: "art45"}
 FORGOTTEN_FILINGS = 1 / 3  # share of major decisions the simulated office does not file
+BREACH_YUAN = 10_000  # how far above its level's range a breaching fine is set
 OFFICERS = (("0101", "王建国"), ("0102", "李秀英"), ("0103", "陈明"), ("0104", "赵丽"))
 
 
@@ -260,24 +265,34 @@ def advance_cases(
     engine: Engine, *, seed: int = 7, batch_size: int = 5_000, at: datetime | None = None,
     categories: dict[str, str] | None = None,
     major_rules: Mapping[str, Mapping[str, Any]] | None = None,
+    time_limits: Mapping[str, tuple[int, str]] | None = None,
+    discretion_breaches: Collection[str] = (),
 ) -> ProcessingReport:
     """Apply every transition of every open case that is due at ``at`` (default: now);
-    one transaction per batch. ``major_rules`` maps power codes to their major-case rule:
-    a major penalty decision is filed (报备) with it, except about a third that the office
-    forgets (the supervision pass raises those).
-    ``categories`` maps power codes to their category (CF
-    items follow the penalty procedure)."""
+    one transaction per batch. Cases of every origin: internet applications the hub handed
+    over, counter and ex-officio cases registered here (``register_offline_cases``).
+
+    ``categories`` maps power codes to their category (CF items follow the penalty
+    procedure). ``major_rules`` maps power codes to their major-case rule: a major penalty
+    decision is filed (报备) with it, except about a third that the office forgets (the
+    supervision pass raises those). ``time_limits`` maps power codes to the promised limit
+    and unit a case runs under, recorded at acceptance with the acceptor (第十六条(二)).
+    ``discretion_breaches``: case numbers whose fine the simulated office sets above its
+    discretion level's range (the discretion check raises those)."""
     report = ProcessingReport()
     current = (at or now()).astimezone(CST)
     categories = categories or {}
     major_rules = major_rules or {}
+    time_limits = time_limits or {}
     after = ""
     while True:
         with transaction(engine) as connection:
             open_cases = connection.execute(
-                select(cases.c.case_number, cases.c.net_id, cases.c.state, applications.c.power_code,
-                       applications.c.submitted_at, applications.c.registered_at)
-                .join(applications, applications.c.net_id == cases.c.net_id)
+                select(cases.c.case_number, cases.c.net_id, cases.c.state, cases.c.power_code,
+                       func.coalesce(applications.c.submitted_at, case_registrations.c.submitted_at)
+                       .label("submitted_at"), cases.c.registered_at)
+                .select_from(cases.outerjoin(applications, applications.c.case_number == cases.c.case_number)
+                             .outerjoin(case_registrations, case_registrations.c.case_number == cases.c.case_number))
                 .where(cases.c.state.not_in(TERMINAL), cases.c.case_number > after)
                 .order_by(cases.c.case_number)
                 .limit(batch_size)
@@ -322,7 +337,10 @@ def advance_cases(
                         "time_limit": limit[0] if limit else None, "time_limit_unit": limit[1] if limit else None,
                     })
                     if transition.state == "accepted":
-                        accepted.append({"case_number": case.case_number, "accepted_at": at_text})
+                        limit_value, limit_unit = time_limits.get(case.power_code, (None, None))
+                        accepted.append({"case_number": case.case_number, "accepted_at": at_text,
+                                         "acceptor_code": officer[0], "acceptor_name": officer[1],
+                                         "time_limit": limit_value, "time_limit_unit": limit_unit})
                     if transition.step_status in PAUSE_OPENED:
                         pauses_opened.append({"case_number": case.case_number, "pause_no": offset,
                                               "kind": PAUSE_OPENED[transition.step_status], "started_at": at_text,
@@ -340,6 +358,9 @@ def advance_cases(
                         })
                     if transition.penalty:
                         decision = penalty_decision(case.case_number, seed, start, moment)
+                        if case.case_number in discretion_breaches:
+                            high = DISCRETION[str(decision["discretion_level"])][1]
+                            decision["fine_amount"] = (high + BREACH_YUAN) * 100
                         penalties.append(decision)
                         if (is_major(major_rules.get(case.power_code), result=None, penalty_decided=True,
                                      fine_fen=int(str(decision["fine_amount"])),
@@ -354,7 +375,8 @@ def advance_cases(
                         "status": transition.state, "at": at_text, "step": transition.node,
                         "opinion": transition.opinion, "reasons": None, "result": result,
                     })
-                    events.append((case.net_id, "processing", transition.state, None, {"step": offset}))
+                    events.append((case.net_id or case.case_number, "processing", transition.state, None,
+                                   {"step": offset}))
                 final = due[-1][0].state
                 secret = random.Random(f"{seed}:{case.case_number}:secret").random() < SECRET_SHARE
                 states.append({"case_number": case.case_number, "state": final,
@@ -385,3 +407,52 @@ def advance_cases(
                 bulk_insert(connection, status_outbox, outbox)
             record_events(connection, events, changed_at)
 
+
+
+COUNTER_CHANNELS = (0, 0, 0, 5, 7)  # mostly in person at the window
+OFFICE_SOURCES = ("日常检查", "投诉举报", "上级交办", "部门移送")
+
+
+def offline_registrations(
+    catalogue: Catalogue, *, seed: int, at: datetime, counter: int = 0, ex_officio: int = 0,
+) -> list[dict[str, Any]]:
+    """Seeded registrations of cases that never came through the internet: ``counter``
+    applications made at the window (网下申请) for items in use that take applications, and
+    ``ex_officio`` penalty cases opened by the office (依职权立案)."""
+    rng = random.Random(f"{seed}:offline:{at.isoformat()}")
+    in_use = catalogue.in_use()
+    applied = [item for item in in_use if item.category != "CF"]
+    penalties = [item for item in in_use if item.category == "CF"]
+    day = at.astimezone(CST).date()
+    records: list[dict[str, Any]] = []
+    for origin, count, items in (("counter", counter, applied), ("ex_officio", ex_officio, penalties)):
+        if count and not items:
+            raise ValueError(f"the catalogue has no item in use for {origin} cases")
+        for _ in range(count):
+            item = items[rng.randrange(len(items))]
+            party = _organisation(rng) if rng.random() < ORGANISATION_SHARE else _person(rng, day)
+            name = f"{party['name']}{item.name}" if origin == "counter" else f"{party['name']}涉嫌违法案"
+            summary = (f"{party['name']}到窗口申请{item.name}，材料已当场核对" if origin == "counter"
+                       else f"{rng.choice(OFFICE_SOURCES)}发现{party['name']}涉嫌违反{item.name}相关规定")
+            records.append({
+                "origin": origin, "power_code": item.code, "agency_code": item.agency_code,
+                "case_name": name[:200], "summary": summary,
+                "channel": rng.choice(COUNTER_CHANNELS) if origin == "counter" else 7,
+                "applicant_type": party["type"], "applicant_name": party["name"],
+                "applicant_id_type": party["id_type"], "applicant_id_number": party["id_number"],
+                "applicant_mobile": party.get("mobile"), "applicant_address": party.get("address"),
+                "submitted_at": iso(at - timedelta(minutes=rng.randint(5, 90))),
+            })
+    return records
+
+
+def register_offline_cases(
+    engine: Engine, catalogue: Catalogue, *, seed: int = 7, at: datetime | None = None, counter: int = 0,
+    ex_officio: int = 0,
+) -> list[str]:
+    """Register seeded counter and ex-officio cases (``offline_registrations``) the way the
+    case-processing system does; returns their case numbers."""
+    moment = (at or now()).astimezone(CST)
+    records = offline_registrations(catalogue, seed=seed, at=moment, counter=counter, ex_officio=ex_officio)
+    with transaction(engine) as connection:
+        return register_cases(connection, records, catalogue, at=moment)

@@ -34,9 +34,11 @@ from connectors.province_catalogue import (
     sign_catalogue_file,
 )
 from connectors.province_feed import (
+    CASE_PARTS,
     FEED_DIR,
     KINDS,
     MANIFEST,
+    ORPHAN,
     RECEIPTS_DIR,
     schema_name,
     verify_manifest,
@@ -68,8 +70,14 @@ def _receipt(batch_id: str, accepted: int, rejected: int, errors: list[dict[str,
     return receipt
 
 
-def check_batch(folder: Path, keyring: Keyring, reject_share: float) -> dict[str, Any]:
-    """The receipt for one complete batch folder."""
+KNOWN_CASES = "known_cases.txt"
+
+
+def check_batch(folder: Path, keyring: Keyring, reject_share: float,
+                known_cases: set[str] | None = None) -> dict[str, Any]:
+    """The receipt for one complete batch folder. ``known_cases``: the case numbers whose
+    base records the province has received so far; this batch's are added to it."""
+    known = known_cases if known_cases is not None else set()
     batch_id = folder.name
     try:
         document = orjson.loads((folder / MANIFEST).read_bytes())
@@ -107,12 +115,17 @@ def check_batch(folder: Path, keyring: Keyring, reject_share: float) -> dict[str
                 continue
             key = str(record.get("record_key", f"line {number}")) if isinstance(record, dict) else f"line {number}"
             problems = list(schemas.errors(schema_name(kind), record))
+            if kind == "case" and not problems:
+                known.add(key)
             if problems:
                 errors.extend(
                     {"kind": kind, "record_key": key, "code": f"SCHEMA_{p.keyword.upper()}", "path": p.path,
                      "message": f"数据校验不通过：{p.message}"}
                     for p in problems
                 )
+            elif kind in CASE_PARTS and record.get("case_number") not in known:
+                errors.append({"kind": kind, "record_key": key, "code": ORPHAN,
+                               "message": "办件基本信息未报送，不能接收其环节、结果或处罚信息"})
             elif reviewed_out(kind, key, record, reject_share):
                 errors.append({"kind": kind, "record_key": key, "code": REVIEW_CODE, "message": "省级平台审核未通过，请核实后重报"})
             else:
@@ -183,13 +196,16 @@ class ProvinceSimulator:
     def process_incoming(self) -> list[dict[str, Any]]:
         """One pass: answer every complete batch that has no receipt yet, oldest first."""
         keyring = load_keyring(self.trusted_keys)
+        known_path = self.folder / KNOWN_CASES
+        known = set(known_path.read_text().split()) if known_path.exists() else set()
         written = []
         feed = self.root / FEED_DIR
         for folder in sorted(p for p in feed.iterdir() if p.is_dir()):
             target = self.root / RECEIPTS_DIR / f"{folder.name}.receipt.json"
             if target.exists() or not (folder / MANIFEST).is_file():
                 continue  # answered already (a duplicate upload changes nothing), or not complete
-            receipt = check_batch(folder, keyring, self.reject_share)
+            receipt = check_batch(folder, keyring, self.reject_share, known)
+            known_path.write_text("\n".join(sorted(known)))
             partial = target.with_name(target.name + ".part")
             partial.write_bytes(orjson.dumps(receipt, option=orjson.OPT_INDENT_2))
             os.replace(partial, target)

@@ -38,7 +38,9 @@ def add_case(engine: Engine, n: int, at: datetime, *, case_name: str = "餐饮�
             applicant_id_type="resident_id", applicant_id_number="11010519491231002X",
             submitted_at=stamp, registered_at=stamp, bundle="inbound#1", envelope="{}",
         ))
-        connection.execute(cases.insert().values(case_number=number, net_id=f"NET{n:012d}", state="accepted", updated_at=stamp))
+        connection.execute(cases.insert().values(
+            case_number=number, net_id=f"NET{n:012d}", state="accepted", updated_at=stamp, power_code="XK-0001",
+            power_version=1, agency_code=AGENCY, registered_at=stamp))
         for step in range(1, steps + 1):
             connection.execute(case_steps.insert().values(
                 case_number=number, step_no=step, node="受理", department="审批科", officer_code="0101",

@@ -62,4 +62,5 @@ def test_postgresql_serialises_outbox_writers_in_the_database(exchange_engine: o
         triggers = connection.execute(
             text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'status_outbox'::regclass AND NOT tgisinternal")
         ).scalars().all()
-    assert triggers == ["status_outbox_serialise"]
+    # The lock that serialises writers, and the refusal of any change to a written row.
+    assert sorted(triggers) == ["status_outbox_refuse_change", "status_outbox_serialise"]

@@ -59,10 +59,13 @@ def test_rejected_rows_reach_the_stewards_and_go_again_once_fixed(hub: Hub) -> N
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
     hub.province.process_incoming()
     report = stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(2))
-    assert report["receipts"][0]["rejected"] == 1
+    # The case, and its step as an orphan: the province takes no step of a case it lacks.
+    assert report["receipts"][0]["rejected"] == 2
     state = marks(hub)
     mark, error = state[("case", case_number(2))]
     assert mark == "failed" and error is not None and "SCHEMA_MINLENGTH" in error
+    mark, error = state[("step", f"{case_number(2)}/1")]
+    assert mark == "failed" and error is not None and error.startswith("ORPHAN:")
     assert state[("case", case_number(1))][0] == "accepted"
     steward = (hub.settings.admin_root / "province" / "steward" / "rejected-rows.csv").read_text("utf-8-sig")
     assert case_number(2) in steward and case_number(1) not in steward
@@ -75,6 +78,11 @@ def test_rejected_rows_reach_the_stewards_and_go_again_once_fixed(hub: Hub) -> N
     hub.province.process_incoming()
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(5))
     assert marks(hub)[("case", case_number(2))] == ("accepted", None)
+    # Its case in, the orphaned step goes again unchanged, and is taken.
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(6))
+    hub.province.process_incoming()
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(7))
+    assert marks(hub)[("step", f"{case_number(2)}/1")] == ("accepted", None)
     steward = (hub.settings.admin_root / "province" / "steward" / "rejected-rows.csv").read_text("utf-8-sig")
     assert case_number(2) not in steward
 

@@ -66,7 +66,8 @@ def add_case(engine: Engine, serial: int, *, registered: datetime, accepted: dat
             submitted_at=registered.isoformat(), registered_at=registered.isoformat(), bundle="b", envelope="{}"))
         connection.execute(cases.insert().values(
             case_number=number, net_id=f"NET20260213{serial:06d}", state=state, updated_at=registered.isoformat(),
-            accepted_at=accepted.isoformat() if accepted else None))
+            accepted_at=accepted.isoformat() if accepted else None, power_code=CODE, power_version=1,
+            agency_code="3201000001", registered_at=registered.isoformat()))
         connection.execute(status_outbox.insert().values(
             net_id=f"NET20260213{serial:06d}", case_number=number, status=state, at=registered.isoformat()))
     return number
@@ -294,6 +295,7 @@ def add_penalty_case(engine: Engine, serial: int, code: str, decided: datetime, 
     number = add_case(engine, serial, registered=at(2026, 3, 2, 9), accepted=at(2026, 3, 2, 10))
     with transaction(engine) as connection:
         connection.execute(update(applications).where(applications.c.case_number == number).values(power_code=code))
+        connection.execute(update(cases).where(cases.c.case_number == number).values(power_code=code))
         connection.execute(penalty_cases.insert().values(
             case_number=number, occurred_on="2026-02-27", source="日常检查", facts="经查", procedure=2, decision=1,
             penalty_kinds=["fine"], fine_amount=fine_yuan * 100, confiscated_value=0, discretion_level=level,

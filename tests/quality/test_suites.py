@@ -126,10 +126,18 @@ REG = "2026-11-20T10:00:00+08:00"
 
 
 def case_frames(cases: list[tuple[str, str]], steps: list[tuple[str, int, int, str]],
-                results: list[tuple[str, str, int, int]], accepted: list[tuple[str, str]]) -> dict[str, pd.DataFrame]:
-    case_rows = pd.DataFrame([{"case_number": c, "net_id": f"NET-{c}", "state": "granted"} for c, _ in cases])
+                results: list[tuple[str, str, int, int]], accepted: list[tuple[str, str]],
+                *, origins: dict[str, str] | None = None, bad_party_ids: frozenset[str] = frozenset(),
+                unregistered: frozenset[str] = frozenset()) -> dict[str, pd.DataFrame]:
+    origins = origins or {}
+    case_rows = pd.DataFrame([
+        {"case_number": c, "net_id": None if origins.get(c, "internet") != "internet" else f"NET-{c}",
+         "state": "granted", "origin": origins.get(c, "internet")} for c, _ in cases
+    ])
     registered = pd.DataFrame([
-        {"case_number": c, "net_id": f"NET-{c}", "registered_at": REG, "summary": s} for c, s in cases
+        {"case_number": c, "net_id": None if origins.get(c, "internet") != "internet" else f"NET-{c}",
+         "registered_at": REG, "summary": s, "party_identifier_valid": c not in bad_party_ids}
+        for c, s in cases if c not in unregistered
     ])
     step_rows = pd.DataFrame([
         {"case_number": c, "step_no": n, "node": "审查", "status": st, "officer_name": "王建国",
@@ -172,6 +180,9 @@ def test_case_suites_pass_clean(gx_context: Any) -> None:
     ("fee off by more than 5%", "results.fee_within_5_percent", "B1"),
     ("repeated correction", "cases.repeated_correction", "B1"),
     ("correction after acceptance", "cases.correction_after_acceptance", "B1"),
+    ("counter case with a wrong party id", "cases.party_identifier_check_digit", "B1"),
+    ("case without a registration record", "cases.registered", "B2"),
+    ("unknown origin", "cases.valid_origin", "B1"),
 ])
 def test_case_suites_catch_each_seeded_defect(gx_context: Any, defect: str, rule: str, record: str) -> None:
     cases = list(CLEAN_CASES) + [("B1", "申请许可证件"), ("B2", "申请许可证件")]
@@ -192,8 +203,20 @@ def test_case_suites_catch_each_seeded_defect(gx_context: Any, defect: str, rule
         steps += [("B1", 2, 4, "2026-11-20T10:10:00+08:00"), ("B1", 3, 4, "2026-11-20T10:20:00+08:00")]
     elif defect == "correction after acceptance":
         steps.append(("B1", 2, 4, "2026-11-20T12:00:00+08:00"))
-    found = failures(validate(gx_context, case_frames(cases, steps, results, accepted), "t"))
-    assert set(found) == {rule}
+    # B1 a counter case and B2 an ex-officio one (no NET_ID): the same rules hold for them.
+    origins = {"B1": "counter", "B2": "ex_officio"}
+    bad_party_ids: frozenset[str] = frozenset()
+    unregistered: frozenset[str] = frozenset()
+    if defect == "counter case with a wrong party id":
+        bad_party_ids = frozenset({"B1"})
+    elif defect == "case without a registration record":
+        unregistered = frozenset({"B2"})
+    elif defect == "unknown origin":
+        origins["B1"] = "fax"
+    found = failures(validate(gx_context, case_frames(
+        cases, steps, results, accepted, origins=origins, bad_party_ids=bad_party_ids, unregistered=unregistered), "t"))
+    # A case nobody registered has no summary either.
+    assert set(found) == {rule} | ({"cases.summary_present"} if rule == "cases.registered" else set())
     assert found[rule].record_ids == [record]
 
 

@@ -65,7 +65,9 @@ def test_an_accepted_application_is_handed_over_with_its_case_number(
     assert handed.application["applicant_address"] is None
     assert handed.application["bundle"] == "inbound#4" and handed.application["envelope"] == record.payload
     assert handed.case == {"case_number": "32010000010000000007", "net_id": record.net_id,
-                           "state": "registered", "updated_at": AT}
+                           "state": "registered", "updated_at": AT, "origin": "internet",
+                           "power_code": item.code, "power_version": item.version,
+                           "agency_code": envelope["agency_code"], "registered_at": AT}
     assert [(m["idx"], m["material_code"], m["sha256"]) for m in handed.materials] == [
         (0, "APP_FORM", PDF_SHA), (1, "ID_COPY", JPG_SHA)
     ]
