@@ -238,11 +238,10 @@ def allocate_case_numbers(connection: Connection, agency_code: str, count: int) 
     One upsert with ``RETURNING``: the row stays locked until the transaction ends, so the
     hub's loads and the case-processing system's own registrations (``case_registration``)
     never draw the same number."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    statement = upsert(case_sequences).values(agency_code=agency_code, last_value=count)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(case_sequences).values(agency_code=agency_code, last_value=count)
     last = int(connection.execute(
         statement.on_conflict_do_update(
             index_elements=[case_sequences.c.agency_code],
