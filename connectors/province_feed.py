@@ -43,6 +43,7 @@ from connectors.clock import iso, now
 from connectors.db import (
     alarms,
     applications,
+    case_corrections,
     case_filings,
     case_registrations,
     case_results,
@@ -64,12 +65,12 @@ from schemas import load_schema
 
 FORMAT = "pehub-province-feed/1"
 # Record kinds in file order; alerts and penalty cases get a file only when present.
-KINDS = ("case", "step", "result", "penalty", "alert", "filing", "catalogue_change")
+KINDS = ("case", "step", "result", "penalty", "alert", "filing", "correction", "catalogue_change")
 ALWAYS_FILED = ("case", "step", "result", "catalogue_change")
 MARKS = ("pending", "sent", "accepted", "failed")
 # Record kinds that belong to a case: the province takes them only after the case's base
 # record, and refuses them as ORPHAN before; such a row goes again once its case is in.
-CASE_PARTS = ("step", "result", "penalty", "filing")
+CASE_PARTS = ("step", "result", "penalty", "filing", "correction")
 ORPHAN = "ORPHAN"
 LAG_ALARM = "PROVINCE_FEED_LAG"
 LAG_LIMIT = timedelta(hours=20)  # the rule is 24 hours; the alarm leaves time to act
@@ -228,6 +229,29 @@ def _filings_by_key(connection: Connection, keys: list[str]) -> Iterator[SourceR
         yield _filing_record(row)
 
 
+def _correction_record(row: Any) -> SourceRow:
+    key = f"{row.case_number}/c{row.id}"
+    changed = sorted(row.after) if isinstance(row.after, dict) else []
+    record = {
+        "record_key": key, "correction_id": row.id, "case_number": row.case_number, "target": row.target,
+        "row_key": row.record_key, "action": row.action, "fields": changed, "reason": row.reason,
+        "requested_by": row.requested_by, "approved_by": row.approved_by, "corrected_at": row.at,
+    }
+    return key, record, row.at
+
+
+def _corrections_since(connection: Connection, since: str) -> Iterator[SourceRow]:
+    query = select(case_corrections).where(case_corrections.c.at >= since, case_corrections.c.state == "applied")
+    for row in connection.execute(query):
+        yield _correction_record(row)
+
+
+def _corrections_by_key(connection: Connection, keys: list[str]) -> Iterator[SourceRow]:
+    ids = [int(key.rsplit("/c", 1)[1]) for key in keys]
+    for row in connection.execute(select(case_corrections).where(case_corrections.c.id.in_(ids))):
+        yield _correction_record(row)
+
+
 def _catalogue_transitions(connection: Connection) -> Table | None:
     """The catalogue store's change history, when this database has one (reflected, so the
     feed does not depend on the catalogue store's module)."""
@@ -282,6 +306,7 @@ SOURCES: dict[str, Source] = {
     "result": Source(_results_since, _results_by_key),
     "penalty": Source(_penalties_since, _penalties_by_key),
     "filing": Source(_filings_since, _filings_by_key),
+    "correction": Source(_corrections_since, _corrections_by_key),
     "catalogue_change": Source(_changes_since, _changes_by_key),
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.suites import SUITES
-from hub import documents_cli
+from hub import correct_cli, documents_cli
 from hub.airflow_env import DEFAULT_BROKER_URL, EXECUTORS, PROJECT_ROOT
 from hub.settings import ZONE_CHOICES
 
@@ -642,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_supervision_commands(commands)
     documents_cli.add_commands(commands)
+    correct_cli.add_commands(commands)
 
     shared = commands.add_parser(
         "shared", help="the folders a zone's Celery worker hosts must share").add_subparsers(
