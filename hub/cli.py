@@ -174,8 +174,8 @@ def cmd_simulate_processing(args: argparse.Namespace) -> int:
         settings = load_settings()
         numbers = register_offline_cases(zone_engine(settings, "admin"), load_catalogue(settings), seed=args.seed,
                                          counter=args.counter, ex_officio=args.ex_officio)
-        _print_json({"registered": numbers})
-
+        _print_json({"registered": numbers, **case_processing(seed=args.seed)})
+        return 0
     _print_json(case_processing(seed=args.seed))
     return 0
 
@@ -243,14 +243,29 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from connectors.provenance import trace
     from hub.settings import ZONES, load_settings
     from hub.zones import zone_engine
-    from rules.identifiers import net_id_format_error
+    from rules.identifiers import is_case_number, net_id_format_error
 
-    malformed = net_id_format_error(args.net_id)
-    if malformed:
-        print(malformed, file=sys.stderr)
-        return 2
     settings = load_settings()
     engines = [(zone, zone_engine(settings, zone)) for zone in ZONES if settings.loads(zone)]
+    if is_case_number(args.net_id) and settings.loads("admin"):
+        # A case number: an internet case is traced by its NET_ID, any other by its number.
+        from sqlalchemy import select
+
+        from connectors.db import cases
+
+        with zone_engine(settings, "admin").connect() as connection:
+            found = connection.execute(select(cases.c.net_id, cases.c.origin)
+                                       .where(cases.c.case_number == args.net_id)).first()
+        if found is not None and found.net_id:
+            print(f"case {args.net_id} is the internet application {found.net_id}")
+            args.net_id = found.net_id
+        elif found is not None:
+            print(f"case {args.net_id} ({found.origin}: registered by the case-processing system, no NET_ID)")
+    else:
+        malformed = net_id_format_error(args.net_id)
+        if malformed:
+            print(malformed + " (or give a case number)", file=sys.stderr)
+            return 2
     events = trace(engines, args.net_id)
     if not events:
         print(f"{args.net_id}: no record of this id in {', '.join(z for z, _ in engines)} zone(s)")
@@ -570,8 +585,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.add_argument("revision", nargs="?", default="head")
     db_upgrade.set_defaults(func=cmd_db_upgrade)
 
-    trace = commands.add_parser("trace", help="where is this application? its whole path")
-    trace.add_argument("net_id")
+    trace = commands.add_parser("trace", help="where is this application or case? its whole path")
+    trace.add_argument("net_id", help="a NET_ID, or a case number (办件流水号) of any origin")
     trace.add_argument("--json", action="store_true")
     trace.set_defaults(func=cmd_trace)
 

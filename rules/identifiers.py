@@ -122,3 +122,11 @@ def net_id_format_error(net_id: str) -> str | None:
         f"{net_id!r} is not a NET_ID: it must be 'NET', the 8-digit submission date (YYYYMMDD), "
         "then 6 to 12 digits or capital letters, e.g. NET20261121000001"
     )
+
+
+def is_case_number(text: str) -> bool:
+    """Whether ``text`` has the form of a case number (办件流水号): the 10-character agency
+    code and a 10-digit sequence (DOMAIN "Identifiers")."""
+    import re
+
+    return re.fullmatch(r"[0-9A-Z]{10}[0-9]{10}", text) is not None

@@ -62,6 +62,49 @@ def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixt
     )
 
 
+def test_trace_by_case_number_and_correct_from_the_command_line(
+    hub_env: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["keys", "init"]) == 0
+    assert main(["generate", "--count", "5", "--seed", "3", "--date", str(date(2026, 11, 20))]) == 0
+    with shifted(registration_shift(date(2026, 11, 20))):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            assert main(["run", stage]) == 0
+    capsys.readouterr()
+    # A counter case, registered the way the case-processing system does, then processed.
+    assert main(["simulate", "processing", "--counter", "1"]) == 0
+    counter = json.loads(capsys.readouterr().out)["registered"][0]
+    assert main(["trace", counter]) == 0
+    out = capsys.readouterr().out
+    assert f"case {counter} (counter" in out and "case_register" in out
+    internet = next(number for number in _case_numbers() if number != counter)
+    assert main(["trace", internet]) == 0
+    assert f"case {internet} is the internet application NET" in capsys.readouterr().out
+
+    base = ["correct", "set", "--table", "case_registrations", "--case", counter,
+            "--set", "summary=窗口申请材料摘要更正为完整表述", "--requested-by", "王建国"]
+    assert main([*base, "--reason", "摘要录入不完整，经核实更正", "--approved-by", "王建国"]) == 2
+    assert "审批人不能是申请人本人" in capsys.readouterr().err
+    assert main([*base, "--reason", "摘要录入不完整，经核实更正", "--approved-by", "李秀英"]) == 0
+    assert "correction #1 applied" in capsys.readouterr().out
+    assert main(["correct", "list", "--case", counter]) == 0
+    listed = capsys.readouterr().out
+    assert "approved by 李秀英" in listed and "summary" in listed
+    assert main(["trace", counter]) == 0
+    assert "correction" in capsys.readouterr().out
+
+
+def _case_numbers() -> list[str]:
+    from sqlalchemy import select
+
+    from connectors.db import cases
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+
+    with zone_engine(load_settings(), "admin").connect() as connection:
+        return list(connection.execute(select(cases.c.case_number).order_by(cases.c.case_number)).scalars())
+
+
 def test_each_stage_logs_what_it_did_and_what_stopped_it(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
