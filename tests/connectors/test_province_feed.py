@@ -327,3 +327,29 @@ def test_a_filing_goes_up_and_the_province_accepts_it(hub: Hub) -> None:
     assert marks(hub)[("filing", case_number(1))] == ("accepted", None)
     remote = next((hub.province.root / "feed").rglob("filing.jsonl")).read_text("utf-8")
     assert "法制处 张三" not in remote  # who filed stays in the hub
+
+
+def test_counter_and_ex_officio_cases_reach_the_province_before_their_steps(hub: Hub) -> None:
+    from hub import stages as hub_stages
+    from hub.simulators.processing import register_offline_cases
+    from hub.zones import load_catalogue
+
+    numbers = register_offline_cases(hub.engine, load_catalogue(hub.settings), seed=5, at=hours(0), counter=1,
+                                     ex_officio=1)
+    hub_stages.case_processing(hub.settings, seed=5, at=hours(24 * 20))
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(24 * 20))
+    [receipt] = hub.province.process_incoming()
+    # Every step and decision of the two cases taken: none refused as an orphan.
+    assert receipt["rejected"] == 0 and receipt["accepted"] > 2, receipt["errors"][:3]
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(24 * 20 + 1))
+    with hub.engine.connect() as connection:
+        records = {r.record_key: r.record for r in connection.execute(
+            select(province_sync.c.record_key, province_sync.c.record).where(province_sync.c.kind == "case"))}
+        steps = connection.execute(select(province_sync.c.record_key, province_sync.c.mark).where(
+            province_sync.c.kind == "step")).all()
+    assert [records[n]["origin"] for n in numbers] == ["counter", "ex_officio"]
+    assert all(records[n]["net_id"] is None and records[n]["channel"] != 1 for n in numbers)
+    # 第十六条(二): the acceptor, the acceptance time and the time limit go up with the case.
+    accepted = [records[n] for n in numbers if records[n]["accepted_at"]]
+    assert accepted and all(r["acceptor_name"] and r["time_limit"] for r in accepted)
+    assert steps and {mark for _, mark in steps} == {"accepted"}
