@@ -71,6 +71,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print("Supervision (电子监察: hub supervise alerts, hub supervise orders, hub calendar show YEAR):")
     print(demo.supervision_text())
+    print()
+    print("Cases the case-processing system opened itself (hub trace CASE_NUMBER; corrections: hub correct):")
+    print(demo.origins_text(province["offline"]))
     from hub.settings import load_settings as _load
 
     reports = _load().quality_root / "supervision"

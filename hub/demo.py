@@ -197,7 +197,8 @@ def format_summary(counts: dict[str, Any]) -> str:
         ("in flight", counts["in_flight"]),
         ("status changes published", counts["status_changes_published"]),
         ("status changes held for review", counts["status_changes_held"]),
-        ("status changes withheld (minors, secrets)", counts["status_changes_withheld"]),
+        ("status changes withheld (minors, secrets; counter and ex-officio cases: no status page)",
+         counts["status_changes_withheld"]),
         ("applications with a public status page", counts["public_documents"]),
     ]
     width = max(len(label) for label, _ in rows)
@@ -228,9 +229,10 @@ def simulated_evenings() -> list[datetime]:
     return [*evenings, datetime.now(CST).replace(microsecond=0) - timedelta(minutes=5)]
 
 
-def simulated_round(settings: Any, moment: datetime) -> None:
+def simulated_round(settings: Any, moment: datetime, breaches: tuple[str, ...] = ()) -> None:
     """One round of the loop's stages and the province report with the hub's clock at
-    ``moment`` (simulation only)."""
+    ``moment`` (simulation only); ``breaches``: cases whose fine the simulated office sets
+    out of its discretion range."""
     from connectors.clock import running_at
     from hub import province, stages
     from hub.settings import load_settings
@@ -241,7 +243,10 @@ def simulated_round(settings: Any, moment: datetime) -> None:
         with running_at(moment):
             evening_settings = load_settings()
             for name in EVENING_STAGES:
-                stages.STAGES[name](evening_settings)
+                if name == "case_processing":
+                    stages.case_processing(evening_settings, discretion_breaches=breaches)
+                else:
+                    stages.STAGES[name](evening_settings)
             province.province_report(evening_settings)
     finally:
         if saved is None:
@@ -273,6 +278,61 @@ def issue_demo_order(settings: Any, evening: datetime) -> str:
         order = issue_order(engine, case_number=number, issued_by="监察室 李明",
                             instruction="请说明办理进度并按承诺时限办结", deadline=deadline)
     return f"supervision order {order} issued on {number} ({evening:%m-%d}), deadline {deadline:%Y-%m-%d %H:%M}"
+
+
+OFFLINE_SEED = 7
+
+
+def register_offline_cases(settings: Any) -> dict[str, str]:
+    """The cases the case-processing system opens itself on the submission day: one counter
+    application (网下申请) and one penalty case opened ex officio (依职权立案) that goes on
+    to a decision; the simulated office will set its fine out of its discretion range.
+    Returns their case numbers by role."""
+    from connectors.clock import CST
+    from hub.simulators.processing import PENALTY_SCENARIOS, register_offline_cases, scenario_for
+    from hub.zones import load_catalogue, zone_engine
+
+    engine = zone_engine(settings, "admin")
+    catalogue = load_catalogue(settings)
+    opened = datetime.combine(submission_day(), time(10, 0), CST)
+    [counter] = register_offline_cases(engine, catalogue, seed=OFFLINE_SEED, at=opened, counter=1)
+    deciding = [name for name, steps in PENALTY_SCENARIOS.items() if any(t.penalty for t in steps)]
+    for attempt in range(1, 10):
+        [number] = register_offline_cases(engine, catalogue, seed=OFFLINE_SEED, ex_officio=1,
+                                          at=opened + timedelta(minutes=attempt))
+        if scenario_for(number, OFFLINE_SEED, "CF") in deciding:
+            return {"counter": counter, "ex_officio": number}
+    raise RuntimeError("no ex-officio case of the demo goes on to a penalty decision")
+
+
+def origins_text(offline: dict[str, str]) -> str:
+    """The counter case and the ex-officio penalty as the province, supervision and the
+    public lists see them."""
+    from sqlalchemy import select
+
+    from connectors.db import cases, province_sync
+    from connectors.supervision import open_alerts
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+
+    engine = zone_engine(load_settings(), "admin")
+    lines = []
+    with engine.connect() as connection:
+        for role, number in offline.items():
+            case = connection.execute(select(cases).where(cases.c.case_number == number)).one()
+            marks = dict(connection.execute(select(province_sync.c.kind, province_sync.c.mark).where(
+                province_sync.c.kind == "case", province_sync.c.record_key == number)).all())
+            accepted = (f", accepted {case.accepted_at[:16]} by {case.acceptor_name}, time limit "
+                        f"{case.time_limit} {case.time_limit_unit}") if case.accepted_at else ""
+            lines.append(f"  {number}  {role:<10} {case.state:<12} (no NET_ID{accepted}); "
+                         f"province case record: {marks.get('case', 'not sent')}")
+    breach = [a for a in open_alerts(engine) if a["case_number"] == offline["ex_officio"]
+              and a["rule"].startswith("DISCRETION")]
+    for alert in breach:
+        lines.append(f"  {alert['rule']} ({alert['level']}) on {alert['case_number']}: {alert['detail']}")
+    if not breach:
+        lines.append(f"  {offline['ex_officio']}: no discretion alert open (not decided yet)")
+    return "\n".join(lines)
 
 
 def file_one_major_case_late(settings: Any) -> str | None:
@@ -313,10 +373,14 @@ def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print
     saved = os.environ.get("AIRFLOW_CONN_PROVINCE_SFTP")
     os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = simulator.connection_uri()
     try:
+        offline = register_offline_cases(settings)
+        say(f"[demo] the case-processing system registered counter case {offline['counter']} and opened penalty "
+            f"case {offline['ex_officio']} ex officio (its fine will be set out of its discretion range)")
+        breaches = (offline["ex_officio"],)
         evenings = simulated_evenings()
         order_evening = evenings[-6] if len(evenings) > 6 else None
         for evening in evenings:
-            simulated_round(settings, evening)
+            simulated_round(settings, evening, breaches)
             if evening == order_evening:
                 say(f"[demo] {issue_demo_order(settings, evening)}")
             simulator.process_incoming()
@@ -335,7 +399,7 @@ def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print
             os.environ.pop("AIRFLOW_CONN_PROVINCE_SFTP", None)
         else:
             os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = saved
-    return {"dag_runs": states, "receipts": receipts, "status": province.status(settings)}
+    return {"dag_runs": states, "receipts": receipts, "status": province.status(settings), "offline": offline}
 
 
 def supervision_text() -> str:
