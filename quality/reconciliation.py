@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, func, select, true
 
 from connectors.db import (
     applications,
+    case_registrations,
     cases,
     catalogue_publications,
     ferry_applied,
@@ -31,6 +32,7 @@ from connectors.db import (
     status_outbox,
 )
 from connectors.public_feed import status_documents
+from rules.cases import CASE_ORIGINS, INTERNET
 from schemas.exceptions import TerminalError
 
 
@@ -65,6 +67,9 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
                 internet, select(func.count()).select_from(intake_claims).where(intake_claims.c.sequence == sequence)
             )
     accepted = _count(admin, select(func.count()).select_from(applications))
+    with admin.connect() as connection:
+        by_origin: dict[str, int] = dict(connection.execute(select(cases.c.origin, func.count()).group_by(cases.c.origin)).all())
+        registered = int(connection.execute(select(func.count()).select_from(case_registrations)).scalar() or 0)
     rejected = _count(admin, select(func.count()).select_from(rejections))
     duplicates = _count(
         admin, select(func.count()).select_from(inbound_records).where(inbound_records.c.outcome == "duplicate")
@@ -132,6 +137,10 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         == carried_out + held + withheld + unsent,
         "public status events = published - on the ferry - retracted": public_events
         == carried_out - on_the_ferry - retracted,
+        # Every accepted application is a case, and every other case has its registration.
+        "internet cases = accepted applications": by_origin.get(INTERNET, 0) == accepted,
+        "counter + ex-officio cases = their registrations": sum(
+            n for origin, n in by_origin.items() if origin != INTERNET) == registered,
     }
     return {
         "submitted": submitted,
@@ -143,6 +152,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         "quarantined_bundles": len(quarantined_bundles),
         "duplicates": duplicates,
         "in_flight": in_transit + staged,
+        "cases_by_origin": {origin: by_origin.get(origin, 0) for origin in CASE_ORIGINS},
         "status_changes": status_changes,
         "status_changes_published": carried_out,
         "status_changes_held": held,

@@ -34,6 +34,7 @@ from hub import stages
 from hub.simulators.processing import offline_registrations, register_offline_cases
 from hub.zones import load_catalogue, zone_engine
 from quality.data import load_case_frames, load_penalties
+from quality.reconciliation import reconcile
 from rules.corrections import CorrectionRequest
 
 REGISTERED = now().astimezone(CST) - timedelta(days=40)
@@ -126,6 +127,10 @@ def test_offline_cases_publish_their_decisions_but_no_status_document(offline: t
     for event_id, fine in decided:
         assert disclosed[event_id]["kind"] == "penalty"
         assert disclosed[event_id]["fine_amount"] == f"{fine // 100}.{fine % 100:02d}"
+    # Reconciliation counts them and still balances.
+    counts = reconcile(zone_engine(settings, "internet"), engine, settings.public_root)
+    assert counts["cases_by_origin"] == {"internet": 0, "counter": 2, "ex_officio": 6}
+    assert counts["balanced"], counts["checks"]
     # The quality suites see every origin.
     frames = load_case_frames(engine)
     assert set(numbers) <= set(frames["cases"]["case_number"])
