@@ -26,6 +26,8 @@ CHANNELS: Final = {0: "现场", 1: "网上", 2: "电话", 3: "传真", 5: "信�
 ONLINE_CHANNEL: Final = 1
 # Categories whose cases start only on an application; the others may be opened ex officio.
 APPLICATION_ONLY: Final = frozenset({"XK", "QR", "GF", "SP"})
+# Categories whose cases the office opens itself, never on an application at the counter.
+EX_OFFICIO_ONLY: Final = frozenset({"CF", "QZ"})
 SUMMARY_MIN_LENGTH: Final = 5
 PARTY_TYPES: Final = ("person", "organisation")
 REGISTRATION_FIELDS: Final = (
@@ -86,6 +88,8 @@ def registration_problems(
             problem("ITEM_NOT_IN_USE", "power_code", f"权力事项 {item.code} 状态为 {item.state}，不能新建办件")
         if origin == EX_OFFICIO and item.category in APPLICATION_ONLY:
             problem("NOT_EX_OFFICIO", "origin", f"{item.category} 类事项须依申请办理，不能依职权立案")
+        if origin == COUNTER and item.category in EX_OFFICIO_ONLY:
+            problem("NOT_ON_APPLICATION", "origin", f"{item.category} 类事项由机关依职权立案，不受理窗口申请")
     channel = record["channel"]
     if channel not in CHANNELS:
         problem("CHANNEL", "channel", f"申请方式 {channel!r} 无效")

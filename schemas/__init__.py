@@ -35,6 +35,7 @@ SCHEMA_NAMES = (
     "province_penalty",
     "province_alert",
     "province_filing",
+    "province_correction",
     "province_catalogue_change",
     "province_manifest",
     "province_receipt",

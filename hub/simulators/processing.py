@@ -45,6 +45,7 @@ from connectors.db import (
 from connectors.provenance import record_events
 from connectors.supervision import TERMINAL_STATES as TERMINAL
 from hub.simulators.applicants import ORGANISATION_SHARE, _organisation, _person
+from rules.cases import APPLICATION_ONLY, EX_OFFICIO_ONLY
 from rules.catalogue import Catalogue
 from rules.major_cases import is_major
 
@@ -421,7 +422,8 @@ def offline_registrations(
     ``ex_officio`` penalty cases opened by the office (依职权立案)."""
     rng = random.Random(f"{seed}:offline:{at.isoformat()}")
     in_use = catalogue.in_use()
-    applied = [item for item in in_use if item.category != "CF"]
+    applied = [item for item in in_use if item.category in APPLICATION_ONLY] or [
+        item for item in in_use if item.category not in EX_OFFICIO_ONLY]
     penalties = [item for item in in_use if item.category == "CF"]
     day = at.astimezone(CST).date()
     records: list[dict[str, Any]] = []
