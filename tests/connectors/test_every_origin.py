@@ -245,3 +245,29 @@ def test_case_data_is_deleted_only_through_a_correction(offline: tuple[Any, list
         left = connection.execute(select(case_steps.c.step_no).where(case_steps.c.case_number == number)
                                   .order_by(case_steps.c.step_no)).scalars().all()
     assert left == steps[:-1] and applied.before["step_no"] == steps[-1] and applied.after is None
+
+
+def test_a_crash_after_the_put_rebuilds_offline_disclosures_byte_for_byte(offline: tuple[Any, list[str]]) -> None:
+    from dataclasses import replace
+
+    from connectors.exchange import publish_status
+    from ferry.transport import LocalFolderTransport
+
+    settings, _ = offline
+
+    class CrashAfterPut(LocalFolderTransport):
+        def put(self, name: str, source: Any) -> None:
+            super().put(name, source)
+            raise RuntimeError("crash after put")
+
+    sender = replace(stages.channel_sender(settings, "outbound"),
+                     transport=CrashAfterPut(settings.channel_dir("outbound")))
+    with pytest.raises(RuntimeError, match="crash after put"):
+        publish_status(sender, catalogue=load_catalogue(settings))
+    assert stages.portal_publish(settings)["applied"] == ["outbound#1"]
+    disclosed = _public_disclosures(settings)
+    assert disclosed  # the ex-officio decisions' records went in the crashed bundle
+    # Rebuilt from the ledger with the offline cases' 双公示 records: the same bytes.
+    assert stages.status_publish(settings)["bundles"] == ["outbound#1"]
+    assert stages.portal_publish(settings)["duplicates"] == ["outbound#1"]
+    assert _public_disclosures(settings) == disclosed
