@@ -29,8 +29,8 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from connectors.clock import CST, iso
 from connectors.db import (
-    applications,
     case_results,
+    cases,
     rejections,
     supervision_alerts,
     supervision_clocks,
@@ -478,7 +478,7 @@ def monthly_statistics(
     A case belongs to the department of its case-level promised clock; an application or
     case without one (rejected, or not read by the supervision pass yet) to
     ``catalogue_departments[power_code]``, else to the department most of that item's
-    case clocks have, else to ``未分配处室``. Registered: ``applications.registered_at``;
+    case clocks have, else to ``未分配处室``. Registered: ``cases.registered_at`` (every origin);
     rejected: ``rejections.rejected_at`` (rate: rejected / (registered + rejected));
     finished: ``case_results.finished_at``; on time and late: case-level promised clocks
     finished in the month (rate: late / (on time + late)); alerts: those that reached their
@@ -506,17 +506,18 @@ def monthly_statistics(
                 select(clocks.case_number, clocks.department, clocks.power_code).where(case_clock)):
             case_departments[case_number] = department
             item_departments[power_code][department] += 1
+        # Cases of every origin (internet, counter, ex officio).
         registered = connection.execute(
-            select(applications.c.case_number, applications.c.power_code, applications.c.registered_at)
-            .where(or_(*(near(applications.c.registered_at, start, _shift_month(start, 1)) for start in months)))
+            select(cases.c.case_number, cases.c.power_code, cases.c.registered_at)
+            .where(or_(*(near(cases.c.registered_at, start, _shift_month(start, 1)) for start in months)))
         ).all()
         rejected = connection.execute(
             select(rejections.c.rejected_at, rejections.c.envelope)
             .where(near(rejections.c.rejected_at, first, after))
         ).all()
         finished = connection.execute(
-            select(case_results.c.case_number, case_results.c.finished_at, applications.c.power_code)
-            .select_from(case_results.join(applications, applications.c.case_number == case_results.c.case_number))
+            select(case_results.c.case_number, case_results.c.finished_at, cases.c.power_code)
+            .select_from(case_results.join(cases, cases.c.case_number == case_results.c.case_number))
             .where(near(case_results.c.finished_at, first, after))
         ).all()
         timed = connection.execute(

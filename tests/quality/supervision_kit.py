@@ -81,6 +81,13 @@ def case(n: int) -> dict[str, Any]:
             "updated_at": "2026-12-01T10:00:00+08:00"}
 
 
+def registered_case(n: int, power_code: str, registered_at: str, origin: str = "internet") -> dict[str, Any]:
+    """The ``cases`` row of a case of any origin (an internet one has its ``application``)."""
+    return {"case_number": case_number(n), "net_id": f"NET20261001{n:06d}" if origin == "internet" else None,
+            "state": "in_progress", "updated_at": registered_at, "origin": origin, "power_code": power_code,
+            "power_version": 1, "agency_code": AGENCY, "registered_at": registered_at}
+
+
 def result(n: int, finished_at: str) -> dict[str, Any]:
     return {"case_number": case_number(n), "result": 2, "finished_at": finished_at, "note": "准予许可"}
 

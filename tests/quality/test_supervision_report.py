@@ -23,6 +23,7 @@ from supervision_kit import (
     clock,
     dashboard_rows,
     insert,
+    registered_case,
     rejected_envelope,
     rejection,
     result,
@@ -185,7 +186,13 @@ def _statistics_rows() -> dict[str, list[dict[str, Any]]]:
         alert(5, 201, "alarm", "审批二处", "2026-11-16T10:00:00+08:00", power_code="P2", rule="late_penalty"),
         alert(6, 202, "warning", "审批二处", "2026-10-16T10:00:00+08:00", power_code="P2", state="lifted"),
     ]
-    return {"applications": [application(n, p, at) for n, p, at in registered], "supervision_clocks": clocks,
+    # A counter case and an ex-officio one count like the internet cases (they have no application).
+    offline = [(107, "P1", "2026-11-21T09:00:00+08:00", "counter"), (210, "P2", "2025-11-08T10:00:00+08:00",
+                                                                      "ex_officio")]
+    return {"applications": [application(n, p, at) for n, p, at in registered],
+            "cases": [registered_case(n, p, at) for n, p, at in registered]
+            + [registered_case(n, p, at, o) for n, p, at, o in offline],
+            "supervision_clocks": clocks,
             "case_results": results, "rejections": rejected, "supervision_alerts": alerts}
 
 
@@ -206,8 +213,8 @@ def test_monthly_statistics(statistics_engine: Engine) -> None:
     # registered, previous month, MoM %, last year, YoY %, rejected, rejection %, finished,
     # on time, late, overdue %, reminders, warnings, alarms
     assert _figures(rows) == {
-        ("审批一处", "P1"): (3, 2, 50.0, 0, None, 1, 25.0, 2, 1, 1, 50.0, 1, 1, 0),
-        ("审批二处", "P2"): (1, 4, -75.0, 2, -50.0, 0, 0.0, 3, 2, 1, 33.3, 0, 0, 2),
+        ("审批一处", "P1"): (4, 2, 100.0, 0, None, 1, 20.0, 2, 1, 1, 50.0, 1, 1, 0),
+        ("审批二处", "P2"): (1, 4, -75.0, 3, -66.7, 0, 0.0, 3, 2, 1, 33.3, 0, 0, 2),
         ("审批二处", "P3"): (0, 1, -100.0, 0, None, 0, None, 0, 0, 0, None, 0, 0, 0),
         ("执法支队", "P4"): (0, 0, None, 0, None, 2, 100.0, 0, 0, 0, None, 0, 0, 0),
         ("未分配处室", ""): (0, 0, None, 0, None, 1, 100.0, 0, 0, 0, None, 0, 0, 0),
@@ -221,9 +228,9 @@ def test_departments_come_from_the_clock_then_the_catalogue_then_the_item(statis
     assert unmapped[("未分配处室", "P4")][5] == 2 and ("执法支队", "P4") not in unmapped
     mapped = _figures(monthly_statistics(statistics_engine, "2026-11",
                                          catalogue_departments={"P1": "综合处", "P4": "执法支队"}))
-    # Case 103 has no clock and the rejected P1 application none either: the catalogue's
-    # department; cases with a clock stay with the clock's department.
-    assert mapped[("综合处", "P1")][:7] == (1, 0, None, 0, None, 1, 50.0)
+    # Cases 103 and 107 (counter) have no clock and the rejected P1 application none either:
+    # the catalogue's department; cases with a clock stay with the clock's department.
+    assert mapped[("综合处", "P1")][:7] == (2, 0, None, 0, None, 1, 33.3)
     assert mapped[("审批一处", "P1")][:7] == (2, 2, 0.0, 0, None, 0, 0.0)
 
 
@@ -245,7 +252,7 @@ def test_statistics_files(statistics_engine: Engine, tmp_path: Path) -> None:
     assert lines[1] == [n for n, _ in STATISTICS_COLUMNS]
     by_key = {(line[1], line[2]): dict(zip(lines[1], line)) for line in lines[2:]}
     p1 = by_key[("审批一处", "P1")]
-    assert (p1["registered"], p1["month_on_month_percent"], p1["year_on_year_percent"]) == ("3", "50.0", "")
+    assert (p1["registered"], p1["month_on_month_percent"], p1["year_on_year_percent"]) == ("4", "100.0", "")
     assert by_key[("审批二处", "P3")]["rejection_rate_percent"] == ""
     assert APPLICANT_NAME.encode() not in raw
 
@@ -253,7 +260,7 @@ def test_statistics_files(statistics_engine: Engine, tmp_path: Path) -> None:
     assert table.column_names == [n for n, _ in STATISTICS_COLUMNS]
     assert table.schema.field("overdue_rate_percent").metadata == {b"label": "超期率(%)".encode()}
     records = {(r["department"], r["power_code"]): r for r in table.to_pylist()}
-    assert records[("审批二处", "P2")]["year_on_year_percent"] == -50.0
+    assert records[("审批二处", "P2")]["year_on_year_percent"] == -66.7
     assert records[("审批一处", "P1")]["year_on_year_percent"] is None
     assert records[("审批二处", "P2")]["registered_previous_month"] == 4
     assert len(records) == len(lines) - 2 == 5
