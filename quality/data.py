@@ -32,7 +32,7 @@ from connectors.db import (
 from quality.reconciliation import ProvincialCounts, on_day
 from rules.cases import CASE_ORIGINS
 from rules.catalogue import CATEGORIES, DISCLOSURE_FIELDS, STATES
-from rules.identifiers import is_valid_org_code, is_valid_resident_id, is_valid_uscc
+from rules.identifiers import identifier_valid
 from rules.workdays import working_days_between
 
 PENALTY_TABLE = "penalty_cases"
@@ -84,20 +84,6 @@ VALID_STATES = tuple(STATES)
 
 
 # --- applications ---------------------------------------------------------------------
-
-
-def identifier_valid(id_type: str | None, number: str | None) -> bool:
-    """Whether an applicant's document number passes its check digit (types without
-    one, such as passports, pass)."""
-    if not number:
-        return False
-    if id_type == "resident_id":
-        return is_valid_resident_id(number)
-    if id_type == "uscc":
-        return is_valid_uscc(number)
-    if id_type == "org_code":
-        return is_valid_org_code(number)
-    return True
 
 
 def applications_frame(raw: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from rules.catalogue import Catalogue
-from rules.identifiers import is_valid_org_code, is_valid_resident_id, is_valid_uscc
+from rules.identifiers import identifier_valid
 
 INTERNET: Final = "internet"
 COUNTER: Final = "counter"
@@ -43,18 +43,6 @@ class RegistrationProblem:
     code: str
     field: str
     message: str
-
-
-def _party_id_valid(id_type: Any, number: Any) -> bool:
-    if not isinstance(number, str) or not number:
-        return False
-    if id_type == "resident_id":
-        return is_valid_resident_id(number)
-    if id_type == "uscc":
-        return is_valid_uscc(number)
-    if id_type == "org_code":
-        return is_valid_org_code(number)
-    return True
 
 
 def registration_problems(
@@ -97,7 +85,7 @@ def registration_problems(
         problem("CHANNEL", "channel", "网上申请须经外网受理，窗口办件的申请方式不能为网上")
     if record["applicant_type"] not in PARTY_TYPES:
         problem("PARTY_TYPE", "applicant_type", f"当事人类型 {record['applicant_type']!r} 无效")
-    if not _party_id_valid(record["applicant_id_type"], record["applicant_id_number"]):
+    if not identifier_valid(record["applicant_id_type"], record["applicant_id_number"]):
         problem("PARTY_ID", "applicant_id_number", "当事人证件号码校验位不正确")
     if len(str(record["summary"]).strip()) < SUMMARY_MIN_LENGTH:
         problem("SUMMARY", "summary", f"办件摘要不少于{SUMMARY_MIN_LENGTH}个字")

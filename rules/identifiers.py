@@ -130,3 +130,17 @@ def is_case_number(text: str) -> bool:
     import re
 
     return re.fullmatch(r"[0-9A-Z]{10}[0-9]{10}", text) is not None
+
+
+def identifier_valid(id_type: object, number: object) -> bool:
+    """Whether a party's document number passes its check digit (resident ID, unified
+    social credit code, organisation code; types without one, such as passports, pass)."""
+    if not isinstance(number, str) or not number:
+        return False
+    if id_type == "resident_id":
+        return is_valid_resident_id(number)
+    if id_type == "uscc":
+        return is_valid_uscc(number)
+    if id_type == "org_code":
+        return is_valid_org_code(number)
+    return True
