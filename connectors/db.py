@@ -26,6 +26,7 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -146,9 +147,58 @@ quarantine_actions = Table(
     Column("at", String(40), nullable=False),
 )
 
+# --- the audit trail (痕迹管理), both zones: an append-only Merkle log (docs/audit.md) ------
+# One leaf per audited row version (connectors.audit.SOURCES), appended in the transaction
+# that writes the row. (Migration 0012.)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # the leaf index
+    Column("source", String(40), nullable=False),  # the audited table
+    Column("source_key", BigInteger, nullable=False),  # its row's integer key
+    Column("entry", Text, nullable=False),  # the leaf entry: canonical JSON, hashed as UTF-8
+    Column("at", String(40), nullable=False),
+    Index("ix_audit_entries_source", "source", "source_key"),
+)
+
+# The stored hashes of the tree (docs/audit.md §2): index -> 32-byte hash.
+audit_hashes = Table(
+    "audit_hashes",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# One row (id 1): the tree's size and root. Appends lock it (FOR UPDATE on PostgreSQL), so
+# leaves are numbered in commit order; its suite (the tree hash) is fixed when the log starts.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("suite", String(8)),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary),
+)
+
+# Signed checkpoints (C2SP signed note), one per task run that appended; a witness's
+# cosigned note when it arrives (the province, docs/audit.md).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("cosigned_note", Text),
+    Column("cosigned_at", String(40)),
+)
+
+AUDIT = (audit_entries, audit_hashes, audit_head, audit_checkpoints)
+
 SHARED = (
     ferry_sent, ferry_applied, ferry_receipts, provenance, quarantine, alarms, quarantine_actions
-)
+) + AUDIT
 
 # --- internet zone --------------------------------------------------------------------
 

@@ -23,9 +23,9 @@ from typing import Any, BinaryIO, Protocol
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from connectors.alarms import raise_alarm
 from connectors.clock import iso, now
 from connectors.db import (
-    alarms,
     ferry_applied,
     ferry_receipts,
     ferry_sent,
@@ -351,7 +351,7 @@ def quarantine_file(
         )
         record_events(connection, [(r, stage, "quarantined", ref, {"code": code}) for r in record_ids], at)
         if code in SECURITY_CODES:
-            connection.execute(alarms.insert().values(kind="security", detail=reason, at=at))
+            raise_alarm(connection, "security", reason, at)
     return reason
 
 

@@ -640,9 +640,8 @@ def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths,
             applied = apply_receipt(engine, receipt, at=at)
         except (orjson.JSONDecodeError, ValueError) as error:
             with transaction(engine) as connection:
-                connection.execute(alarms.insert().values(
-                    kind="PROVINCE_RECEIPT_INVALID", detail={"batch_id": batch_id, "error": str(error)}, at=iso(at or now())
-                ))
+                raise_alarm(connection, "PROVINCE_RECEIPT_INVALID", {"batch_id": batch_id, "error": str(error)},
+                            iso(at or now()))
             continue
         if applied is not None:
             report.receipts.append(applied)

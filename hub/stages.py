@@ -33,6 +33,7 @@ from connectors.ferry_ledger import DATA, receive_channel
 from connectors.intake import collect_submissions, intake_rebuilder
 from connectors.public_feed import apply_status_bundle, install_status_page
 from ferry.receipts import REVERSE
+from hub.audit import checkpoint_zones
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
 from hub.zones import (
@@ -65,6 +66,14 @@ def logged_stage(stage: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, An
             log.warning("stage %s: stopped after %.2f s by %s: %s", name, time.monotonic() - started,
                         type(error).__name__, error)
             raise
+        finally:
+            # Every task run that appended to a zone's audit log ends with a signed checkpoint
+            # (also one that failed after committing some of its work).
+            given = args[0] if args else kwargs.get("settings")
+            if given is None or isinstance(given, Settings):
+                signed = checkpoint_zones(given or load_settings())
+                if signed:
+                    log.info("stage %s: audit checkpoints %s", name, signed)
         log.info("stage %s: done in %.2f s: %s", name, time.monotonic() - started,
                  json.dumps(compact(report, keep=3, whole=()), ensure_ascii=False, default=str)[:2000])
         return report

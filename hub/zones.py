@@ -31,13 +31,17 @@ CHANNEL_RECEIVER = {"inbound": "admin", "outbound": "internet"}
 
 def zone_engine(settings: Settings, zone: str) -> Engine:
     url = settings.internet_db_url if zone == "internet" else settings.exchange_db_url
-    return _prepared_engine(url, zone)
+    return _prepared_engine(url, zone, settings.crypto_suite)
 
 
 @cache
-def _prepared_engine(url: str, zone: str) -> Engine:
+def _prepared_engine(url: str, zone: str, suite: str = "intl") -> Engine:
     engine = engine_for(url)
     upgrade(engine, zone)  # Alembic ``upgrade head``; a no-op when already there
+    # A log with no leaf yet takes the deployment's suite as its tree hash; it keeps it.
+    from connectors.audit import start_log
+
+    start_log(engine, suite)
     return engine
 
 

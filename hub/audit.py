@@ -1,0 +1,111 @@
+"""The audit trail's operations for a deployment (``hub audit``, and the checkpoint every
+task run ends with): each zone's log signed with the zone's signing key under the log's
+origin, checked with every key the zone has had (``connectors.audit``, docs/audit.md)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from connectors.audit import (
+    StoredCheckpoint,
+    VerifyReport,
+    checkpoint_if_grown,
+    inclusion_proof,
+    latest_checkpoint,
+    leaves_of,
+    log_origin,
+    log_suite,
+    stored_leaf_hash,
+    verify_log,
+)
+from connectors.clock import iso, now
+from connectors.db import provenance
+from connectors.migrate import ZONE_TABLES
+from ferry.keys import load_own_signing_keys, load_signing_key
+from ferry.tlog import NoteSigner, NoteVerifier
+from hub.settings import ZONES, Settings
+from hub.zones import zone_engine
+from schemas.exceptions import TerminalError
+
+log = logging.getLogger(__name__)
+
+
+def origin(settings: Settings, zone: str) -> str:
+    return log_origin(settings.agency_code, zone)
+
+
+def zone_signer(settings: Settings, zone: str) -> NoteSigner:
+    """The zone's current signing key, signing notes under the log's origin."""
+    return NoteSigner.from_signing_key(origin(settings, zone), load_signing_key(settings.keys_dir(zone), zone))
+
+
+def zone_verifiers(settings: Settings, zone: str) -> list[NoteVerifier]:
+    """Every signing key the zone has had, as verifiers of its log's checkpoints (a rotated
+    key still verifies the checkpoints it signed)."""
+    return [NoteVerifier(origin(settings, zone), key.suite, key.public)
+            for key in load_own_signing_keys(settings.keys_dir(zone), zone)]
+
+
+def checkpoint_zones(settings: Settings) -> dict[str, int]:
+    """Sign a checkpoint of each loaded zone's log that grew since its newest one; returns
+    the new checkpoints' sizes by zone. A zone without keys yet (before ``hub keys init``)
+    is skipped with a warning: its leaves are signed by the first run after."""
+    signed: dict[str, int] = {}
+    for zone in ZONES:
+        if not settings.loads(zone):
+            continue
+        try:
+            signer = zone_signer(settings, zone)
+        except TerminalError as error:
+            log.warning("audit log of the %s zone not checkpointed: %s", zone, error)
+            continue
+        checkpoint = checkpoint_if_grown(zone_engine(settings, zone), signer, iso(now()))
+        if checkpoint is not None:
+            signed[zone] = checkpoint.size
+    return signed
+
+
+def verify_zone(settings: Settings, zone: str) -> VerifyReport:
+    return verify_log(zone_engine(settings, zone), zone_verifiers(settings, zone), ZONE_TABLES[zone])
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def prove(settings: Settings, net_id: str) -> dict[str, Any]:
+    """Inclusion proofs of every provenance event of ``net_id`` in each loaded zone's log,
+    against the zone's newest checkpoint. A leaf appended after it is listed as not yet
+    checkpointed (the next task run signs it)."""
+    from sqlalchemy import select
+
+    zones: list[dict[str, Any]] = []
+    for zone in ZONES:
+        if not settings.loads(zone):
+            continue
+        engine = zone_engine(settings, zone)
+        with engine.connect() as connection:
+            ids = list(connection.execute(select(provenance.c.id).where(
+                provenance.c.record_id == net_id).order_by(provenance.c.id)).scalars())
+            if not ids:
+                continue
+            checkpoint: StoredCheckpoint | None = latest_checkpoint(connection)
+            size = checkpoint.size if checkpoint else 0
+            leaves = []
+            for leaf in leaves_of(connection, "provenance", ids):
+                seq = int(leaf["seq"])
+                item: dict[str, Any] = {"seq": seq, "table": leaf["source"], "key": int(leaf["source_key"]),
+                                        "entry": leaf["entry"], "leaf_hash": _b64(stored_leaf_hash(connection, seq))}
+                if seq < size:
+                    item["proof"] = [_b64(h) for h in inclusion_proof(connection, seq, size)]
+                else:
+                    item["proof"] = None
+                    item["note"] = "appended after the newest checkpoint; the next task run signs it"
+                leaves.append(item)
+            zones.append({"zone": zone, "origin": origin(settings, zone), "suite": log_suite(connection),
+                          "tree_size": size, "checkpoint": checkpoint.note if checkpoint else None,
+                          "verifier_keys": [v.verifier_key() for v in zone_verifiers(settings, zone)],
+                          "leaves": leaves})
+    return {"net_id": net_id, "zones": zones}
