@@ -211,7 +211,20 @@ intake_claims = Table(
     Index("ix_intake_claims_sequence", "sequence"),
 )
 
-INTERNET = SHARED + (intake_claims,)
+# The administration zone's audit-log checkpoints this zone accepted (opened with that zone's
+# keys, each extending the one before), published under public/audit/. (Migration 0012.)
+audit_published = Table(
+    "audit_published",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("sequence", BigInteger, nullable=False),  # the outbound bundle that carried it
+    Column("bundle", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+INTERNET = SHARED + (intake_claims, audit_published)
 
 # --- administration zone: the exchange database ---------------------------------------
 
@@ -439,7 +452,19 @@ catalogue_publications = Table(
     Column("planned_at", String(40), nullable=False),
 )
 
+# Which outbound bundle carried which audit checkpoint, and the size sent before it (so a
+# resend after a crash rebuilds the same bytes). (Migration 0012.)
+audit_sent = Table(
+    "audit_sent",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("old_size", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("planned_at", String(40), nullable=False),
+)
+
 ADMIN: tuple[Table, ...] = SHARED + (
+    audit_sent,
     catalogue_items,
     catalogue_transitions,
     catalogue_publications,

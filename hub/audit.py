@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import base64
 import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import Connection, Engine
 
 from connectors.audit import (
     StoredCheckpoint,
@@ -20,11 +24,15 @@ from connectors.audit import (
     stored_leaf_hash,
     verify_log,
 )
+from connectors.audit_feed import Received, apply_checkpoint, check_checkpoint, has_checkpoint
+from connectors.catalogue_feed import ApplyBundle
 from connectors.clock import iso, now
 from connectors.db import provenance
 from connectors.migrate import ZONE_TABLES
-from ferry.keys import load_own_signing_keys, load_signing_key
+from ferry.bundle import VerifiedBundle
+from ferry.keys import load_keyring, load_own_signing_keys, load_signing_key
 from ferry.tlog import NoteSigner, NoteVerifier
+from ferry.verdict import Refuse
 from hub.settings import ZONES, Settings
 from hub.zones import zone_engine
 from schemas.exceptions import TerminalError
@@ -65,6 +73,54 @@ def checkpoint_zones(settings: Settings) -> dict[str, int]:
         if checkpoint is not None:
             signed[zone] = checkpoint.size
     return signed
+
+
+def admin_log_verifiers(settings: Settings) -> list[NoteVerifier]:
+    """The internet zone's verifiers of the administration zone's checkpoints: every admin
+    signing key it trusts (the current one and those rotated out), under the log's origin."""
+    keyring = load_keyring(settings.keys_dir("internet"))
+    return [NoteVerifier(origin(settings, "admin"), key.suite, key.public)
+            for key in keyring.values() if key.zone == "admin"]
+
+
+@dataclass
+class PublishedLog:
+    """The internet zone's side of the published audit log for one ``portal_publish`` pass:
+    ``inspect`` checks each checkpoint bundle before it is applied (refusing a fork or a
+    rollback into quarantine), ``apply`` wraps the pass's apply step to publish what passed."""
+
+    engine: Engine
+    public_root: Path
+    verifiers: list[NoteVerifier]
+    checked: dict[str, Received] = field(default_factory=dict)
+
+    def inspect(self, bundle: VerifiedBundle) -> Refuse | None:
+        if not has_checkpoint(bundle):
+            return None
+        result = check_checkpoint(self.engine, bundle, self.verifiers, self.public_root)
+        if isinstance(result, Refuse):
+            return result
+        self.checked[bundle.digest] = result
+        return None
+
+    def apply(self, inner: ApplyBundle) -> ApplyBundle:
+        def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
+            count = inner(connection, bundle, ref, at)
+            received = self.checked.pop(bundle.digest, None)
+            if received is not None:
+                count += apply_checkpoint(self.public_root, connection, bundle, received, ref, at,
+                                          [v.verifier_key() for v in self.verifiers])
+            return count
+
+        return apply
+
+
+def published_log(settings: Settings, engine: Engine) -> PublishedLog:
+    try:
+        verifiers = admin_log_verifiers(settings)
+    except TerminalError:
+        verifiers = []  # no admin key yet: a checkpoint is refused UNKNOWN_KEY
+    return PublishedLog(engine, settings.public_root, verifiers)
 
 
 def verify_zone(settings: Settings, zone: str) -> VerifyReport:

@@ -1,5 +1,7 @@
 """The audit trail (痕迹管理) in both zones: leaf entries, stored hashes, the head and the
-signed checkpoints of the zone's Merkle log (docs/audit.md).
+signed checkpoints of the zone's Merkle log (docs/audit.md); in the administration zone,
+which outbound bundle carried which checkpoint; in the internet zone, the administration
+zone's checkpoints it accepted and published.
 
 Revision ID: 0012
 Revises: 0010
@@ -20,6 +22,26 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if zone_has("audit_published"):
+        op.create_table(
+            "audit_published",
+            sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
+            sa.Column("root", sa.LargeBinary(), nullable=False),
+            sa.Column("note", sa.Text(), nullable=False),
+            sa.Column("sequence", sa.BigInteger(), nullable=False),
+            sa.Column("bundle", sa.String(length=64), nullable=False),
+            sa.Column("at", sa.String(length=40), nullable=False),
+            sa.PrimaryKeyConstraint("size"),
+        )
+    if zone_has("audit_sent"):
+        op.create_table(
+            "audit_sent",
+            sa.Column("sequence", sa.BigInteger(), autoincrement=False, nullable=False),
+            sa.Column("old_size", sa.BigInteger(), nullable=False),
+            sa.Column("size", sa.BigInteger(), nullable=False),
+            sa.Column("planned_at", sa.String(length=40), nullable=False),
+            sa.PrimaryKeyConstraint("sequence"),
+        )
     if not zone_has("audit_entries"):
         return
     op.create_table(
@@ -61,6 +83,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if zone_has("audit_published"):
+        op.drop_table("audit_published")
+    if zone_has("audit_sent"):
+        op.drop_table("audit_sent")
     if not zone_has("audit_entries"):
         return
     op.drop_table("audit_checkpoints")
