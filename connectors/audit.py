@@ -38,6 +38,7 @@ from ferry.tlog import (
     TreeHasher,
     append_leaves,
     open_checkpoint,
+    prove_consistency,
     prove_inclusion,
     sign_checkpoint,
     stored_hash_count,
@@ -284,6 +285,50 @@ def latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
 def log_suite(connection: Connection) -> str:
     suite = connection.execute(select(audit_head.c.suite).where(audit_head.c.id == 1)).scalar()
     return str(suite or DEFAULT_SUITE)
+
+
+# --- the witness (the province cosigns checkpoints) ------------------------------------
+
+
+@dataclass(frozen=True)
+class Witness:
+    """The keys that check a witness's cosignature: the log's own (every key the zone has
+    had) and the witness's pinned key."""
+
+    log: tuple[NoteVerifier, ...]
+    witness: NoteVerifier
+
+
+def witness_request(connection: Connection) -> dict[str, Any] | None:
+    """What the witness needs to cosign the newest checkpoint: its note, the size of the last
+    checkpoint the witness cosigned (0: none) and the consistency proof from that one."""
+    newest = latest_checkpoint(connection)
+    if newest is None:
+        return None
+    witnessed = connection.execute(select(func.max(audit_checkpoints.c.size)).where(
+        audit_checkpoints.c.cosigned_note.is_not(None))).scalar()
+    old = int(witnessed or 0)
+    hasher = tree_hasher(log_suite(connection))
+    proof = prove_consistency(old, newest.size, _DatabaseHashes(connection), hasher) if old else []
+    return {"note": newest.note, "old_size": old, "consistency": [base64.b64encode(h).decode("ascii") for h in proof],
+            "tree_hash": log_suite(connection)}
+
+
+def store_cosignature(engine: Engine, note: str, witness: Witness, at: str) -> int:
+    """Keep a witness's cosigned note beside the checkpoint it cosigned, once both the log's
+    signature and the witness's verify and the checkpoint is the one this log signed at its
+    size. Raises ``CheckpointRefused`` otherwise. Returns the size."""
+    checkpoint = open_checkpoint(note, [*witness.log, witness.witness], require=[witness.witness.name])
+    if checkpoint.origin not in checkpoint.signed_by:
+        raise CheckpointRefused("MISSING_SIGNATURE", "the cosigned note lacks the log's own signature")
+    with transaction(engine) as connection:
+        root = connection.execute(select(audit_checkpoints.c.root).where(
+            audit_checkpoints.c.size == checkpoint.size)).scalar()
+        if root is None or bytes(root) != checkpoint.root_hash:
+            raise CheckpointRefused("FORK", f"the witness cosigned another tree of {checkpoint.size} leaves")
+        connection.execute(update(audit_checkpoints).where(audit_checkpoints.c.size == checkpoint.size).values(
+            cosigned_note=note, cosigned_at=at))
+    return checkpoint.size
 
 
 # --- proofs --------------------------------------------------------------------------------
