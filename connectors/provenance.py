@@ -9,9 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from connectors.audit import append_entries, canonical, lock_head, provenance_entry, salts
 from connectors.db import PLACEHOLDER_BY_PARAMSTYLE, provenance
-from schemas.exceptions import TerminalError
 
 _COLUMNS = ("record_id", "stage", "outcome", "bundle", "detail", "at")
 _PLACEHOLDER = PLACEHOLDER_BY_PARAMSTYLE
@@ -38,6 +36,10 @@ def record_events(
     until this transaction ends: the new ids are exactly those above the highest id before
     it, in the order of ``events`` (one range read), and leaf numbers follow commit order.
     """
+    # Here, not at the top: ``trace`` (``hub trace``) needs none of the log's machinery.
+    from connectors.audit import append_entries, canonical, lock_head, provenance_entry, salts
+    from schemas.exceptions import TerminalError
+
     rows = [(r, s, o, b, json.dumps(d), at) for r, s, o, b, d in events]
     if not rows:
         return 0

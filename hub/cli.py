@@ -160,6 +160,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.province import STAGES
 
+    if args.stage not in STAGES:
+        print(f"hub run: argument stage: invalid choice: {args.stage!r} (choose from {', '.join(sorted(STAGES))})",
+              file=sys.stderr)
+        return 2
     _print_json(STAGES[args.stage]())
     return 0
 
@@ -231,9 +235,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from connectors.provenance import trace
     from hub.settings import ZONES, load_settings
-    from hub.zones import zone_engine
+    from hub.zones import zone_reader
     from rules.identifiers import net_id_format_error
 
     malformed = net_id_format_error(args.net_id)
@@ -241,8 +247,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(malformed, file=sys.stderr)
         return 2
     settings = load_settings()
-    engines = [(zone, zone_engine(settings, zone)) for zone in ZONES if settings.loads(zone)]
-    events = trace(engines, args.net_id)
+    engines = [(zone, zone_reader(settings, zone)) for zone in ZONES if settings.loads(zone)]
+    try:
+        events = trace(engines, args.net_id)
+    except DBAPIError as error:
+        print(f"a zone database cannot be read (run `hub db upgrade`?): {error.orig}", file=sys.stderr)
+        return 1
     if not events:
         print(f"{args.net_id}: no record of this id in {', '.join(z for z, _ in engines)} zone(s)")
         return 1
@@ -597,10 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--expected", help="write the expected outcomes here")
     generate.set_defaults(func=cmd_generate)
 
-    from hub.province import STAGES
-
-    run = commands.add_parser("run", help="run one stage of the loop without a scheduler")
-    run.add_argument("stage", choices=sorted(STAGES))
+    # The stage names are checked when the command runs: importing every stage (and with them
+    # most of the hub) to build the parser cost every other command about half a second.
+    run = commands.add_parser("run", help="run one stage of the loop without a scheduler (a stage of "
+                                          "hub.province.STAGES, e.g. intake, status_publish, province_report)")
+    run.add_argument("stage")
     run.set_defaults(func=cmd_run)
 
     simulate = commands.add_parser("simulate", help="simulators").add_subparsers(dest="what", required=True)

@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.db import engine_for
-from connectors.migrate import upgrade
 from ferry.keys import (
     DecryptionKey,
     Keyring,
@@ -34,13 +33,20 @@ def zone_engine(settings: Settings, zone: str) -> Engine:
     return _prepared_engine(url, zone, settings.crypto_suite)
 
 
+def zone_reader(settings: Settings, zone: str) -> Engine:
+    """The zone's database for a command that only reads it (``hub trace``): neither migrated
+    nor written to, so the answer does not wait for Alembic or for a write lock."""
+    return engine_for(settings.internet_db_url if zone == "internet" else settings.exchange_db_url)
+
+
 @cache
 def _prepared_engine(url: str, zone: str, suite: str = "intl") -> Engine:
+    from connectors.audit import start_log
+    from connectors.migrate import upgrade  # Alembic: imported by the commands that migrate
+
     engine = engine_for(url)
     upgrade(engine, zone)  # Alembic ``upgrade head``; a no-op when already there
     # A log with no leaf yet takes the deployment's suite as its tree hash; it keeps it.
-    from connectors.audit import start_log
-
     start_log(engine, suite)
     return engine
 
