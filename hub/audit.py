@@ -165,3 +165,33 @@ def prove(settings: Settings, net_id: str) -> dict[str, Any]:
                           "verifier_keys": [v.verifier_key() for v in zone_verifiers(settings, zone)],
                           "leaves": leaves})
     return {"net_id": net_id, "zones": zones}
+
+
+def summary_text(settings: Settings) -> str:
+    """Each zone's log in a few lines (the demo's summary): leaves, checkpoints, what the
+    internet zone published and what the province cosigned."""
+    from sqlalchemy import func, select
+
+    from connectors.db import audit_checkpoints, audit_head, audit_published
+
+    lines = []
+    for zone in ZONES:
+        if not settings.loads(zone):
+            continue
+        with zone_engine(settings, zone).connect() as connection:
+            size = connection.execute(select(audit_head.c.size)).scalar() or 0
+            signed, newest = connection.execute(
+                select(func.count(), func.max(audit_checkpoints.c.size)).select_from(audit_checkpoints)).one()
+            cosigned = connection.execute(select(func.max(audit_checkpoints.c.size)).where(
+                audit_checkpoints.c.cosigned_note.is_not(None))).scalar()
+            published = (connection.execute(select(func.max(audit_published.c.size))).scalar()
+                         if zone == "internet" else None)
+        line = f"  {zone:<8} {size:>7,} leaves, {signed} signed checkpoints (newest {newest})"
+        if zone == "admin":
+            line += f", the province cosigned up to {cosigned}" if cosigned else ", not cosigned by the province yet"
+        if published is not None:
+            line += f"; published the administration zone's checkpoint of {published} leaves"
+        lines.append(line)
+    lines.append(f"  public: {settings.public_root / 'audit' / 'checkpoint'} and its tiles; "
+                 "the status page checks each shown change against it")
+    return "\n".join(lines)

@@ -81,6 +81,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Legal documents (受理通知书, 不予受理决定书, 补正告知书): {len(list(documents.rglob('*.pdf')))} PDF(s) "
           f"under {documents} (hub documents list CASE_NUMBER)")
     print()
+    print("Audit trail (痕迹管理: hub audit verify, hub audit prove NET_ID, hub audit checkpoints):")
+    from hub.audit import summary_text
+
+    print(summary_text(_load()))
+    print()
     example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
     if example:
         print("Where is one application? Its whole path across both zones:")

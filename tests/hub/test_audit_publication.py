@@ -40,7 +40,7 @@ from ferry.tlog import (
     verify_inclusion,
 )
 from hub import stages
-from hub.audit import zone_signer
+from hub.audit import summary_text, zone_signer
 from hub.cli import main
 from hub.settings import load_settings
 from hub.zones import zone_engine
@@ -101,6 +101,10 @@ def test_checkpoints_are_published_checked_and_prove_the_status_events(hub_env: 
             assert verify_inclusion(hasher, leaf["seq"], second.size, leaf_hash, proof, second.root_hash)
             proven += 1
     assert proven >= 20
+
+    text = summary_text(settings)
+    assert f"published the administration zone's checkpoint of {second.size} leaves" in text
+    assert "admin" in text and "not cosigned by the province yet" in text
 
     # No personal data in what left: the tiles are hashes, the leaves salted commitments.
     for tile in (public / AUDIT_FOLDER / "tile").rglob("*"):
