@@ -176,13 +176,23 @@ def lock_head(connection: Connection) -> LogHead:
     return LogHead(suite, int(row.size), bytes(row.root) if row.root is not None else None, tree_hasher(suite))
 
 
-def start_log(engine: Engine, suite: str) -> str:
-    """Fix the tree hash of a log that has no leaf yet to ``suite`` (the zone's crypto
-    suite); a log keeps the hash it started with. Returns the log's suite."""
+def start_log(engine: Engine, suite: str, zone_tables: Iterable[str] = ()) -> str:
+    """Start a log that has no leaf yet: fix its tree hash to ``suite`` (the zone's crypto
+    suite; a log keeps the hash it started with) and record the highest key of each audited
+    table of the zone (``zone_tables``) as it is now, so that rows written before the log
+    existed (a deployment upgraded to it) are told from rows written without a leaf.
+    Returns the log's suite."""
     tree_hasher(suite)
     with transaction(engine) as connection:
-        connection.execute(update(audit_head).where(
-            audit_head.c.id == 1, audit_head.c.suite.is_(None), audit_head.c.size == 0).values(suite=suite))
+        started = connection.execute(select(audit_head.c.suite).where(audit_head.c.id == 1)).scalar()
+        if started is None:
+            before = {}
+            for source in zone_sources(zone_tables):
+                table = metadata.tables[source.name]
+                before[source.name] = int(connection.execute(select(func.max(table.c[source.key]))).scalar() or 0)
+            connection.execute(update(audit_head).where(
+                audit_head.c.id == 1, audit_head.c.suite.is_(None), audit_head.c.size == 0).values(
+                suite=suite, started_after=before))
         chosen = connection.execute(select(audit_head.c.suite).where(audit_head.c.id == 1)).scalar()
     return str(chosen or DEFAULT_SUITE)
 
@@ -388,6 +398,7 @@ class VerifyReport:
     checkpoints: int = 0
     newest_checkpoint: int | None = None
     rows_checked: int = 0
+    rows_before_log: int = 0  # rows older than the log (an upgraded deployment): not covered
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -481,8 +492,11 @@ def verify_log(engine: Engine, verifiers: Sequence[NoteVerifier], zone_tables: I
         if signed and signed[-1].size > size:
             report.findings.append(Finding(TRUNCATED, size, None, None,
                                            f"a checkpoint signed {signed[-1].size} leaves; the log holds {size}"))
+        before = head.started_after if isinstance(head.started_after, dict) else {}
         for source in zone_sources(zone_tables):
-            report.rows_checked += _verify_source(connection, source, report.findings)
+            checked, older = _verify_source(connection, source, report.findings, int(before.get(source.name, 0)))
+            report.rows_checked += checked
+            report.rows_before_log += older
     # An altered entry no longer matches its row either: name the field on the entry's finding.
     fields = {f.seq: f.field for f in report.findings if f.code == ROW_CHANGED}
     report.findings = [
@@ -502,15 +516,17 @@ def _latest_leaves(connection: Connection, source: AuditSource) -> Iterator[tupl
         yield int(key), int(seq), entry
 
 
-def _verify_source(connection: Connection, source: AuditSource, findings: list[Finding]) -> int:
-    """Merge the source's rows (by key) with its newest leaves (by key)."""
+def _verify_source(connection: Connection, source: AuditSource, findings: list[Finding],
+                   before: int) -> tuple[int, int]:
+    """Merge the source's rows (by key) with its newest leaves (by key); a row without a
+    leaf whose key is at most ``before`` predates the log. Returns (compared, older)."""
     table = metadata.tables[source.name]
     rows = connection.execution_options(yield_per=VERIFY_CHUNK).execute(
         source.select_rows().order_by(table.c[source.key]))
     leaves = _latest_leaves(connection, source)
     row = next(rows, None)
     leaf = next(leaves, None)
-    checked = 0
+    checked = older = 0
     while row is not None or leaf is not None:
         row_key = int(row[0]) if row is not None else None
         if leaf is not None and (row_key is None or leaf[0] < row_key):
@@ -520,14 +536,17 @@ def _verify_source(connection: Connection, source: AuditSource, findings: list[F
             continue
         assert row is not None and row_key is not None
         if leaf is None or row_key < leaf[0]:
-            findings.append(Finding(ROW_NOT_LOGGED, None, source.name, None,
-                                    f"{source.name} row {row_key} has no leaf in the log"))
+            if row_key <= before:
+                older += 1
+            else:
+                findings.append(Finding(ROW_NOT_LOGGED, None, source.name, None,
+                                        f"{source.name} row {row_key} has no leaf in the log"))
             row = next(rows, None)
             continue
         checked += 1
         _compare(source, row._mapping, leaf, findings)
         row, leaf = next(rows, None), next(leaves, None)
-    return checked
+    return checked, older
 
 
 def _compare(source: AuditSource, row: Any, leaf: tuple[int, int, str], findings: list[Finding]) -> None:

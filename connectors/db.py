@@ -179,6 +179,9 @@ audit_head = Table(
     Column("suite", String(8)),
     Column("size", BigInteger, nullable=False),
     Column("root", LargeBinary),
+    # The highest key of each audited table when the log started (a deployment upgraded to
+    # migration 0012 has rows from before): those rows predate the log and have no leaf.
+    Column("started_after", JSON),
 )
 
 # Signed checkpoints (C2SP signed note), one per task run that appended; a witness's

@@ -525,14 +525,16 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     bad = any(report.findings for report in results.values())
     if args.json:
         _print_json({zone: {"size": r.size, "checkpoints": r.checkpoints, "newest_checkpoint": r.newest_checkpoint,
-                            "rows_checked": r.rows_checked, "first": asdict(r.first) if r.first else None,
+                            "rows_checked": r.rows_checked, "rows_before_log": r.rows_before_log,
+                            "first": asdict(r.first) if r.first else None,
                             "findings": [asdict(f) for f in sorted(r.findings, key=lambda f: f.sort_key())]}
                      for zone, r in results.items()})
         return 1 if bad else 0
     for zone, report in results.items():
         state = "ALTERED" if report.findings else "ok"
         print(f"{zone}: {state}: {report.size} leaves, {report.checkpoints} signed checkpoints "
-              f"(newest {report.newest_checkpoint}), {report.rows_checked} source rows compared")
+              f"(newest {report.newest_checkpoint}), {report.rows_checked} source rows compared"
+              + (f", {report.rows_before_log} rows from before the log (not covered)" if report.rows_before_log else ""))
         first = report.first
         if first is not None:
             print(f"  first changed entry: seq {first.seq} table {first.table} field {first.field} "

@@ -41,13 +41,15 @@ def zone_reader(settings: Settings, zone: str) -> Engine:
 
 @cache
 def _prepared_engine(url: str, zone: str, suite: str = "intl") -> Engine:
+    # Here, not at the top: Alembic is needed only by the commands that open a zone to write.
     from connectors.audit import start_log
-    from connectors.migrate import upgrade  # Alembic: imported by the commands that migrate
+    from connectors.migrate import ZONE_TABLES, upgrade
 
     engine = engine_for(url)
     upgrade(engine, zone)  # Alembic ``upgrade head``; a no-op when already there
-    # A log with no leaf yet takes the deployment's suite as its tree hash; it keeps it.
-    start_log(engine, suite)
+    # A log with no leaf yet takes the deployment's suite as its tree hash (it keeps it) and
+    # notes which rows of the audited tables predate it.
+    start_log(engine, suite, ZONE_TABLES[zone])
     return engine
 
 

@@ -408,3 +408,28 @@ def test_every_leaf_has_a_salt_of_its_own(exchange_engine: Engine) -> None:
         entries = c.execute(select(audit_entries.c.entry)).scalars().all()
     found = {json.loads(e)["salt"] for e in entries}
     assert len(found) == 3 and all(len(base64.b64decode(s)) == 16 for s in found)
+
+
+def test_rows_from_before_the_log_are_told_from_rows_written_without_a_leaf(exchange_engine: Engine) -> None:
+    """A deployment upgraded to the log has rows from before it: they are counted, not
+    findings; a row written since without its leaf still is one."""
+    signer = _signer()
+    with transaction(exchange_engine) as c:
+        c.execute(provenance.insert(), [{"record_id": f"OLD{i}", "stage": "s", "outcome": "o", "at": AT} for i in range(4)])
+        c.execute(alarms.insert().values(kind="old", detail={}, at=AT))
+    assert audit.start_log(exchange_engine, "intl", ADMIN) == "intl"
+    with exchange_engine.connect() as c:
+        assert c.execute(select(audit_head.c.started_after)).scalar()["provenance"] == 4
+    with transaction(exchange_engine) as c:
+        record_events(c, _events(3), AT)
+    audit.checkpoint_if_grown(exchange_engine, signer, AT)
+    report = _verify(exchange_engine, signer)
+    assert report.findings == [] and report.rows_before_log == 5 and report.rows_checked == 3
+    with transaction(exchange_engine) as c:
+        c.execute(provenance.insert().values(record_id="NEWX", stage="s", outcome="o", at=AT))
+    report = _verify(exchange_engine, signer)
+    assert [(f.code, f.table) for f in report.findings] == [(audit.ROW_NOT_LOGGED, "provenance")]
+    # A second start changes nothing: the log has started.
+    audit.start_log(exchange_engine, "gm", ADMIN)
+    with exchange_engine.connect() as c:
+        assert c.execute(select(audit_head.c.suite)).scalar() == "intl"

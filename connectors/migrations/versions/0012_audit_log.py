@@ -66,10 +66,11 @@ def upgrade() -> None:
         sa.Column("suite", sa.String(length=8), nullable=True),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("root", sa.LargeBinary(), nullable=True),
+        sa.Column("started_after", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     # The one head row exists from the start, so every append can lock it.
-    op.bulk_insert(head, [{"id": 1, "suite": None, "size": 0, "root": None}])
+    op.bulk_insert(head, [{"id": 1, "suite": None, "size": 0, "root": None, "started_after": None}])
     op.create_table(
         "audit_checkpoints",
         sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
