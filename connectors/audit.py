@@ -163,6 +163,13 @@ def hash_reader(connection: Connection) -> _DatabaseHashes:
     return _DatabaseHashes(connection)
 
 
+def _lock_head_row(connection: Connection) -> str | None:
+    """Lock the head row (as :func:`lock_head`) and return the log's suite, None before it started."""
+    row = connection.execute(update(audit_head).where(audit_head.c.id == 1).values(size=audit_head.c.size)
+                             .returning(audit_head.c.suite)).first()
+    return None if row is None else row.suite
+
+
 def lock_head(connection: Connection) -> LogHead:
     """Lock the log's head for the rest of the transaction (one appender at a time, so leaf
     numbers follow commit order) and read it."""
@@ -184,7 +191,7 @@ def start_log(engine: Engine, suite: str, zone_tables: Iterable[str] = ()) -> st
     Returns the log's suite."""
     tree_hasher(suite)
     with transaction(engine) as connection:
-        started = connection.execute(select(audit_head.c.suite).where(audit_head.c.id == 1)).scalar()
+        started = _lock_head_row(connection)
         if started is None:
             before = {}
             for source in zone_sources(zone_tables):
