@@ -48,7 +48,12 @@ from ferry.tlog import (
 from schemas.exceptions import TerminalError
 
 SALT_BYTES = 16
-DEFAULT_SUITE = "intl"  # the tree hash of a log started where no zone suite was given
+DEFAULT_SUITE = "intl"
+# The databases this process appended leaves to since it last asked (``take_appended``): a
+# task run signs checkpoints of the logs it grew, not of the other zone's (a "both" deployment
+# runs both zones' tasks on one machine, and signing the other zone's log would wait for its
+# writer's lock).
+_APPENDED: set[str] = set()  # the tree hash of a log started where no zone suite was given
 VERIFY_CHUNK = 10_000
 
 
@@ -230,7 +235,20 @@ def append_entries(connection: Connection, head: LogHead, source: str, entries: 
     connection.execute(update(audit_head).where(audit_head.c.id == 1).values(
         size=appended.size, root=appended.root, suite=head.suite))
     head.size, head.root = appended.size, appended.root
+    _APPENDED.add(_key(connection.engine))
     return appended.size
+
+
+def _key(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def take_appended(engine: Engine) -> bool:
+    """Whether this process appended to ``engine``'s log since it last asked (and forget it)."""
+    key = _key(engine)
+    found = key in _APPENDED
+    _APPENDED.discard(key)
+    return found
 
 
 def log_rows(connection: Connection, source_name: str, keys: Iterable[int], at: str) -> int:

@@ -22,19 +22,20 @@ from connectors.audit import (
     log_origin,
     log_suite,
     stored_leaf_hash,
+    take_appended,
     verify_log,
 )
 from connectors.audit_feed import Received, apply_checkpoint, check_checkpoint, has_checkpoint
 from connectors.catalogue_feed import ApplyBundle
 from connectors.clock import iso, now
-from connectors.db import provenance
+from connectors.db import engine_for, provenance
 from connectors.migrate import ZONE_TABLES
 from ferry.bundle import VerifiedBundle
 from ferry.keys import load_keyring, load_own_signing_keys, load_signing_key
 from ferry.tlog import NoteSigner, NoteVerifier
 from ferry.verdict import Refuse
 from hub.settings import ZONES, Settings
-from hub.zones import zone_engine
+from hub.zones import zone_engine, zone_url
 from schemas.exceptions import TerminalError
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,18 @@ def zone_verifiers(settings: Settings, zone: str) -> list[NoteVerifier]:
             for key in load_own_signing_keys(settings.keys_dir(zone), zone)]
 
 
-def checkpoint_zones(settings: Settings) -> dict[str, int]:
-    """Sign a checkpoint of each loaded zone's log that grew since its newest one; returns
-    the new checkpoints' sizes by zone. A zone without keys yet (before ``hub keys init``)
-    is skipped with a warning: its leaves are signed by the first run after."""
+def checkpoint_zones(settings: Settings, *, appended_only: bool = False) -> dict[str, int]:
+    """Sign a checkpoint of each loaded zone's log that grew since its newest one (with
+    ``appended_only``, only of the logs this process appended to since it last signed: what
+    a task run does at its end); returns the new checkpoints' sizes by zone. A zone without
+    keys yet (before ``hub keys init``) is skipped with a warning: its leaves are signed by
+    the first run after."""
     signed: dict[str, int] = {}
     for zone in ZONES:
         if not settings.loads(zone):
             continue
+        if appended_only and not take_appended(engine_for(zone_url(settings, zone))):
+            continue  # (engine_for: the cached engine, not opened or migrated for this check)
         try:
             signer = zone_signer(settings, zone)
         except TerminalError as error:

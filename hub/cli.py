@@ -770,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         from hub.audit import checkpoint_zones
         from hub.settings import load_settings
 
-        checkpoint_zones(load_settings())
+        checkpoint_zones(load_settings(), appended_only=True)
     return result
 
 

@@ -72,7 +72,7 @@ def logged_stage(stage: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, An
             # (also one that failed after committing some of its work).
             given = args[0] if args else kwargs.get("settings")
             if given is None or isinstance(given, Settings):
-                signed = checkpoint_zones(given or load_settings())
+                signed = checkpoint_zones(given or load_settings(), appended_only=True)
                 if signed:
                     log.info("stage %s: audit checkpoints %s", name, signed)
         log.info("stage %s: done in %.2f s: %s", name, time.monotonic() - started,

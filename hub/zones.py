@@ -28,15 +28,18 @@ CHANNEL_SENDER = {"inbound": "internet", "outbound": "admin"}
 CHANNEL_RECEIVER = {"inbound": "admin", "outbound": "internet"}
 
 
+def zone_url(settings: Settings, zone: str) -> str:
+    return settings.internet_db_url if zone == "internet" else settings.exchange_db_url
+
+
 def zone_engine(settings: Settings, zone: str) -> Engine:
-    url = settings.internet_db_url if zone == "internet" else settings.exchange_db_url
-    return _prepared_engine(url, zone, settings.crypto_suite)
+    return _prepared_engine(zone_url(settings, zone), zone, settings.crypto_suite)
 
 
 def zone_reader(settings: Settings, zone: str) -> Engine:
     """The zone's database for a command that only reads it (``hub trace``): neither migrated
     nor written to, so the answer does not wait for Alembic or for a write lock."""
-    return engine_for(settings.internet_db_url if zone == "internet" else settings.exchange_db_url)
+    return engine_for(zone_url(settings, zone))
 
 
 @cache
