@@ -334,19 +334,25 @@ class Witness:
     witness: NoteVerifier
 
 
-def witness_request(connection: Connection) -> dict[str, Any] | None:
-    """What the witness needs to cosign the newest checkpoint: its note, the size of the last
-    checkpoint the witness cosigned (0: none) and the consistency proof from that one."""
+def witness_request(connection: Connection, pending: Iterable[int] = ()) -> dict[str, Any] | None:
+    """What the witness needs to cosign the newest checkpoint: its note, the tree hash, and a
+    consistency proof from every size the witness may have cosigned last: the largest one
+    this zone holds its cosignature of (0: none) and ``pending``, the checkpoint sizes sent
+    in batches whose receipts have not come back yet (the witness may have cosigned them
+    already). The witness uses the proof from the size it last cosigned."""
     newest = latest_checkpoint(connection)
     if newest is None:
         return None
     witnessed = connection.execute(select(func.max(audit_checkpoints.c.size)).where(
         audit_checkpoints.c.cosigned_note.is_not(None))).scalar()
-    old = int(witnessed or 0)
+    known = int(witnessed or 0)
     hasher = tree_hasher(log_suite(connection))
-    proof = prove_consistency(old, newest.size, _DatabaseHashes(connection), hasher) if old else []
-    return {"note": newest.note, "old_size": old, "consistency": [base64.b64encode(h).decode("ascii") for h in proof],
-            "tree_hash": log_suite(connection)}
+    reader = _DatabaseHashes(connection)
+    proofs = []
+    for old in sorted({known, *(size for size in pending if known < size <= newest.size)}):
+        proof = prove_consistency(old, newest.size, reader, hasher) if old else []
+        proofs.append({"old_size": old, "consistency": [base64.b64encode(h).decode("ascii") for h in proof]})
+    return {"note": newest.note, "proofs": proofs, "tree_hash": log_suite(connection)}
 
 
 def store_cosignature(engine: Engine, note: str, witness: Witness, at: str) -> int:

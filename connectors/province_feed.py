@@ -487,7 +487,7 @@ def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: Signing
         "files": files,
     }
     with engine.connect() as connection:
-        witnessed = witness_request(connection)
+        witnessed = witness_request(connection, _pending_checkpoints(engine, paths, batch.sequence))
     if witnessed is not None:
         manifest["audit_checkpoint"] = witnessed  # for the province to cosign (docs/audit.md §11)
     signature = get_suite(key.suite).sign(key.private, canonical(manifest))
@@ -503,6 +503,22 @@ def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: Signing
             .values(manifest_sha256=hashlib.sha256(data).hexdigest(), counts=counts)
         )
     return folder
+
+
+def _pending_checkpoints(engine: Engine, paths: FeedPaths, sequence: int) -> list[int]:
+    """The audit checkpoint sizes in the manifests of the batches before ``sequence`` whose
+    receipts have not been applied: the province may have cosigned them already."""
+    with engine.connect() as connection:
+        unacknowledged = connection.execute(select(province_batches.c.batch_id).where(
+            province_batches.c.sequence < sequence, province_batches.c.state != "acknowledged")).scalars().all()
+    sizes = []
+    for batch_id in unacknowledged:
+        manifest = paths.batch_dir(batch_id) / MANIFEST
+        if manifest.is_file():
+            request = orjson.loads(manifest.read_bytes())["manifest"].get("audit_checkpoint")
+            if request is not None:
+                sizes.append(int(request["note"].split("\n", 2)[1]))
+    return sizes
 
 
 def verify_manifest(document: Any, public_key: bytes, suite: str) -> bool:

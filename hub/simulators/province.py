@@ -194,14 +194,14 @@ class ProvinceSimulator:
         state_file = self.folder / WITNESS_STATE
         state = orjson.loads(state_file.read_bytes()) if state_file.is_file() else {}
         known = state.get(origin)
-        old_size = int(request["old_size"])
-        if known is None and old_size:
-            return {"audit_witness_refused": {"code": "CONFLICT", "detail": f"no checkpoint of {origin} cosigned; not {old_size}"}}
-        if known is not None:
-            last = open_checkpoint(known, verifiers)
-            if old_size != last.size:
-                return {"audit_witness_refused": {"code": "CONFLICT", "detail": f"the last cosigned size is {last.size}"}}
-            proof = [base64.b64decode(h) for h in request["consistency"]]
+        last = open_checkpoint(known, verifiers) if known is not None else None
+        last_size = last.size if last is not None else 0
+        offered = {int(p["old_size"]): p["consistency"] for p in request["proofs"]}
+        if last_size not in offered:
+            return {"audit_witness_refused": {"code": "CONFLICT", "detail": f"the last cosigned size is {last_size}; "
+                                              f"proofs offered from {sorted(offered)}"}}
+        if last is not None:
+            proof = [base64.b64decode(h) for h in offered[last_size]]
             verdict = verify_extension(last, new, proof, hasher=tree_hasher(str(request["tree_hash"])))
             if isinstance(verdict, ExtensionRefused):
                 return {"audit_witness_refused": {"code": verdict.code, "detail": verdict.detail}}

@@ -56,7 +56,7 @@ def test_the_province_cosigns_each_checkpoint_that_extends_the_last(hub: Hub) ->
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
     batch = next((hub.province.root / "feed").iterdir())
     request = orjson.loads((batch / "manifest.json").read_bytes())["manifest"]["audit_checkpoint"]
-    assert request["old_size"] == 0 and request["consistency"] == [] and request["tree_hash"] == "intl"
+    assert request["proofs"] == [{"old_size": 0, "consistency": []}] and request["tree_hash"] == "intl"
     receipt = hub.province.process_incoming()[0]
     assert "audit_cosignature" in receipt
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(2))
@@ -72,10 +72,30 @@ def test_the_province_cosigns_each_checkpoint_that_extends_the_last(hub: Hub) ->
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(4))
     request = orjson.loads((hub.province.root / "feed" / _newest_batch(hub) / "manifest.json").read_bytes())[
         "manifest"]["audit_checkpoint"]
-    assert request["old_size"] == opened.size and request["consistency"]
+    assert [p["old_size"] for p in request["proofs"]] == [opened.size] and request["proofs"][0]["consistency"]
     assert "audit_cosignature" in hub.province.process_incoming()[0]
     stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(5))
     assert _cosigned(hub)[max(_cosigned(hub))] is not None and max(_cosigned(hub)) >= second
+
+
+def test_a_batch_built_before_the_last_receipt_came_back_is_cosigned_too(hub: Hub) -> None:
+    """The province answers a batch after the hub built the next one: the next one offers a
+    proof from that batch's checkpoint too, so the witness never sees a size it cannot
+    connect to (no CONFLICT)."""
+    add_case(hub.engine, 1, hours(0))
+    first = _grow(hub, 5, "NET20261120")
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(1))
+    assert "audit_cosignature" in hub.province.process_incoming()[0]
+    add_case(hub.engine, 2, hours(2))
+    second = _grow(hub, 4, "NET20261121")
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(3))  # builds batch 2, then takes receipt 1
+    request = orjson.loads((hub.province.root / "feed" / _newest_batch(hub) / "manifest.json").read_bytes())[
+        "manifest"]["audit_checkpoint"]
+    assert [p["old_size"] for p in request["proofs"]] == [0, first]
+    assert "audit_cosignature" in hub.province.process_incoming()[0]
+    stages.province_report(hub.settings, sftp=hub.sftp(), at=hours(4))
+    assert {size for size, note in _cosigned(hub).items() if note} >= {first, second}
+    assert not [a for a in alarm_rows(hub.engine) if a["kind"] in ("AUDIT_WITNESS_REFUSED", "security")]
 
 
 def _newest_batch(hub: Hub) -> str:
