@@ -11,7 +11,9 @@ peak RSS is its own), with the machine's description first.
    (bench.scheduled_loop);
 5. the supervision pass over 100,000 open cases, 5% of them changed (bench.supervision;
    about a minute; the 1,000,000-case figure is its own command, see docs/benchmarks.md);
-6. with ``--scaling``, the data path at each size in its own process.
+6. ``hub trace`` over 100,000 applications' logged provenance, and the audit log's append
+   cost per batch (bench.trace; the 1,000,000-application figure is its own command);
+7. with ``--scaling``, the data path at each size in its own process.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def main() -> None:
         _run("bench.scheduled_loop", "--records", "1000")
     if "bench.supervision" not in args.skip:
         _run("bench.supervision", "--cases", "100000")
+    if "bench.trace" not in args.skip:
+        _run("bench.trace", "--applications", "100000")
     if args.scaling:
         _run("bench.data_path", "--scaling", args.scaling)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from connectors.audit import log_rows
 from connectors.clock import iso, now
 from connectors.db import alarms, transaction
 from schemas.exceptions import TerminalError
@@ -24,6 +25,7 @@ def raise_alarm(connection: Connection, kind: str, detail: Any, at: datetime | s
     moment = at if isinstance(at, str) else iso(at)
     key = connection.execute(alarms.insert().values(kind=kind, detail=detail, at=moment)).inserted_primary_key
     assert key is not None
+    log_rows(connection, "alarms", [int(key[0])], moment)
     return int(key[0])
 
 
@@ -43,6 +45,7 @@ def resolve_open(
     if ids:
         connection.execute(update(alarms).where(alarms.c.id.in_(ids)).values(
             resolved_at=iso(at), resolution=resolution, resolved_by=AUTOMATIC))
+        log_rows(connection, "alarms", ids, iso(at))
     return ids
 
 
@@ -57,8 +60,10 @@ def resolve_by_operator(engine: Engine, alarm_id: int, *, reason: str, operator:
             raise TerminalError(f"no alarm {alarm_id}")
         if row.resolved_at is not None:
             raise TerminalError(f"alarm {alarm_id} was resolved at {row.resolved_at} by {row.resolved_by}: {row.resolution}")
+        moment = iso(now())
         connection.execute(update(alarms).where(alarms.c.id == alarm_id).values(
-            resolved_at=iso(now()), resolution=reason.strip(), resolved_by=operator))
+            resolved_at=moment, resolution=reason.strip(), resolved_by=operator))
+        log_rows(connection, "alarms", [alarm_id], moment)
 
 
 def alarm_rows(engine: Engine, *, include_resolved: bool = False, limit: int | None = None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from connectors.audit import log_rows
 from connectors.clock import iso, now
 from connectors.db import catalogue_items, catalogue_transitions, transaction
 from rules.catalogue import (
@@ -101,7 +102,7 @@ def import_rows(engine: Engine, rows: Iterable[SourceRow], *, source: str) -> Im
                 )
             )
             record = transition.as_dict()
-            connection.execute(
+            logged = connection.execute(
                 catalogue_transitions.insert().values(
                     code=record["code"], action=record["action"], from_state=record["from_state"],
                     to_state=record["to_state"], from_version=record["from_version"],
@@ -109,7 +110,9 @@ def import_rows(engine: Engine, rows: Iterable[SourceRow], *, source: str) -> Im
                     reason=record["reason"], approvals=record["approvals"], source=source,
                     recorded_at=recorded_at,
                 )
-            )
+            ).inserted_primary_key
+            assert logged is not None
+            log_rows(connection, "catalogue_transitions", [int(logged[0])], recorded_at)
             current[document["code"]] = catalogue_from_versions(
                 [(document, transition.at)]
             ).items[document["code"]]

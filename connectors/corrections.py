@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from connectors.audit import log_rows
 from connectors.clock import iso, now
 from connectors.db import (
     case_corrections,
@@ -131,6 +132,7 @@ def apply_correction(engine: Engine, request: CorrectionRequest, *, at: datetime
             connection.execute(update(table).where(where).values(**(after or {})))
         connection.execute(update(case_corrections).where(case_corrections.c.id == correction_id)
                            .values(state="applied"))
+        log_rows(connection, "case_corrections", [correction_id], stamp)
         case = connection.execute(select(cases.c.net_id, cases.c.state).where(
             cases.c.case_number == request.case_number)).first()
         record_key = (case.net_id if case is not None else None) or request.case_number

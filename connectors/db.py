@@ -27,6 +27,7 @@ from sqlalchemy import (
     Engine,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -147,9 +148,61 @@ quarantine_actions = Table(
     Column("at", String(40), nullable=False),
 )
 
+# --- the audit trail (痕迹管理), both zones: an append-only Merkle log (docs/audit.md) ------
+# One leaf per audited row version (connectors.audit.SOURCES), appended in the transaction
+# that writes the row. (Migration 0012.)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # the leaf index
+    Column("source", String(40), nullable=False),  # the audited table
+    Column("source_key", BigInteger, nullable=False),  # its row's integer key
+    Column("entry", Text, nullable=False),  # the leaf entry: canonical JSON, hashed as UTF-8
+    Column("at", String(40), nullable=False),
+    Index("ix_audit_entries_source", "source", "source_key"),
+)
+
+# The stored hashes of the tree (docs/audit.md §2): index -> 32-byte hash.
+audit_hashes = Table(
+    "audit_hashes",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+# One row (id 1): the tree's size and root. Appends lock it (FOR UPDATE on PostgreSQL), so
+# leaves are numbered in commit order; its suite (the tree hash) is fixed when the log starts.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("suite", String(8)),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary),
+    # The highest key of each audited table when the log started (a deployment upgraded to
+    # migration 0012 has rows from before): those rows predate the log and have no leaf.
+    Column("started_after", JSON),
+)
+
+# Signed checkpoints (C2SP signed note), one per task run that appended; a witness's
+# cosigned note when it arrives (the province, docs/audit.md).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("cosigned_note", Text),
+    Column("cosigned_at", String(40)),
+)
+
+AUDIT = (audit_entries, audit_hashes, audit_head, audit_checkpoints)
+
 SHARED = (
     ferry_sent, ferry_applied, ferry_receipts, provenance, quarantine, alarms, quarantine_actions
-)
+) + AUDIT
 
 # --- internet zone --------------------------------------------------------------------
 
@@ -162,7 +215,20 @@ intake_claims = Table(
     Index("ix_intake_claims_sequence", "sequence"),
 )
 
-INTERNET = SHARED + (intake_claims,)
+# The administration zone's audit-log checkpoints this zone accepted (opened with that zone's
+# keys, each extending the one before), published under public/audit/. (Migration 0012.)
+audit_published = Table(
+    "audit_published",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("sequence", BigInteger, nullable=False),  # the outbound bundle that carried it
+    Column("bundle", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+INTERNET = SHARED + (intake_claims, audit_published)
 
 # --- administration zone: the exchange database ---------------------------------------
 
@@ -426,7 +492,19 @@ catalogue_publications = Table(
     Column("planned_at", String(40), nullable=False),
 )
 
+# Which outbound bundle carried which audit checkpoint, and the size sent before it (so a
+# resend after a crash rebuilds the same bytes). (Migration 0012.)
+audit_sent = Table(
+    "audit_sent",
+    metadata,
+    Column("sequence", BigInteger, primary_key=True, autoincrement=False),
+    Column("old_size", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("planned_at", String(40), nullable=False),
+)
+
 ADMIN: tuple[Table, ...] = SHARED + (
+    audit_sent,
     catalogue_items,
     catalogue_transitions,
     catalogue_publications,

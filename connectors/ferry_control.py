@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from connectors.alarms import alarm_rows, raise_alarm, resolve_open
+from connectors.audit import log_rows
 from connectors.channel_sender import ChannelSender
 from connectors.clock import iso, now
 from connectors.db import (
@@ -31,6 +32,7 @@ from connectors.db import (
     transaction,
 )
 from connectors.ferry_ledger import HEARTBEAT, current_receipt, sequence_of
+from connectors.provenance import record_events
 from ferry.receipts import Receipt
 from ferry.transport import check_name
 from schemas.exceptions import TerminalError
@@ -88,7 +90,7 @@ def resend(sender: ChannelSender, sequences: list[int], *, reason: str) -> list[
             detail = {"channel": sender.channel, "sequence": sequence, "reason": reason,
                       "why": "never sent" if row is None else "outbox copy gone or changed"}
             with transaction(sender.engine) as connection:
-                connection.execute(alarms.insert().values(kind=RESEND_IMPOSSIBLE, detail=detail, at=at))
+                raise_alarm(connection, RESEND_IMPOSSIBLE, detail, at)
             if row is None:
                 raise TerminalError(f"{ref} was never sent; nothing to resend")
             continue
@@ -99,6 +101,9 @@ def resend(sender: ChannelSender, sequences: list[int], *, reason: str) -> list[
                 .where(ferry_sent.c.channel == sender.channel, ferry_sent.c.sequence == sequence)
                 .values(resent_count=ferry_sent.c.resent_count + 1, last_resent_at=at)
             )
+            # A resend is an operator action (or a receipt's request): in the audit trail.
+            record_events(connection, [(f"{sender.channel}#{sequence}", "ferry", "resent", row.file_name,
+                                        {"reason": reason})], at)
         resent.append(ref)
     return resent
 
@@ -296,12 +301,14 @@ def release(engine: Engine, quarantine_id: int, *, target: Path, operator: str) 
     at = iso(now())
     with transaction(engine) as connection:
         _held(connection, quarantine_id)
-        connection.execute(
+        action = connection.execute(
             quarantine_actions.insert().values(
                 quarantine_id=quarantine_id, action="release", reason="released for a new attempt",
                 operator=operator, at=at,
             )
-        )
+        ).inserted_primary_key
+        assert action is not None
+        log_rows(connection, "quarantine_actions", [int(action[0])], at)
         connection.execute(
             update(quarantine).where(quarantine.c.id == quarantine_id).values(state="released")
         )
@@ -323,12 +330,14 @@ def discard(engine: Engine, quarantine_id: int, *, reason: str, operator: str) -
     at = iso(now())
     with transaction(engine) as connection:
         row = _held(connection, quarantine_id)
-        connection.execute(
+        action = connection.execute(
             quarantine_actions.insert().values(
                 quarantine_id=quarantine_id, action="discard", reason=reason,
                 operator=operator, at=at,
             )
-        )
+        ).inserted_primary_key
+        assert action is not None
+        log_rows(connection, "quarantine_actions", [int(action[0])], at)
         connection.execute(
             update(quarantine).where(quarantine.c.id == quarantine_id).values(state="discarded")
         )

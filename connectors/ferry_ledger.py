@@ -23,9 +23,9 @@ from typing import Any, BinaryIO, Protocol
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from connectors.alarms import raise_alarm
 from connectors.clock import iso, now
 from connectors.db import (
-    alarms,
     ferry_applied,
     ferry_receipts,
     ferry_sent,
@@ -47,6 +47,7 @@ from ferry.bundle import (
 )
 from ferry.keys import DecryptionKey, Keyring, RecipientKey, SigningKey
 from ferry.receipts import RECEIPTS_KIND, REVERSE, Receipt, build_receipt
+from ferry.tlog import SECURITY_CODES as LOG_SECURITY_CODES
 from ferry.transport import Transport, fsync_dir
 from ferry.verdict import (
     NOT_A_REGULAR_FILE,
@@ -302,6 +303,8 @@ class BundleStaging(ItemSink, Protocol):
 
 
 StageBundle = Callable[[], BundleStaging]
+# A last look at a bundle the verdict would apply: a refusal quarantines it instead.
+InspectBundle = Callable[[VerifiedBundle], Refuse | None]
 
 
 @contextmanager
@@ -350,8 +353,8 @@ def quarantine_file(
             )
         )
         record_events(connection, [(r, stage, "quarantined", ref, {"code": code}) for r in record_ids], at)
-        if code in SECURITY_CODES:
-            connection.execute(alarms.insert().values(kind="security", detail=reason, at=at))
+        if code in SECURITY_CODES or code in LOG_SECURITY_CODES:
+            raise_alarm(connection, "security", reason, at)
     return reason
 
 
@@ -367,6 +370,7 @@ def receive_channel(
     stage: StageBundle | None = None,
     limits: Limits | None = None,
     staging_dir: Path | None = None,
+    inspect: InspectBundle | None = None,
 ) -> ReceiveReport:
     """Verify and apply every complete bundle waiting on ``channel``, in sequence order.
 
@@ -377,7 +381,8 @@ def receive_channel(
     holding the records, the ``ferry_applied`` row and the receipt → remove the file.
     Staged items of a bundle that is refused or a duplicate are discarded. A crash between
     any two steps is repaired by the next pass. A transport without local paths (SFTP) is
-    first copied into ``staging_dir``."""
+    first copied into ``staging_dir``. ``inspect`` may still refuse a bundle the verdict
+    would apply, on its content (an audit checkpoint that does not extend the last one)."""
     report = ReceiveReport()
     held = quarantine_dir / "bundles"
     staging = staging_dir or quarantine_dir.parent / "incoming" / channel
@@ -403,6 +408,8 @@ def receive_channel(
                     receipt=carried_receipt(bundle),
                     item_names=[item.name for item in bundle.manifest.items],
                 )
+                if inspect is not None and isinstance(verdict, Apply) and not verdict.heartbeat:
+                    verdict = inspect(bundle) or verdict
             if isinstance(verdict, Refuse):
                 report.quarantined.append(
                     quarantine_file(

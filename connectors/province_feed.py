@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from sqlalchemy import (
 )
 
 from connectors.alarms import raise_alarm, resolve_open
+from connectors.audit import Witness, store_cosignature, witness_request
 from connectors.clock import iso, now
 from connectors.db import (
     alarms,
@@ -59,12 +61,17 @@ from connectors.files import write_atomic
 from connectors.province_sftp import ProvinceSftp, SftpSettings, province_session
 from ferry.keys import SigningKey
 from ferry.suites import get_suite
+from ferry.tlog import SECURITY_CODES as LOG_SECURITY_CODES
+from ferry.tlog import CheckpointRefused
 from rules.cases import ONLINE_CHANNEL
 from rules.opinions import refusal
 from schemas import load_schema
 
 FORMAT = "pehub-province-feed/1"
 # Record kinds in file order; alerts and penalty cases get a file only when present.
+log = logging.getLogger(__name__)
+WITNESS_REFUSED = "AUDIT_WITNESS_REFUSED"  # the province did not cosign, or its cosignature is bad
+
 KINDS = ("case", "step", "result", "penalty", "alert", "filing", "correction", "catalogue_change")
 ALWAYS_FILED = ("case", "step", "result", "catalogue_change")
 MARKS = ("pending", "sent", "accepted", "failed")
@@ -556,6 +563,10 @@ def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: Signing
         "counts": counts,
         "files": files,
     }
+    with engine.connect() as connection:
+        witnessed = witness_request(connection, _pending_checkpoints(engine, paths, batch.sequence))
+    if witnessed is not None:
+        manifest["audit_checkpoint"] = witnessed  # for the province to cosign (docs/audit.md §11)
     signature = get_suite(key.suite).sign(key.private, canonical(manifest))
     document = {
         "manifest": manifest,
@@ -569,6 +580,22 @@ def build_batch(engine: Engine, batch_id: str, *, paths: FeedPaths, key: Signing
             .values(manifest_sha256=hashlib.sha256(data).hexdigest(), counts=counts)
         )
     return folder
+
+
+def _pending_checkpoints(engine: Engine, paths: FeedPaths, sequence: int) -> list[int]:
+    """The audit checkpoint sizes in the manifests of the batches before ``sequence`` whose
+    receipts have not been applied: the province may have cosigned them already."""
+    with engine.connect() as connection:
+        unacknowledged = connection.execute(select(province_batches.c.batch_id).where(
+            province_batches.c.sequence < sequence, province_batches.c.state != "acknowledged")).scalars().all()
+    sizes = []
+    for batch_id in unacknowledged:
+        manifest = paths.batch_dir(batch_id) / MANIFEST
+        if manifest.is_file():
+            request = orjson.loads(manifest.read_bytes())["manifest"].get("audit_checkpoint")
+            if request is not None:
+                sizes.append(int(request["note"].split("\n", 2)[1]))
+    return sizes
 
 
 def verify_manifest(document: Any, public_key: bytes, suite: str) -> bool:
@@ -701,8 +728,11 @@ def apply_receipt(engine: Engine, receipt: dict[str, Any], *, at: datetime | Non
     return {"batch_id": batch_id, "accepted": receipt["accepted"], "rejected": receipt["rejected"], "rows_failed": failed}
 
 
-def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths, report: ExchangeReport, at: datetime | None = None) -> None:
-    """Fetch the receipt of every sent batch the province has answered and apply it."""
+def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths, report: ExchangeReport,
+                     at: datetime | None = None, witness: Witness | None = None) -> None:
+    """Fetch the receipt of every sent batch the province has answered and apply it; keep
+    the province's cosignature of the audit checkpoint it carried (checked with ``witness``),
+    and raise an alarm when the province refused to cosign or its cosignature is bad."""
     for batch_id in _batches_in_state(engine, "sent"):
         name = f"{batch_id}.receipt.json"
         if not session.exists(f"{RECEIPTS_DIR}/{name}"):
@@ -717,26 +747,48 @@ def collect_receipts(engine: Engine, session: ProvinceSftp, *, paths: FeedPaths,
             applied = apply_receipt(engine, receipt, at=at)
         except (orjson.JSONDecodeError, ValueError) as error:
             with transaction(engine) as connection:
-                connection.execute(alarms.insert().values(
-                    kind="PROVINCE_RECEIPT_INVALID", detail={"batch_id": batch_id, "error": str(error)}, at=iso(at or now())
-                ))
+                raise_alarm(connection, "PROVINCE_RECEIPT_INVALID", {"batch_id": batch_id, "error": str(error)},
+                            iso(at or now()))
             continue
         if applied is not None:
             report.receipts.append(applied)
+            _witnessed(engine, receipt, witness, iso(at or now()))
+
+
+def _witnessed(engine: Engine, receipt: dict[str, Any], witness: Witness | None, at: str) -> None:
+    refused = receipt.get("audit_witness_refused")
+    note = receipt.get("audit_cosignature")
+    if refused is None and note is None:
+        return
+    batch = receipt["batch_id"]
+    if refused is not None:
+        kind = "security" if refused["code"] in LOG_SECURITY_CODES else WITNESS_REFUSED
+        with transaction(engine) as connection:
+            raise_alarm(connection, kind, {"batch_id": batch, "witness": "province", **refused}, at)
+        return
+    if witness is None:
+        log.warning("the province cosigned the audit checkpoint of %s, but no witness_key is pinned: not kept", batch)
+        return
+    try:
+        store_cosignature(engine, str(note), witness, at)
+    except CheckpointRefused as error:
+        with transaction(engine) as connection:
+            raise_alarm(connection, WITNESS_REFUSED, {"batch_id": batch, "code": error.code, "detail": error.detail}, at)
 
 
 def exchange(
     engine: Engine, sftp: SftpSettings, *, paths: FeedPaths, at: datetime | None = None,
-    gate: BatchGate | None = None,
+    gate: BatchGate | None = None, witness: Witness | None = None,
 ) -> ExchangeReport:
-    """Upload planned batches, collect receipts, rewrite the steward report. A transient SFTP
+    """Upload planned batches, collect receipts (and the province's cosignatures of the audit
+    checkpoints, checked with ``witness``), rewrite the steward report. A transient SFTP
     failure is raised as ``ProvinceUnreachable``: the batches not yet delivered stay
     planned, and the task's Airflow retry sends them again (a batch whose manifest the
     province already holds is skipped, see ``upload_batch``)."""
     report = ExchangeReport()
     with province_session(sftp) as session:
         send_batches(engine, session, paths=paths, report=report, at=at, gate=gate)
-        collect_receipts(engine, session, paths=paths, report=report, at=at)
+        collect_receipts(engine, session, paths=paths, report=report, at=at, witness=witness)
     report.steward_report = str(write_steward_report(engine, paths.steward_report))
     return report
 

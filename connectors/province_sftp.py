@@ -55,6 +55,9 @@ class SftpSettings:
     timeout: float = 10.0
     # The province's catalogue signing key, pinned like the host key: "SUITE:BASE64".
     catalogue_key: str | None = None
+    # The province's witness key, which cosigns the audit log's checkpoints (docs/audit.md
+    # §11): a signed-note verifier key "NAME+KEYID+BASE64".
+    witness_key: str | None = None
 
     @classmethod
     def from_extras(cls, host: str, port: int | None, login: str | None, extra: dict[str, Any]) -> SftpSettings:
@@ -87,6 +90,7 @@ class SftpSettings:
             remote_root=str(extra.get("remote_root") or "/"),
             timeout=float(extra.get("conn_timeout") or extra.get("timeout") or 10),
             catalogue_key=str(extra["catalogue_key"]) if extra.get("catalogue_key") else None,
+            witness_key=str(extra["witness_key"]) if extra.get("witness_key") else None,
         )
 
     @classmethod

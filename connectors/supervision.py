@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 
 from connectors.alarms import open_alarm_rows, raise_alarm, resolve_open
+from connectors.audit import log_rows
 from connectors.clock import CST, iso, now
 from connectors.db import (
     bulk_insert,
@@ -291,6 +292,7 @@ def issue_order(engine: Engine, *, case_number: str, issued_by: str, instruction
             deadline=iso(deadline), issued_at=iso(moment), state="issued"))
         key = result.inserted_primary_key
         assert key is not None
+        log_rows(connection, "supervision_orders", [int(key[0])], iso(moment))
         _mark(connection, [case_number], iso(moment))
         _record(connection, case_number, "order_issued", {"order": int(key[0]), "by": issued_by}, iso(moment))
     return int(key[0])
@@ -314,6 +316,7 @@ def answer_order(engine: Engine, order_id: int, *, by: str, answer: str, at: dat
             raise TerminalError(f"supervision order {order_id} is {row.state}, not awaiting an answer")
         connection.execute(update(supervision_orders).where(supervision_orders.c.id == order_id).values(
             state="answered", answered_by=by.strip(), answer=answer.strip(), answered_at=moment))
+        log_rows(connection, "supervision_orders", [order_id], moment)
         _mark(connection, [row.case_number], moment)
         _record(connection, row.case_number, "order_answered", {"order": order_id, "by": by}, moment)
 
@@ -329,6 +332,7 @@ def close_order(engine: Engine, order_id: int, *, by: str, note: str, at: dateti
             raise TerminalError(f"supervision order {order_id} was closed at {row.closed_at} by {row.closed_by}")
         connection.execute(update(supervision_orders).where(supervision_orders.c.id == order_id).values(
             state="closed", closed_by=by.strip(), close_note=note.strip(), closed_at=moment))
+        log_rows(connection, "supervision_orders", [order_id], moment)
         _mark(connection, [row.case_number], moment)
         _record(connection, row.case_number, "order_closed", {"order": order_id, "by": by}, moment)
 
@@ -702,6 +706,7 @@ def _apply(connection: Connection, chunk: list[SupervisedCase], time: WorkingTim
         for part in _chunks(sorted(touched_ids)):
             rows.extend(connection.execute(select(supervision_alerts).where(supervision_alerts.c.id.in_(part))))
         report.sent_to_province += enqueue_records(connection, "alert", [alert_record(r) for r in rows], stamp)
+        log_rows(connection, "supervision_alerts", touched_ids, stamp)
 
 
 def working_time(connection: Connection, periods: tuple[WorkingPeriod, ...]) -> WorkingTime:

@@ -15,7 +15,9 @@ Verifies each outbound bundle (signature, sizes, hashes) and merges its status e
 into the public feed: one JSON document per application under a name derived from its
 case number and query password (no index), and the daily results disclosure (双公示)
 lists; written atomically and idempotently by event id. Keeps the static status page
-(`index.html`, `status.js`, `config.json`) in the public folder.
+(`index.html`, `status.js`, `config.json`) in the public folder. Checks each audit checkpoint
+of the administration zone against the last one accepted (a fork or a rollback is quarantined
+with a security alarm) and publishes it with its tiles under `audit/`.
 """
 
 

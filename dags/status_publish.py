@@ -28,7 +28,9 @@ query-password lookup), runs the final scanner on every record (fail closed: fla
 changes are held for review with the reason), and sends the rest as a signed outbound
 bundle. A crash after sending is repaired by rebuilding the same bundle. Then, when the
 power catalogue has changed, sends the public catalogue (in-use items with their
-category's disclosure fields) in its own outbound bundle.
+category's disclosure fields) in its own outbound bundle. Then sends the audit log's newest
+signed checkpoint (痕迹管理), with the consistency proof from the one sent before and the new
+tiles, in its own outbound bundle (`docs/audit.md`).
 
 Then keeps the outbound channel up: re-sends what the internet zone's latest receipt
 reports missing, prunes acknowledged outbox copies, sends a heartbeat bundle when idle,
@@ -68,6 +70,12 @@ def status_publish() -> None:
         return stages.compact(stages.catalogue_publish())
 
     @task(outlets=[OUTBOUND_CHANNEL])
+    def publish_audit_checkpoint() -> dict[str, Any]:
+        from hub import stages
+
+        return stages.compact(stages.audit_publish())
+
+    @task(outlets=[OUTBOUND_CHANNEL])
     def keep_channel() -> dict[str, Any]:
         from hub import stages
 
@@ -82,7 +90,7 @@ def status_publish() -> None:
         )
 
     published = publish_changes()
-    published >> publish_catalogue() >> keep_channel()
+    published >> publish_catalogue() >> publish_audit_checkpoint() >> keep_channel()
     check_quality(published)  # type: ignore[arg-type]  # an XComArg, its dict at run time
 
 

@@ -303,6 +303,17 @@ def load_signing_key(keys_dir: Path, zone: str) -> SigningKey:
     return _read_signing_key(_only_current(files, zone), zone)
 
 
+def load_own_signing_keys(keys_dir: Path, zone: str) -> list[TrustedKey]:
+    """Every public signing key the zone has had (``public/*.pub``: the current one and the
+    rotated ones, whatever their expiry): what verifies the zone's own old signatures, such
+    as its audit log's checkpoints."""
+    _check_zone(zone)
+    public_dir = keys_dir / "public"
+    files = sorted(public_dir.glob("*.pub")) if public_dir.is_dir() else []
+    keys = [_read_public_file(path)[1] for path in files]
+    return [key for key in keys if key.zone == zone]
+
+
 def load_keyring(keys_dir: Path) -> Keyring:
     """Every public key in ``keys_dir/trusted/*.pub``; TerminalError when there is none."""
     trusted_dir = keys_dir / "trusted"

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     documents = _load().admin_root / "documents"
     print(f"Legal documents (受理通知书, 不予受理决定书, 补正告知书): {len(list(documents.rglob('*.pdf')))} PDF(s) "
           f"under {documents} (hub documents list CASE_NUMBER)")
+    print()
+    print("Audit trail (痕迹管理: hub audit verify, hub audit prove NET_ID, hub audit checkpoints):")
+    from hub.audit import summary_text
+
+    print(summary_text(_load()))
     print()
     example = next((n for n, o in sorted(truth.items()) if o["outcome"] == "accepted"), None)
     if example:
@@ -162,6 +168,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.province import STAGES
 
+    if args.stage not in STAGES:
+        print(f"hub run: argument stage: invalid choice: {args.stage!r} (choose from {', '.join(sorted(STAGES))})",
+              file=sys.stderr)
+        return 2
     _print_json(STAGES[args.stage]())
     return 0
 
@@ -243,33 +253,39 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import DBAPIError
+
     from connectors.provenance import trace
     from hub.settings import ZONES, load_settings
-    from hub.zones import zone_engine
+    from hub.zones import zone_reader
     from rules.identifiers import is_case_number, net_id_format_error
 
     settings = load_settings()
-    engines = [(zone, zone_engine(settings, zone)) for zone in ZONES if settings.loads(zone)]
-    if is_case_number(args.net_id) and settings.loads("admin"):
-        # A case number: an internet case is traced by its NET_ID, any other by its number.
-        from sqlalchemy import select
+    engines = [(zone, zone_reader(settings, zone)) for zone in ZONES if settings.loads(zone)]
+    try:
+        if is_case_number(args.net_id) and settings.loads("admin"):
+            # A case number: an internet case is traced by its NET_ID, any other by its number.
+            from sqlalchemy import select
 
-        from connectors.db import cases
+            from connectors.db import cases
 
-        with zone_engine(settings, "admin").connect() as connection:
-            found = connection.execute(select(cases.c.net_id, cases.c.origin)
-                                       .where(cases.c.case_number == args.net_id)).first()
-        if found is not None and found.net_id:
-            print(f"case {args.net_id} is the internet application {found.net_id}")
-            args.net_id = found.net_id
-        elif found is not None:
-            print(f"case {args.net_id} ({found.origin}: registered by the case-processing system, no NET_ID)")
-    else:
-        malformed = net_id_format_error(args.net_id)
-        if malformed:
-            print(malformed + " (or give a case number)", file=sys.stderr)
-            return 2
-    events = trace(engines, args.net_id)
+            with zone_reader(settings, "admin").connect() as connection:
+                found = connection.execute(select(cases.c.net_id, cases.c.origin)
+                                           .where(cases.c.case_number == args.net_id)).first()
+            if found is not None and found.net_id:
+                print(f"case {args.net_id} is the internet application {found.net_id}")
+                args.net_id = found.net_id
+            elif found is not None:
+                print(f"case {args.net_id} ({found.origin}: registered by the case-processing system, no NET_ID)")
+        else:
+            malformed = net_id_format_error(args.net_id)
+            if malformed:
+                print(malformed + " (or give a case number)", file=sys.stderr)
+                return 2
+        events = trace(engines, args.net_id)
+    except DBAPIError as error:
+        print(f"a zone database cannot be read (run `hub db upgrade`?): {error.orig}", file=sys.stderr)
+        return 1
     if not events:
         print(f"{args.net_id}: no record of this id in {', '.join(z for z, _ in engines)} zone(s)")
         return 1
@@ -527,6 +543,76 @@ def cmd_alarms(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from hub.audit import verify_zone
+    from hub.settings import ZONES, load_settings
+
+    settings = load_settings()
+    zones = [args.zone] if args.zone else [z for z in ZONES if settings.loads(z)]
+    results = {zone: verify_zone(settings, zone) for zone in zones}
+    bad = any(report.findings for report in results.values())
+    if args.json:
+        _print_json({zone: {"size": r.size, "checkpoints": r.checkpoints, "newest_checkpoint": r.newest_checkpoint,
+                            "rows_checked": r.rows_checked, "rows_before_log": r.rows_before_log,
+                            "first": asdict(r.first) if r.first else None,
+                            "findings": [asdict(f) for f in sorted(r.findings, key=lambda f: f.sort_key())]}
+                     for zone, r in results.items()})
+        return 1 if bad else 0
+    for zone, report in results.items():
+        state = "ALTERED" if report.findings else "ok"
+        print(f"{zone}: {state}: {report.size} leaves, {report.checkpoints} signed checkpoints "
+              f"(newest {report.newest_checkpoint}), {report.rows_checked} source rows compared"
+              + (f", {report.rows_before_log} rows from before the log (not covered)" if report.rows_before_log else ""))
+        first = report.first
+        if first is not None:
+            print(f"  first changed entry: seq {first.seq} table {first.table} field {first.field} "
+                  f"({first.code}: {first.detail})")
+            for finding in sorted(report.findings, key=lambda f: f.sort_key())[:20]:
+                print(f"  {finding.code:<20} seq {finding.seq} {finding.table or ''} {finding.field or ''}: {finding.detail}")
+            if len(report.findings) > 20:
+                print(f"  ... {len(report.findings) - 20} more")
+    return 1 if bad else 0
+
+
+def cmd_audit_prove(args: argparse.Namespace) -> int:
+    from hub.audit import prove
+    from hub.settings import load_settings
+    from rules.identifiers import net_id_format_error
+
+    malformed = net_id_format_error(args.net_id)
+    if malformed:
+        print(malformed, file=sys.stderr)
+        return 2
+    proofs = prove(load_settings(), args.net_id)
+    _print_json(proofs)
+    return 0 if proofs["zones"] else 1
+
+
+def cmd_audit_checkpoints(args: argparse.Namespace) -> int:
+    from connectors.audit import checkpoints
+    from hub.settings import ZONES, load_settings
+    from hub.zones import zone_engine
+
+    settings = load_settings()
+    for zone in [args.zone] if args.zone else [z for z in ZONES if settings.loads(z)]:
+        with zone_engine(settings, zone).connect() as connection:
+            signed = checkpoints(connection)
+        shown = signed[-args.last:] if args.last else signed
+        print(f"{zone}: {len(signed)} checkpoints")
+        for checkpoint in shown:
+            witnessed = " (cosigned by the province)" if checkpoint.cosigned_note else ""
+            print(f"  {checkpoint.at}  size {checkpoint.size}{witnessed}")
+            if args.notes:
+                print("    " + (checkpoint.cosigned_note or checkpoint.note).replace("\n", "\n    "))
+    return 0
+
+
+# Commands that may append to a zone's audit trail outside a DAG task (operator actions):
+# each ends with a signed checkpoint, as a task run does.
+CHECKPOINTED_COMMANDS = frozenset({"ferry", "alarms", "keys", "calendar", "supervise", "catalogue", "documents",
+                                   "simulate", "run", "correct"})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="Power Exchange Hub operator command")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -556,10 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--expected", help="write the expected outcomes here")
     generate.set_defaults(func=cmd_generate)
 
-    from hub.province import STAGES
-
-    run = commands.add_parser("run", help="run one stage of the loop without a scheduler")
-    run.add_argument("stage", choices=sorted(STAGES))
+    # The stage names are checked when the command runs: importing every stage (and with them
+    # most of the hub) to build the parser cost every other command about half a second.
+    run = commands.add_parser("run", help="run one stage of the loop without a scheduler (a stage of "
+                                          "hub.province.STAGES, e.g. intake, status_publish, province_report)")
+    run.add_argument("stage")
     run.set_defaults(func=cmd_run)
 
     simulate = commands.add_parser("simulate", help="simulators").add_subparsers(dest="what", required=True)
@@ -690,12 +777,33 @@ def build_parser() -> argparse.ArgumentParser:
                                               "HUB_CELERY_RESULT_BACKEND, else the metadata database)")
     env.set_defaults(func=cmd_airflow_env)
 
+    audit = commands.add_parser("audit", help="the audit trail (痕迹管理): verify the logs, prove an application's "
+                                              "events").add_subparsers(dest="audit_command", required=True)
+    audit_verify = audit.add_parser("verify", help="recompute each zone's log and compare it with its sources "
+                                                   "and signed checkpoints; exit 1 on any change")
+    audit_verify.add_argument("--zone", choices=("internet", "admin"))
+    audit_verify.add_argument("--json", action="store_true")
+    audit_verify.set_defaults(func=cmd_audit_verify)
+    audit_prove = audit.add_parser("prove", help="inclusion proofs of an application's events (JSON)")
+    audit_prove.add_argument("net_id")
+    audit_prove.set_defaults(func=cmd_audit_prove)
+    audit_checkpoints = audit.add_parser("checkpoints", help="each zone's signed checkpoints")
+    audit_checkpoints.add_argument("--zone", choices=("internet", "admin"))
+    audit_checkpoints.add_argument("--last", type=int, default=5, help="show the newest N (0: all)")
+    audit_checkpoints.add_argument("--notes", action="store_true", help="print the signed notes")
+    audit_checkpoints.set_defaults(func=cmd_audit_checkpoints)
+
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
+    if args.command in CHECKPOINTED_COMMANDS:
+        from hub.audit import checkpoint_zones
+        from hub.settings import load_settings
+
+        checkpoint_zones(load_settings(), appended_only=True)
     return result
 
 

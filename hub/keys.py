@@ -3,14 +3,27 @@ the public halves handed to the other zone."""
 
 from __future__ import annotations
 
+import getpass
 from datetime import timedelta
 
-from connectors.clock import now
+from connectors.clock import iso, now
+from connectors.db import transaction
+from connectors.provenance import record_events
 from ferry.keys import export_public_key, generate_zone_key, rotate_zone_keys
+from hub.audit import checkpoint_zones
 from hub.settings import ZONES, Settings
+from hub.zones import zone_engine
 
 PEER = {"internet": "admin", "admin": "internet"}
 DEFAULT_OVERLAP_DAYS = 7
+
+
+def operator() -> str:
+    """Who runs this command (the operator recorded with an action)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def init_keys(settings: Settings, suite: str | None = None) -> dict[str, str]:
@@ -39,9 +52,17 @@ def rotate_keys(
     """
     if zone not in PEER:
         raise ValueError(f"unknown zone {zone!r}; zones: {', '.join(PEER)}")
+    if settings.loads(zone):
+        checkpoint_zones(settings)  # what the old key has seen, it signs before it retires
     ids = rotate_zone_keys(
         settings.keys_dir(zone), zone, overlap=timedelta(days=overlap_days), at=now(), suite=suite
     )
     if settings.loads(PEER[zone]):
         export_public_key(settings.keys_dir(zone), zone, settings.keys_dir(PEER[zone]))
+    if settings.loads(zone):
+        # The rotation is an operator action: a provenance event in the zone's audit trail.
+        with transaction(zone_engine(settings, zone)) as connection:
+            record_events(connection, [(f"keys:{zone}", "keys", "rotated", None, {
+                "signing_key": ids[0], "encryption_key": ids[1], "overlap_days": overlap_days,
+                "operator": operator()})], iso(now()))
     return ids

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from connectors.audit import Witness
 from connectors.db import province_batches
 from connectors.province_catalogue import (
     apply_province_catalogue,
@@ -79,11 +80,23 @@ def province_exchange(
     """Upload planned batches in order, ingest the province's receipts, rewrite the steward
     report. Raises ``ProvinceUnreachable`` (retry) or ``ProvinceRefused`` (operator)."""
     settings = settings or load_settings()
+    sftp = sftp or sftp_settings()
     report = exchange(
-        zone_engine(settings, "admin"), sftp or sftp_settings(), paths=feed_paths(settings), at=at,
-        gate=quality_gate(settings),
+        zone_engine(settings, "admin"), sftp, paths=feed_paths(settings), at=at,
+        gate=quality_gate(settings), witness=province_witness(settings, sftp),
     )
     return asdict(report)
+
+
+def province_witness(settings: Settings, sftp: SftpSettings) -> Witness | None:
+    """The province as the audit log's witness: its pinned ``witness_key`` and the keys of
+    the administration zone's log; None when no witness key is pinned."""
+    from ferry.tlog import parse_verifier_key
+    from hub.audit import zone_verifiers
+
+    if not sftp.witness_key:
+        return None
+    return Witness(tuple(zone_verifiers(settings, "admin")), parse_verifier_key(sftp.witness_key))
 
 
 def quality_gate(settings: Settings) -> Callable[[str], str | None]:

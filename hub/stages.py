@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any, ParamSpec
 
+from connectors.audit_feed import CHECKPOINT_PLAN, publish_checkpoint, rebuild_checkpoint
 from connectors.catalogue_feed import (
     CATALOGUE_PLAN,
     publish_catalogue,
@@ -33,6 +34,7 @@ from connectors.ferry_ledger import DATA, receive_channel
 from connectors.intake import collect_submissions, intake_rebuilder
 from connectors.public_feed import apply_status_bundle, install_status_page
 from ferry.receipts import REVERSE
+from hub.audit import checkpoint_zones
 from hub.settings import Settings, load_settings
 from hub.simulators.processing import advance_cases
 from hub.zones import (
@@ -65,6 +67,14 @@ def logged_stage(stage: Callable[P, dict[str, Any]]) -> Callable[P, dict[str, An
             log.warning("stage %s: stopped after %.2f s by %s: %s", name, time.monotonic() - started,
                         type(error).__name__, error)
             raise
+        finally:
+            # Every task run that appended to a zone's audit log ends with a signed checkpoint
+            # (also one that failed after committing some of its work).
+            given = args[0] if args else kwargs.get("settings")
+            if given is None or isinstance(given, Settings):
+                signed = checkpoint_zones(given or load_settings(), appended_only=True)
+                if signed:
+                    log.info("stage %s: audit checkpoints %s", name, signed)
         log.info("stage %s: done in %.2f s: %s", name, time.monotonic() - started,
                  json.dumps(compact(report, keep=3, whole=()), ensure_ascii=False, default=str)[:2000])
         return report
@@ -79,7 +89,8 @@ def channel_sender(settings: Settings, channel: str) -> ChannelSender:
     if channel == "inbound":
         rebuilders = {DATA: intake_rebuilder(settings.portal_drop, settings.portal_collected)}
     else:
-        rebuilders = {DATA: status_rebuilder(load_catalogue(settings)), CATALOGUE_PLAN: rebuild_catalogue}
+        rebuilders = {DATA: status_rebuilder(load_catalogue(settings)), CATALOGUE_PLAN: rebuild_catalogue,
+                      CHECKPOINT_PLAN: rebuild_checkpoint}
     return ChannelSender(
         engine=zone_engine(settings, CHANNEL_SENDER[channel]),
         channel=channel,
@@ -168,19 +179,34 @@ def catalogue_publish(settings: Settings | None = None) -> dict[str, Any]:
 
 
 @logged_stage
+def audit_publish(settings: Settings | None = None) -> dict[str, Any]:
+    """Administration zone: send the audit log's newest signed checkpoint, with the
+    consistency proof from the one sent before and the new tiles, when it is newer."""
+    settings = settings or load_settings()
+    return publish_checkpoint(channel_sender(settings, "outbound"),
+                              catalogue_version=load_catalogue(settings).version)
+
+
+@logged_stage
 def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
     """Internet zone: verify outbound bundles and write the public status feed (and keep
-    the public status page in place)."""
+    the public status page in place); check each audit checkpoint against the last one
+    accepted (a fork or a rollback is quarantined with a security alarm) and publish it."""
+    from hub.audit import published_log
+
     settings = settings or load_settings()
     install_status_page(settings.public_root)
+    engine = zone_engine(settings, "internet")
+    log = published_log(settings, engine)
     report = receive_channel(
-        zone_engine(settings, "internet"),
+        engine,
         channel="outbound",
         transport=transport_for(settings, "outbound"),
         keyring=receiver_keyring(settings, "outbound"),
         decryption_keys=decryption_keys(settings, "outbound"),
         quarantine_dir=settings.internet_quarantine,
-        apply=with_catalogue(apply_status_bundle(settings.public_root), settings.public_root),
+        apply=log.apply(with_catalogue(apply_status_bundle(settings.public_root), settings.public_root)),
+        inspect=log.inspect,
     )
     return asdict(report)
 
@@ -318,6 +344,7 @@ STAGES = {
     "status_publish": status_publish,
     "catalogue_publish": catalogue_publish,
     "portal_publish": portal_publish,
+    "audit_publish": audit_publish,
     "inbound_upkeep": inbound_upkeep,
     "outbound_upkeep": outbound_upkeep,
     "supervision": supervision,

@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connectors.db import engine_for
-from connectors.migrate import upgrade
 from ferry.keys import (
     DecryptionKey,
     Keyring,
@@ -29,15 +28,31 @@ CHANNEL_SENDER = {"inbound": "internet", "outbound": "admin"}
 CHANNEL_RECEIVER = {"inbound": "admin", "outbound": "internet"}
 
 
+def zone_url(settings: Settings, zone: str) -> str:
+    return settings.internet_db_url if zone == "internet" else settings.exchange_db_url
+
+
 def zone_engine(settings: Settings, zone: str) -> Engine:
-    url = settings.internet_db_url if zone == "internet" else settings.exchange_db_url
-    return _prepared_engine(url, zone)
+    return _prepared_engine(zone_url(settings, zone), zone, settings.crypto_suite)
+
+
+def zone_reader(settings: Settings, zone: str) -> Engine:
+    """The zone's database for a command that only reads it (``hub trace``): neither migrated
+    nor written to, so the answer does not wait for Alembic or for a write lock."""
+    return engine_for(zone_url(settings, zone))
 
 
 @cache
-def _prepared_engine(url: str, zone: str) -> Engine:
+def _prepared_engine(url: str, zone: str, suite: str = "intl") -> Engine:
+    # Here, not at the top: Alembic is needed only by the commands that open a zone to write.
+    from connectors.audit import start_log
+    from connectors.migrate import ZONE_TABLES, upgrade
+
     engine = engine_for(url)
     upgrade(engine, zone)  # Alembic ``upgrade head``; a no-op when already there
+    # A log with no leaf yet takes the deployment's suite as its tree hash (it keeps it) and
+    # notes which rows of the audited tables predate it.
+    start_log(engine, suite, ZONE_TABLES[zone])
     return engine
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, func, select, true
 
+from connectors.audit_feed import CHECKPOINT_PLAN
 from connectors.db import (
     applications,
     case_registrations,
@@ -81,8 +82,10 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         admin,
         select(func.coalesce(func.sum(ferry_sent.c.record_count), 0)).where(
             ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
-            # catalogue bundles carry catalogue entries, not status changes
+            # catalogue bundles carry catalogue entries, audit checkpoint bundles the audit
+            # log's checkpoint and tiles: neither carries status changes
             ferry_sent.c.sequence.not_in(select(catalogue_publications.c.sequence)),
+            ferry_sent.c.kind != CHECKPOINT_PLAN,
         ),
     )
     last_sent = _count(
@@ -112,6 +115,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
             select(ferry_sent.c.sequence, ferry_sent.c.record_count).where(
                 ferry_sent.c.channel == "outbound", ferry_sent.c.state == "sent",
                 ferry_sent.c.sequence.not_in(select(catalogue_publications.c.sequence)),
+                ferry_sent.c.kind != CHECKPOINT_PLAN,
             )
         ).all()
     on_the_ferry = sum(count for sequence, count in sent if sequence not in applied)

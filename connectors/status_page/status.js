@@ -71,6 +71,7 @@ function clearCase() {
   document.getElementById("case").hidden = true;
   for (const id of ["case-number", "case-item", "case-name", "case-applicant", "case-status", "case-result"]) text(id, "");
   document.getElementById("case-history").replaceChildren();
+  text("audit-message", "");
 }
 
 function showCase(doc) {
@@ -92,6 +93,232 @@ function showCase(doc) {
   });
   document.getElementById("case-history").replaceChildren(...rows);
   document.getElementById("case").hidden = false;
+}
+
+// --- 痕迹核验: every status change shown was recorded in the administration zone's audit log
+// (docs/audit.md §11). The status document carries, per change, its leaf (number and entry,
+// in "audit" by event id);
+// the page fetches the log's newest published checkpoint (audit/checkpoint), checks its
+// signature with the log's key (audit/key; Ed25519 in WebCrypto), reads the audit path from
+// the published tiles (audit/tile/...) and checks that the entry's leaf hash leads to the
+// checkpoint's root (RFC 6962 hashing, RFC 9162 §2.1.3.2). A log of the gm suite (SM3, SM2)
+// cannot be checked here: WebCrypto has neither, and the page says so.
+
+const AUDIT_UNAVAILABLE = "unavailable", AUDIT_GM = "gm";
+
+function base64Bytes(value) { return Uint8Array.from(atob(value), (c) => c.charCodeAt(0)); }
+function joined(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) { out.set(part, at); at += part.length; }
+  return out;
+}
+function sameBytes(a, b) { return a.length === b.length && a.every((x, i) => x === b[i]); }
+async function sha256(bytes) { return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)); }
+function leafHash(entry) { return sha256(joined(Uint8Array.of(0), new TextEncoder().encode(entry))); }
+function nodeHash(left, right) { return sha256(joined(Uint8Array.of(1), left, right)); }
+const half = (n) => Math.floor(n / 2);
+const odd = (n) => n % 2 === 1;
+
+// A C2SP signed note holding a tlog checkpoint: origin, size, root, then signature lines.
+function parseCheckpoint(note) {
+  const blank = note.indexOf("\n\n");
+  if (blank < 0) return null;
+  const body = note.slice(0, blank + 1);
+  const lines = body.split("\n");
+  if (lines.length < 4 || !/^(0|[1-9][0-9]{0,15})$/.test(lines[1])) return null;
+  const signatures = [];
+  for (const line of note.slice(blank + 2).split("\n")) {
+    const found = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
+    if (found) signatures.push({ name: found[1], raw: base64Bytes(found[2]) });
+  }
+  return { origin: lines[0], size: Number(lines[1]), root: base64Bytes(lines[2]), body, signatures };
+}
+
+// <name>+<key ID, 8 hex digits>+<base64(signature type || public key)>
+function parseVerifierKey(line) {
+  const first = line.indexOf("+"), second = line.indexOf("+", first + 1);
+  if (first < 0 || second < 0) return null;
+  const raw = base64Bytes(line.slice(second + 1));
+  return { name: line.slice(0, first), id: line.slice(first + 1, second), type: raw[0], key: raw.slice(1) };
+}
+
+async function checkSignature(checkpoint, keys) {
+  let unsupported = false;
+  for (const signature of checkpoint.signatures) {
+    const id = Array.from(signature.raw.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+    const key = keys.find((k) => k && k.name === signature.name && k.id === id);
+    if (!key) continue;
+    if (key.type !== 0x01) { unsupported = true; continue; }  // gm: SM2 is not in WebCrypto
+    try {
+      const publicKey = await crypto.subtle.importKey("raw", key.key, { name: "Ed25519" }, false, ["verify"]);
+      const good = await crypto.subtle.verify({ name: "Ed25519" }, publicKey, signature.raw.slice(4),
+                                              new TextEncoder().encode(checkpoint.body));
+      return good ? "verified" : "bad";
+    } catch (error) { unsupported = true; }
+  }
+  return unsupported ? "unsupported" : "unknown";
+}
+
+function tilePath(level, index, width) {
+  const parts = [];
+  let n = index;
+  do { parts.unshift(String(n % 1000).padStart(3, "0")); n = Math.floor(n / 1000); } while (n > 0);
+  const name = parts.map((p, i) => (i < parts.length - 1 ? "x" + p : p)).join("/");
+  return "audit/tile/" + level + "/" + name + (width < 256 ? ".p/" + width : "");
+}
+
+class TileTree {
+  constructor(size) { this.size = size; this.tiles = new Map(); }
+
+  async tile(level, index, width) {
+    const path = tilePath(level, index, width);
+    if (!this.tiles.has(path)) {
+      this.tiles.set(path, fetch(path, { cache: "no-store" }).then(async (response) => {
+        if (!response.ok) throw new Error(path);
+        const data = new Uint8Array(await response.arrayBuffer());
+        if (data.length !== 32 * width) throw new Error(path);
+        return data;
+      }));
+    }
+    return this.tiles.get(path);
+  }
+
+  // The hash of the complete subtree of height `height` whose leaves start at n·2^height.
+  async subtree(height, n) {
+    const level = Math.floor(height / 8), below = height - 8 * level;
+    const span = 2 ** below, first = n * span;
+    const atLevel = Math.floor(this.size / 256 ** level);
+    const index = Math.floor(first / 256), offset = first % 256;
+    const data = await this.tile(level, index, Math.min(256, atLevel - index * 256));
+    let hashes = [];
+    for (let i = 0; i < span; i++) hashes.push(data.slice(32 * (offset + i), 32 * (offset + i + 1)));
+    while (hashes.length > 1) {
+      const up = [];
+      for (let i = 0; i < hashes.length; i += 2) up.push(await nodeHash(hashes[i], hashes[i + 1]));
+      hashes = up;
+    }
+    return hashes[0];
+  }
+
+  // MTH of leaves [lo, hi): its complete subtrees, left to right, folded from the right.
+  async range(lo, hi) {
+    const nodes = [];
+    while (lo < hi) {
+      let height = 0;
+      while (2 ** (height + 1) <= hi - lo) height++;
+      nodes.push(await this.subtree(height, lo / 2 ** height));
+      lo += 2 ** height;
+    }
+    let hash = nodes[nodes.length - 1];
+    for (let i = nodes.length - 2; i >= 0; i--) hash = await nodeHash(nodes[i], hash);
+    return hash;
+  }
+
+  // PATH(index, D[size]), lowest level first (RFC 9162 §2.1.3.1).
+  async auditPath(index) {
+    const ranges = [];
+    let lo = 0, hi = this.size;
+    while (hi - lo > 1) {
+      let k = 1;
+      while (k * 2 < hi - lo) k *= 2;
+      if (index < lo + k) { ranges.push([lo + k, hi]); hi = lo + k; } else { ranges.push([lo, lo + k]); lo += k; }
+    }
+    ranges.reverse();
+    return Promise.all(ranges.map(([a, b]) => this.range(a, b)));
+  }
+}
+
+// RFC 9162 §2.1.3.2
+async function rootFromPath(index, size, hash, path) {
+  let fn = index, sn = size - 1, r = hash;
+  for (const p of path) {
+    if (sn === 0) return null;
+    if (odd(fn) || fn === sn) {
+      r = await nodeHash(p, r);
+      if (!odd(fn)) while (fn !== 0 && !odd(fn)) { fn = half(fn); sn = half(sn); }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn = half(fn); sn = half(sn);
+  }
+  return sn === 0 ? r : null;
+}
+
+// The leaf of a shown change must be the log's record of publishing exactly that change.
+function leafMatches(entry, doc, event) {
+  let parsed;
+  try { parsed = JSON.parse(entry); } catch (error) { return false; }
+  const row = parsed && parsed.row;
+  return !!row && parsed.table === "provenance" && row.stage === "status_publish" && row.record_id === doc.net_id
+    && row.outcome === event.status && row.detail && row.detail.event_id === event.event_id;
+}
+
+async function publishedLog() {
+  const response = await fetch("audit/checkpoint", { cache: "no-store" });
+  if (!response.ok) return null;
+  const checkpoint = parseCheckpoint(await response.text());
+  if (!checkpoint) return null;
+  const keysResponse = await fetch("audit/key", { cache: "no-store" });
+  const keys = keysResponse.ok ? (await keysResponse.text()).split("\n").filter(Boolean).map(parseVerifierKey) : [];
+  if (keys.some((k) => k && k.type !== 0x01)) return { checkpoint, signature: AUDIT_GM };
+  return { checkpoint, signature: await checkSignature(checkpoint, keys) };
+}
+
+// Per event: "ok", "failed", "pending" (after the published checkpoint), or "none" (no leaf).
+async function auditEvents(doc) {
+  const log = await publishedLog();
+  if (!log) return { state: AUDIT_UNAVAILABLE, events: doc.events.map(() => "none") };
+  if (log.signature === AUDIT_GM || log.signature === "unsupported") {
+    return { state: AUDIT_GM, log, events: doc.events.map(() => "none") };
+  }
+  const tree = new TileTree(log.checkpoint.size);
+  const events = await Promise.all(doc.events.map(async (event) => {
+    const leaf = doc.audit ? doc.audit[String(event.event_id)] : null;
+    if (!leaf || typeof leaf.entry !== "string" || !Number.isInteger(leaf.seq)) return "none";
+    if (leaf.seq >= log.checkpoint.size) return "pending";
+    if (!leafMatches(leaf.entry, doc, event)) return "failed";
+    try {
+      const path = await tree.auditPath(leaf.seq);
+      const root = await rootFromPath(leaf.seq, log.checkpoint.size, await leafHash(leaf.entry), path);
+      return root && sameBytes(root, log.checkpoint.root) ? "ok" : "failed";
+    } catch (error) { return "failed"; }
+  }));
+  return { state: log.signature, log, events };
+}
+
+const AUDIT_LABELS = { ok: "已核验", failed: "核验失败", pending: "待下次公布", none: "—" };
+
+function describeAudit(result) {
+  const counts = { ok: 0, failed: 0, pending: 0, none: 0 };
+  for (const state of result.events) counts[state] += 1;
+  if (result.state === AUDIT_UNAVAILABLE) return { error: false, text: "痕迹核验：审计日志检查点尚未公布，暂无法核验。" };
+  if (result.state === AUDIT_GM) {
+    return { error: false, text: "痕迹核验：本系统审计日志使用国密算法（SM3、SM2），浏览器内置的 WebCrypto 不支持，"
+      + "无法在本页面核验；检查点已由门户端按管理端公钥核验后公布（见 audit/checkpoint）。" };
+  }
+  const size = result.log.checkpoint.size;
+  const signature = result.state === "verified"
+    ? "检查点签名已在浏览器中核验"
+    : result.state === "bad" ? "检查点签名核验失败" : "检查点签名未能在浏览器中核验（来自门户端已核验的公布）";
+  let text = "痕迹核验（审计日志，树大小 " + size + "，" + signature + "）：" + counts.ok + " 条状态记录已核验";
+  if (counts.pending) text += "，" + counts.pending + " 条待下次公布后核验";
+  if (counts.failed) text += "，" + counts.failed + " 条核验失败";
+  if (counts.none) text += "，" + counts.none + " 条无留痕信息";
+  return { error: counts.failed > 0 || result.state === "bad", text: text + "。" };
+}
+
+async function showAudit(doc) {
+  const message = document.getElementById("audit-message");
+  message.className = "message";
+  message.textContent = "痕迹核验中……";
+  let result;
+  try { result = await auditEvents(doc); } catch (error) { result = { state: AUDIT_UNAVAILABLE, events: doc.events.map(() => "none") }; }
+  const rows = document.querySelectorAll("#case-history tr");
+  result.events.forEach((state, i) => { if (rows[i]) rows[i].append(cell(AUDIT_LABELS[state])); });
+  const described = describeAudit(result);
+  message.className = described.error ? "message error" : "message";
+  message.textContent = described.text;
 }
 
 async function onLookup(submitEvent) {
@@ -118,6 +345,7 @@ async function onLookup(submitEvent) {
     }
     message.textContent = "查询成功";
     showCase(doc);
+    await showAudit(doc);
   } catch (error) {
     message.className = "message error";
     message.textContent = "查询失败，请稍后再试。";

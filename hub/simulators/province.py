@@ -3,7 +3,9 @@ folder on a loopback port, and the province's side of the feed: it checks each c
 batch (signed manifest, file sizes and hashes, every record against its JSON Schema,
 Parquet row counts), writes ``receipts/<batch>.receipt.json`` (accepted count, per-row
 errors), rejects a configurable share of valid rows as if its own review refused them,
-and offers approved catalogue files in ``outbox/catalogue/``.
+and offers approved catalogue files in ``outbox/catalogue/``. As the audit log's witness it
+cosigns the checkpoint a batch's manifest carries when it extends the last one it cosigned
+(``audit_cosignature`` in the receipt; a fork or a rollback is refused: docs/audit.md §11).
 
 Folder layout (the SFTP root the hub sees)::
 
@@ -14,6 +16,7 @@ Folder layout (the SFTP root the hub sees)::
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import signal
@@ -45,9 +48,22 @@ from connectors.province_feed import (
 )
 from ferry.keys import Keyring, load_keyring
 from ferry.suites import get_suite
+from ferry.tlog import (
+    CheckpointRefused,
+    ExtensionRefused,
+    NoteSigner,
+    NoteVerifier,
+    cosign_checkpoint,
+    open_checkpoint,
+    tree_hasher,
+    verify_extension,
+)
 from hub.simulators.sshd import SftpServer
+from schemas.exceptions import TerminalError
 
 CATALOGUE_OUTBOX = "outbox/catalogue"
+WITNESS_NAME = "province.example/witness"  # the witness key's name in its cosignature lines
+WITNESS_STATE = "witness-state.json"  # the last checkpoint it cosigned, per log origin
 CATALOGUE_SUITE = "intl"  # the suite of the province's catalogue signing key
 REVIEW_CODE = "PROVINCE_REVIEW"
 
@@ -162,6 +178,54 @@ class ProvinceSimulator:
         return private, crypto.public_key(private)
 
     @property
+    def witness_signer(self) -> NoteSigner:
+        """The province's witness key: the catalogue key's bytes would do, but a key does one job."""
+        crypto = get_suite(CATALOGUE_SUITE)
+        path = self.folder / "witness-signing.key"
+        if not path.exists():
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as stream:
+                stream.write(crypto.generate_signing_key())
+        return NoteSigner(WITNESS_NAME, CATALOGUE_SUITE, path.read_bytes())
+
+    @property
+    def witness_key(self) -> str:
+        """The ``witness_key`` extra a hub pins to check this province's cosignatures."""
+        return self.witness_signer.verifier().verifier_key()
+
+    def witness(self, request: dict[str, Any], keyring: Keyring) -> dict[str, Any]:
+        """Cosign the checkpoint of ``request`` (a manifest's ``audit_checkpoint``) when it is
+        signed by the hub's administration zone and extends the last checkpoint of its log
+        this witness cosigned (the consistency proof from ``old_size``); else say why not."""
+        note = str(request["note"])
+        origin = note.split("\n", 1)[0]
+        try:
+            verifiers = [NoteVerifier(origin, k.suite, k.public) for k in keyring.values() if k.zone == "admin"]
+            new = open_checkpoint(note, verifiers)
+        except (CheckpointRefused, TerminalError) as refused:
+            return {"audit_witness_refused": {"code": getattr(refused, "code", "UNKNOWN_KEY"), "detail": str(refused)}}
+        state_file = self.folder / WITNESS_STATE
+        state = orjson.loads(state_file.read_bytes()) if state_file.is_file() else {}
+        known = state.get(origin)
+        last = open_checkpoint(known, verifiers) if known is not None else None
+        last_size = last.size if last is not None else 0
+        offered = {int(p["old_size"]): p["consistency"] for p in request["proofs"]}
+        if last_size not in offered:
+            return {"audit_witness_refused": {"code": "CONFLICT", "detail": f"the last cosigned size is {last_size}; "
+                                              f"proofs offered from {sorted(offered)}"}}
+        if last is not None:
+            proof = [base64.b64decode(h) for h in offered[last_size]]
+            verdict = verify_extension(last, new, proof, hasher=tree_hasher(str(request["tree_hash"])))
+            if isinstance(verdict, ExtensionRefused):
+                return {"audit_witness_refused": {"code": verdict.code, "detail": verdict.detail}}
+        cosigned = cosign_checkpoint(new, self.witness_signer)
+        state[origin] = cosigned
+        partial = state_file.with_name(state_file.name + ".part")
+        partial.write_bytes(orjson.dumps(state))
+        os.replace(partial, state_file)
+        return {"audit_cosignature": cosigned}
+
+    @property
     def catalogue_key(self) -> str:
         """The ``catalogue_key`` extra a hub pins to verify this province's catalogue files."""
         return pinned_catalogue_key(CATALOGUE_SUITE, self.catalogue_public)
@@ -191,7 +255,8 @@ class ProvinceSimulator:
         self.server.remove()
 
     def connection_uri(self, **kwargs: Any) -> str:
-        return self.server.connection_uri(**kwargs) + "&catalogue_key=" + quote(self.catalogue_key, safe="")
+        return (self.server.connection_uri(**kwargs) + "&catalogue_key=" + quote(self.catalogue_key, safe="")
+                + "&witness_key=" + quote(self.witness_key, safe=""))
 
     def process_incoming(self) -> list[dict[str, Any]]:
         """One pass: answer every complete batch that has no receipt yet, oldest first."""
@@ -206,6 +271,10 @@ class ProvinceSimulator:
                 continue  # answered already (a duplicate upload changes nothing), or not complete
             receipt = check_batch(folder, keyring, self.reject_share, known)
             known_path.write_text("\n".join(sorted(known)))
+            if receipt["status"] == "processed":
+                request = orjson.loads((folder / MANIFEST).read_bytes())["manifest"].get("audit_checkpoint")
+                if request is not None:
+                    receipt.update(self.witness(request, keyring))
             partial = target.with_name(target.name + ".part")
             partial.write_bytes(orjson.dumps(receipt, option=orjson.OPT_INDENT_2))
             os.replace(partial, target)

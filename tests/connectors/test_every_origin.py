@@ -271,3 +271,23 @@ def test_a_crash_after_the_put_rebuilds_offline_disclosures_byte_for_byte(offlin
     assert stages.status_publish(settings)["bundles"] == ["outbound#1"]
     assert stages.portal_publish(settings)["duplicates"] == ["outbound#1"]
     assert _public_disclosures(settings) == disclosed
+
+
+def test_a_correction_is_in_the_audit_trail_and_a_rewritten_one_is_named(offline: tuple[Any, list[str]]) -> None:
+    from connectors import audit as audit_log
+    from hub.audit import checkpoint_zones, verify_zone
+
+    settings, numbers = offline
+    engine = zone_engine(settings, "admin")
+    apply_correction(engine, CorrectionRequest(
+        target="case_registrations", key={"case_number": numbers[0]}, action="set",
+        changes={"summary": "窗口申请，材料当场核对齐全"}, reason="摘要录入不完整，经核实更正",
+        requested_by="王建国", approved_by="李秀英"))
+    checkpoint_zones(settings)
+    assert verify_zone(settings, "admin").findings == []
+    # Someone with database access makes the correction look approved by another person.
+    with transaction(engine) as connection:
+        connection.execute(update(case_corrections).values(approved_by="赵丽"))
+    first = verify_zone(settings, "admin").first
+    assert first is not None
+    assert (first.code, first.table, first.field) == (audit_log.ROW_CHANGED, "case_corrections", "approved_by")

@@ -56,7 +56,9 @@ def test_loading_a_batch_takes_the_same_statements_whatever_its_size(hub_setting
             report = stages.applications_load(hub_settings)
         assert report["accepted"] > 0 and report["rejected"] > 0
         counts.append(len(seen))
-    assert counts[0] == counts[1] <= 25, counts
+    # The audit trail adds a fixed number per batch (lock, ids, frontier, entries, hashes, head)
+    # and per zone at the stage's end (the checkpoint).
+    assert counts[0] == counts[1] <= 35, counts
     with engine.connect() as connection:
         staged = connection.execute(select(func.count()).select_from(inbound_records)).scalar()
         handed = connection.execute(select(func.count()).select_from(query_passwords)).scalar()
@@ -79,7 +81,7 @@ def test_reading_status_changes_takes_the_same_statements_whatever_their_number(
         counts.append(len(seen))
         published.append(report["published"])
     assert published[1] > 3 * published[0]
-    assert counts[0] == counts[1] <= 30, counts
+    assert counts[0] == counts[1] <= 42, counts  # with the audit trail's fixed share, as above
 
 
 def test_a_net_id_is_handed_over_once_and_a_case_number_never_twice(hub_settings: Any) -> None:

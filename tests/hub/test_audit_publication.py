@@ -1,0 +1,198 @@
+"""The administration zone's audit checkpoints through the outbound ferry: published with
+their tiles, each checked against the last one accepted; a fork and a rollback are
+quarantined with a security alarm and leave the published checkpoint as it was; the
+leaves of published status changes reach the status documents and prove from the
+published tiles alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from connectors.alarms import alarm_rows
+from connectors.audit import SOURCES, append_entries, checkpoint_if_grown, checkpoints, lock_head
+from connectors.audit_feed import AUDIT_FOLDER, CHECKPOINT_PLAN, build_checkpoint_bundle
+from connectors.clock import iso, now, registration_shift, shifted
+from connectors.db import (
+    audit_entries,
+    audit_hashes,
+    audit_head,
+    audit_published,
+    audit_sent,
+    provenance,
+    transaction,
+)
+from connectors.ferry_control import quarantine_rows
+from connectors.ferry_ledger import plan_next
+from connectors.provenance import record_events
+from connectors.public_feed import status_documents
+from ferry.tlog import (
+    TileHashReader,
+    open_checkpoint,
+    parse_verifier_key,
+    prove_inclusion,
+    tree_hasher,
+    verify_inclusion,
+)
+from hub import stages
+from hub.audit import summary_text, zone_signer
+from hub.cli import main
+from hub.settings import load_settings
+from hub.zones import zone_engine
+
+
+def _round(hub_env: Path, count: int, seed: int, day: date) -> None:
+    assert main(["generate", "--count", str(count), "--seed", str(seed), "--date", str(day)]) == 0
+    with shifted(registration_shift(day)):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            assert main(["run", stage]) == 0
+    for stage in ("case_processing", "status_publish", "audit_publish", "portal_publish"):
+        assert main(["run", stage]) == 0
+
+
+def _published(public: Path) -> Any:
+    note = (public / AUDIT_FOLDER / "checkpoint").read_text("utf-8")
+    keys = [parse_verifier_key(k) for k in (public / AUDIT_FOLDER / "key").read_text("utf-8").split()]
+    return open_checkpoint(note, keys)
+
+
+def test_checkpoints_are_published_checked_and_prove_the_status_events(hub_env: Path) -> None:
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 20, 7, date(2026, 11, 20))
+    settings = load_settings()
+    public = settings.public_root
+    first = _published(public)
+    admin = zone_engine(settings, "admin")
+    with admin.connect() as c:
+        size = c.execute(select(audit_head.c.size)).scalar()
+    assert 0 < first.size <= size
+    internet = zone_engine(settings, "internet")
+
+    # A second day extends the tree: checked against the first by its consistency proof.
+    _round(hub_env, 15, 8, date(2026, 11, 21))
+    second = _published(public)
+    assert second.size > first.size
+    with internet.connect() as c:
+        assert c.execute(select(audit_published.c.size).order_by(audit_published.c.size)).scalars().all() == [
+            first.size, second.size]
+
+    # Every status event shown carries its leaf; the leaf proves from the published tiles.
+    hasher = tree_hasher("intl")
+    tiles = TileHashReader(second.size, second.root_hash,
+                           lambda tile: (public / AUDIT_FOLDER / tile.path).read_bytes(), hasher)
+    proven = 0
+    for path in status_documents(public):
+        document = json.loads(path.read_bytes())
+        for event in document["events"]:
+            leaf = document.get("audit", {}).get(str(event["event_id"]))
+            if leaf is None or leaf["seq"] >= second.size:
+                continue
+            entry = json.loads(leaf["entry"])
+            assert entry["row"]["record_id"] == document["net_id"]
+            assert entry["row"]["detail"]["event_id"] == event["event_id"]
+            assert entry["row"]["outcome"] == event["status"]
+            leaf_hash = hasher.leaf_hash(leaf["entry"].encode("utf-8"))
+            proof = prove_inclusion(second.size, leaf["seq"], tiles, hasher)
+            assert verify_inclusion(hasher, leaf["seq"], second.size, leaf_hash, proof, second.root_hash)
+            proven += 1
+    assert proven >= 20
+
+    text = summary_text(settings)
+    assert f"published the administration zone's checkpoint of {second.size} leaves" in text
+    assert "admin" in text and "not cosigned by the province yet" in text
+
+    # No personal data in what left: the tiles are hashes, the leaves salted commitments.
+    for tile in (public / AUDIT_FOLDER / "tile").rglob("*"):
+        if tile.is_file():
+            assert len(tile.read_bytes()) % 32 == 0
+
+
+def _send_checkpoint(settings: Any, old_size: int, new_size: int) -> None:
+    sender = stages.channel_sender(settings, "outbound")
+    with transaction(sender.engine) as connection:
+        plan = plan_next(connection, "outbound", created_at=iso(now()), catalogue_version="v", record_count=1,
+                         kind=CHECKPOINT_PLAN)
+        connection.execute(audit_sent.insert().values(sequence=plan.sequence, old_size=old_size, size=new_size,
+                                                      planned_at=iso(now())))
+    sender.send(plan, build_checkpoint_bundle(sender.engine, old_size, new_size))
+
+
+def _security_refusals(settings: Any) -> tuple[list[str], list[Any]]:
+    internet = zone_engine(settings, "internet")
+    codes = [row["code"] for row in quarantine_rows(internet)]
+    alarms = [a for a in alarm_rows(internet) if a["kind"] == "security"]
+    return codes, alarms
+
+
+def test_a_rollback_is_quarantined_with_a_security_alarm(hub_env: Path) -> None:
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 12, 9, date(2026, 11, 20))
+    settings = load_settings()
+    _round(hub_env, 6, 10, date(2026, 11, 21))
+    newest = _published(settings.public_root)
+    admin = zone_engine(settings, "admin")
+    with admin.connect() as c:
+        older = [cp.size for cp in checkpoints(c) if cp.size < newest.size]
+    assert older
+    _send_checkpoint(settings, 0, older[0])  # sent after the newest: the log went back
+    stages.portal_publish(settings)
+    codes, alarms = _security_refusals(settings)
+    assert "ROLLBACK" in codes and alarms
+    assert _published(settings.public_root).size == newest.size
+
+
+def test_a_forked_log_is_quarantined_with_a_security_alarm(hub_env: Path) -> None:
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 12, 11, date(2026, 11, 20))
+    settings = load_settings()
+    published = _published(settings.public_root)
+    admin = zone_engine(settings, "admin")
+    # An insider rewrites an event already covered by the published checkpoint, rebuilds the
+    # whole log to match, appends, and has the zone sign the new tree.
+    with transaction(admin) as c:
+        c.execute(update(provenance).where(provenance.c.id == 1).values(outcome="rejected"))
+        rows = list(c.execute(select(audit_entries).order_by(audit_entries.c.seq)))
+        source = SOURCES["provenance"]
+        row = c.execute(source.select_rows().where(provenance.c.id == 1)).one()
+        c.execute(delete(audit_entries))
+        c.execute(delete(audit_hashes))
+        c.execute(update(audit_head).values(size=0, root=None))
+        head = lock_head(c)
+        for r in rows:
+            entry = r.entry
+            if r.source == "provenance" and r.source_key == 1:
+                entry = source.entry(1, row._mapping, json.loads(r.entry)["salt"])
+            append_entries(c, head, r.source, [(r.source_key, entry)], r.at)
+    with transaction(admin) as c:
+        record_events(c, [("NET20261120999999", "keys", "noise", None, None)], iso(now()))
+    assert checkpoint_if_grown(admin, zone_signer(settings, "admin"), iso(now())) is not None
+    assert main(["run", "audit_publish"]) == 0
+    stages.portal_publish(settings)
+    codes, alarms = _security_refusals(settings)
+    assert "FORK" in codes and alarms
+    assert _published(settings.public_root).size == published.size
+    # and the administration zone's own check finds the rewritten tree against its checkpoints
+    assert main(["audit", "verify", "--zone", "admin"]) == 1
+
+
+def test_the_gm_suite_publishes_and_checks_too(hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HUB_CRYPTO_SUITE", "gm")
+    from hub import zones
+
+    zones._prepared_engine.cache_clear()
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 8, 12, date(2026, 11, 20))
+    _round(hub_env, 5, 13, date(2026, 11, 21))
+    settings = load_settings()
+    published = _published(settings.public_root)
+    assert published.size > 0
+    with zone_engine(settings, "internet").connect() as c:
+        assert len(c.execute(select(audit_published.c.size)).all()) == 2
+    assert "\u2014 power-exchange-hub/" in published.note and published.signed_by
+    with zone_engine(settings, "admin").connect() as c:
+        assert c.execute(select(audit_head.c.suite)).scalar() == "gm"
