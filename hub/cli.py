@@ -252,36 +252,49 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_key(settings: Any, given: str) -> tuple[str, str | None] | str:
+    """The key a record's provenance is kept under, from a NET_ID or a case number: an
+    internet case by its NET_ID, a counter or ex-officio case by its number. Returns the key
+    and a line to print, or why ``given`` is neither (a string)."""
+    from rules.identifiers import is_case_number, net_id_format_error
+
+    if is_case_number(given) and settings.loads("admin"):
+        from sqlalchemy import select
+
+        from connectors.db import cases
+        from hub.zones import zone_reader
+
+        with zone_reader(settings, "admin").connect() as connection:
+            found = connection.execute(select(cases.c.net_id, cases.c.origin)
+                                       .where(cases.c.case_number == given)).first()
+        if found is not None and found.net_id:
+            return found.net_id, f"case {given} is the internet application {found.net_id}"
+        if found is not None:
+            return given, f"case {given} ({found.origin}: registered by the case-processing system, no NET_ID)"
+        return given, None
+    malformed = net_id_format_error(given)
+    if malformed:
+        return malformed + " (or give a case number)"
+    return given, None
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import DBAPIError
 
     from connectors.provenance import trace
     from hub.settings import ZONES, load_settings
     from hub.zones import zone_reader
-    from rules.identifiers import is_case_number, net_id_format_error
 
     settings = load_settings()
     engines = [(zone, zone_reader(settings, zone)) for zone in ZONES if settings.loads(zone)]
     try:
-        if is_case_number(args.net_id) and settings.loads("admin"):
-            # A case number: an internet case is traced by its NET_ID, any other by its number.
-            from sqlalchemy import select
-
-            from connectors.db import cases
-
-            with zone_reader(settings, "admin").connect() as connection:
-                found = connection.execute(select(cases.c.net_id, cases.c.origin)
-                                           .where(cases.c.case_number == args.net_id)).first()
-            if found is not None and found.net_id:
-                print(f"case {args.net_id} is the internet application {found.net_id}")
-                args.net_id = found.net_id
-            elif found is not None:
-                print(f"case {args.net_id} ({found.origin}: registered by the case-processing system, no NET_ID)")
-        else:
-            malformed = net_id_format_error(args.net_id)
-            if malformed:
-                print(malformed + " (or give a case number)", file=sys.stderr)
-                return 2
+        resolved = _record_key(settings, args.net_id)
+        if isinstance(resolved, str):
+            print(resolved, file=sys.stderr)
+            return 2
+        args.net_id, line = resolved
+        if line:
+            print(line)
         events = trace(engines, args.net_id)
     except DBAPIError as error:
         print(f"a zone database cannot be read (run `hub db upgrade`?): {error.orig}", file=sys.stderr)
@@ -577,13 +590,16 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_audit_prove(args: argparse.Namespace) -> int:
     from hub.audit import prove
     from hub.settings import load_settings
-    from rules.identifiers import net_id_format_error
 
-    malformed = net_id_format_error(args.net_id)
-    if malformed:
-        print(malformed, file=sys.stderr)
+    settings = load_settings()
+    resolved = _record_key(settings, args.net_id)
+    if isinstance(resolved, str):
+        print(resolved, file=sys.stderr)
         return 2
-    proofs = prove(load_settings(), args.net_id)
+    key, line = resolved
+    if line:
+        print(line, file=sys.stderr)  # stdout stays one JSON document
+    proofs = prove(settings, key)
     _print_json(proofs)
     return 0 if proofs["zones"] else 1
 
@@ -784,8 +800,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit_verify.add_argument("--zone", choices=("internet", "admin"))
     audit_verify.add_argument("--json", action="store_true")
     audit_verify.set_defaults(func=cmd_audit_verify)
-    audit_prove = audit.add_parser("prove", help="inclusion proofs of an application's events (JSON)")
-    audit_prove.add_argument("net_id")
+    audit_prove = audit.add_parser("prove", help="inclusion proofs of an application's or case's events (JSON)")
+    audit_prove.add_argument("net_id", help="a NET_ID, or a case number (办件流水号) of any origin")
     audit_prove.set_defaults(func=cmd_audit_prove)
     audit_checkpoints = audit.add_parser("checkpoints", help="each zone's signed checkpoints")
     audit_checkpoints.add_argument("--zone", choices=("internet", "admin"))

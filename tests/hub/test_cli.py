@@ -92,6 +92,12 @@ def test_trace_by_case_number_and_correct_from_the_command_line(
     assert "approved by 李秀英" in listed and "summary" in listed
     assert main(["trace", counter]) == 0
     assert "correction" in capsys.readouterr().out
+    # Its events, the correction's among them, are proved against the signed checkpoint.
+    assert main(["audit", "prove", counter]) == 0
+    proofs = json.loads(capsys.readouterr().out)
+    [admin] = [z for z in proofs["zones"] if z["zone"] == "admin"]
+    entries = [json.loads(leaf["entry"]) for leaf in admin["leaves"] if leaf["proof"] is not None]
+    assert {e["row"]["stage"] for e in entries} >= {"case_register", "correction"}
 
 
 def _case_numbers() -> list[str]:
