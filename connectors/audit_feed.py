@@ -21,12 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from connectors.audit import hash_reader, log_suite
 from connectors.channel_sender import BuiltBundle, ChannelSender, resumed_of
 from connectors.clock import iso, now
-from connectors.db import audit_checkpoints, audit_entries, audit_published, audit_sent, transaction
+from connectors.db import (
+    audit_checkpoints,
+    audit_entries,
+    audit_published,
+    audit_sent,
+    audit_unfiled,
+    transaction,
+)
 from connectors.ferry_ledger import PlannedBundle, plan_next
 from connectors.files import write_atomic, write_batch
 from ferry.bundle import VerifiedBundle, records_item, records_name
@@ -311,7 +318,7 @@ def apply_checkpoint(public_root: Path, connection: Connection, bundle: Verified
     if received.newest:
         write_atomic(folder / "checkpoint", received.checkpoint.note.encode("utf-8"))
         write_atomic(folder / "key", ("\n".join(verifier_keys) + "\n").encode("utf-8"))
-    leaves = _file_leaves(public_root, bundle)
+    leaves = _file_leaves(public_root, bundle, connection, at)
     connection.execute(audit_published.insert().values(
         size=received.checkpoint.size, root=received.checkpoint.root_hash, note=received.checkpoint.note,
         sequence=received.sequence, bundle=ref, at=at))
@@ -322,10 +329,12 @@ def apply_checkpoint(public_root: Path, connection: Connection, bundle: Verified
     return 1 + len(received.tiles)
 
 
-def _file_leaves(public_root: Path, bundle: VerifiedBundle) -> int:
+def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connection, at: str) -> int:
     """Put each published status change's leaf into its status document (``audit``, by event
     id, beside the events: the events stay exactly as published), so the status page can
-    prove them; a document that is gone is skipped."""
+    prove them. A leaf whose document or event has not arrived yet (its status bundle lost
+    and resent after this one) waits in ``audit_unfiled`` and is filed when it comes
+    (``file_waiting_leaves``)."""
     from connectors.public_feed import LOOKUP, status_document_path
 
     by_lookup: dict[str, dict[int, dict[str, Any]]] = {}
@@ -335,20 +344,49 @@ def _file_leaves(public_root: Path, bundle: VerifiedBundle) -> int:
             continue
         if not isinstance(leaf.get("seq"), int) or not isinstance(leaf.get("entry"), str):
             continue
+        if not isinstance(leaf.get("event_id"), int):
+            continue
         by_lookup.setdefault(leaf["lookup"], {})[leaf["event_id"]] = {"seq": leaf["seq"], "entry": leaf["entry"]}
     documents = []
+    waiting: list[dict[str, Any]] = []
     for lookup, leaves in by_lookup.items():
         path = status_document_path(public_root, lookup)
         try:
             document = json.loads(path.read_bytes())
         except FileNotFoundError:
-            continue
+            document = {"events": []}
         shown = {event.get("event_id") for event in document.get("events", [])}
+        waiting += [{"lookup": lookup, "event_id": event_id, **leaf, "at": at}
+                    for event_id, leaf in leaves.items() if event_id not in shown]
+        if not shown & set(leaves):
+            continue
         filed = document.setdefault("audit", {})
         filed.update({str(event_id): leaf for event_id, leaf in leaves.items() if event_id in shown})
         documents.append((path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)))
     write_batch(public_root, documents)
+    if waiting:
+        known = set(connection.execute(select(audit_unfiled.c.lookup, audit_unfiled.c.event_id).where(
+            audit_unfiled.c.lookup.in_({w["lookup"] for w in waiting}))).all())
+        fresh = [w for w in waiting if (w["lookup"], w["event_id"]) not in known]
+        if fresh:
+            connection.execute(audit_unfiled.insert(), fresh)
     return sum(len(v) for v in by_lookup.values())
+
+
+def file_waiting_leaves(connection: Connection, document: dict[str, Any], lookup: str) -> bool:
+    """File into ``document`` (the status document of ``lookup``, being written) the leaves
+    that arrived before its events; returns whether it took any. The rows filed are deleted."""
+    shown = {event.get("event_id") for event in document.get("events", [])}
+    rows = connection.execute(select(audit_unfiled).where(audit_unfiled.c.lookup == lookup)).all()
+    taken = [row for row in rows if row.event_id in shown]
+    if not taken:
+        return False
+    filed = document.setdefault("audit", {})
+    for row in taken:
+        filed[str(row.event_id)] = {"seq": row.seq, "entry": row.entry}
+    connection.execute(delete(audit_unfiled).where(
+        audit_unfiled.c.lookup == lookup, audit_unfiled.c.event_id.in_([row.event_id for row in taken])))
+    return True
 
 
 def published_checkpoints(connection: Connection) -> list[dict[str, Any]]:

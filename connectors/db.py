@@ -228,7 +228,19 @@ audit_published = Table(
     Column("at", String(40), nullable=False),
 )
 
-INTERNET = SHARED + (intake_claims, audit_published)
+# Leaves of published status changes that came before their status document (a checkpoint
+# bundle applied before a resent status bundle): filed into the document when it arrives.
+audit_unfiled = Table(
+    "audit_unfiled",
+    metadata,
+    Column("lookup", String(64), primary_key=True),
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("at", String(40), nullable=False),
+)
+
+INTERNET = SHARED + (intake_claims, audit_published, audit_unfiled)
 
 # --- administration zone: the exchange database ---------------------------------------
 

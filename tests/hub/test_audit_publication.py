@@ -196,3 +196,38 @@ def test_the_gm_suite_publishes_and_checks_too(hub_env: Path, monkeypatch: pytes
     assert "\u2014 power-exchange-hub/" in published.note and published.signed_by
     with zone_engine(settings, "admin").connect() as c:
         assert c.execute(select(audit_head.c.suite)).scalar() == "gm"
+
+
+def test_leaves_that_come_before_their_status_documents_are_filed_when_these_arrive(hub_env: Path) -> None:
+    from connectors.db import audit_unfiled
+    from ferry.bundle import bundle_file_name
+
+    assert main(["keys", "init"]) == 0
+    day = date(2026, 11, 20)
+    assert main(["generate", "--count", "12", "--seed", "5", "--date", str(day)]) == 0
+    with shifted(registration_shift(day)):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            assert main(["run", stage]) == 0
+    for stage in ("case_processing", "status_publish", "audit_publish"):
+        assert main(["run", stage]) == 0
+    settings = load_settings()
+    # The status bundle is lost in the gap; the checkpoint bundle after it arrives first.
+    status_bundle = settings.channel_dir("outbound") / bundle_file_name("outbound", 1)
+    held = status_bundle.with_name("held-back")
+    status_bundle.rename(held)
+    assert main(["run", "portal_publish"]) == 0
+    internet = zone_engine(settings, "internet")
+    with internet.connect() as c:
+        waiting = c.execute(select(audit_unfiled.c.lookup)).scalars().all()
+    assert waiting and list(status_documents(settings.public_root)) == []
+    # The status bundle comes (resent): its documents carry their leaves, none waits.
+    held.rename(status_bundle)
+    assert main(["run", "portal_publish"]) == 0
+    with internet.connect() as c:
+        assert c.execute(select(audit_unfiled)).all() == []
+    filed = 0
+    for path in status_documents(settings.public_root):
+        document = json.loads(path.read_bytes())
+        filed += len(document.get("audit", {}))
+        assert set(document.get("audit", {})) <= {str(e["event_id"]) for e in document["events"]}
+    assert filed == len(waiting)

@@ -22,6 +22,16 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if zone_has("audit_unfiled"):
+        op.create_table(
+            "audit_unfiled",
+            sa.Column("lookup", sa.String(length=64), nullable=False),
+            sa.Column("event_id", sa.BigInteger(), autoincrement=False, nullable=False),
+            sa.Column("seq", sa.BigInteger(), nullable=False),
+            sa.Column("entry", sa.Text(), nullable=False),
+            sa.Column("at", sa.String(length=40), nullable=False),
+            sa.PrimaryKeyConstraint("lookup", "event_id"),
+        )
     if zone_has("audit_published"):
         op.create_table(
             "audit_published",
@@ -86,6 +96,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if zone_has("audit_published"):
         op.drop_table("audit_published")
+    if zone_has("audit_unfiled"):
+        op.drop_table("audit_unfiled")
     if zone_has("audit_sent"):
         op.drop_table("audit_sent")
     if not zone_has("audit_entries"):
