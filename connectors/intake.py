@@ -177,7 +177,7 @@ def collected_folder(collected: Path, sequence: int | None) -> Path:
     return collected if sequence is None else collected / f"inbound-{sequence:08d}"
 
 
-def _bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[str, int]]:
+def bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[str, int]]:
     """The bundle's items; empties ``submissions``, letting each envelope go as it is
     encoded (a batch's envelopes and its encoded lines are never all in memory together)."""
     attachments: dict[str, tuple[str, Path]] = {}
@@ -199,7 +199,7 @@ def _built(
     """The planned bundle of ``submissions`` (empties the list); once sent, their events are
     recorded and their folders move out of the drop."""
     net_ids = [s.net_id for s in submissions]
-    items, counts = _bundle_items(submissions)
+    items, counts = bundle_items(submissions)
 
     def after_send() -> None:
         with transaction(engine) as connection:

@@ -139,20 +139,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from hub.progress import Progress
     from hub.settings import load_settings
-    from hub.simulators.applicants import generate_batch, write_expected
+    from hub.simulators.applicants import generate_batch, portal_for, write_expected
     from hub.zones import load_catalogue
 
     settings = load_settings()
     catalogue = load_catalogue(settings)
+    portal, where = portal_for(settings, args.to)
     truth = generate_batch(
-        settings.portal_drop, args.count, args.seed,
+        portal, args.count, args.seed,
         [dict(item.document) for item in catalogue.items.values()],
         settings.agency_code, date.fromisoformat(args.date) if args.date else date.today(),
         progress=Progress("generate", args.count),
     )
     if args.expected:
         write_expected(Path(args.expected), truth)
-    print(f"wrote {len(truth)} submissions to {settings.portal_drop}")
+    print(f"wrote {len(truth)} submissions to {where}")
     return 0
 
 
@@ -526,6 +527,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=2026)
     generate.add_argument("--date", help="submission date, YYYY-MM-DD (default today)")
     generate.add_argument("--expected", help="write the expected outcomes here")
+    generate.add_argument(
+        "--to", choices=("front_db", "drop"),
+        help="the front database (default unless HUB_INGRESS=drop) or the drop folder",
+    )
     generate.set_defaults(func=cmd_generate)
 
     from hub.province import STAGES
