@@ -33,7 +33,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("[demo] migrating the Airflow metadata database ...", flush=True)
     demo.migrate_metadata(env)
     truth = demo.prepare_batch(data_root, count=args.count, seed=args.seed)
-    print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in {data_root / 'internet/portal/drop'}")
+    where = "drop folder internet/portal/drop" if os.environ.get("HUB_INGRESS") == "drop" else (
+        "front database (前置库) portal_submissions, attachments in internet/portal/attachments")
+    print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in the portal's {where} under {data_root}")
     print(f"[demo] running the loop as Airflow DAG runs: {' → '.join(demo.LOOP)}", flush=True)
     log_file = home / "demo.log"
     console = sys.stdout
