@@ -144,9 +144,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from hub.simulators.applicants import generate_batch, portal_for, write_expected
     from hub.zones import load_catalogue
 
+    from hub.settings import SettingsError
+
     settings = load_settings()
     catalogue = load_catalogue(settings)
-    portal, where = portal_for(settings, args.to)
+    try:
+        portal, where = portal_for(settings, args.to)
+    except SettingsError as refused:
+        print(f"hub generate: {refused}", file=sys.stderr)
+        return 1
     truth = generate_batch(
         portal, args.count, args.seed,
         [dict(item.document) for item in catalogue.items.values()],

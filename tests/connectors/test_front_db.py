@@ -323,3 +323,21 @@ def test_a_rebuilt_bundle_equals_the_one_built_first(local: Settings, tmp_path: 
     ferry_file(local, "inbound", 1).unlink()
     assert stages.intake(local)["bundles"] == ["inbound#1"]
     assert outbox_file(local, "inbound", 1).read_bytes() == first
+
+
+def test_hub_generate_writes_where_intake_reads(local: Settings, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from hub.cli import main
+
+    monkeypatch.setenv("HUB_DATA_ROOT", str(local.data_root))
+    monkeypatch.setenv("HUB_INGRESS", "both")
+    assert main(["generate", "--count", "20", "--seed", "3", "--date", "2026-03-02"]) == 0
+    assert "front database" in capsys.readouterr().out
+    assert len(rows(local)) == 20 and not local.portal_drop.exists()
+    assert main(["generate", "--count", "10", "--seed", "4", "--date", "2026-03-03", "--to", "drop"]) == 0
+    assert len(list(local.portal_drop.iterdir())) == 10
+    report = stages.intake(load_settings())
+    assert report["carried"] + len(report["quarantined"]) == 30 and len(report["bundles"]) == 2
+    monkeypatch.setenv("HUB_INGRESS", "drop")
+    assert main(["generate", "--count", "5", "--to", "front_db"]) == 1  # intake would never read it
+    assert "HUB_INGRESS=drop" in capsys.readouterr().err
