@@ -140,11 +140,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from datetime import date
 
     from hub.progress import Progress
-    from hub.settings import load_settings
+    from hub.settings import SettingsError, load_settings
     from hub.simulators.applicants import generate_batch, portal_for, write_expected
     from hub.zones import load_catalogue
-
-    from hub.settings import SettingsError
 
     settings = load_settings()
     catalogue = load_catalogue(settings)
