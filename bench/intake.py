@@ -74,7 +74,7 @@ def measure(profile: str | None) -> dict[str, Any]:
     if profiler:
         profiler.enable()
     report = stages.intake(settings)
-    if profiler:
+    if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     wall = time.perf_counter() - started
