@@ -1,8 +1,11 @@
 """The data path without scheduler overhead: portal drop → intake → bundle → receive →
 validate and load → simulated processing → status publish → public feed.
 
-    python -m bench.data_path [--records N] [--seed S] [--sequential] [--profile FILE]
-    python -m bench.data_path --scaling 10000,100000[,1000000]
+    python -m bench.data_path [--records N] [--seed S] [--ingress front_db|drop] [--sequential] [--profile FILE]
+    python -m bench.data_path --scaling 10000,100000[,1000000] [--ingress front_db|drop]
+
+``--ingress`` chooses how the portal hands submissions over: rows of the front database
+(前置库, the default) or folders of the drop (``HUB_INGRESS``); the workload is the same.
 
 By default the two zones run side by side, as deployed (DESIGN §2: each zone runs its own
 Airflow): one process plays the internet zone (intake, then the public feed as outbound
@@ -47,17 +50,18 @@ POLL_SECONDS = 0.2
 
 
 def run(records: int, seed: int, root: Path, profile: Path | None = None,
-        sequential: bool = False) -> dict[str, Any]:
+        sequential: bool = False, ingress: str = "front_db") -> dict[str, Any]:
     """Generate the workload under ``root`` and carry it through every stage; returns the
-    figures. Both zones side by side unless ``sequential`` (or ``profile``)."""
-    from bench.workload import catalogue_documents, write_drop
+    figures. Both zones side by side unless ``sequential`` (or ``profile``). ``ingress``:
+    the portal writes the front database (``front_db``) or the drop folder (``drop``)."""
+    from bench.workload import catalogue_documents, write_drop, write_front_db
 
     catalogue_file = root / "catalogue.json"
     documents = catalogue_documents(seed)
     catalogue_file.write_bytes(json.dumps(documents, ensure_ascii=False).encode("utf-8"))
     environ = {
         "HUB_DATA_ROOT": str(root / "data"), "HUB_ZONE": "both", "HUB_SIMULATE": "1",
-        "HUB_CATALOGUE_FILE": str(catalogue_file),
+        "HUB_CATALOGUE_FILE": str(catalogue_file), "HUB_INGRESS": ingress,
     }
     os.environ.update(environ)
     from hub.keys import init_keys
@@ -66,7 +70,12 @@ def run(records: int, seed: int, root: Path, profile: Path | None = None,
     settings = load_settings()
     init_keys(settings)
     started = time.perf_counter()
-    workload = write_drop(settings.portal_drop, records, seed, documents)
+    if ingress == "drop":
+        workload = write_drop(settings.portal_drop, records, seed, documents)
+    else:
+        from hub.zones import zone_engine
+
+        workload = write_front_db(zone_engine(settings, "internet"), settings.portal_store, records, seed, documents)
     os.sync()  # the drop's writeback belongs to the generator, not to the first hub stage
     generated = time.perf_counter() - started
     print(f"  {records:,}: workload generated in {generated:.1f} s", flush=True)
@@ -77,6 +86,7 @@ def run(records: int, seed: int, root: Path, profile: Path | None = None,
     return {
         "records": records,
         "mode": "sequential" if sequential or profile else "zones side by side",
+        "ingress": ingress,
         "generated": generated,
         **figures,
         "workload": {
@@ -275,8 +285,9 @@ def print_report(result: dict[str, Any]) -> None:
     work = result["workload"]
     print(f"data path, {records:,} applications ({work['envelope_bytes'] / records:,.0f} B each, "
           f"{work['attached']:,} with {work['attachment_bytes'] / 2**20:,.0f} MiB of attachments, "
-          f"{work['rejected']:,} invalid), {os.cpu_count()} cores, {result['mode']}")
-    print(f"generate portal drop (not hub work): {result['generated']:.2f} s")
+          f"{work['rejected']:,} invalid), {os.cpu_count()} cores, {result['mode']}, "
+          f"ingress {result.get('ingress', 'drop')}")
+    print(f"generate the portal's hand-over (not hub work): {result['generated']:.2f} s")
     print(f"{'stage (own seconds, summed over calls)':<40} {'calls':>6} {'seconds':>9} {'records/s':>11} "
           f"{'µs/record':>10} {'CPU s':>7} {'peak rise MB':>13}")
     rises = result.get("peak_rise", {})
@@ -302,14 +313,14 @@ def print_report(result: dict[str, Any]) -> None:
                           else "WRONG: " + "; ".join(result["check"])))
 
 
-def scaling(sizes: list[int], seed: int, sequential: bool = False) -> None:
+def scaling(sizes: list[int], seed: int, sequential: bool = False, ingress: str = "front_db") -> None:
     """Each size in a fresh process; time per record and peak RSS side by side."""
     results = []
     for size in sizes:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             subprocess.run(
                 [sys.executable, "-m", "bench.data_path", "--records", str(size), "--seed", str(seed),
-                 "--json", out.name, *(["--sequential"] if sequential else [])], check=True,
+                 "--json", out.name, "--ingress", ingress, *(["--sequential"] if sequential else [])], check=True,
             )
             results.append(json.loads(Path(out.name).read_text()))
     print("\nscaling of the data path (each size in its own process)")
@@ -333,13 +344,15 @@ def main() -> None:
     parser.add_argument("--sequential", action="store_true", help="one stage after the other, one process")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the hub stages here (sequential)")
     parser.add_argument("--scaling", help="comma-separated sizes, each run in its own process")
+    parser.add_argument("--ingress", choices=("front_db", "drop"), default="front_db",
+                        help="the portal's hand-over: front database rows (default) or drop folders")
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scaling:
-        scaling([int(s) for s in args.scaling.split(",")], args.seed, args.sequential)
+        scaling([int(s) for s in args.scaling.split(",")], args.seed, args.sequential, args.ingress)
         return
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as folder:
-        result = run(args.records, args.seed, Path(folder), args.profile, args.sequential)
+        result = run(args.records, args.seed, Path(folder), args.profile, args.sequential, args.ingress)
     print_report(result)
     if args.json:
         args.json.write_text(json.dumps(result))

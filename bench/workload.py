@@ -28,13 +28,14 @@ import struct
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import Engine
 
 from hub.progress import Progress
 from hub.simulators.applicants import (
@@ -327,27 +328,67 @@ def write_drop(
     """Write the portal drop: one folder per submission, attachments first and
     ``submission.json`` renamed into place last, without fsync (see the module docstring)."""
     drop.mkdir(parents=True, exist_ok=True)
+
+    def put(net_id: str, submitted_at: str, document: bytes, files: dict[str, bytes]) -> None:
+        folder = drop / net_id
+        folder.mkdir()
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+        part = folder / (SUBMISSION_FILE + ".part")
+        part.write_bytes(document)
+        os.rename(part, folder / SUBMISSION_FILE)
+
+    return _write(count, seed, documents, submitted_on, put, lambda: None)
+
+
+def write_front_db(
+    engine: Engine, store: Path, count: int, seed: int, documents: list[dict[str, Any]], *,
+    submitted_on: date = SUBMITTED_ON, batch: int = 10_000,
+) -> Workload:
+    """Write the portal's front database (前置库) as the portal does: each attachment into the
+    content-addressed store first (without fsync, as the drop), then the rows, ``batch`` per
+    transaction (docs/front-database.md)."""
+    from connectors.db import transaction
+    from connectors.front_db import insert_submissions, store_attachment
+
+    rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if rows:
+            with transaction(engine) as connection:
+                insert_submissions(connection, rows)
+            rows.clear()
+
+    def put(net_id: str, submitted_at: str, document: bytes, files: dict[str, bytes]) -> None:
+        for content in files.values():
+            store_attachment(store, content, durable=False)
+        rows.append({"net_id": net_id, "submitted_at": submitted_at, "envelope": document.decode("utf-8")})
+        if len(rows) >= batch:
+            flush()
+
+    return _write(count, seed, documents, submitted_on, put, flush)
+
+
+def _write(
+    count: int, seed: int, documents: list[dict[str, Any]], submitted_on: date,
+    put: Callable[[str, str, bytes, dict[str, bytes]], None], done: Callable[[], None],
+) -> Workload:
     expected: Counter[str] = Counter()
     attached = attachment_bytes = envelope_bytes = rejected = 0
     progress = Progress("workload", count)
     for envelope, files, codes in applications(count, seed, documents, submitted_on=submitted_on):
         progress.advance()
-        folder = drop / envelope["net_id"]
-        folder.mkdir()
-        for name, content in files.items():
-            (folder / name).write_bytes(content)
-            attachment_bytes += len(content)
         document = orjson.dumps(envelope)
         envelope_bytes += len(document)
-        part = folder / (SUBMISSION_FILE + ".part")
-        part.write_bytes(document)
-        os.rename(part, folder / SUBMISSION_FILE)
+        attachment_bytes += sum(len(content) for content in files.values())
+        put(envelope["net_id"], envelope["submitted_at"], document, files)
         attached += bool(files)
         if codes:
             rejected += 1
             expected.update(codes)
         else:
             expected["accepted"] += 1
+    done()
     progress.finish()
     return Workload(count, attached, attachment_bytes, envelope_bytes, expected, rejected)
 

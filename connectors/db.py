@@ -240,7 +240,28 @@ audit_unfiled = Table(
     Column("at", String(40), nullable=False),
 )
 
-INTERNET = SHARED + (intake_claims, audit_published, audit_unfiled)
+# The front database (前置库): the public portal inserts one row per complete submission
+# (attachments first, into its content-addressed store); intake reads them by keyset and
+# sets ``state``, ``sequence`` and ``handled_at`` in the transaction that plans their bundle
+# (docs/front-database.md). The portal never updates a row after inserting it.
+portal_submissions = Table(
+    "portal_submissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the keyset
+    Column("net_id", String(64), nullable=False),
+    Column("submitted_at", String(40), nullable=False),
+    Column("envelope", Text, nullable=False),  # the application envelope, JSON text
+    Column("state", String(16), nullable=False, server_default="new"),  # new | carried | quarantined | discarded
+    Column("sequence", BigInteger),  # the inbound bundle that carries it
+    Column("handled_at", String(40)),  # when intake carried or quarantined it
+    Column("reason_code", String(40)),  # why it is quarantined
+    Column("reason_detail", Text),
+    UniqueConstraint("net_id", name="uq_portal_submissions_net_id"),
+    Index("ix_portal_submissions_state_id", "state", "id"),
+    Index("ix_portal_submissions_sequence", "sequence"),
+)
+
+INTERNET = SHARED + (intake_claims, portal_submissions, audit_published, audit_unfiled)
 
 # --- administration zone: the exchange database ---------------------------------------
 

@@ -32,6 +32,7 @@ from connectors.db import (
     transaction,
 )
 from connectors.ferry_ledger import HEARTBEAT, current_receipt, sequence_of
+from connectors.front_db import discard_row, release_row, row_id_of
 from connectors.provenance import record_events
 from ferry.receipts import Receipt
 from ferry.transport import check_name
@@ -285,9 +286,16 @@ def _held(connection: Connection, quarantine_id: int) -> Any:
 
 def release(engine: Engine, quarantine_id: int, *, target: Path, operator: str) -> Path:
     """Put a held item back where it came from for a new attempt: a bundle file into the
-    channel's incoming folder, a submission folder into the portal drop. Audited."""
+    channel's incoming folder, a submission folder into the portal drop, a front-database
+    row back to ``new`` (``target`` unused). Audited."""
     with engine.connect() as connection:
         row = _held(connection, quarantine_id)
+    row_id = row_id_of(row.stored_as)
+    if row.kind == "submission" and row_id is not None:
+        with transaction(engine) as connection:
+            _held(connection, quarantine_id)
+            release_row(connection, quarantine_id, row_id, operator=operator, at=iso(now()))
+        return Path(row.stored_as)
     source = Path(row.stored_as)
     name = check_name(row.ref) if row.kind == "bundle" else _plain(row.ref)
     if row.kind == "bundle" and sequence_of(name) is None:
@@ -330,6 +338,11 @@ def discard(engine: Engine, quarantine_id: int, *, reason: str, operator: str) -
     at = iso(now())
     with transaction(engine) as connection:
         row = _held(connection, quarantine_id)
+        row_id = row_id_of(row.stored_as)
+        if row.kind == "submission" and row_id is not None:
+            # A front-database row: marked discarded, never a path to delete.
+            discard_row(connection, quarantine_id, row_id, reason=reason, operator=operator, at=at)
+            return
         action = connection.execute(
             quarantine_actions.insert().values(
                 quarantine_id=quarantine_id, action="discard", reason=reason,

@@ -11,9 +11,12 @@ from hub.airflow_policy import DEFAULT_ARGS, INBOUND_CHANNEL, loads, zone_tags
 
 DOC = """
 ### intake · 外网受理
-Collects every complete submission from the public portal's drop folder, quarantines
-what cannot be carried safely (unreadable JSON, missing or disguised attachments), and
-packs the rest into a signed inbound bundle on the ferry (write, fsync, rename).
+Collects every new submission from the public portal's front database (前置库: rows read by
+keyset, attachments in its content-addressed store) and/or its drop folder (`HUB_INGRESS`),
+quarantines what cannot be carried safely (unreadable JSON, missing or disguised
+attachments) with its reason, and packs the rest into a signed inbound bundle on the ferry
+(write, fsync, rename). Front-database rows are marked carried in the transaction that
+plans their bundle.
 
 Re-runnable: a crash after planning a bundle is repaired by rebuilding the same bytes.
 

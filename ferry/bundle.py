@@ -355,9 +355,18 @@ def drained(items: list[T]) -> Iterator[T]:
         yield items.pop()
 
 
+def record_line(record: Mapping[str, Any]) -> bytes:
+    """One record as its deterministic JSON Lines line (sorted keys, ``\n``-terminated)."""
+    return orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
 def records_item(kind: str, records: Iterable[Mapping[str, Any]]) -> ItemSource:
     """Encode ``records`` as deterministic JSON Lines (sorted keys), in memory."""
-    lines = [orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS) + b"\n" for record in records]
+    return lines_item(kind, [record_line(record) for record in records])
+
+
+def lines_item(kind: str, lines: Iterable[bytes]) -> ItemSource:
+    """The records item of lines already encoded by :func:`record_line`."""
     return ItemSource.from_bytes(records_name(kind), RECORDS, RECORDS_MEDIA_TYPE, b"".join(lines))
 
 

@@ -34,7 +34,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("[demo] migrating the Airflow metadata database ...", flush=True)
     demo.migrate_metadata(env)
     truth = demo.prepare_batch(data_root, count=args.count, seed=args.seed)
-    print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in {data_root / 'internet/portal/drop'}")
+    where = "drop folder internet/portal/drop" if os.environ.get("HUB_INGRESS") == "drop" else (
+        "front database (前置库) portal_submissions, attachments in internet/portal/attachments")
+    print(f"[demo] generated {len(truth)} portal submissions (seed {args.seed}) in the portal's {where} under {data_root}")
     print(f"[demo] running the loop as Airflow DAG runs: {' → '.join(demo.LOOP)}", flush=True)
     log_file = home / "demo.log"
     console = sys.stdout
@@ -147,21 +149,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from datetime import date
 
     from hub.progress import Progress
-    from hub.settings import load_settings
-    from hub.simulators.applicants import generate_batch, write_expected
+    from hub.settings import SettingsError, load_settings
+    from hub.simulators.applicants import generate_batch, portal_for, write_expected
     from hub.zones import load_catalogue
 
     settings = load_settings()
     catalogue = load_catalogue(settings)
+    try:
+        portal, where = portal_for(settings, args.to)
+    except SettingsError as refused:
+        print(f"hub generate: {refused}", file=sys.stderr)
+        return 1
     truth = generate_batch(
-        settings.portal_drop, args.count, args.seed,
+        portal, args.count, args.seed,
         [dict(item.document) for item in catalogue.items.values()],
         settings.agency_code, date.fromisoformat(args.date) if args.date else date.today(),
         progress=Progress("generate", args.count),
     )
     if args.expected:
         write_expected(Path(args.expected), truth)
-    print(f"wrote {len(truth)} submissions to {settings.portal_drop}")
+    print(f"wrote {len(truth)} submissions to {where}")
     return 0
 
 
@@ -656,6 +663,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=2026)
     generate.add_argument("--date", help="submission date, YYYY-MM-DD (default today)")
     generate.add_argument("--expected", help="write the expected outcomes here")
+    generate.add_argument(
+        "--to", choices=("front_db", "drop"),
+        help="the front database (default unless HUB_INGRESS=drop) or the drop folder",
+    )
     generate.set_defaults(func=cmd_generate)
 
     # The stage names are checked when the command runs: importing every stage (and with them

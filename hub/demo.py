@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,11 +67,12 @@ def migrate_metadata(env: dict[str, str]) -> None:
 
 
 def prepare_batch(data_root: Path, *, count: int, seed: int, fresh: bool = True) -> dict[str, Any]:
-    """Reset the zones' data, create and exchange keys, and drop a generated batch into
-    the portal. Returns the ground truth (NET_ID → expected outcome)."""
+    """Reset the zones' data, create and exchange keys, and have the portal write a
+    generated batch (into its front database unless ``HUB_INGRESS=drop``). Returns the
+    ground truth (NET_ID → expected outcome)."""
     from hub.keys import init_keys
     from hub.settings import load_settings
-    from hub.simulators.applicants import generate_batch, write_expected
+    from hub.simulators.applicants import generate_batch, portal_for, write_expected
     from hub.zones import load_catalogue
 
     if fresh and data_root.exists():
@@ -77,8 +80,9 @@ def prepare_batch(data_root: Path, *, count: int, seed: int, fresh: bool = True)
     settings = load_settings()
     init_keys(settings)
     catalogue = load_catalogue(settings)
+    portal, _ = portal_for(settings)
     truth = generate_batch(
-        settings.portal_drop,
+        portal,
         count,
         seed,
         [dict(item.document) for item in catalogue.items.values()],
@@ -117,20 +121,11 @@ def run_loop_with_resend(data_root: Path, say: Any = print) -> dict[str, str]:
     from hub.settings import load_settings
 
     settings = load_settings()
-    drop = settings.portal_drop
-    names = sorted(p.name for p in drop.iterdir() if p.is_dir())
-    later = names[len(names) // 2 :]
-    holding = data_root / "held-back"
-    holding.mkdir(parents=True, exist_ok=True)
-    for name in later:
-        shutil.move(drop / name, holding / name)
-    states = run_loop(("intake",))
-    lost = settings.channel_dir("inbound") / bundle_file_name("inbound", 1)
-    lost.unlink()
-    say(f"[demo] deleted {lost.name} from the ferry folder on purpose (a bundle lost in the gap)")
-    for name in later:
-        shutil.move(holding / name, drop / name)
-    holding.rmdir()
+    with _later_half_held_back(settings, data_root):
+        states = run_loop(("intake",))
+        lost = settings.channel_dir("inbound") / bundle_file_name("inbound", 1)
+        lost.unlink()
+        say(f"[demo] deleted {lost.name} from the ferry folder on purpose (a bundle lost in the gap)")
     states.update(run_loop())
     say("[demo] first pass done: inbound #2 applied, #1 missing; the receipt went out on the outbound channel")
     states.update(run_loop())
@@ -146,6 +141,42 @@ def run_loop_with_resend(data_root: Path, say: Any = print) -> dict[str, str]:
             os.environ["HUB_FERRY_HEARTBEAT_MINUTES"] = saved
     say("[demo] heartbeat sent on the inbound channel: it carries the outbound receipt back")
     return states
+
+
+@contextmanager
+def _later_half_held_back(settings: Any, data_root: Path) -> Iterator[None]:
+    """The portal hands over the later half of the batch only after the block: the
+    front database's rows not yet read (taken out and inserted again, as the portal would
+    insert them later), or the drop folder's submission folders."""
+    from sqlalchemy import delete, select
+
+    from connectors.db import portal_submissions, transaction
+    from connectors.front_db import NEW, insert_submissions
+    from hub.zones import zone_engine
+
+    table = portal_submissions
+    engine = zone_engine(settings, "internet")
+    with transaction(engine) as connection:
+        rows = [dict(r._mapping) for r in connection.execute(
+            select(table.c.id, table.c.net_id, table.c.submitted_at, table.c.envelope)
+            .where(table.c.state == NEW).order_by(table.c.id)
+        )]
+        later_rows = rows[len(rows) // 2 :]
+        if later_rows:
+            connection.execute(delete(table).where(table.c.id >= later_rows[0]["id"], table.c.state == NEW))
+    drop = settings.portal_drop
+    names = sorted(p.name for p in drop.iterdir() if p.is_dir()) if drop.is_dir() else []
+    later = names[len(names) // 2 :]
+    holding = data_root / "held-back"
+    holding.mkdir(parents=True, exist_ok=True)
+    for name in later:
+        shutil.move(drop / name, holding / name)
+    yield
+    for name in later:
+        shutil.move(holding / name, drop / name)
+    holding.rmdir()
+    with transaction(engine) as connection:
+        insert_submissions(connection, later_rows)
 
 
 def ferry_status_text() -> str:

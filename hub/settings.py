@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 ZONES = ("internet", "admin")
 ZONE_CHOICES = ("internet", "admin", "both")
 QUALITY_GATES = ("critical", "off")
+# Where intake reads the portal's submissions: the front database (前置库) and/or the drop folder.
+INGRESSES = ("front_db", "drop", "both")
 DEFAULT_WORKING_HOURS = "09:00-12:00,13:30-17:30"
 
 
@@ -49,6 +51,15 @@ class Settings:
     working_hours: str = DEFAULT_WORKING_HOURS
     alert_policy: str = "JS-2013A"
     disclosure_days: int = 7
+    ingress: str = "both"
+
+    def reads_front_db(self) -> bool:
+        """True when intake reads the portal's front database (前置库)."""
+        return self.ingress in ("front_db", "both")
+
+    def reads_drop(self) -> bool:
+        """True when intake reads the portal's drop folder."""
+        return self.ingress in ("drop", "both")
 
     def loads(self, zone: str) -> bool:
         """True when DAGs of ``zone`` belong to this deployment."""
@@ -64,6 +75,12 @@ class Settings:
     @property
     def portal_collected(self) -> Path:
         return self.internet_root / "portal" / "collected"
+
+    @property
+    def portal_store(self) -> Path:
+        """The portal's content-addressed attachment store beside the front database:
+        ``<sha256[:2]>/<sha256>``, written by the portal, only read by the hub."""
+        return self.internet_root / "portal" / "attachments"
 
     @property
     def internet_quarantine(self) -> Path:
@@ -114,6 +131,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     agency = env.get("HUB_AGENCY_CODE", "3201000001")
     if len(agency) != 10 or not agency.isalnum():
         raise SettingsError(f"HUB_AGENCY_CODE={agency!r}; expected a 10-character agency code")
+    ingress = env.get("HUB_INGRESS") or "both"
+    if ingress not in INGRESSES:
+        raise SettingsError(f"HUB_INGRESS={ingress!r}; expected one of {', '.join(INGRESSES)}")
     quality_gate = env.get("HUB_QUALITY_GATE", "critical")
     if quality_gate not in QUALITY_GATES:
         raise SettingsError(f"HUB_QUALITY_GATE={quality_gate!r}; expected one of {', '.join(QUALITY_GATES)}")
@@ -138,6 +158,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         working_hours=_working_hours(env),
         alert_policy=_alert_policy(env),
         disclosure_days=_disclosure_days(env),
+        ingress=ingress,
     )
 
 

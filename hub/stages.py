@@ -31,7 +31,8 @@ from connectors.exchange import (
 )
 from connectors.ferry_control import ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import DATA, receive_channel
-from connectors.intake import collect_submissions, intake_rebuilder
+from connectors.front_db import FRONT_DB_PLAN, collect_front_db, front_db_rebuilder
+from connectors.intake import IntakeReport, collect_submissions, intake_rebuilder
 from connectors.public_feed import apply_status_bundle, install_status_page
 from ferry.receipts import REVERSE
 from hub.audit import checkpoint_zones
@@ -87,7 +88,10 @@ def channel_sender(settings: Settings, channel: str) -> ChannelSender:
     every plan kind that zone plans on it."""
     rebuilders: dict[str, Rebuild]
     if channel == "inbound":
-        rebuilders = {DATA: intake_rebuilder(settings.portal_drop, settings.portal_collected)}
+        rebuilders = {
+            DATA: intake_rebuilder(settings.portal_drop, settings.portal_collected),
+            FRONT_DB_PLAN: front_db_rebuilder(settings.portal_store),
+        }
     else:
         rebuilders = {DATA: status_rebuilder(load_catalogue(settings)), CATALOGUE_PLAN: rebuild_catalogue,
                       CHECKPOINT_PLAN: rebuild_checkpoint}
@@ -104,15 +108,31 @@ def channel_sender(settings: Settings, channel: str) -> ChannelSender:
 
 @logged_stage
 def intake(settings: Settings | None = None) -> dict[str, Any]:
-    """Internet zone: carry new portal submissions into inbound bundles."""
+    """Internet zone: carry new portal submissions into inbound bundles, from the front
+    database (前置库) and/or the drop folder as ``HUB_INGRESS`` says."""
     settings = settings or load_settings()
-    report = collect_submissions(
-        channel_sender(settings, "inbound"),
-        drop=settings.portal_drop,
-        collected=settings.portal_collected,
-        quarantine_dir=settings.internet_quarantine,
-        catalogue_version=load_catalogue(settings).version,
-    )
+    sender = channel_sender(settings, "inbound")
+    catalogue_version = load_catalogue(settings).version
+    report = IntakeReport()
+    for resumed in sender.resume():  # whatever a crash left planned, of either ingress
+        if resumed.plan.kind in (DATA, FRONT_DB_PLAN):
+            report.bundles.append(resumed.plan.ref)
+            report.carried += resumed.plan.record_count
+    parts = []
+    if settings.reads_front_db():
+        parts.append(collect_front_db(sender, store=settings.portal_store, catalogue_version=catalogue_version))
+    if settings.reads_drop():
+        parts.append(collect_submissions(
+            sender,
+            drop=settings.portal_drop,
+            collected=settings.portal_collected,
+            quarantine_dir=settings.internet_quarantine,
+            catalogue_version=catalogue_version,
+        ))
+    for part in parts:
+        report.bundles += part.bundles
+        report.carried += part.carried
+        report.quarantined += part.quarantined
     return asdict(report)
 
 

@@ -26,6 +26,7 @@ from connectors.db import (
     ferry_sent,
     inbound_records,
     intake_claims,
+    portal_submissions,
     publish_held,
     publish_withheld,
     quarantine,
@@ -42,9 +43,24 @@ def _count(engine: Engine, query: Any) -> int:
         return int(connection.execute(query).scalar() or 0)
 
 
+def _carried_query(sequence: int | None = None) -> Any:
+    """The NET_IDs intake put into inbound bundles (of bundle ``sequence`` when given): the
+    drop folder's claims and the front database's carried rows."""
+    claims = select(intake_claims.c.net_id)
+    rows = select(portal_submissions.c.net_id).where(portal_submissions.c.state == "carried")
+    if sequence is not None:
+        claims = claims.where(intake_claims.c.sequence == sequence)
+        rows = rows.where(portal_submissions.c.sequence == sequence)
+    return claims.union_all(rows)
+
+
+def _carried_count(internet: Engine, sequence: int | None = None) -> int:
+    return _count(internet, select(func.count()).select_from(_carried_query(sequence).subquery()))
+
+
 def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, Any]:
     """The loop's counts and whether they balance."""
-    carried = _count(internet, select(func.count()).select_from(intake_claims))
+    carried = _carried_count(internet)
     quarantined_at_intake = _count(
         internet, select(func.count()).select_from(quarantine).where(quarantine.c.kind == "submission")
     )
@@ -64,9 +80,7 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
     for name in quarantined_bundles:
         sequence = _sequence_of(name)
         if sequence is not None:
-            quarantined_in_bundles += _count(
-                internet, select(func.count()).select_from(intake_claims).where(intake_claims.c.sequence == sequence)
-            )
+            quarantined_in_bundles += _carried_count(internet, sequence)
     accepted = _count(admin, select(func.count()).select_from(applications))
     with admin.connect() as connection:
         by_origin: dict[str, int] = dict(connection.execute(select(cases.c.origin, func.count()).group_by(cases.c.origin)).all())
@@ -287,9 +301,7 @@ def reconcile_inbound_bundles(
         ids: list[str] = []
         if internet is not None and sequence is not None:
             with internet.connect() as connection:
-                ids = [n for (n,) in connection.execute(
-                    select(intake_claims.c.net_id).where(intake_claims.c.sequence == sequence)
-                )]
+                ids = [n for (n,) in connection.execute(_carried_query(sequence))]
         counts = {"entered": len(ids), "accepted": 0, "rejected": 0, "quarantined": len(ids)}
         balances.append(Balance(f"quarantined:{name}", _day(at), INBOUND_ENTERED, counts, len(ids), len(ids)))
     return balances

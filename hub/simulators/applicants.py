@@ -13,9 +13,12 @@ import zlib
 from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
 
 from hub.progress import Progress
+from hub.settings import Settings, SettingsError
 from rules.catalogue import MaterialRule, PowerItem, build_catalogue
 from rules.identifiers import (
     RESIDENT_ID_CHECK,
@@ -92,8 +95,93 @@ FILE_EXTENSIONS: Mapping[str, str] = {
 }
 
 
+class Portal(Protocol):
+    """Where the simulated public portal puts a complete submission: the drop folder or the
+    front database (前置库)."""
+
+    def write(self, net_id: str, submitted_at: str, document: bytes, attachments: Mapping[str, bytes]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class DropPortal:
+    """The portal's drop folder: a folder per submission, ``submission.json`` last."""
+
+    def __init__(self, drop_dir: Path) -> None:
+        self.drop_dir = drop_dir
+
+    def write(self, net_id: str, submitted_at: str, document: bytes, attachments: Mapping[str, bytes]) -> None:
+        _drop_submission(self.drop_dir / net_id, attachments, document)
+
+    def close(self) -> None:
+        pass
+
+
+class FrontDbPortal:
+    """The portal's front database: each attachment into the content-addressed store first
+    (fsync'd, renamed), then the rows, ``batch`` per transaction (docs/front-database.md).
+    Rows after the first ``hold_back_after`` are kept back until :meth:`release_held`."""
+
+    def __init__(self, engine: Engine, store: Path, *, batch: int = 1000, hold_back_after: int | None = None) -> None:
+        self.engine, self.store, self.batch = engine, store, batch
+        self.hold_back_after = hold_back_after
+        self.rows: list[dict[str, Any]] = []
+        self.held: list[dict[str, Any]] = []
+        self.written = 0
+
+    def write(self, net_id: str, submitted_at: str, document: bytes, attachments: Mapping[str, bytes]) -> None:
+        from connectors.front_db import store_attachment
+
+        for content in attachments.values():
+            store_attachment(self.store, content)
+        row = {"net_id": net_id, "submitted_at": submitted_at, "envelope": document.decode("utf-8", "replace")}
+        if self.hold_back_after is not None and self.written >= self.hold_back_after:
+            self.held.append(row)
+            return
+        self.written += 1
+        self.rows.append(row)
+        if len(self.rows) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        from connectors.db import transaction
+        from connectors.front_db import insert_submissions
+
+        if self.rows:
+            with transaction(self.engine) as connection:
+                insert_submissions(connection, self.rows)
+            self.rows = []
+
+    def close(self) -> None:
+        self._flush()
+
+    def release_held(self) -> int:
+        """Insert the rows held back; returns how many."""
+        held, self.held = self.held, []
+        self.rows += held
+        self._flush()
+        return len(held)
+
+
+def portal_for(settings: Settings, to: str | None = None) -> tuple[Path | Portal, str]:
+    """Where the simulated portal writes, and how to say so: ``to`` (``front_db`` or
+    ``drop``), by default the front database unless intake reads only the drop folder
+    (``HUB_INGRESS=drop``)."""
+    from hub.zones import zone_engine
+
+    to = to or ("drop" if settings.ingress == "drop" else "front_db")
+    if to == "drop":
+        if not settings.reads_drop():
+            raise SettingsError(f"HUB_INGRESS={settings.ingress}: intake would never read the drop folder")
+        return settings.portal_drop, str(settings.portal_drop)
+    if not settings.reads_front_db():
+        raise SettingsError(f"HUB_INGRESS={settings.ingress}: intake would never read the front database")
+    portal = FrontDbPortal(zone_engine(settings, "internet"), settings.portal_store)
+    return portal, f"the front database (portal_submissions; attachments in {settings.portal_store})"
+
+
 def generate_batch(
-    drop_dir: Path,
+    drop_dir: Path | Portal,
     count: int,
     seed: int,
     catalogue_documents: list[dict[str, Any]],
@@ -103,8 +191,9 @@ def generate_batch(
     first_serial: int = 1,
     progress: Progress | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Write ``count`` applications into the portal drop folder and return the ground
-    truth: NET_ID → the outcome intake must reach.
+    """Write ``count`` applications into the portal drop folder (a path) or through a
+    ``Portal`` (the front database), and return the ground truth: NET_ID → the outcome
+    intake must reach.
 
     For ``count`` ≥ 8, ``max(1, count // 50)`` applications of each kind in
     ``DEFECT_KINDS`` are among them; the rest are valid. The same arguments always give
@@ -115,6 +204,7 @@ def generate_batch(
     plan = _defect_plan(count, rng)
     minors = _minor_plan(plan, seed)
     times = sorted(_office_time(rng) for _ in range(count))
+    portal = DropPortal(drop_dir) if isinstance(drop_dir, Path) else drop_dir
     truth: dict[str, dict[str, Any]] = {}
     for position, (serial, defects, seconds) in enumerate(
         zip(range(first_serial, first_serial + count), plan, times)
@@ -129,10 +219,11 @@ def generate_batch(
         document = json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8")
         if "SUBMISSION_UNREADABLE" in defects:
             document = document[: len(document) // 2]
-        _drop_submission(drop_dir / net_id, attachments, document)
+        portal.write(net_id, submitted_at, document, attachments)
         truth[net_id] = expected_outcome(defects)
         if progress is not None:
             progress.advance()
+    portal.close()
     if progress is not None:
         progress.finish()
     return truth

@@ -13,7 +13,7 @@ from bench.data_path import ADMIN_STAGES, STAGES, run
 def test_zones_side_by_side_carry_every_application_to_the_public_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("HUB_DATA_ROOT", "HUB_ZONE", "HUB_SIMULATE", "HUB_CATALOGUE_FILE"):
+    for name in ("HUB_DATA_ROOT", "HUB_ZONE", "HUB_SIMULATE", "HUB_CATALOGUE_FILE", "HUB_INGRESS"):
         monkeypatch.setenv(name, "")  # run() sets them; restored after the test
     result = run(400, 7, tmp_path)
 

@@ -43,7 +43,21 @@ def main(data_root: Path, point: str) -> None:
     from hub import stages, zones
     from hub.settings import load_settings
 
-    settings = load_settings({"HUB_DATA_ROOT": str(data_root), "HUB_ZONE": "both"})
+    settings = load_settings({
+        "HUB_DATA_ROOT": str(data_root), "HUB_ZONE": "both", "HUB_INGRESS": os.environ.get("HUB_INGRESS", "both"),
+    })
+    if point == "front_in_transaction":
+        from connectors import front_db
+
+        real_mark = front_db._mark_carried
+
+        def mark_carried(*args: Any, **kwargs: Any) -> None:
+            real_mark(*args, **kwargs)
+            die()  # rows marked and the plan inserted, the transaction not committed
+
+        front_db._mark_carried = mark_carried  # type: ignore[assignment]
+        stages.intake(settings)
+        return
     if point.startswith("send_"):
         real_transport = zones.transport_for
         if point == "send_after_plan":

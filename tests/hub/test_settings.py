@@ -39,6 +39,7 @@ def test_each_zone_root_can_be_moved(tmp_path: Path) -> None:
         ({"HUB_WORKING_HOURS": "9-5"}, "HUB_WORKING_HOURS"),
         ({"HUB_ALERT_POLICY": "JS-2099"}, "HUB_ALERT_POLICY.*neither a preset"),
         ({"HUB_DISCLOSURE_DAYS": "0"}, "HUB_DISCLOSURE_DAYS"),
+        ({"HUB_INGRESS": "sftp"}, "HUB_INGRESS.*front_db, drop, both"),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(env: dict[str, str], message: str) -> None:
