@@ -51,6 +51,7 @@ from connectors.intake import (
     Refusal,
     Submission,
     bundle_items,
+    record_sent,
 )
 from connectors.provenance import record_events
 from ferry.bundle import record_line
@@ -248,10 +249,7 @@ def _built(engine: Engine, plan: PlannedBundle, submissions: list[Submission]) -
     items, counts = bundle_items(submissions)
 
     def after_send() -> None:
-        with transaction(engine) as connection:
-            record_events(
-                connection, [(net_id, "intake", "sent", plan.ref, None) for net_id in net_ids], iso(now())
-            )
+        record_sent(engine, plan, net_ids)
 
     return BuiltBundle(items, counts, after_send)
 

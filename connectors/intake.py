@@ -201,6 +201,13 @@ def bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[
     return items, counts
 
 
+def record_sent(engine: Engine, plan: PlannedBundle, net_ids: list[str]) -> None:
+    """The provenance of a sent inbound bundle: one ``intake``/``sent`` event per submission
+    (whichever ingress it came from)."""
+    with transaction(engine) as connection:
+        record_events(connection, [(net_id, "intake", "sent", plan.ref, None) for net_id in net_ids], iso(now()))
+
+
 def _built(
     engine: Engine, plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path
 ) -> BuiltBundle:
@@ -210,10 +217,7 @@ def _built(
     items, counts = bundle_items(submissions)
 
     def after_send() -> None:
-        with transaction(engine) as connection:
-            record_events(
-                connection, [(net_id, "intake", "sent", plan.ref, None) for net_id in net_ids], iso(now())
-            )
+        record_sent(engine, plan, net_ids)
         folder = collected_folder(collected, plan.sequence)
         folder.mkdir(parents=True, exist_ok=True)
         drop_path = os.fspath(drop)

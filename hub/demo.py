@@ -314,7 +314,7 @@ def issue_demo_order(settings: Any, evening: datetime) -> str:
 OFFLINE_SEED = 7
 
 
-def register_offline_cases(settings: Any) -> dict[str, str]:
+def open_offline_cases(settings: Any) -> dict[str, str]:
     """The cases the case-processing system opens itself on the submission day: one counter
     application (网下申请) and one penalty case opened ex officio (依职权立案) that goes on
     to a decision; the simulated office will set its fine out of its discretion range.
@@ -404,7 +404,7 @@ def province_round(folder: Path, *, reject_share: float = 0.05, say: Any = print
     saved = os.environ.get("AIRFLOW_CONN_PROVINCE_SFTP")
     os.environ["AIRFLOW_CONN_PROVINCE_SFTP"] = simulator.connection_uri()
     try:
-        offline = register_offline_cases(settings)
+        offline = open_offline_cases(settings)
         say(f"[demo] the case-processing system registered counter case {offline['counter']} and opened penalty "
             f"case {offline['ex_officio']} ex officio (its fine will be set out of its discretion range)")
         breaches = (offline["ex_officio"],)
