@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +75,11 @@ def _b64(data: bytes) -> str:
 
 def _published_leaves(connection: Connection, old_size: int, new_size: int) -> list[dict[str, Any]]:
     """The leaves in [old_size, new_size) that recorded a status change's publication, with
-    the lookup name of the case's status document (so the internet zone can file them)."""
+    the lookup name of the case's status document (so the internet zone can file them),
+    each entry sealed under that document's key."""
     from connectors.db import provenance, query_passwords
+    from connectors.exchange import document_sealers
+    from rules.status_seal import LEAF_PURPOSE
 
     rows = connection.execute(
         select(audit_entries.c.seq, audit_entries.c.entry, provenance.c.record_id, provenance.c.detail,
@@ -89,11 +91,14 @@ def _published_leaves(connection: Connection, old_size: int, new_size: int) -> l
                provenance.c.bundle.is_not(None))
         .order_by(audit_entries.c.seq)
     )
-    leaves = []
-    for seq, entry, _net_id, detail, lookup in rows:
-        if isinstance(detail, dict) and isinstance(detail.get("event_id"), int):
-            leaves.append({"lookup": lookup, "event_id": detail["event_id"], "seq": int(seq), "entry": entry})
-    return leaves
+    found = [(int(seq), entry, net_id, detail["event_id"], lookup) for seq, entry, net_id, detail, lookup in rows
+             if isinstance(detail, dict) and isinstance(detail.get("event_id"), int)]
+    sealers = document_sealers(connection, (net_id for _, _, net_id, _, _ in found))
+    # The entry names the case (its NET_ID, its statuses): it is sealed like the status record
+    # it proves, so the public store reads as nothing without the case's password.
+    return [{"lookup": lookup, "event_id": event_id, "seq": seq,
+             "sealed": _b64(sealers[net_id].seal(event_id, entry.encode("utf-8"), LEAF_PURPOSE))}
+            for seq, entry, net_id, event_id, lookup in found]
 
 
 def build_checkpoint_bundle(engine: Engine, old_size: int, new_size: int) -> BuiltBundle:
@@ -330,63 +335,34 @@ def apply_checkpoint(public_root: Path, connection: Connection, bundle: Verified
 
 
 def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connection, at: str) -> int:
-    """Put each published status change's leaf into its status document (``audit``, by event
-    id, beside the events: the events stay exactly as published), so the status page can
-    prove them. A leaf whose document or event has not arrived yet (its status bundle lost
-    and resent after this one) waits in ``audit_unfiled`` and is filed when it comes
-    (``file_waiting_leaves``)."""
-    from connectors.public_feed import LOOKUP, status_document_path
+    """Put each published status change's leaf, sealed like the change, into the public
+    status store beside it (by lookup and event id), so the status page can prove the change.
+    A leaf that comes before its change (a status bundle lost and resent after this one) is
+    stored all the same and shown once the change is. Leaves that waited in ``audit_unfiled``
+    under the file layout before the store (plain entries) move into the store on the way."""
+    from connectors.public_feed import LOOKUP
+    from connectors.status_store import opened
 
-    by_lookup: dict[str, dict[int, dict[str, Any]]] = {}
+    leaves: list[tuple[str, int, int, bytes | None, str | None]] = []
     for line in bundle.iter_records(LEAF_KIND):
         leaf = orjson.loads(line)
         if not isinstance(leaf, dict) or not LOOKUP.match(str(leaf.get("lookup", ""))):
             continue
-        if not isinstance(leaf.get("seq"), int) or not isinstance(leaf.get("entry"), str):
+        if not isinstance(leaf.get("seq"), int) or not isinstance(leaf.get("event_id"), int):
             continue
-        if not isinstance(leaf.get("event_id"), int):
-            continue
-        by_lookup.setdefault(leaf["lookup"], {})[leaf["event_id"]] = {"seq": leaf["seq"], "entry": leaf["entry"]}
-    documents = []
-    waiting: list[dict[str, Any]] = []
-    for lookup, leaves in by_lookup.items():
-        path = status_document_path(public_root, lookup)
         try:
-            document = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            document = {"events": []}
-        shown = {event.get("event_id") for event in document.get("events", [])}
-        waiting += [{"lookup": lookup, "event_id": event_id, **leaf, "at": at}
-                    for event_id, leaf in leaves.items() if event_id not in shown]
-        if not shown & set(leaves):
+            sealed = base64.b64decode(str(leaf.get("sealed")), validate=True)
+        except ValueError:
             continue
-        filed = document.setdefault("audit", {})
-        filed.update({str(event_id): leaf for event_id, leaf in leaves.items() if event_id in shown})
-        documents.append((path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)))
-    write_batch(public_root, documents)
+        leaves.append((leaf["lookup"], leaf["event_id"], leaf["seq"], sealed, None))
+    waiting = connection.execute(select(audit_unfiled)).all()
+    leaves += [(row.lookup, row.event_id, row.seq, None, row.entry) for row in waiting]
+    with opened(public_root) as store:
+        assert store is not None
+        store.put((), leaves)
     if waiting:
-        known = set(connection.execute(select(audit_unfiled.c.lookup, audit_unfiled.c.event_id).where(
-            audit_unfiled.c.lookup.in_({w["lookup"] for w in waiting}))).all())
-        fresh = [w for w in waiting if (w["lookup"], w["event_id"]) not in known]
-        if fresh:
-            connection.execute(audit_unfiled.insert(), fresh)
-    return sum(len(v) for v in by_lookup.values())
-
-
-def file_waiting_leaves(connection: Connection, document: dict[str, Any], lookup: str) -> bool:
-    """File into ``document`` (the status document of ``lookup``, being written) the leaves
-    that arrived before its events; returns whether it took any. The rows filed are deleted."""
-    shown = {event.get("event_id") for event in document.get("events", [])}
-    rows = connection.execute(select(audit_unfiled).where(audit_unfiled.c.lookup == lookup)).all()
-    taken = [row for row in rows if row.event_id in shown]
-    if not taken:
-        return False
-    filed = document.setdefault("audit", {})
-    for row in taken:
-        filed[str(row.event_id)] = {"seq": row.seq, "entry": row.entry}
-    connection.execute(delete(audit_unfiled).where(
-        audit_unfiled.c.lookup == lookup, audit_unfiled.c.event_id.in_([row.event_id for row in taken])))
-    return True
+        connection.execute(delete(audit_unfiled))
+    return len(leaves) - len(waiting)
 
 
 def published_checkpoints(connection: Connection) -> list[dict[str, Any]]:

@@ -389,6 +389,9 @@ query_passwords = Table(
     Column("iterations", Integer, nullable=False),
     Column("lookup", String(64), nullable=False, unique=True),
     Column("created_at", String(40), nullable=False),
+    # Hex of the key the case's public status records are sealed under (rules.status_seal);
+    # None for rows from before 0014, derived again from the password when needed.
+    Column("seal_key", String(64)),
 )
 
 penalty_cases = Table(

@@ -6,6 +6,7 @@ Every path here is set-based: one statement per batch and table, never one per r
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import tempfile
@@ -73,8 +74,10 @@ from rules.query_password import (
     QUERY_KDF,
     QUERY_KDF_ITERATIONS,
     generate_query_passwords,
-    lookup_name,
+    status_keys,
 )
+from rules.status_seal import Sealer
+from schemas.exceptions import TerminalError
 
 CASE_SEQUENCE_DIGITS = 10
 
@@ -382,12 +385,48 @@ def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[s
     by the case number, or by the NET_ID of an application that got none (rejected)."""
     rows = []
     for (net_id, case_number), password in zip(keys, generate_query_passwords(len(keys)), strict=True):
+        lookup, seal_key = status_keys(case_number or net_id, password)
         rows.append({
             "net_id": net_id, "case_number": case_number, "password": password,
             "kdf": QUERY_KDF, "iterations": QUERY_KDF_ITERATIONS,
-            "lookup": lookup_name(case_number or net_id, password), "created_at": at,
+            "lookup": lookup, "seal_key": seal_key.hex(), "created_at": at,
         })
     return rows
+
+
+def document_sealers(connection: Connection, net_ids: Iterable[str]) -> dict[str, Sealer]:
+    """The sealer of the public status document of each of ``net_ids`` (its case's key and
+    lookup name): the stored key, or, for a password stored before keys were (0014), the key
+    derived from it again."""
+    sealers: dict[str, Sealer] = {}
+    wanted = sorted(set(net_ids))
+    for start in range(0, len(wanted), 10_000):
+        chunk = wanted[start:start + 10_000]
+        rows = connection.execute(
+            select(query_passwords.c.net_id, query_passwords.c.case_number, query_passwords.c.password,
+                   query_passwords.c.lookup, query_passwords.c.seal_key)
+            .where(query_passwords.c.net_id.in_(chunk))
+        )
+        for net_id, case_number, password, lookup, seal_key in rows:
+            if seal_key is None:
+                derived, key = status_keys(case_number or net_id, password)
+                if derived != lookup:
+                    raise TerminalError(f"the query password of {net_id} no longer gives its lookup name")
+            else:
+                key = bytes.fromhex(seal_key)
+            sealers[net_id] = Sealer(key, lookup)
+    return sealers
+
+
+def sealed_status_line(record: dict[str, Any], sealers: dict[str, Sealer]) -> dict[str, Any]:
+    """A public status record as it leaves for the public store: sealed under its document's
+    key, with only its event id, lookup name and NET_ID outside the seal."""
+    sealer = sealers.get(record["net_id"])
+    if sealer is None or sealer.lookup != record["lookup"]:
+        raise TerminalError(f"no sealing key for the status document of {record['net_id']}")
+    sealed = sealer.seal(record["event_id"], orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+    return {"event_id": record["event_id"], "lookup": record["lookup"], "net_id": record["net_id"],
+            "sealed": base64.b64encode(sealed).decode("ascii")}
 
 
 def _present_attachments(envelope: Any, store: Path) -> set[str]:
@@ -489,8 +528,9 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
                 ).all()
             )
             retractions = _retractions(connection, plan.first_key, plan.last_key)
-        records, disclosures = _build_items(events, skipped)
-        return _built_status(engine, plan, records, disclosures, retractions)
+            records, disclosures = _build_items(events, skipped)
+            sealers = document_sealers(connection, (r["net_id"] for r in records))
+        return _built_status(engine, plan, records, disclosures, retractions, sealers)
 
     return rebuild
 
@@ -501,13 +541,14 @@ def _built_status(
     records: list[dict[str, Any]],
     disclosures: list[dict[str, Any]],
     retractions: list[dict[str, Any]],
+    sealers: dict[str, Sealer],
 ) -> BuiltBundle:
     counts = {
         "status_events": len(records), "disclosures": len(disclosures), "retractions": len(retractions),
     }
     sent = [(r["net_id"] or r["case_number"], r["status"], r["event_id"]) for r in records]
     # The records are let go as they are encoded.
-    status_lines: Iterator[dict[str, Any]] = drained(records)
+    status_lines: Iterator[dict[str, Any]] = (sealed_status_line(r, sealers) for r in drained(records))
     disclosure_lines: Iterator[dict[str, Any]] = drained(disclosures)
     items: list[ItemSource] = [
         records_item("status_events", status_lines),
@@ -683,7 +724,8 @@ def publish_status(
         report.withheld += len(withheld_rows)
         with sender.engine.connect() as connection:
             retractions = _retractions(connection, first_key, last_key)
-        sent = sender.send(plan, _built_status(sender.engine, plan, statuses, disclosures, retractions))
+            sealers = document_sealers(connection, (r["net_id"] for r in statuses))
+        sent = sender.send(plan, _built_status(sender.engine, plan, statuses, disclosures, retractions, sealers))
         report.published += sent.counts["status_events"]
         report.disclosures += sent.counts["disclosures"]
         report.bundles.append(plan.ref)

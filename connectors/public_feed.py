@@ -1,14 +1,16 @@
 """The internet zone's public-feed flow: outbound bundles → the public status feed. Each
-status event is merged into the document of its application (named by case number and query
-password, so nobody can list or guess them), the daily results disclosure lists (双公示) are
-kept by day and bundle, and the static status page is installed beside them.
+status record, sealed by the administration zone under its case's key, goes into the public
+status store (``connectors.status_store``) under its lookup name (named by case number and
+query password, so nobody can list, guess or read them); the daily results disclosure lists
+(双公示) are kept by day and bundle, and the static status page is installed beside them.
 
 What arrives here was verified by the ferry and allow-listed by the administration zone; the
-allow-lists are applied once more (defence in depth).
+allow-lists are applied once more (defence in depth) to what is not sealed.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Iterator
@@ -16,49 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
-from connectors.db import audit_unfiled
 from connectors.files import write_atomic, write_batch
 from connectors.provenance import record_events
+from connectors.status_store import opened, remove_legacy
 from ferry.bundle import VerifiedBundle
+from schemas.exceptions import TerminalError
 
 NET_ID = re.compile(r"^NET[0-9A-Z]{8,24}$")
 LOOKUP = re.compile(r"^[a-p]{64}$")
 STATUS_PAGE = Path(__file__).parent / "status_page"
-STATUS_FOLDER = "status"
-# Documents are spread over 256 folders by the first two letters of their lookup name: a
-# province publishes about a million a day, more than one folder should hold.
-SHARD_LETTERS = 2
-# Documents held in memory before they are written and synced together.
-DOCUMENTS_PER_SYNC = 5_000
-
-
-def status_document_path(public_root: Path, lookup: str) -> Path:
-    """Where the public status document named ``lookup`` lives:
-    ``status/<first two letters>/<lookup>.json``."""
-    return public_root / STATUS_FOLDER / lookup[:SHARD_LETTERS] / f"{lookup}.json"
-
-
-def status_documents(public_root: Path) -> Iterator[Path]:
-    """Every published status document, one folder at a time (never the whole list)."""
-    status_dir = public_root / STATUS_FOLDER
-    if not status_dir.is_dir():
-        return
-    for shard in sorted(status_dir.iterdir()):
-        if shard.is_dir():
-            yield from sorted(shard.glob("*.json"))
-
-
-def _shard_flat_documents(status_dir: Path) -> None:
-    """Move documents of the earlier flat layout (``status/<lookup>.json``) into their
-    folders; a no-op once done (the top level then holds only the 256 folders)."""
-    with os.scandir(status_dir) as entries:
-        flat = [e.name for e in entries if e.is_file() and LOOKUP.match(e.name.removesuffix(".json"))]
-    for name in flat:
-        shard = status_dir / name[:SHARD_LETTERS]
-        shard.mkdir(exist_ok=True)
-        os.replace(status_dir / name, shard / name)
+# What a status record of an outbound bundle holds outside its seal: enough to store it and
+# to record its publication, nothing an applicant's document shows.
+SEALED_FIELDS = frozenset({"event_id", "lookup", "net_id", "sealed"})
 
 
 def install_status_page(public_root: Path) -> None:
@@ -91,65 +64,49 @@ def _allowed(record: Any, kind: str) -> dict[str, Any] | None:
     return {k: v for k, v in record.items() if k in allowed}
 
 
+def _sealed_event(record: Any) -> tuple[str, int, bytes] | None:
+    """(lookup, event id, sealed bytes) of a status record of an outbound bundle, or None when
+    it is not one (defence in depth: the administration side sends nothing else)."""
+    if not isinstance(record, dict) or record.keys() != SEALED_FIELDS:
+        return None
+    lookup, event_id, sealed = record["lookup"], record["event_id"], record["sealed"]
+    if not (isinstance(lookup, str) and LOOKUP.match(lookup) and isinstance(event_id, int)
+            and isinstance(sealed, str)):
+        return None
+    if record["net_id"] is not None and not NET_ID.match(str(record["net_id"])):
+        return None
+    try:
+        return lookup, event_id, base64.b64decode(sealed, validate=True)
+    except ValueError:
+        return None
+
+
 def apply_status_bundle(public_root: Path) -> Any:
-    """The receiver's apply step for outbound bundles: merge each status event into the
-    public document of its application, stored under its lookup name (derived from the case
-    number and query password, so nobody can list or guess documents), and each results
-    disclosure (双公示) into the list of its day; idempotent by event and record id."""
+    """The receiver's apply step for outbound bundles: put each sealed status record into the
+    public status store under its lookup name (derived from the case number and query
+    password, so nobody can list or guess documents, and sealed under a key only they give),
+    take down what the bundle retracts, and merge each results disclosure (双公示) into the
+    list of its day; idempotent by event and record id.
+
+    The store's transaction is durable before the bundle is marked applied: a crash between
+    the two applies the bundle again, which inserts nothing twice."""
 
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-        status_dir = public_root / STATUS_FOLDER
-        status_dir.mkdir(parents=True, exist_ok=True)
-        _shard_flat_documents(status_dir)
-        by_lookup: dict[str, list[dict[str, Any]]] = {}
+        events: list[tuple[str, int, bytes]] = []
+        net_ids: list[str] = []
         for line in bundle.iter_records("status_events"):
-            event = _allowed(orjson.loads(line), "status_events")
-            if event is None or not LOOKUP.match(str(event.get("lookup", ""))):
+            record = orjson.loads(line)
+            if isinstance(record, dict) and "sealed" not in record and "status" in record:
+                raise TerminalError(
+                    f"{ref} carries unsealed status records, from a hub before the sealed public store: "
+                    "upgrade both zones with the outbound ferry drained (docs/public-store.md)")
+            event = _sealed_event(record)
+            if event is None:
                 continue
-            if not NET_ID.match(str(event.get("net_id", ""))):
-                continue
-            by_lookup.setdefault(event["lookup"], []).append(event)
-        net_ids = []
-        documents: list[tuple[str, bytes]] = []
-        # Audit leaves that came before these documents (rare: a status bundle resent after
-        # the checkpoint bundle that covers it); one look at the table when there are none.
-        from connectors.audit_feed import file_waiting_leaves
-
-        waiting_leaves = connection.execute(select(func.count()).select_from(audit_unfiled)).scalar_one() > 0
-        shards: set[str] = set()
-        for lookup, events in by_lookup.items():
-            shard = os.path.join(status_dir, lookup[:SHARD_LETTERS])
-            if shard not in shards:
-                os.makedirs(shard, exist_ok=True)
-                shards.add(shard)
-            path = os.path.join(shard, lookup + ".json")
-            try:
-                with open(path, "rb") as stream:
-                    document = orjson.loads(stream.read())
-            except FileNotFoundError:
-                document = {"events": []}
-            seen = {e["event_id"] for e in document["events"]}
-            document["events"] += [e for e in events if e["event_id"] not in seen]
-            document["events"].sort(key=lambda e: e["event_id"])
-            if waiting_leaves:
-                file_waiting_leaves(connection, document, lookup)
-            latest = document["events"][-1]
-            for key in ("net_id", "case_number", "power_code", "power_name", "case_name", "applicant_name"):
-                if latest.get(key) is not None:
-                    document[key] = latest[key]
-            document["status"] = latest["status"]
-            document["updated_at"] = latest["at"]
-            results = [e["result"] for e in document["events"] if e.get("result")]
-            document["result"] = results[-1] if results else None
-            documents.append((path, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)))
-            net_ids.append(latest["net_id"])
-            if len(documents) >= DOCUMENTS_PER_SYNC:
-                write_batch(public_root, documents)
-                documents.clear()
-        # Durable before the bundle is marked applied, at two syncs per few thousand
-        # documents rather than an fsync each (a bundle carries tens of thousands).
-        write_batch(public_root, documents)
-        disclosed = _merge_disclosures(public_root / "disclosure", bundle)
+            events.append(event)
+            if record["net_id"] is not None:
+                net_ids.append(record["net_id"])
+        removed: list[str] = []
         retracted: set[int] = set()
         for line in bundle.iter_records("retractions"):
             retraction = _allowed(orjson.loads(line), "retractions")
@@ -158,12 +115,18 @@ def apply_status_bundle(public_root: Path) -> Any:
             # With a lookup: a withheld case's document comes down. Without: only 双公示
             # records (a revoked, changed or corrected decision; an offline case's).
             if LOOKUP.match(str(retraction.get("lookup") or "")):
-                status_document_path(public_root, retraction["lookup"]).unlink(missing_ok=True)
+                removed.append(retraction["lookup"])
             retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
+        with opened(public_root) as store:
+            assert store is not None
+            store.put(events, removed=removed)
+        for lookup in removed:
+            remove_legacy(public_root, lookup)
+        disclosed = _merge_disclosures(public_root / "disclosure", bundle)
         if retracted:
             _retract_disclosures(public_root / "disclosure", retracted)
         record_events(connection, [(n, "portal_publish", "published", ref, None) for n in net_ids], at)
-        return sum(len(e) for e in by_lookup.values()) + disclosed
+        return len(events) + disclosed
 
     return apply
 

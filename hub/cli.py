@@ -329,6 +329,46 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0 if counts["balanced"] else 1
 
 
+def cmd_public_serve(args: argparse.Namespace) -> int:
+    from connectors.status_lookup import serve
+    from hub.settings import load_settings
+
+    serve(load_settings().public_root, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_public_lookup(args: argparse.Namespace) -> int:
+    """What the applicant of ``key`` sees on the status page, for a service-desk operator
+    answering them: the password is read from the terminal (or a line of standard input),
+    never from the command line."""
+    import getpass
+
+    from connectors.status_store import read_status
+    from hub.settings import load_settings
+    from rules.status_seal import SealBroken
+
+    password = getpass.getpass("查询密码: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
+    try:
+        document = read_status(load_settings().public_root, args.key, password)
+    except SealBroken as error:
+        print(f"the published records do not open: {error}", file=sys.stderr)
+        return 2
+    if document is None:
+        print("未查到办件：请核对办件编号和查询密码 (nothing is published under this case and password)",
+              file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
+        return 0
+    print(f"办件编号 {document.get('case_number') or document.get('net_id')}  "
+          f"{document.get('power_name') or document.get('power_code') or ''}")
+    print(f"当前状态 {document['status']}  更新于 {document['updated_at']}  "
+          f"留痕 {len(document.get('audit', {}))}/{len(document['events'])}")
+    for event in document["events"]:
+        print(f"  {event['event_id']:>10}  {event['at']}  {event['status']:<22} {event.get('step') or ''}")
+    return 0
+
+
 def cmd_catalogue_import(args: argparse.Namespace) -> int:
     from connectors.catalogue_store import import_rows, read_catalogue_file
     from hub.progress import Progress
@@ -819,6 +859,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit_checkpoints.add_argument("--last", type=int, default=5, help="show the newest N (0: all)")
     audit_checkpoints.add_argument("--notes", action="store_true", help="print the signed notes")
     audit_checkpoints.set_defaults(func=cmd_audit_checkpoints)
+
+    public = commands.add_parser("public", help="the public site: status page, lookup endpoint, sealed store") \
+        .add_subparsers(dest="public_command", required=True)
+    public_serve = public.add_parser("serve", help="serve the public folder and the status lookup (ASGI, uvicorn)")
+    public_serve.add_argument("--host", default="127.0.0.1")
+    public_serve.add_argument("--port", type=int, default=8080)
+    public_serve.set_defaults(func=cmd_public_serve)
+    public_lookup = public.add_parser("lookup", help="open a case's published status with its query password "
+                                                     "(asked for, never on the command line)")
+    public_lookup.add_argument("key", help="case number, or the NET_ID of an application without one")
+    public_lookup.add_argument("--json", action="store_true")
+    public_lookup.set_defaults(func=cmd_public_lookup)
 
     return parser
 

@@ -33,7 +33,8 @@ from connectors.db import (
     rejections,
     status_outbox,
 )
-from connectors.public_feed import status_documents
+from connectors.status_store import legacy_documents
+from connectors.status_store import opened as opened_store
 from rules.cases import CASE_ORIGINS, INTERNET
 from schemas.exceptions import TerminalError
 
@@ -109,15 +110,13 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         ),
     )
     unsent = _count(admin, select(func.count()).select_from(status_outbox).where(status_outbox.c.event_id > last_sent))
-    # The public feed has no index (documents are found only by case number and query
-    # password), so the documents themselves are counted.
-    # One document at a time: a day's feed is a million documents.
-    public_documents = public_events = with_case_number = 0
-    for path in status_documents(public_root):
-        document = orjson.loads(path.read_bytes())
+    # The public store holds sealed events by lookup name: it can count them, not read them.
+    # Documents published before the store are files of their own, one at a time.
+    with opened_store(public_root, readonly=True) as store:
+        public_documents, public_events = store.counts() if store is not None else (0, 0)
+    for path in legacy_documents(public_root):
         public_documents += 1
-        public_events += len(document.get("events", ()))
-        with_case_number += bool(document.get("case_number"))
+        public_events += len(orjson.loads(path.read_bytes()).get("events", ()))
     with internet.connect() as connection:
         applied = set(
             connection.execute(
@@ -180,7 +179,6 @@ def reconcile(internet: Engine, admin: Engine, public_root: Path) -> dict[str, A
         "public_status_events": public_events,
         "status_changes_on_the_ferry": on_the_ferry,
         "status_changes_retracted": retracted,
-        "accepted_with_public_status": with_case_number,
         "checks": checks,
         "balanced": all(checks.values()),
     }

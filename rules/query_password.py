@@ -11,6 +11,12 @@ it natively (WebCrypto ``deriveBits``) on the public status page, and Python thr
     bits   = PBKDF2-HMAC-SHA256(password, salt, QUERY_KDF_ITERATIONS, 32 bytes)
     lookup = each half-byte of ``bits`` as a letter a..p (64 letters)
 
+The status document itself is sealed (``rules.status_seal``) under a key from the same
+derivation: PBKDF2's second output block, i.e. bytes 32..64 of a 64-byte derivation whose
+first 32 bytes are ``bits`` above. The public store holds the lookup name and sealed bytes
+only, so a copy of it reads as nothing without each case's password; the key costs one
+more block of the same 16 iterations, and nothing can be learnt about it from the name.
+
 Why a long password and few iterations: the hub generates the password, so its strength
 comes from entropy, not from stretching a word a person chose. 12 characters of a
 25-letter alphabet are 2^55.7 candidates; with 16 iterations a guess costs 2^4 HMACs, about
@@ -46,6 +52,8 @@ _SEPARATORS: Final = str.maketrans("", "", " -\t")
 _LETTERS: Final = "abcdefghijklmnop"
 # Each hexadecimal digit of the derived bits as its letter: 0 → a, ..., f → p.
 _HEX_AS_LETTERS: Final = str.maketrans("0123456789abcdef", _LETTERS)
+_LETTERS_AS_HEX: Final = str.maketrans(_LETTERS, "0123456789abcdef")
+LOOKUP_BYTES: Final = 32
 _CANDIDATES: Final = len(PASSWORD_ALPHABET) ** PASSWORD_LENGTH
 # Largest multiple of the candidate count below 2^64: draws above it are redrawn, so every
 # password is equally likely (no modulo bias).
@@ -102,16 +110,37 @@ def normalise_query_password(typed: str) -> str:
 def lookup_name(key: str, password: str, iterations: int | None = None) -> str:
     """The public name of the status document of ``key`` (case number or NET_ID), by the
     scheme the password's length says (``iterations`` overrides its count, for tests)."""
+    return lookup_from_bytes(_derived(key, password, iterations, LOOKUP_BYTES))
+
+
+def _derived(key: str, password: str, iterations: int | None, length: int) -> bytes:
     plain = normalise_query_password(password)
     legacy = len(plain) == LEGACY_PASSWORD_LENGTH
-    bits = hashlib.pbkdf2_hmac(
+    return hashlib.pbkdf2_hmac(
         "sha256",
         plain.encode("utf-8"),
         ((LEGACY_SALT_PREFIX if legacy else QUERY_SALT_PREFIX) + key.strip().upper()).encode("utf-8"),
         iterations or (LEGACY_KDF_ITERATIONS if legacy else QUERY_KDF_ITERATIONS),
-        32,
+        length,
     )
-    return bits.hex().translate(_HEX_AS_LETTERS)
+
+
+def status_keys(key: str, password: str, iterations: int | None = None) -> tuple[str, bytes]:
+    """The lookup name of the status document of ``key`` (as :func:`lookup_name`) and the
+    32-byte key its events are sealed under: one PBKDF2 derivation of 64 bytes, the name
+    from the first half, the key from the second (PBKDF2's blocks are independent HMAC
+    chains, so the first half is exactly the 32-byte derivation of :func:`lookup_name`)."""
+    bits = _derived(key, password, iterations, 2 * LOOKUP_BYTES)
+    return lookup_from_bytes(bits[:LOOKUP_BYTES]), bits[LOOKUP_BYTES:]
+
+
+def lookup_bytes(lookup: str) -> bytes:
+    """The 32 bytes a lookup name spells (the public store keeps names this way)."""
+    return bytes.fromhex(lookup.translate(_LETTERS_AS_HEX))
+
+
+def lookup_from_bytes(raw: bytes) -> str:
+    return raw.hex().translate(_HEX_AS_LETTERS)
 
 
 def kdf_parameters() -> dict[str, object]:
@@ -121,9 +150,11 @@ def kdf_parameters() -> dict[str, object]:
         "iterations": QUERY_KDF_ITERATIONS,
         "salt_prefix": QUERY_SALT_PREFIX,
         "password_length": PASSWORD_LENGTH,
-        "length_bytes": 32,
+        "length_bytes": LOOKUP_BYTES,
         "encoding": "nibble-letters-a-p",
         "password_ignores": " -\t",
+        # The status document's sealing key: the next 32 bytes of the same derivation.
+        "sealing": {"cipher": "AES-256-GCM", "key_offset_bytes": LOOKUP_BYTES, "key_bytes": 32},
         "legacy": {
             "password_length": LEGACY_PASSWORD_LENGTH,
             "iterations": LEGACY_KDF_ITERATIONS,

@@ -149,36 +149,35 @@ def _minors(settings: Any) -> dict[str, str]:
 
 
 def test_every_published_application_is_found_only_with_its_password(loop: dict[str, Any]) -> None:
-    from connectors.public_feed import status_document_path
+    from connectors.status_store import legacy_documents, opened, read_status
     from rules.query_password import lookup_name
 
     settings = loop["settings"]
-    public = settings.public_root / "status"
-    assert sorted(p.name for p in public.iterdir()) == sorted({p.parent.name for p in public.glob("*/*.json")})
+    assert list(legacy_documents(settings.public_root)) == []  # every document is in the store
     passwords = _passwords(settings)
     minors = _minors(settings)
     withheld = _withheld(settings)
     assert set(minors) <= set(withheld)
     assert all(withheld[n] == {"minor"} for n in minors)
-    assert not (public / "index.json").exists()
-    for net_id, expected in loop["truth"].items():
-        if expected["outcome"] == "quarantined":
-            assert net_id not in passwords
-            continue
-        key, password = passwords[net_id]
-        path = status_document_path(settings.public_root, lookup_name(key, password))
-        if net_id in withheld:  # minors and cases marked secret
-            assert not path.exists()
-            continue
-        document = json.loads(path.read_text("utf-8"))
-        assert document["net_id"] == net_id and document["events"], net_id
-        if expected["outcome"] == "accepted":
-            assert document["case_number"] == key and document["events"][0]["status"] == "registered"
-        else:
-            assert document["status"] == "rejected"
-            assert sorted({r["code"] for r in document["events"][0]["reasons"]}) == expected["codes"]
-        wrong = "3467ACDE" if password != "3467ACDE" else "9YXWVUTR"
-        assert not status_document_path(settings.public_root, lookup_name(key, wrong)).exists()
+    with opened(settings.public_root, readonly=True) as store:
+        assert store is not None
+        for net_id, expected in loop["truth"].items():
+            if expected["outcome"] == "quarantined":
+                assert net_id not in passwords
+                continue
+            key, password = passwords[net_id]
+            if net_id in withheld:  # minors and cases marked secret
+                assert store.sealed(lookup_name(key, password)) is None
+                continue
+            document = read_status(settings.public_root, key, password)
+            assert document is not None and document["net_id"] == net_id and document["events"], net_id
+            if expected["outcome"] == "accepted":
+                assert document["case_number"] == key and document["events"][0]["status"] == "registered"
+            else:
+                assert document["status"] == "rejected"
+                assert sorted({r["code"] for r in document["events"][0]["reasons"]}) == expected["codes"]
+            wrong = "3467ACDE" if password != "3467ACDE" else "9YXWVUTR"
+            assert read_status(settings.public_root, key, wrong) is None
 
 
 def _public_text(path: Path) -> str:
@@ -205,16 +204,25 @@ def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) ->
     for path in (p for p in settings.public_root.rglob("*") if p.is_file()):
         text = _public_text(path)
         assert not [n for n in needles if n in text or n in path.name], path
+    # Nor in the store beside the public folder: not as a name, not as a readable byte.
+    from connectors.status_store import store_path
+
+    from rules.query_password import lookup_bytes
+
+    stored = store_path(settings.public_root).read_bytes()
+    assert not [n for n in needles if n.encode("utf-8") in stored]
+    assert not [n for n in minors if lookup_bytes(lookup_name(*passwords[n])) in stored]
     assert loop["counts"]["status_changes_withheld"] >= len(minors)
 
 
 def test_every_field_of_every_published_record_is_allow_listed(loop: dict[str, Any]) -> None:
     import schemas
-    from connectors.public_feed import disclosure_pages, status_documents
+    from connectors.public_feed import disclosure_pages
     from rules.publication import DISCLOSURE_FIELDS, STATUS_EVENT_FIELDS
+    from tests.connectors.public_site_kit import published_documents
 
     public = loop["settings"].public_root
-    events = [e for p in status_documents(public) for e in json.loads(p.read_text("utf-8"))["events"]]
+    events = [e for document in published_documents(loop["settings"]) for e in document["events"]]
     assert events
     for event in events:
         assert set(event) <= STATUS_EVENT_FIELDS, set(event) - STATUS_EVENT_FIELDS

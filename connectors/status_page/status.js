@@ -53,18 +53,64 @@ async function fetchJson(path) {
   return response.json();
 }
 
-async function lookupName(key, password, query) {
+// One derivation of 64 bytes: the first 32 spell the document's lookup name, the next 32
+// are the AES-256-GCM key its records are sealed under (rules/query_password.py,
+// rules/status_seal.py).
+async function statusKeys(key, password, query) {
   const encoder = new TextEncoder();
   const plain = password.replace(/[ \t-]/g, "").toUpperCase();
   const scheme = query.legacy && plain.length === query.legacy.password_length ? query.legacy : query;
   const material = await crypto.subtle.importKey(
     "raw", encoder.encode(plain), "PBKDF2", false, ["deriveBits"]);
-  const bits = await crypto.subtle.deriveBits(
+  const bits = new Uint8Array(await crypto.subtle.deriveBits(
     { name: "PBKDF2", hash: "SHA-256", iterations: scheme.iterations,
       salt: encoder.encode(scheme.salt_prefix + key.trim().toUpperCase()) },
-    material, query.length_bytes * 8);
+    material, (query.length_bytes + query.sealing.key_bytes) * 8));
   const letters = "abcdefghijklmnop";
-  return Array.from(new Uint8Array(bits), (b) => letters[b >> 4] + letters[b & 15]).join("");
+  const name = Array.from(bits.slice(0, query.length_bytes), (b) => letters[b >> 4] + letters[b & 15]).join("");
+  const offset = query.sealing.key_offset_bytes;
+  const sealKey = await crypto.subtle.importKey(
+    "raw", bits.slice(offset, offset + query.sealing.key_bytes), "AES-GCM", false, ["decrypt"]);
+  return { name, sealKey };
+}
+
+// nonce = purpose (4 bytes) || event id (8 bytes, big-endian); aad = "<name>|<event id>|<purpose>"
+async function opened(sealKey, name, eventId, purpose, sealed) {
+  const nonce = new Uint8Array(12);
+  nonce.set(new TextEncoder().encode(purpose));
+  new DataView(nonce.buffer).setBigUint64(4, BigInt(eventId));
+  const plain = await crypto.subtle.decrypt(
+    { name: "AES-GCM", iv: nonce, additionalData: new TextEncoder().encode(name + "|" + eventId + "|" + purpose) },
+    sealKey, base64Bytes(sealed));
+  return new TextDecoder().decode(plain);
+}
+
+// The document an applicant sees: the opened records (and those of a document published
+// before the store), in order, with the case's latest names, status and result; the same
+// as connectors/status_store.py document_of.
+async function openDocument(found, keys) {
+  const legacy = found.legacy || { events: [] };
+  const byId = new Map((legacy.events || []).map((e) => [e.event_id, e]));
+  for (const event of found.events) {
+    byId.set(event.event_id, JSON.parse(await opened(keys.sealKey, keys.name, event.event_id, "evt0", event.sealed)));
+  }
+  const audit = Object.assign({}, legacy.audit || {});
+  for (const leaf of found.audit) {
+    const entry = leaf.entry != null ? leaf.entry : await opened(keys.sealKey, keys.name, leaf.event_id, "aud0", leaf.sealed);
+    audit[String(leaf.event_id)] = { seq: leaf.seq, entry };
+  }
+  const events = Array.from(byId.values()).sort((a, b) => a.event_id - b.event_id);
+  const doc = { events, audit };
+  const latest = events[events.length - 1];
+  if (!latest) return null;
+  for (const field of ["net_id", "case_number", "power_code", "power_name", "case_name", "applicant_name"]) {
+    if (latest[field] != null) doc[field] = latest[field];
+  }
+  doc.status = latest.status;
+  doc.updated_at = latest.at;
+  const results = events.filter((e) => e.result).map((e) => e.result);
+  doc.result = results.length ? results[results.length - 1] : null;
+  return doc;
 }
 
 function clearCase() {
@@ -96,8 +142,8 @@ function showCase(doc) {
 }
 
 // --- 痕迹核验: every status change shown was recorded in the administration zone's audit log
-// (docs/audit.md §11). The status document carries, per change, its leaf (number and entry,
-// in "audit" by event id);
+// (docs/audit.md §11). The store holds, per change, its leaf (number and entry, sealed like
+// the change; in the document's "audit" by event id once opened);
 // the page fetches the log's newest published checkpoint (audit/checkpoint), checks its
 // signature with the log's key (audit/key; Ed25519 in WebCrypto), reads the audit path from
 // the published tiles (audit/tile/...) and checks that the entry's leaf hash leads to the
@@ -336,8 +382,16 @@ async function onLookup(submitEvent) {
   const password = document.getElementById("password").value;
   try {
     const config = await fetchJson("config.json");
-    const name = await lookupName(key, password, config.query);
-    const doc = await fetchJson("status/" + name.slice(0, 2) + "/" + name + ".json");
+    const keys = await statusKeys(key, password, config.query);
+    const found = await fetchJson("lookup/" + keys.name);
+    let doc = null;
+    if (found) {
+      try { doc = await openDocument(found, keys); } catch (error) {
+        message.className = "message error";
+        message.textContent = "查询到的办件记录无法解密或已被改动，请联系办件机关。";
+        return;
+      }
+    }
     if (!doc) {
       message.className = "message error";
       message.textContent = "未查到办件：请核对办件编号和查询密码。";

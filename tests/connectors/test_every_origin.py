@@ -29,7 +29,8 @@ from connectors.db import (
     transaction,
 )
 from connectors.provenance import trace
-from connectors.public_feed import disclosure_pages, status_documents
+from connectors.public_feed import disclosure_pages
+from connectors.status_store import published_events
 from hub import stages
 from hub.simulators.processing import offline_registrations, register_offline_cases
 from hub.zones import load_catalogue, zone_engine
@@ -112,7 +113,7 @@ def test_offline_cases_publish_their_decisions_but_no_status_document(offline: t
     secret = {key for key, reason in withheld if reason != "offline"}
     assert {reason for key, reason in withheld if key in secret} <= {"offline", "secret", "privacy", "minor"}
     decided = [(event_id, fine) for event_id, fine, number in decided if number not in secret]
-    assert list(status_documents(settings.public_root)) == []
+    assert list(published_events(settings.public_root)) == []
     disclosed = _public_disclosures(settings)
     penalties = {event_id for event_id, record in disclosed.items() if record["kind"] == "penalty"}
     assert decided and {event_id for event_id, _ in decided} == penalties

@@ -1,5 +1,5 @@
-"""Writing the public feed: status documents in their folders, the daily 双公示 pages and
-the public side's own allow-lists."""
+"""Writing the public feed: documents of the layout before the store, the daily 双公示 pages
+and the public side's own allow-lists."""
 
 from __future__ import annotations
 
@@ -7,19 +7,22 @@ from pathlib import Path
 
 import orjson
 
-from connectors import public_feed
+from connectors import public_feed, status_store
 
 
 def test_documents_of_the_flat_layout_move_into_their_folders(tmp_path: Path) -> None:
+    """Documents published before the store, in the earliest flat layout, are still found:
+    moved into their folders on the way."""
     status = tmp_path / "status"
     status.mkdir()
     flat = "ab" + "c" * 62
     (status / f"{flat}.json").write_bytes(b'{"events": []}')
     (status / "readme.txt").write_bytes(b"not a document")
-    public_feed._shard_flat_documents(status)
-    assert public_feed.status_document_path(tmp_path, flat).read_bytes() == b'{"events": []}'
+    assert status_store.public_lookup(tmp_path, None, flat) == {
+        "lookup": flat, "events": [], "audit": [], "legacy": {"events": []}}
+    assert status_store.legacy_document_path(tmp_path, flat).read_bytes() == b'{"events": []}'
     assert sorted(p.name for p in status.iterdir()) == ["ab", "readme.txt"]
-    assert list(public_feed.status_documents(tmp_path)) == [public_feed.status_document_path(tmp_path, flat)]
+    assert list(status_store.legacy_documents(tmp_path)) == [status_store.legacy_document_path(tmp_path, flat)]
 
 
 class _Bundle:

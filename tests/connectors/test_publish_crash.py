@@ -22,7 +22,8 @@ from connectors.channel_sender import ChannelSender
 from connectors.clock import registration_shift, shifted
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
 from connectors.exchange import publish_status
-from connectors.public_feed import disclosure_pages, status_document_path, status_documents
+from connectors.public_feed import disclosure_pages
+from connectors.status_store import opened, published_events
 from ferry.transport import LocalFolderTransport
 from hub import stages
 from hub.zones import load_catalogue, zone_engine
@@ -51,10 +52,7 @@ def _prepare(settings: Any, count: int = 30, seed: int = 3) -> None:
 
 
 def _published_event_ids(public_root: Path) -> Counter[int]:
-    found: Counter[int] = Counter()
-    for path in status_documents(public_root):
-        found.update(e["event_id"] for e in json.loads(path.read_text("utf-8"))["events"])
-    return found
+    return Counter(event_id for _, event_id in published_events(public_root))
 
 
 def _assert_each_change_published_once(settings: Any) -> None:
@@ -158,8 +156,9 @@ def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_
             )
             if row.net_id not in withheld and row.net_id in disclosed
         )
-    document = status_document_path(hub_settings.public_root, case.lookup)
-    published_ids = {e["event_id"] for e in json.loads(document.read_text("utf-8"))["events"]}
+    with opened(hub_settings.public_root, readonly=True) as store:
+        assert store is not None
+        published_ids = {e["event_id"] for e in store.sealed(case.lookup)["events"]}  # type: ignore[index]
     assert published_ids & disclosed_ids  # its result is in a 双公示 list
     # The case-processing system marks the case secret with its next change.
     with engine.begin() as connection:
@@ -169,7 +168,8 @@ def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_
             at="2026-11-20T10:00:00+08:00", step="审查", opinion="涉及国家秘密，转入保密程序"))
     assert stages.status_publish(hub_settings)["withheld"] == 1
     stages.portal_publish(hub_settings)
-    assert not document.exists()
+    with opened(hub_settings.public_root, readonly=True) as store:
+        assert store is not None and store.sealed(case.lookup) is None
     for path in (p for p in hub_settings.public_root.rglob("*") if p.is_file()):
         text = path.read_text("utf-8")
         assert case.net_id not in text and case.case_number not in text, path

@@ -1,30 +1,33 @@
 """The public status page in headless Chromium (Debian's ``chromium``), driven through the
-Chrome DevTools Protocol, against the public folder served on 127.0.0.1."""
+Chrome DevTools Protocol, against the public site (the ASGI lookup endpoint and the public
+folder) served by uvicorn on 127.0.0.1: records sealed in the store, opened in the browser."""
 
 from __future__ import annotations
 
-import functools
-import http.server
+import base64
 import json
-import threading
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from connectors.public_feed import install_status_page, status_document_path
+from connectors.public_feed import install_status_page
+from connectors.status_store import legacy_document_path, store_path
 from rules.publication import public_disclosure_record, public_status_record
-from rules.query_password import format_query_password, lookup_name
+from rules.query_password import format_query_password, lookup_bytes, lookup_name
 from tests.chromium import Page, chromium_page
+from tests.connectors.public_site_kit import seal_into_store, served
 
 CASE_NUMBER = "32010000010000000042"
 PASSWORD = "3467ACDEFGHJ"
 # A password of the first scheme (8 characters, 20,000 iterations): its document, published
-# before the scheme changed, must still be found.
+# as a file before the scheme changed and before the store, must still be found.
 LEGACY_CASE_NUMBER = "32010000010000000041"
 LEGACY_PASSWORD = "3467ACDE"
 PERSON_ID = "320102199001011237"
 INSECURE_HOST = "status.portal.example"
+TAMPERED_CASE_NUMBER = "32010000010000000040"
 
 
 def _event(event_id: int, status: str, at: str, **more: Any) -> dict[str, Any]:
@@ -50,16 +53,24 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                result={"code": 2, "finished_at": "2026-11-12T09:40:00+08:00", "note": "准予许可"}),
     ]
     records = [public_status_record(e) for e in events]
-    document = {"events": records, "net_id": records[-1]["net_id"], "case_number": CASE_NUMBER,
+    # Two bundles' worth: the store merges them under one lookup.
+    seal_into_store(root, CASE_NUMBER, PASSWORD, records[:2])
+    seal_into_store(root, CASE_NUMBER, PASSWORD, records[2:])
+    # A case whose records a tampering copy changed: it must not open.
+    tampered = seal_into_store(root, TAMPERED_CASE_NUMBER, PASSWORD,
+                               [{**records[0], "case_number": TAMPERED_CASE_NUMBER}])
+    with sqlite3.connect(store_path(root)) as store:
+        sealed = store.execute("SELECT sealed FROM events WHERE lookup = ?", (lookup_bytes(tampered),)).fetchone()[0]
+        store.execute("UPDATE events SET sealed = ? WHERE lookup = ?",
+                      (sealed[:-1] + bytes([sealed[-1] ^ 1]), lookup_bytes(tampered)))
+    legacy_records = [{**r, "case_number": LEGACY_CASE_NUMBER} for r in records[:2]]
+    document = {"events": legacy_records, "net_id": records[-1]["net_id"], "case_number": LEGACY_CASE_NUMBER,
                 "case_name": records[-1]["case_name"], "applicant_name": records[-1]["applicant_name"],
-                "power_name": records[-1]["power_name"], "status": "granted",
-                "updated_at": records[-1]["at"], "result": records[-1]["result"]}
-    for key, password in ((CASE_NUMBER, PASSWORD), (LEGACY_CASE_NUMBER, LEGACY_PASSWORD)):
-        status_document_path(root, lookup_name(key, password)).parent.mkdir(parents=True, exist_ok=True)
-    status_document_path(root, lookup_name(CASE_NUMBER, PASSWORD)).write_text(json.dumps(document), "utf-8")
-    legacy = {**document, "case_number": LEGACY_CASE_NUMBER, "status": "accepted", "result": None}
-    status_document_path(root, lookup_name(LEGACY_CASE_NUMBER, LEGACY_PASSWORD)).write_text(
-        json.dumps(legacy), "utf-8")
+                "power_name": records[-1]["power_name"], "status": "accepted",
+                "updated_at": records[1]["at"], "result": None}
+    legacy_path = legacy_document_path(root, lookup_name(LEGACY_CASE_NUMBER, LEGACY_PASSWORD))
+    legacy_path.parent.mkdir(parents=True)
+    legacy_path.write_text(json.dumps(document), "utf-8")
     disclosure = public_disclosure_record({**events[2], "agency_code": "3201000001", "penalty": None})
     (root / "disclosure" / "2026-11-12").mkdir(parents=True)
     (root / "disclosure" / "2026-11-12" / "b00000003.json").write_text(
@@ -71,18 +82,8 @@ def public_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         {"catalogue_version": "v1", "items": [{"code": "113201000123456713XK00000000001", "name": "公路超限运输许可",
                                                "category": "XK", "category_name": "行政许可", "version": 1}]}
     ), "utf-8")
-    handler = functools.partial(QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    server.shutdown()
-    server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    with served(root) as base:
+        yield f"{base}/index.html"
 
 
 class Browser(Page):
@@ -147,6 +148,27 @@ def test_a_wrong_password_shows_nothing_personal(browser: Browser, public_site: 
     assert shown["number"] == shown["status"] == shown["applicant"] == "" and shown["history"] == []
     for personal in ("张**", "张三丰", "公路超限运输许可申请", "NET20261109000042", "320102", "准予"):
         assert personal not in shown["lookup"]
+
+
+def test_a_record_changed_in_the_store_does_not_open(browser: Browser, public_site: str) -> None:
+    browser.open(public_site)
+    shown = browser.look_up(TAMPERED_CASE_NUMBER, PASSWORD)
+    assert "无法解密或已被改动" in shown["message"] and shown["hidden"] is True and shown["history"] == []
+
+
+def test_the_lookup_endpoint_serves_only_sealed_bytes(public_site: str) -> None:
+    """What anyone can fetch by a lookup name shows nothing of the case without its key."""
+    import urllib.request
+
+    base = public_site.removesuffix("/index.html")
+    with urllib.request.urlopen(f"{base}/lookup/{lookup_name(CASE_NUMBER, PASSWORD)}") as response:
+        body = response.read()
+    served_events = json.loads(body)["events"]
+    assert [e["event_id"] for e in served_events] == [1, 2, 3]
+    assert all(set(e) == {"event_id", "sealed"} for e in served_events)
+    for needle in ("张", "NET2026", CASE_NUMBER, "granted", "公路"):
+        assert needle.encode("utf-8") not in body
+        assert all(needle.encode("utf-8") not in base64.b64decode(e["sealed"]) for e in served_events)
 
 
 def test_a_password_of_the_first_scheme_still_finds_its_case(browser: Browser, public_site: str) -> None:

@@ -1,28 +1,26 @@
 """The status page checks, in headless Chromium with WebCrypto, that the status changes it
 shows are in the administration zone's published audit log: a public folder made by the real
-loop (status_publish → audit_publish → portal_publish), served on 127.0.0.1."""
+loop (status_publish → audit_publish → portal_publish), served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from connectors.clock import registration_shift, shifted
 from connectors.db import query_passwords
-from connectors.public_feed import status_document_path
+from connectors.status_store import read_status
 from hub.cli import main
 from hub.settings import Settings, load_settings
 from hub.zones import zone_engine
 from tests.chromium import chromium_page
-from tests.connectors.test_status_page import Browser, QuietHandler
+from tests.connectors.public_site_kit import reseal, served
+from tests.connectors.test_status_page import Browser
 
 
 def _loop(count: int, seed: int) -> None:
@@ -35,21 +33,14 @@ def _loop(count: int, seed: int) -> None:
         assert main(["run", stage]) == 0
 
 
-def _serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/index.html"
-
-
-def _cases(settings: Settings) -> list[tuple[str, str, Path]]:
+def _cases(settings: Settings) -> list[tuple[str, str, dict[str, Any]]]:
     """(case number, password, document) of the published cases whose events carry leaves."""
     found = []
     with zone_engine(settings, "admin").connect() as c:
         for row in c.execute(select(query_passwords).where(query_passwords.c.case_number.is_not(None))):
-            path = status_document_path(settings.public_root, row.lookup)
-            document = json.loads(path.read_bytes()) if path.is_file() else {}
+            document = read_status(settings.public_root, row.case_number, row.password) or {}
             if document and all(str(e["event_id"]) in document.get("audit", {}) for e in document["events"]):
-                found.append((row.case_number, row.password, path))
+                found.append((row.case_number, row.password, document))
     return found
 
 
@@ -74,8 +65,8 @@ def test_the_page_proves_the_shown_events_in_the_browser(hub_env: Path, browser:
     settings = load_settings()
     cases = _cases(settings)
     assert len(cases) >= 3
-    server, url = _serve(settings.public_root)
-    try:
+    with served(settings.public_root) as base:
+        url = f"{base}/index.html"
         browser.open(url)
         number, password, document = cases[0]
         shown = browser.look_up(number, password)
@@ -83,16 +74,16 @@ def test_the_page_proves_the_shown_events_in_the_browser(hub_env: Path, browser:
         audit = _audit(browser)
         assert audit["error"] is False, audit
         assert "检查点签名已在浏览器中核验" in str(audit["message"])
-        events = json.loads(document.read_bytes())["events"]
+        events = document["events"]
         assert audit["marks"] == ["已核验"] * len(events)
         assert f"{len(events)} 条状态记录已核验" in str(audit["message"])
 
-        # Someone rewrites a shown change's leaf in the public document: the page says so.
+        # Someone who can write the store and knows the password rewrites a shown change's
+        # leaf: the page says so.
         number, password, document = cases[1]
-        data = json.loads(document.read_bytes())
-        leaf = data["audit"][str(data["events"][0]["event_id"])]
-        leaf["entry"] = leaf["entry"].replace('"salt":"', '"salt":"A')
-        document.write_text(json.dumps(data), "utf-8")
+        first = document["events"][0]["event_id"]
+        entry = document["audit"][str(first)]["entry"].replace('"salt":"', '"salt":"A')
+        reseal(settings.public_root, number, password, first, entry=entry)
         browser.open(url)
         browser.look_up(number, password)
         audit = _audit(browser)
@@ -100,9 +91,9 @@ def test_the_page_proves_the_shown_events_in_the_browser(hub_env: Path, browser:
 
         # A leaf that names another change than the one shown is refused too.
         number, password, document = cases[2]
-        data = json.loads(document.read_bytes())
-        data["events"][0]["status"] = "granted" if data["events"][0]["status"] != "granted" else "refused"
-        document.write_text(json.dumps(data), "utf-8")
+        changed = dict(document["events"][0])
+        changed["status"] = "granted" if changed["status"] != "granted" else "refused"
+        reseal(settings.public_root, number, password, changed["event_id"], record=changed)
         browser.open(url)
         browser.look_up(number, password)
         assert _audit(browser)["marks"][0] == "核验失败"
@@ -116,9 +107,6 @@ def test_the_page_proves_the_shown_events_in_the_browser(hub_env: Path, browser:
         browser.look_up(number, password)
         audit = _audit(browser)
         assert audit["error"] is True and "已核验" not in audit["marks"]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_gm_log_is_not_claimed_as_checked(hub_env: Path, browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,14 +118,10 @@ def test_a_gm_log_is_not_claimed_as_checked(hub_env: Path, browser: Browser, mon
     settings = load_settings()
     cases = _cases(settings)
     assert cases
-    server, url = _serve(settings.public_root)
-    try:
-        browser.open(url)
+    with served(settings.public_root) as base:
+        browser.open(f"{base}/index.html")
         number, password, _ = cases[0]
         assert browser.look_up(number, password)["message"] == "查询成功"
         audit = _audit(browser)
         assert "国密" in str(audit["message"]) and "无法在本页面核验" in str(audit["message"])
         assert "已核验" not in audit["marks"]
-    finally:
-        server.shutdown()
-        server.server_close()

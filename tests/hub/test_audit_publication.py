@@ -30,7 +30,6 @@ from connectors.db import (
 from connectors.ferry_control import quarantine_rows
 from connectors.ferry_ledger import plan_next
 from connectors.provenance import record_events
-from connectors.public_feed import status_documents
 from ferry.tlog import (
     TileHashReader,
     open_checkpoint,
@@ -44,6 +43,7 @@ from hub.audit import summary_text, zone_signer
 from hub.cli import main
 from hub.settings import load_settings
 from hub.zones import zone_engine
+from tests.connectors.public_site_kit import published_documents, stored_leaves
 
 
 def _round(hub_env: Path, count: int, seed: int, day: date) -> None:
@@ -86,8 +86,7 @@ def test_checkpoints_are_published_checked_and_prove_the_status_events(hub_env: 
     tiles = TileHashReader(second.size, second.root_hash,
                            lambda tile: (public / AUDIT_FOLDER / tile.path).read_bytes(), hasher)
     proven = 0
-    for path in status_documents(public):
-        document = json.loads(path.read_bytes())
+    for document in published_documents(load_settings()):
         for event in document["events"]:
             leaf = document.get("audit", {}).get(str(event["event_id"]))
             if leaf is None or leaf["seq"] >= second.size:
@@ -217,17 +216,15 @@ def test_leaves_that_come_before_their_status_documents_are_filed_when_these_arr
     status_bundle.rename(held)
     assert main(["run", "portal_publish"]) == 0
     internet = zone_engine(settings, "internet")
-    with internet.connect() as c:
-        waiting = c.execute(select(audit_unfiled.c.lookup)).scalars().all()
-    assert waiting and list(status_documents(settings.public_root)) == []
-    # The status bundle comes (resent): its documents carry their leaves, none waits.
+    waiting = stored_leaves(settings.public_root)
+    assert waiting and list(published_documents(settings)) == []
+    # The status bundle comes (resent): each document shows its changes with their leaves.
     held.rename(status_bundle)
     assert main(["run", "portal_publish"]) == 0
     with internet.connect() as c:
         assert c.execute(select(audit_unfiled)).all() == []
     filed = 0
-    for path in status_documents(settings.public_root):
-        document = json.loads(path.read_bytes())
+    for document in published_documents(settings):
         filed += len(document.get("audit", {}))
-        assert set(document.get("audit", {})) <= {str(e["event_id"]) for e in document["events"]}
-    assert filed == len(waiting)
+        assert set(document.get("audit", {})) == {str(e["event_id"]) for e in document["events"]}
+    assert filed == waiting == stored_leaves(settings.public_root)
