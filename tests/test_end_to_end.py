@@ -206,7 +206,6 @@ def test_a_minors_case_never_appears_in_any_public_file(loop: dict[str, Any]) ->
         assert not [n for n in needles if n in text or n in path.name], path
     # Nor in the store beside the public folder: not as a name, not as a readable byte.
     from connectors.status_store import store_path
-
     from rules.query_password import lookup_bytes
 
     stored = store_path(settings.public_root).read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,8 @@ def test_compact_keeps_xcom_small() -> None:
     assert small["quarantined"]["count"] == 30 and len(small["quarantined"]["first"]) == 10
 
 
-def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["keys", "init"]) == 0
     assert main(["generate", "--count", "60", "--seed", "3", "--date", str(date(2026, 11, 20)), "--expected", str(hub_env / "truth.json")]) == 0
     with shifted(registration_shift(date(2026, 11, 20))):  # registered the day it was submitted
@@ -50,6 +52,28 @@ def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixt
     assert main(["summary", "--json", str(hub_env / "counts.json")]) == 0
     counts = json.loads((hub_env / "counts.json").read_text("utf-8"))
     assert counts["submitted"] == 60 and counts["balanced"]
+
+    # A service desk opens an applicant's published status with the password they read out;
+    # the password comes on standard input, never on the command line.
+    from sqlalchemy import select
+
+    from connectors.db import query_passwords
+    from hub.settings import load_settings
+    from hub.zones import zone_engine
+
+    with zone_engine(load_settings(), "admin").connect() as connection:
+        case_number, password = connection.execute(
+            select(query_passwords.c.case_number, query_passwords.c.password)
+            .where(query_passwords.c.net_id == accepted)).one()
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    assert main(["public", "lookup", case_number, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["net_id"] == accepted and document["case_number"] == case_number
+    assert document["events"][0]["status"] == "registered"
+    monkeypatch.setattr("sys.stdin", io.StringIO("3467ACDEFGHK\n"))
+    assert main(["public", "lookup", case_number]) == 1
+    assert "未查到办件" in capsys.readouterr().err
 
     # A second pass over an empty drop changes nothing: no new bundles, no new records.
     assert stages.intake()["bundles"] == []
