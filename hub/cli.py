@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if sample is not None:
         from rules.query_password import format_query_password
 
-        print(f"Public status page:   .venv/bin/python -m http.server -b 127.0.0.1 -d {data_root / 'internet/public'} 8000")
+        print(f"Public status page:   HUB_DATA_ROOT={data_root} .venv/bin/hub public serve --port 8000")
         print(f"  then http://127.0.0.1:8000/ with case number {sample[0]} and query password {format_query_password(sample[1])}")
     print("Open the Airflow UI on the same data:   make ui   then http://localhost:8080")
     print(f"  (login 'admin'; the password is in {home / 'airflow' / 'simple_auth_manager_passwords.json.generated'})")
