@@ -8,7 +8,13 @@
   skipped with a note (``zstd`` falls back to no compression step).
 - ``jsonschema-rs envelope``: the compiled envelope schema alone on the parsed envelopes:
   the ceiling of any validating path in Python.
-- ``file floor``: only the file work the hub's contracts require, with nothing computed:
+- ``contract floor``: only the storage work the hub's contracts require now, with nothing
+  computed: the portal's front database (前置库) read by keyset in intake's batches of 20,000
+  and each batch marked carried in one transaction, every attachment of its content-addressed
+  store read once, and one record per application (the size of a sealed status record) put
+  into a public status store of the hub's layout, keyed by a 32-byte name, one durable
+  transaction per batch (``connectors.status_store``). The hub does at least that.
+- ``file floor`` (the earlier contracts): only the file work they required, with nothing computed:
   every file of each drop folder read and the folder moved out of the drop (the portal's
   contract: a folder per submission), and one public status document per application
   written durably the way the hub writes them (``connectors.files.write_batch``, 5,000 per
@@ -155,8 +161,55 @@ def file_floor(drop: Path, scratch: Path) -> Row:
             f"{cpu:.2f} CPU s ({kernel:.2f} in the kernel), {cpu / len(names) * 1e6:.0f} µs per application")
 
 
+def contract_floor(drop: Path, scratch: Path) -> Row:
+    import sqlite3
+
+    from connectors.status_store import StatusStore
+    from hub.settings import load_settings
+    from rules.query_password import lookup_from_bytes
+
+    settings = load_settings()  # bench.intake.prepare wrote the front database there
+    front = Path(settings.internet_db_url.removeprefix("sqlite:///"))
+    attachments = settings.portal_store
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    database = sqlite3.connect(front, isolation_level=None)
+    store = StatusStore(scratch / "status.sqlite")
+    total = records = 0
+    last = 0
+    sequence = 0
+    while True:
+        database.execute("BEGIN IMMEDIATE")
+        rows = database.execute(
+            "SELECT id, net_id, envelope FROM portal_submissions WHERE state = 'new' AND id > ? "
+            "ORDER BY id LIMIT 20000", (last,)).fetchall()
+        if not rows:
+            database.execute("COMMIT")
+            break
+        sequence += 1
+        database.executemany("UPDATE portal_submissions SET state = 'carried', sequence = ? WHERE id = ?",
+                             [(sequence, row[0]) for row in rows])
+        database.execute("COMMIT")
+        last = rows[-1][0]
+        records += len(rows)
+        total += sum(len(row[2].encode("utf-8")) for row in rows)
+        sealed = bytes(300)  # a sealed status record is about 300 bytes
+        store.put((lookup_from_bytes(hashlib.sha256(row[1].encode()).digest()), 1, sealed) for row in rows)
+    for dirpath, _dirs, names in os.walk(attachments):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as stream:
+                total += len(stream.read())
+    store.close()
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    kernel = after.ru_stime - before.ru_stime
+    return ("contract floor (front DB + sealed store)", seconds, total,
+            f"{cpu:.2f} CPU s ({kernel:.2f} in the kernel), {cpu / max(records, 1) * 1e6:.0f} µs per application")
+
+
 BASELINES: tuple[Callable[[Path, Path], Row], ...] = (
-    sha256_fsync_copy, naive_pipeline, jsonschema_rs_envelope, file_floor,
+    sha256_fsync_copy, naive_pipeline, jsonschema_rs_envelope, contract_floor, file_floor,
 )
 
 
@@ -173,6 +226,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hub-baselines-") as folder:
         root = Path(folder)
         write_drop(root / "drop", args.records, args.seed, catalogue_documents(args.seed))
+        if not args.only or "contract_floor" in args.only:
+            from bench.intake import prepare
+
+            prepare(root, args.records, args.seed, "front_db")  # the same workload, as front-database rows
         print(f"baselines, {args.records:,} applications of the same workload")
         print(f"{'baseline':<48} {'seconds':>8} {'records/s':>11} {'MB/s':>8} {'hub/baseline':>13}  note")
         for baseline in BASELINES:
