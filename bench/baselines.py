@@ -194,7 +194,7 @@ def contract_floor(drop: Path, scratch: Path) -> Row:
         records += len(rows)
         total += sum(len(row[2].encode("utf-8")) for row in rows)
         sealed = bytes(300)  # a sealed status record is about 300 bytes
-        store.put((lookup_from_bytes(hashlib.sha256(row[1].encode()).digest()), 1, sealed) for row in rows)
+        store.put(sequence, [(lookup_from_bytes(hashlib.sha256(row[1].encode()).digest()), 1, sealed) for row in rows])
     for dirpath, _dirs, names in os.walk(attachments):
         for name in names:
             with open(os.path.join(dirpath, name), "rb") as stream:

@@ -359,7 +359,7 @@ def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connecti
     leaves += [(row.lookup, row.event_id, row.seq, None, row.entry) for row in waiting]
     with opened(public_root) as store:
         assert store is not None
-        store.put((), leaves)
+        store.put(bundle.manifest.sequence, (), leaves)
     if waiting:
         connection.execute(delete(audit_unfiled))
     return len(leaves) - len(waiting)

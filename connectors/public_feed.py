@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, select
 
+from connectors.db import ferry_applied
 from connectors.files import write_atomic, write_batch
 from connectors.provenance import record_events
 from connectors.status_store import opened, remove_legacy
@@ -49,6 +50,17 @@ def install_status_page(public_root: Path) -> None:
     config = orjson.dumps({"query": kdf_parameters()}, option=orjson.OPT_SORT_KEYS)
     if not (public_root / "config.json").exists() or (public_root / "config.json").read_bytes() != config:
         write_atomic(public_root / "config.json", config)
+
+
+def compact_status_store(public_root: Path, engine: Engine) -> int:
+    """Merge the public status store's full tiers of segments (``StatusStore.compact``),
+    among the bundles this zone has marked applied; returns how many merges it made."""
+    with engine.connect() as connection:
+        applied = set(connection.execute(
+            select(ferry_applied.c.sequence).where(ferry_applied.c.channel == "outbound")).scalars())
+    with opened(public_root) as store:
+        assert store is not None
+        return store.compact(applied)
 
 
 def _allowed(record: Any, kind: str) -> dict[str, Any] | None:
@@ -119,7 +131,7 @@ def apply_status_bundle(public_root: Path) -> Any:
             retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
         with opened(public_root) as store:
             assert store is not None
-            store.put(events, removed=removed)
+            store.put(bundle.manifest.sequence, events, removed=removed)
         for lookup in removed:
             remove_legacy(public_root, lookup)
         disclosed = _merge_disclosures(public_root / "disclosure", bundle)

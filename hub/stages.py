@@ -33,7 +33,7 @@ from connectors.ferry_control import ChannelPolicy, check_silence, upkeep_sender
 from connectors.ferry_ledger import DATA, receive_channel
 from connectors.front_db import FRONT_DB_PLAN, collect_front_db, front_db_rebuilder
 from connectors.intake import IntakeReport, collect_submissions, intake_rebuilder
-from connectors.public_feed import apply_status_bundle, install_status_page
+from connectors.public_feed import apply_status_bundle, compact_status_store, install_status_page
 from ferry.receipts import REVERSE
 from hub.audit import checkpoint_zones
 from hub.settings import Settings, load_settings
@@ -228,7 +228,10 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
         apply=log.apply(with_catalogue(apply_status_bundle(settings.public_root), settings.public_root)),
         inspect=log.inspect,
     )
-    return asdict(report)
+    result = asdict(report)
+    if report.applied:
+        result["store_merges"] = compact_status_store(settings.public_root, engine)
+    return result
 
 
 def channel_policy(settings: Settings) -> ChannelPolicy:

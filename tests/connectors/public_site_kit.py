@@ -21,9 +21,10 @@ from tests.chromium import free_port
 
 
 def seal_into_store(public_root: Path, key: str, password: str, records: Iterable[dict[str, Any]],
-                    leaves: Iterable[tuple[int, int, str]] = ()) -> str:
+                    leaves: Iterable[tuple[int, int, str]] = (), segment: int | None = None) -> str:
     """Seal ``records`` (public status records) and ``leaves`` ((event id, seq, entry)) of the
-    case ``key`` under its password into the store of ``public_root``; returns the lookup."""
+    case ``key`` under its password into the store of ``public_root``, as the bundle
+    ``segment`` (by default one after the last); returns the lookup."""
     lookup, seal_key = status_keys(key, password)
     sealer = Sealer(seal_key, lookup)
     events = [(lookup, r["event_id"], sealer.seal(r["event_id"], orjson.dumps(r, option=orjson.OPT_SORT_KEYS)))
@@ -32,7 +33,9 @@ def seal_into_store(public_root: Path, key: str, password: str, records: Iterabl
                      for event_id, seq, entry in leaves]
     with opened(public_root) as store:
         assert store is not None
-        store.put(events, sealed_leaves)
+        if segment is None:
+            segment = store._db.execute("SELECT coalesce(max(id), 0) + 1 FROM segments").fetchone()[0]
+        store.put(segment, events, sealed_leaves)
     return lookup
 
 

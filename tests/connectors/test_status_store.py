@@ -40,8 +40,9 @@ def test_events_go_in_once_and_make_the_applicants_document(tmp_path: Path) -> N
     public = tmp_path / "public"
     records = [_record(1, "registered"), _record(2, "accepted"),
                _record(3, "granted", result={"code": 2, "note": "准予", "finished_at": "2026-11-03"})]
-    seal_into_store(public, CASE, PASSWORD, records[:2], leaves=[(1, 10, '{"row":1}')])
-    seal_into_store(public, CASE, PASSWORD, records[1:])  # a bundle applied again, and the next
+    seal_into_store(public, CASE, PASSWORD, records[:2], leaves=[(1, 10, '{"row":1}')], segment=1)
+    seal_into_store(public, CASE, PASSWORD, records[:2], leaves=[(1, 10, '{"row":1}')], segment=1)  # again
+    seal_into_store(public, CASE, PASSWORD, records[2:], segment=2)
     assert sorted(published_events(public)) == [(lookup_name(CASE, PASSWORD), i) for i in (1, 2, 3)]
     document = read_status(public, CASE, "3467-acde-fghj")  # as typed: groups, lower case
     assert document is not None
@@ -69,7 +70,7 @@ def test_a_document_of_the_file_layout_is_read_with_the_stores_records(tmp_path:
     # A retraction removes both.
     with opened(public) as store:
         assert store is not None
-        store.put((), removed=[lookup])
+        store.put(99, (), removed=[lookup])
     legacy.unlink()
     with opened(public, readonly=True) as store:
         assert public_lookup(public, store, lookup) is None
@@ -139,3 +140,37 @@ def test_the_site_serves_lookups_and_the_public_folder_and_nothing_else(tmp_path
         legacy.write_text('{"events": []}', "utf-8")
         assert _get(f"{base}/status/{legacy.parent.name}/{legacy.name}")[0] == 404
         assert json.loads(_get(f"{base}/lookup/{legacy.stem}")[2])["legacy"] == {"events": []}
+
+
+def test_compaction_merges_full_tiers_of_applied_bundles_and_keeps_every_record(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors import status_store
+    from rules.query_password import status_keys
+    from rules.status_seal import Sealer
+
+    monkeypatch.setattr(status_store, "MERGE_FAN_IN", 3)
+    public = tmp_path / "public"
+    cases = [(f"320100000100000000{n:02d}", PASSWORD) for n in range(10)]
+    expected: dict[str, list[int]] = {}
+    with opened(public) as store:
+        assert store is not None
+        for sequence in range(1, 11):  # ten bundles, each with every case's next change
+            events = []
+            for key, password in cases:
+                lookup, seal_key = status_keys(key, password, iterations=1)
+                event_id = sequence * 100 + int(key[-2:])
+                events.append((lookup, event_id, Sealer(seal_key, lookup).seal(event_id, b"{}")))
+                expected.setdefault(lookup, []).append(event_id)
+            store.put(sequence, events, [(events[0][0], events[0][1], 7, events[0][2], None)])
+        before = {lookup: store.sealed(lookup) for lookup in expected}
+        # Bundle 10 is not marked applied yet: it stays out of every merge.
+        merges = store.compact(set(range(1, 10)))
+        # 9 applied bundles: three merges into tier 1, then one of those three into tier 2.
+        assert merges == 4
+        tiers = store._db.execute("SELECT id, tier FROM segments ORDER BY tier, id").fetchall()
+        assert tiers == [(10, 0), (-4, 2)]
+        assert {lookup: store.sealed(lookup) for lookup in expected} == before
+        assert store.counts() == (10, 100)
+        assert store.compact(set(range(1, 11))) == 0  # one segment of tier 0: nothing full
+        first = next(iter(expected))
+        assert [e["event_id"] for e in store.sealed(first)["events"]] == sorted(expected[first])  # type: ignore[index]
