@@ -137,7 +137,9 @@ def apply_status_bundle(public_root: Path) -> Any:
         disclosed = _merge_disclosures(public_root / "disclosure", bundle)
         if retracted:
             _retract_disclosures(public_root / "disclosure", retracted)
-        record_events(connection, [(n, "portal_publish", "published", ref, None) for n in net_ids], at)
+        # One event per application and bundle (a bundle often carries several changes of one
+        # application): the trace says which bundles updated its document.
+        record_events(connection, [(n, "portal_publish", "published", ref, None) for n in dict.fromkeys(net_ids)], at)
         return len(events) + disclosed
 
     return apply

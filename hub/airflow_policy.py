@@ -79,6 +79,7 @@ EXCHANGE_APPLICATIONS = Asset("hub://admin/exchange-db/applications")
 EXCHANGE_STATUS = Asset("hub://admin/exchange-db/status-outbox")
 OUTBOUND_CHANNEL = Asset("hub://ferry/outbound")
 PUBLIC_FEED = Asset("hub://internet/public-status-feed")
+PUBLIC_STORE = Asset("hub://internet/public-status-store")  # its segments, merged nightly
 PUBLIC_CATALOGUE = Asset("hub://admin/exchange-db/public-catalogue")
 QUALITY_REPORT = Asset("hub://admin/quality-report")
 

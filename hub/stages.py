@@ -228,10 +228,15 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
         apply=log.apply(with_catalogue(apply_status_bundle(settings.public_root), settings.public_root)),
         inspect=log.inspect,
     )
-    result = asdict(report)
-    if report.applied:
-        result["store_merges"] = compact_status_store(settings.public_root, engine)
-    return result
+    return asdict(report)
+
+
+@logged_stage
+def public_store_compact(settings: Settings | None = None) -> dict[str, Any]:
+    """Internet zone, nightly: merge the public status store's full tiers of segments."""
+    settings = settings or load_settings()
+    merges = compact_status_store(settings.public_root, zone_engine(settings, "internet"))
+    return {"merges": merges}
 
 
 def channel_policy(settings: Settings) -> ChannelPolicy:
@@ -367,6 +372,7 @@ STAGES = {
     "status_publish": status_publish,
     "catalogue_publish": catalogue_publish,
     "portal_publish": portal_publish,
+    "public_store_compact": public_store_compact,
     "audit_publish": audit_publish,
     "inbound_upkeep": inbound_upkeep,
     "outbound_upkeep": outbound_upkeep,

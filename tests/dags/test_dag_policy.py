@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).parents[2] / "dags"
-INTERNET = {"intake", "portal_publish"}
+INTERNET = {"intake", "portal_publish", "public_store_compact"}
 ADMIN = {
     "inbound_receive", "applications_load", "status_publish", "case_processing_simulator", "quality_report",
 }
