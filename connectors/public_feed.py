@@ -37,8 +37,10 @@ SEALED_FIELDS = frozenset({"event_id", "lookup", "net_id", "sealed"})
 
 def install_status_page(public_root: Path) -> None:
     """Copy the public status page (static HTML and JavaScript) into the public folder,
-    with the parameters the browser needs to derive lookup names (``config.json``)."""
+    with what the browser needs (``config.json``): the parameters to derive lookup names and
+    keys, and the labels of status and result codes."""
     from rules.query_password import kdf_parameters
+    from rules.status_labels import RESULT_LABELS, STATUS_LABELS
 
     public_root.mkdir(parents=True, exist_ok=True)
     for source in sorted(STATUS_PAGE.iterdir()):
@@ -47,7 +49,8 @@ def install_status_page(public_root: Path) -> None:
             or (public_root / source.name).read_bytes() != source.read_bytes()
         ):
             write_atomic(public_root / source.name, source.read_bytes())
-    config = orjson.dumps({"query": kdf_parameters()}, option=orjson.OPT_SORT_KEYS)
+    config = orjson.dumps({"query": kdf_parameters(), "labels": {"status": STATUS_LABELS, "result": RESULT_LABELS}},
+                          option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     if not (public_root / "config.json").exists() or (public_root / "config.json").read_bytes() != config:
         write_atomic(public_root / "config.json", config)
 

@@ -345,6 +345,7 @@ def cmd_public_lookup(args: argparse.Namespace) -> int:
 
     from connectors.status_store import read_status
     from hub.settings import load_settings
+    from rules.status_labels import status_label
     from rules.status_seal import SealBroken
 
     password = getpass.getpass("查询密码: ") if sys.stdin.isatty() else sys.stdin.readline().strip()
@@ -362,10 +363,12 @@ def cmd_public_lookup(args: argparse.Namespace) -> int:
         return 0
     print(f"办件编号 {document.get('case_number') or document.get('net_id')}  "
           f"{document.get('power_name') or document.get('power_code') or ''}")
-    print(f"当前状态 {document['status']}  更新于 {document['updated_at']}  "
+    print(f"当前状态 {status_label(document['status'])}  更新于 {document['updated_at']}  "
           f"留痕 {len(document.get('audit', {}))}/{len(document['events'])}")
     for event in document["events"]:
-        print(f"  {event['event_id']:>10}  {event['at']}  {event['status']:<22} {event.get('step') or ''}")
+        opinion = event.get("opinion") or "；".join(r.get("message", "") for r in event.get("reasons") or [])
+        print(f"  {event['event_id']:>10}  {event['at']}  {status_label(event['status'])}  "
+              f"{event.get('step') or ''}  {opinion}".rstrip())
     return 0
 
 

@@ -7,13 +7,8 @@
 // is ever inserted as HTML: every value goes in through textContent.
 "use strict";
 
-const STATUS_LABELS = {
-  rejected: "申请未通过校验", submitted: "已提交", registered: "已登记", not_accepted: "不予受理",
-  correction_requested: "需补正材料", accepted: "已受理", in_progress: "办理中", paused: "暂停计时",
-  returned: "退回", granted: "准予许可", refused: "不予许可", stopped: "终止办理", decided: "已作出处罚决定",
-  revoked: "决定已撤销", decision_changed: "决定已变更", corrected: "信息已依法更正",
-};
-const RESULT_LABELS = { 1: "不予受理", 2: "准予", 3: "不予许可" };
+// Labels of status and result codes: config.json "labels" (rules/status_labels.py).
+let STATUS_LABELS = {}, RESULT_LABELS = {};
 
 // Published strings are HTML-escaped plain text: decode the character references (an inert
 // parse, nothing runs) and show the result as text, never as markup.
@@ -382,6 +377,8 @@ async function onLookup(submitEvent) {
   const password = document.getElementById("password").value;
   try {
     const config = await fetchJson("config.json");
+    STATUS_LABELS = config.labels.status;
+    RESULT_LABELS = config.labels.result;
     const keys = await statusKeys(key, password, config.query);
     const found = await fetchJson("lookup/" + keys.name);
     let doc = null;

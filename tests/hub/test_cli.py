@@ -71,6 +71,10 @@ def test_stages_then_trace_and_summary(hub_env: Path, capsys: pytest.CaptureFixt
     document = json.loads(capsys.readouterr().out)
     assert document["net_id"] == accepted and document["case_number"] == case_number
     assert document["events"][0]["status"] == "registered"
+    monkeypatch.setattr("sys.stdin", io.StringIO(password.lower() + "\n"))
+    assert main(["public", "lookup", case_number]) == 0
+    shown = capsys.readouterr().out
+    assert f"办件编号 {case_number}" in shown and "已登记" in shown and "registered" not in shown
     monkeypatch.setattr("sys.stdin", io.StringIO("3467ACDEFGHK\n"))
     assert main(["public", "lookup", case_number]) == 1
     assert "未查到办件" in capsys.readouterr().err
