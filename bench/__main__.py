@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.data_path import hub_figures
 from bench.measure import machine
@@ -38,6 +39,30 @@ def _run(module: str, *args: str) -> int:
     return code
 
 
+def side_by_side(hub: dict[str, Any], baselines: dict[str, Any]) -> str:
+    """The hub and the baselines on the same workload, one table: wall seconds, records per
+    second, the hub's speed as a multiple of each baseline's, and peak RSS (per zone for the
+    hub, as the zones run side by side, each in its own process)."""
+    records = hub["records"]
+    wall, _ = hub_figures(hub)
+    cpu = {name: seconds for name, _wall, _calls, seconds in hub["rows"]}
+    simulator = cpu.pop("case_processing", 0.0)
+    lines = [f"\n== side by side, {records:,} applications of one workload",
+             f"{'':<50} {'wall s':>8} {'records/s':>10} {'hub ×':>7} {'peak RSS MB':>12}"]
+    zones = ", ".join(f"{zone} {rss:.0f}" for zone, (_busy, rss) in hub["zones"].items())
+    lines.append(f"{'hub data path (intake → public store)':<50} {wall:>8.1f} {records / wall:>10,.0f} "
+                 f"{1:>7.2f} {zones:>12}")
+    lines.append(f"  the hub's stages took {sum(cpu.values()):.1f} CPU s ({sum(cpu.values()) / records * 1e6:.0f} µs "
+                 f"per application), the case-processing simulator {simulator:.1f} CPU s besides")
+    for row in baselines["rows"]:
+        rate = baselines["records"] / row["seconds"]
+        lines.append(f"{row['name']:<50} {row['seconds']:>8.1f} {rate:>10,.0f} {records / wall / rate:>7.2f} "
+                     f"{baselines['tools_peak_rss_mb'] if 'naive' in row['name'] else baselines['peak_rss_mb']:>12.0f}")
+    lines.append("(hub ×: the hub's records per second over the baseline's; above 1 the hub is faster. The "
+                 "simulator's CPU is in the hub's wall time when the zones run side by side.)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
@@ -46,16 +71,23 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}")
     hub_rate = None
+    hub: dict[str, Any] | None = None
+    baselines: dict[str, Any] | None = None
     if "bench.data_path" not in args.skip:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             _run("bench.data_path", "--records", str(args.records), "--json", out.name)
             text = Path(out.name).read_text()
             if text:
-                result = json.loads(text)
-                hub_rate = result["records"] / hub_figures(result)[0]
+                hub = json.loads(text)
+                hub_rate = hub["records"] / hub_figures(hub)[0]
     if "bench.baselines" not in args.skip:
         extra = ["--hub-rate", f"{hub_rate:.1f}"] if hub_rate else []
-        _run("bench.baselines", "--records", str(args.records), *extra)
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            _run("bench.baselines", "--records", str(args.records), "--json", out.name, *extra)
+            text = Path(out.name).read_text()
+            baselines = json.loads(text) if text else None
+    if hub is not None and baselines is not None:
+        print(side_by_side(hub, baselines))
     for module, module_args in (
         ("bench.ferry_bytes", ["--records", "200000", "--attachment-mb", "256"]),
         ("bench.validation", []),

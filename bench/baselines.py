@@ -220,7 +220,9 @@ def main() -> None:
     parser.add_argument("--hub-rate", type=float, help="records/s of the hub's data path, for ratios")
     parser.add_argument("--only", nargs="*", choices=[b.__name__ for b in BASELINES],
                         help="run only these baselines")
+    parser.add_argument("--json", type=Path, help="also write the rows here (python -m bench reads them)")
     args = parser.parse_args()
+    rows: list[dict[str, object]] = []
     from bench.workload import catalogue_documents, write_drop
 
     with tempfile.TemporaryDirectory(prefix="hub-baselines-") as folder:
@@ -242,8 +244,12 @@ def main() -> None:
             ratio = f"{args.hub_rate / rate:>12.1%}" if args.hub_rate else f"{'':>12}"
             mbs = f"{size / seconds / 1e6:>8.0f}" if size else f"{'':>8}"
             print(f"{name:<48} {seconds:>8.2f} {rate:>11,.0f} {mbs} {ratio}   {note}")
+            rows.append({"name": name, "seconds": seconds, "bytes": size, "note": note})
             shutil.rmtree(scratch)
         print(f"peak RSS: this process {peak_rss_mb():.0f} MB, largest tool {children_peak_rss_mb():.0f} MB")
+    if args.json:
+        args.json.write_bytes(orjson.dumps({"records": args.records, "rows": rows, "peak_rss_mb": peak_rss_mb(),
+                                            "tools_peak_rss_mb": children_peak_rss_mb()}))
 
 
 if __name__ == "__main__":
