@@ -24,11 +24,11 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select, update
 
 from connectors.db import (
-    PLACEHOLDER_BY_PARAMSTYLE,
     audit_checkpoints,
     audit_entries,
     audit_hashes,
     audit_head,
+    insert_values,
     metadata,
     transaction,
 )
@@ -240,12 +240,7 @@ def start_log(engine: Engine, suite: str, zone_tables: Iterable[str] = ()) -> st
 
 
 def _insert(connection: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    placeholder = PLACEHOLDER_BY_PARAMSTYLE.get(connection.dialect.paramstyle)
-    if placeholder is None:
-        connection.execute(metadata.tables[table].insert(), [dict(zip(columns, row)) for row in rows])
-        return
-    connection.exec_driver_sql(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})", rows)
+    insert_values(connection, metadata.tables[table], columns, rows)  # COPY on PostgreSQL
 
 
 def append_entries(connection: Connection, head: LogHead, source: str, entries: Sequence[tuple[int, str]],

@@ -10,10 +10,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, func, select
 
-from connectors.db import PLACEHOLDER_BY_PARAMSTYLE, provenance
+from connectors.db import insert_values, provenance
 
 _COLUMNS = ("record_id", "stage", "outcome", "bundle", "detail", "at")
-_PLACEHOLDER = PLACEHOLDER_BY_PARAMSTYLE
 
 
 # (record_id, stage, outcome, bundle, detail)
@@ -29,8 +28,8 @@ def record_events(
     one leaf per event to the zone's audit log in the same transaction (``connectors.audit``).
 
     There is one event per record per stage, so this is the hub's most frequent insert: the
-    rows go to the driver's executemany as plain tuples (building SQLAlchemy's per-row
-    parameters cost more than the insert). ``detail`` is stored as JSON text that reads back
+    rows go to the driver as plain tuples (building SQLAlchemy's per-row parameters cost more
+    than the insert; ``connectors.db.insert_values``: executemany, COPY on PostgreSQL). ``detail`` is stored as JSON text that reads back
     as the value SQLAlchemy's JSON type would store (``null`` for None, not SQL NULL), so
     readers see the same values.
 
@@ -59,15 +58,7 @@ def record_events(
         return 0
     head = lock_head(connection)
     before = connection.execute(select(func.max(provenance.c.id))).scalar() or 0
-    placeholder = _PLACEHOLDER.get(connection.dialect.paramstyle)
-    if placeholder is None:
-        connection.execute(provenance.insert(), [dict(zip(_COLUMNS, row)) for row in rows])
-    else:
-        statement = (
-            f"INSERT INTO {provenance.name} ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join([placeholder] * len(_COLUMNS))})"
-        )
-        connection.exec_driver_sql(statement, rows)
+    insert_values(connection, provenance, _COLUMNS, rows)  # COPY on PostgreSQL
     ids = _new_ids(connection, before)
     if len(ids) != len(rows):
         raise TerminalError(f"{len(ids)} provenance rows appeared for {len(rows)} events: another writer "
