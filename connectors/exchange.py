@@ -6,11 +6,13 @@ Every path here is set-based: one statement per batch and table, never one per r
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -287,13 +289,32 @@ def load_applications(
             ).all()
             if not staged:
                 return report
-            _load_batch(connection, staged, catalogue, attachment_store, report)
+            with collector_paused():
+                _load_batch(connection, staged, catalogue, attachment_store, report)
         for channel, sequence in dict.fromkeys((row.channel, row.sequence) for row in staged):
             ref = f"{channel}#{sequence}"
             if ref not in report.bundles:
                 report.bundles.append(ref)
         last = staged[-1]
         bound = key > tuple_(last.channel, last.sequence, last.idx)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for one bounded batch.
+
+    A batch keeps thousands of parsed envelopes and their rows alive until it is written, so
+    the allocations trigger collections that find nothing to free but walk every live object
+    again: about a fifth of a load's CPU. Reference counting still frees everything; cycles
+    made meanwhile wait for the next collection after the batch."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _load_batch(
