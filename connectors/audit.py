@@ -12,6 +12,7 @@ the trail is one entry there and a call to :func:`log_rows` where the table is w
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -19,14 +20,15 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, func, select, update
 
 from connectors.db import (
-    PLACEHOLDER_BY_PARAMSTYLE,
     audit_checkpoints,
     audit_entries,
     audit_hashes,
     audit_head,
+    insert_values,
     metadata,
     transaction,
 )
@@ -58,8 +60,32 @@ VERIFY_CHUNK = 10_000
 
 
 def canonical(value: Any) -> str:
-    """The canonical JSON of a leaf entry: sorted keys, no spaces, UTF-8 text as is."""
+    """The canonical JSON of a leaf entry: sorted keys, no spaces, UTF-8 text as is.
+
+    That is ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``;
+    a value made only of strings, integers, booleans, None, lists and string-keyed dicts
+    (every provenance detail the stages write) is encoded by orjson instead, which gives the
+    same text for those types at a tenth of the cost (floats and anything else go to ``json``:
+    orjson spells some floats differently)."""
+    if plain_json(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except TypeError:  # an integer beyond 64 bits, nesting deeper than orjson allows
+            pass
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` holds only str, int, bool, None, list, tuple and dicts with str keys
+    (exact types: a subclass or a float may encode differently in orjson and ``json``)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if kind is dict:
+        return all(type(key) is str and plain_json(item) for key, item in value.items())
+    if kind is list or kind is tuple:
+        return all(plain_json(item) for item in value)
+    return False
 
 
 @dataclass(frozen=True)
@@ -118,7 +144,8 @@ def zone_sources(zone_tables: Iterable[str]) -> list[AuditSource]:
 def salts(count: int) -> list[str]:
     """``count`` fresh leaf salts: 16 random bytes each, base64 (one read of the OS's source)."""
     pool = os.urandom(SALT_BYTES * count)
-    return [base64.b64encode(pool[i:i + SALT_BYTES]).decode("ascii") for i in range(0, len(pool), SALT_BYTES)]
+    encode = binascii.b2a_base64  # what base64.b64encode calls, without its wrapper per salt
+    return [encode(pool[i:i + SALT_BYTES], newline=False).decode("ascii") for i in range(0, len(pool), SALT_BYTES)]
 
 
 def provenance_entry(key: int, record_id: str, stage: str, outcome: str, bundle: str | None,
@@ -213,12 +240,7 @@ def start_log(engine: Engine, suite: str, zone_tables: Iterable[str] = ()) -> st
 
 
 def _insert(connection: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    placeholder = PLACEHOLDER_BY_PARAMSTYLE.get(connection.dialect.paramstyle)
-    if placeholder is None:
-        connection.execute(metadata.tables[table].insert(), [dict(zip(columns, row)) for row in rows])
-        return
-    connection.exec_driver_sql(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))})", rows)
+    insert_values(connection, metadata.tables[table], columns, rows)  # COPY on PostgreSQL
 
 
 def append_entries(connection: Connection, head: LogHead, source: str, entries: Sequence[tuple[int, str]],
@@ -228,13 +250,11 @@ def append_entries(connection: Connection, head: LogHead, source: str, entries: 
     the new size."""
     if not entries:
         return head.size
-    leaf = head.hasher.leaf_hash
-    encoded = [entry.encode("utf-8") for _, entry in entries]
-    appended = append_leaves(head.size, [leaf(e) for e in encoded], _DatabaseHashes(connection), head.hasher)
+    leaves = head.hasher.leaf_hashes([entry.encode("utf-8") for _, entry in entries])
+    appended = append_leaves(head.size, leaves, _DatabaseHashes(connection), head.hasher)
     _insert(connection, "audit_entries", ("seq", "source", "source_key", "entry", "at"),
-            [(head.size + i, source, key, entry, at) for i, (key, entry) in enumerate(entries)])
-    _insert(connection, "audit_hashes", ("idx", "hash"),
-            [(appended.start + i, h) for i, h in enumerate(appended.hashes)])
+            [(seq, source, key, entry, at) for seq, (key, entry) in enumerate(entries, head.size)])
+    _insert(connection, "audit_hashes", ("idx", "hash"), list(enumerate(appended.hashes, appended.start)))
     connection.execute(update(audit_head).where(audit_head.c.id == 1).values(
         size=appended.size, root=appended.root, suite=head.suite))
     head.size, head.root = appended.size, appended.root

@@ -9,10 +9,12 @@ migrated schema equals these tables on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -615,10 +617,7 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
     """
     if not rows:
         return 0
-    dialect = connection.dialect
-    keys: dict[str, None] = {}
-    for row in rows:
-        keys.update(dict.fromkeys(row))
+    keys: dict[str, None] = dict.fromkeys(chain.from_iterable(rows))  # every row's keys, in order met
     unknown = set(keys) - set(table.c.keys())
     if unknown:
         raise KeyError(f"{table.name} has no column {', '.join(sorted(unknown))}")
@@ -634,21 +633,82 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
         for n in names
     }
     pick = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
-    values = _converted(
-        dialect, table, names,
-        (pick(row) if len(row) == len(names) else tuple(row.get(n, fill[n]) for n in names) for row in rows),
-    )
+    width = len(names)
+    if not all(len(row) == width for row in rows):
+        rows = [fill | row for row in rows]  # a row that leaves a column out: over the defaults
+    return insert_rows(connection, table, names, map(pick, rows))
+
+
+def insert_rows(connection: Connection, table: Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
+    """Insert ``rows``, tuples of plain values in the order of ``names``, into ``table`` in
+    one executemany through the driver; each value is converted as its column's type would
+    convert it (JSON to text, booleans). :func:`bulk_insert` for rows as dicts."""
+    return insert_values(connection, table, names, _converted(connection.dialect, table, names, rows))
+
+
+
+def insert_values(connection: Connection, table: Table, names: Sequence[str], values: list[tuple[Any, ...]]) -> int:
+    """Insert ``values``, tuples already converted for the driver (``insert_rows`` converts),
+    in the caller's transaction: on PostgreSQL by ``COPY ... FROM STDIN`` through the same
+    DBAPI connection (psycopg2's executemany sends one statement per row, a round trip
+    each), elsewhere (and for a value COPY's text format is not written for here) by one
+    executemany. The COPY is announced to the engine's ``before_cursor_execute`` listeners
+    as any statement is."""
+    if not values:
+        return 0
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = ", ".join(quote(n) for n in names)
+    if dialect.name == "postgresql":
+        data = _copy_text(values)
+        if data is not None:
+            statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+            cursor = connection.connection.cursor()
+            try:
+                connection.dispatch.before_cursor_execute(connection, cursor, statement, None, None, False)
+                cursor.copy_expert(statement, io.StringIO(data))
+            finally:
+                cursor.close()
+            return len(values)
     placeholder = PLACEHOLDER_BY_PARAMSTYLE.get(dialect.paramstyle)
     if placeholder is None:
-        connection.execute(table.insert(), [{n: row.get(n, fill[n]) for n in names} for row in rows])
-        return len(rows)
-    quote = dialect.identifier_preparer.quote
-    statement = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join([placeholder] * len(names))})"
-    )
+        connection.execute(table.insert(), [dict(zip(names, row)) for row in values])
+        return len(values)
+    statement = f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({', '.join([placeholder] * len(names))})"
     connection.exec_driver_sql(statement, values)
-    return len(rows)
+    return len(values)
+
+
+class _NotCopyable(Exception):
+    """A value whose COPY text this module does not write (the rows go by executemany)."""
+
+
+def _copy_field(value: Any) -> str:
+    """One value in PostgreSQL's COPY text format: NULL as ``\\N``; backslash, newline,
+    carriage return and tab escaped; booleans ``t``/``f``; bytes as bytea hex."""
+    kind = type(value)
+    if kind is str:
+        if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
+            return str(value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+        return str(value)
+    if value is None:
+        return "\\N"
+    if kind is int:
+        return str(value)
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is bytes or kind is bytearray or kind is memoryview:
+        return "\\\\x" + bytes(value).hex()  # bytea hex input, its backslash escaped for COPY
+    raise _NotCopyable(kind.__name__)
+
+
+def _copy_text(values: list[tuple[Any, ...]]) -> str | None:
+    """``values`` as COPY text (one line per row), or None if a value has another type."""
+    field = _copy_field
+    try:
+        return "".join(["\t".join(map(field, row)) + "\n" for row in values])
+    except _NotCopyable:
+        return None
 
 
 def bulk_update(connection: Connection, table: Table, rows: list[dict[str, Any]], *, keys: Sequence[str]) -> int:
@@ -687,7 +747,7 @@ def bulk_update(connection: Connection, table: Table, rows: list[dict[str, Any]]
     return len(rows)
 
 
-def _converted(dialect: Dialect, table: Table, names: list[str], rows: Iterable[tuple[Any, ...]]) -> list[Any]:
+def _converted(dialect: Dialect, table: Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> list[Any]:
     """``rows`` (values in the order of ``names``) with each value converted as its
     column's type converts it for the driver (JSON to text, booleans)."""
     processors = []
@@ -697,16 +757,16 @@ def _converted(dialect: Dialect, table: Table, names: list[str], rows: Iterable[
             # NULLs are the common value of the JSON columns (no reasons, no result): the
             # conversion of None is the same every time, so it is made once.
             processors.append((index, process, process(None)))
-    if not processors:
-        return list(rows)
-    values = []
-    for value in rows:
-        converted = list(value)
-        for index, process, null in processors:
-            item = converted[index]
-            converted[index] = null if item is None else process(item)
-        values.append(tuple(converted))
-    return values
+    rows = list(rows)
+    if not processors or not rows:
+        return rows
+    # Column by column: each converted column is one list, the rows are zipped back once,
+    # instead of a list and a tuple rebuilt per row.
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    for index, process, null in processors:
+        columns[index] = [null if item is None else process(item) for item in columns[index]]
+    return list(zip(*columns, strict=True))
+
 
 # --- administration zone: the provincial feed (省级平台) --------------------------------
 # The hub's own sync state, kept beside the source tables instead of inside them: one row

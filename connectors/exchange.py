@@ -7,11 +7,13 @@ Every path here is set-based: one statement per batch and table, never one per r
 from __future__ import annotations
 
 import base64
+import gc
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,6 +33,7 @@ from connectors.db import (
     case_sequences,
     cases,
     inbound_records,
+    insert_rows,
     penalty_cases,
     publish_held,
     publish_withheld,
@@ -195,31 +198,25 @@ def _remove_stale_staging(root: Path) -> None:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
+_INBOUND_COLUMNS = ("channel", "sequence", "idx", "net_id", "payload", "state", "outcome", "received_at")
+
+
 def apply_inbound(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
     """Stage a verified inbound bundle's applications for loading, in the caller's transaction."""
-    sequence = bundle.manifest.sequence
-    rows: list[dict[str, Any]] = []
+    channel, sequence = bundle.manifest.channel, bundle.manifest.sequence
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    rows: list[tuple[Any, ...]] = []
     for index, line in enumerate(bundle.iter_records("applications")):
         try:
-            parsed = orjson.loads(line)
+            parsed = loads(line)
             net_id = str(parsed["net_id"]) if isinstance(parsed, dict) and "net_id" in parsed else None
-        except orjson.JSONDecodeError:
+        except decode_error:
             net_id = None
-        rows.append(
-            {
-                "channel": bundle.manifest.channel,
-                "sequence": sequence,
-                "idx": index,
-                "net_id": (net_id or f"{ref}/{index}")[:64],
-                "payload": line.decode("utf-8", errors="replace"),
-                "state": "received",
-                "outcome": None,
-                "received_at": at,
-            }
-        )
+        rows.append((channel, sequence, index, (net_id or f"{ref}/{index}")[:64],
+                     line.decode("utf-8", errors="replace"), "received", None, at))
     if rows:
-        bulk_insert(connection, inbound_records, rows)
-    record_events(connection, [(r["net_id"], "inbound_receive", "received", ref, None) for r in rows], at)
+        insert_rows(connection, inbound_records, _INBOUND_COLUMNS, rows)
+    record_events(connection, [(row[3], "inbound_receive", "received", ref, None) for row in rows], at)
     return len(rows)
 
 
@@ -295,12 +292,32 @@ def load_applications(
             ).all()
             if not staged:
                 return report
-            _load_batch(connection, staged, catalogue, attachment_store, report)
-        for ref in dict.fromkeys(f"{row.channel}#{row.sequence}" for row in staged):
+            with collector_paused():
+                _load_batch(connection, staged, catalogue, attachment_store, report)
+        for channel, sequence in dict.fromkeys((row.channel, row.sequence) for row in staged):
+            ref = f"{channel}#{sequence}"
             if ref not in report.bundles:
                 report.bundles.append(ref)
         last = staged[-1]
         bound = key > tuple_(last.channel, last.sequence, last.idx)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for one bounded batch.
+
+    A batch keeps thousands of parsed envelopes and their rows alive until it is written, so
+    the allocations trigger collections that find nothing to free but walk every live object
+    again: about a fifth of a load's CPU. Reference counting still frees everything; cycles
+    made meanwhile wait for the next collection after the batch."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _load_batch(
@@ -430,6 +447,8 @@ def sealed_status_line(record: dict[str, Any], sealers: dict[str, Sealer]) -> di
 
 
 def _present_attachments(envelope: Any, store: Path) -> set[str]:
+    if not (isinstance(envelope, dict) and envelope.get("materials")):
+        return set()  # most applications carry no materials: no digest to look up
     return {digest for digest in material_digests(envelope) if attachment_path(store, digest).is_file()}
 
 

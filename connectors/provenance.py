@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, func, select
 
-from connectors.db import PLACEHOLDER_BY_PARAMSTYLE, provenance
+from connectors.db import insert_values, provenance
 
 _COLUMNS = ("record_id", "stage", "outcome", "bundle", "detail", "at")
-_PLACEHOLDER = PLACEHOLDER_BY_PARAMSTYLE
 
 
 # (record_id, stage, outcome, bundle, detail)
@@ -28,42 +28,77 @@ def record_events(
     one leaf per event to the zone's audit log in the same transaction (``connectors.audit``).
 
     There is one event per record per stage, so this is the hub's most frequent insert: the
-    rows go to the driver's executemany as plain tuples (building SQLAlchemy's per-row
-    parameters cost more than the insert). ``detail`` is stored as SQLAlchemy's JSON type
-    stores it (``json.dumps``, ``null`` for None), so readers see the same values.
+    rows go to the driver as plain tuples (building SQLAlchemy's per-row parameters cost more
+    than the insert; ``connectors.db.insert_values``: executemany, COPY on PostgreSQL). ``detail`` is stored as JSON text that reads back
+    as the value SQLAlchemy's JSON type would store (``null`` for None, not SQL NULL), so
+    readers see the same values.
 
     The log's head is locked before the insert, so no other writer inserts provenance rows
     until this transaction ends: the new ids are exactly those above the highest id before
     it, in the order of ``events`` (one range read), and leaf numbers follow commit order.
     """
     # Here, not at the top: ``trace`` (``hub trace``) needs none of the log's machinery.
-    from connectors.audit import append_entries, canonical, lock_head, provenance_entry, salts
+    from connectors.audit import (
+        append_entries,
+        canonical,
+        lock_head,
+        plain_json,
+        provenance_entry,
+        salts,
+    )
     from schemas.exceptions import TerminalError
 
-    rows = [(r, s, o, b, json.dumps(d), at) for r, s, o, b, d in events]
+    rows = []
+    canonicals = []
+    for r, s, o, b, d in events:
+        stored, canon = _NULL if d is None else _detail_texts(d, plain_json, canonical)
+        rows.append((r, s, o, b, stored, at))
+        canonicals.append(canon)
     if not rows:
         return 0
     head = lock_head(connection)
     before = connection.execute(select(func.max(provenance.c.id))).scalar() or 0
-    placeholder = _PLACEHOLDER.get(connection.dialect.paramstyle)
-    if placeholder is None:
-        connection.execute(provenance.insert(), [dict(zip(_COLUMNS, row)) for row in rows])
-    else:
-        statement = (
-            f"INSERT INTO {provenance.name} ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join([placeholder] * len(_COLUMNS))})"
-        )
-        connection.exec_driver_sql(statement, rows)
-    ids = connection.execute(
-        select(provenance.c.id).where(provenance.c.id > before).order_by(provenance.c.id)).scalars().all()
+    insert_values(connection, provenance, _COLUMNS, rows)  # COPY on PostgreSQL
+    ids = _new_ids(connection, before)
     if len(ids) != len(rows):
         raise TerminalError(f"{len(ids)} provenance rows appeared for {len(rows)} events: another writer "
                             "bypassed the audit log's lock")
     append_entries(connection, head, "provenance", [
-        (key, provenance_entry(key, r, s, o, b, "null" if text == "null" else canonical(json.loads(text)), a, salt))
-        for key, (r, s, o, b, text, a), salt in zip(ids, rows, salts(len(rows)), strict=True)
+        (key, provenance_entry(key, r, s, o, b, canon, a, salt))
+        for key, (r, s, o, b, _, a), canon, salt in zip(ids, rows, canonicals, salts(len(rows)), strict=True)
     ], at)
     return len(rows)
+
+
+_NULL = ("null", "null")  # detail None: JSON null (not SQL NULL), as SQLAlchemy's JSON type stores it
+
+
+def _detail_texts(detail: Any, plain_json: Callable[[Any], bool], canonical: Callable[[Any], str]) -> tuple[str, str]:
+    """A detail's stored JSON text and its canonical JSON (``connectors.audit.canonical``,
+    passed in with ``plain_json`` so ``hub trace`` does not import the log).
+
+    The stored text parses to the same value as SQLAlchemy's JSON type would store
+    (``json.dumps``); for plain values (``connectors.audit.plain_json``) it is orjson's, a
+    tenth of the cost."""
+    if plain_json(detail):
+        try:
+            return (orjson.dumps(detail).decode("utf-8"),
+                    orjson.dumps(detail, option=orjson.OPT_SORT_KEYS).decode("utf-8"))
+        except TypeError:  # an integer beyond 64 bits, nesting deeper than orjson allows
+            pass
+    return json.dumps(detail), canonical(json.loads(json.dumps(detail)))
+
+
+def _new_ids(connection: Connection, before: int) -> Sequence[int]:
+    """The provenance ids above ``before``, ascending: one aggregate when they are one
+    unbroken range (always, under the log's lock), else read one by one."""
+    count, low, high = connection.execute(
+        select(func.count(), func.min(provenance.c.id), func.max(provenance.c.id)).where(provenance.c.id > before)
+    ).one()
+    if count and high - low + 1 == count:
+        return range(low, high + 1)
+    return connection.execute(
+        select(provenance.c.id).where(provenance.c.id > before).order_by(provenance.c.id)).scalars().all()
 
 
 def trace(engines: Sequence[tuple[str, Engine]], record_id: str) -> list[dict[str, Any]]:

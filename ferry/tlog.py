@@ -94,6 +94,22 @@ class TreeHasher:
     def node_hash(self, left: bytes, right: bytes) -> bytes:
         return self.digest(NODE_PREFIX + left + right)
 
+    def leaf_hashes(self, entries: Iterable[bytes]) -> list[bytes]:
+        """:meth:`leaf_hash` of each of ``entries``: a batch without a Python call per leaf
+        where the hash is SHA-256 (the audit log hashes every event of every stage)."""
+        if self.name == "SHA-256":
+            sha256 = hashlib.sha256
+            return [sha256(LEAF_PREFIX + data).digest() for data in entries]
+        digest = self.digest
+        return [digest(LEAF_PREFIX + data) for data in entries]
+
+    def node_hasher(self) -> Callable[[bytes, bytes], bytes]:
+        """:meth:`node_hash` as a plain function (one call less per node in a batch)."""
+        if self.name == "SHA-256":
+            sha256 = hashlib.sha256
+            return lambda left, right: sha256(NODE_PREFIX + left + right).digest()
+        return self.node_hash
+
     def empty_root(self) -> bytes:
         """MTH({}) = HASH() (RFC 9162 §2.1.1); golang's sumdb uses 32 zero bytes instead."""
         return self.digest(b"")
@@ -408,6 +424,30 @@ class Frontier:
         self._size += 1
         return stored
 
+    def extend(self, leaf_hashes: Iterable[bytes]) -> list[bytes]:
+        """:meth:`append` of each leaf in turn; returns all their hashes to store, in order
+        (the same list as their ``append`` results joined, built in one loop)."""
+        stored: list[bytes] = []
+        add = stored.append
+        hashes, pop, push = self._hashes, self._hashes.pop, self._hashes.append
+        node_hash = self._hasher.node_hasher()
+        size = self._size
+        for leaf_hash in leaf_hashes:
+            if (type(leaf_hash) is not bytes or len(leaf_hash) != HASH_SIZE) and not _is_hash(leaf_hash):
+                self._size = size
+                raise ValueError("a leaf hash is 32 bytes")
+            add(leaf_hash)
+            node, n = leaf_hash, size
+            while n & 1:
+                node = node_hash(pop(), node)
+                add(node)
+                n >>= 1
+            push(node)
+            size += 1
+        self._size = size
+        assert len(hashes) == size.bit_count()
+        return stored
+
     def root(self) -> bytes:
         """The Merkle Tree Hash of the tree so far."""
         if not self._hashes:
@@ -434,9 +474,7 @@ def append_leaves(
     Reads only the frontier (one call, at most log2(size)+1 hashes); writes 1 + (trailing one
     bits of the leaf's index) hashes per leaf, under two on average."""
     frontier = Frontier.read(size, reader, hasher)
-    new: list[bytes] = []
-    for leaf_hash in leaf_hashes:
-        new.extend(frontier.append(leaf_hash))
+    new = frontier.extend(leaf_hashes)
     return Appended(stored_hash_count(size), tuple(new), frontier.size, frontier.root())
 
 

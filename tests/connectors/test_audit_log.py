@@ -433,3 +433,59 @@ def test_rows_from_before_the_log_are_told_from_rows_written_without_a_leaf(exch
     audit.start_log(exchange_engine, "gm", ADMIN)
     with exchange_engine.connect() as c:
         assert c.execute(select(audit_head.c.suite)).scalar() == "intl"
+
+
+_JSON_LEAVES = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text()
+                | st.floats(allow_nan=True, allow_infinity=True))
+_JSON_VALUES = st.recursive(_JSON_LEAVES, lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+# What a database's JSON column takes: no NaN or infinity, no NUL in text (PostgreSQL refuses both).
+_STORABLE = st.recursive(
+    st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text().map(lambda t: t.replace("\0", ""))
+    | st.floats(allow_nan=False, allow_infinity=False) | st.none(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6).map(lambda t: t.replace("\0", "")),
+                                                                inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON_VALUES)
+def test_canonical_is_sorted_compact_json_whatever_the_value(value: Any) -> None:
+    """The orjson fast path of ``canonical`` gives json's text exactly (control characters,
+    non-BMP text, integers beyond 64 bits and floats included: those take json's path)."""
+    assert audit.canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_plain_json_refuses_floats_and_subclasses() -> None:
+    class Text(str):
+        pass
+
+    assert audit.plain_json({"a": [1, "中", None, True, ("x",)]})
+    assert not audit.plain_json({"a": [1, 2.5]})
+    assert not audit.plain_json({1: "x"}) and not audit.plain_json(Text("x"))
+    assert audit.canonical({"a": 1e16, "b": float("nan")}) == '{"a":1e+16,"b":NaN}'
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Dicts and lists, as the stages write (a bare number would meet SQLite's numeric affinity of a
+# JSON column: "0.0" reads back as 0, with json.dumps as without it).
+@given(details=st.lists(_STORABLE.filter(lambda v: isinstance(v, (dict, list))), min_size=1, max_size=5))
+def test_a_stored_detail_reads_back_as_json_dumps_would_store_it(exchange_engine: Engine, details: list[Any]) -> None:
+    """``record_events`` writes a detail's text without ``json.dumps``: it must read back as the
+    value SQLAlchemy's JSON type would have stored, None as JSON null (not SQL NULL), and every
+    leaf must still match its row."""
+    with transaction(exchange_engine) as c:
+        first = c.execute(select(func.count()).select_from(audit_entries)).scalar()
+        c.execute(delete(provenance))
+        record_events(c, [(f"NET{i}", "s", "o", None, d) for i, d in enumerate(details)] + [("NETN", "s", "o", None, None)], AT)
+    source = audit.SOURCES["provenance"]
+    with exchange_engine.connect() as c:
+        stored = c.execute(select(provenance.c.record_id, provenance.c.detail)).all()
+        raw_null = c.execute(select(func.count()).select_from(provenance).where(
+            provenance.c.record_id == "NETN", provenance.c.detail.is_(None))).scalar()
+        rows = {r[0]: r._mapping for r in c.execute(source.select_rows())}
+        entries = c.execute(select(audit_entries).where(audit_entries.c.seq >= first)).all()
+    assert raw_null == 0  # JSON null, not SQL NULL
+    assert dict(stored) == {**{f"NET{i}": json.loads(json.dumps(d)) for i, d in enumerate(details)}, "NETN": None}
+    assert len(entries) == len(details) + 1
+    for entry in entries:
+        assert entry.entry == source.entry(entry.source_key, rows[entry.source_key], json.loads(entry.entry)["salt"])

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select, text, update
+import pytest
+from sqlalchemy import Engine, bindparam, func, select, text, update
 
+from connectors import db
 from connectors.db import (
+    audit_hashes,
     bulk_insert,
     bulk_update,
     cases,
@@ -103,3 +106,85 @@ def test_bulk_update_by_a_composite_key_touches_only_its_rows(exchange_engine: E
                                   .order_by(inbound_records.c.sequence, inbound_records.c.idx)).all()
     assert read == [(1, 0, "received", None), (1, 1, "loaded", "accepted"),
                     (2, 0, "loaded", "rejected"), (2, 1, "received", None)]
+
+
+# Text that COPY's text format must escape, or that looks like its markers.
+AWKWARD = ["tab\there", "line\nbreak", "cr\rlf\r\n", "back\\slash", "\\N", "\\.", "\\x00", "中文 申请", "", " ",
+           "mixed\t\\\n中\\t", "'quoted' \"double\"", "\\", "trailing\\"]
+
+
+def _awkward_outbox(offset: int) -> list[dict[str, Any]]:
+    rows = []
+    for n in range(60):
+        text_value = AWKWARD[n % len(AWKWARD)]
+        rows.append({
+            "net_id": f"NET{offset + n}", "case_number": None if n % 3 else f"C{offset + n}",
+            "status": "registered", "at": text_value or "t", "step": None if n % 2 else text_value,
+            "opinion": text_value,
+            "reasons": None if n % 4 else [{"code": "X", "message": text_value, "n": n, "ok": n % 8 == 0}],
+            "result": None if n % 5 else {"note": text_value, "nested": {"list": [1, None, True, "中"]}},
+        })
+    return rows
+
+
+def test_copy_stores_what_the_core_insert_stores(exchange_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL bulk_insert and insert_values go by COPY: NULLs,
+    JSON (and JSON null), booleans, bytes and text with tabs, newlines, backslashes and Chinese
+    must be stored exactly as Core's insert stores them (on SQLite: the executemany path)."""
+    copied: list[int] = []
+    real = db._copy_text
+
+    def spy(values: list[tuple[Any, ...]]) -> str | None:
+        found = real(values)
+        copied.append(len(values) if found is not None else -1)
+        return found
+
+    monkeypatch.setattr(db, "_copy_text", spy)
+    fast = _awkward_outbox(0)
+    flags = [{"case_number": f"K{n}", "net_id": f"NK{n}", "state": AWKWARD[n % len(AWKWARD)] or "s",
+              "updated_at": "t", "secret": n % 2 == 0, "privacy": n % 3 == 0,
+              "acceptor_name": None if n % 2 else AWKWARD[n % len(AWKWARD)]}
+             for n in range(50)]
+    hashes = [(n, bytes([n % 256]) * 31 + b"\\") for n in range(50)]
+    with transaction(exchange_engine) as connection:
+        bulk_insert(connection, status_outbox, fast)
+        connection.execute(status_outbox.insert(), [{**row, "net_id": "X" + row["net_id"]} for row in fast])
+        bulk_insert(connection, cases, flags)
+        connection.execute(cases.insert(), [{**row, "case_number": "X" + row["case_number"], "net_id": "X" + row["net_id"]}
+                                            for row in flags])
+        db.insert_values(connection, audit_hashes, ("idx", "hash"), hashes)
+        connection.execute(audit_hashes.insert(), [{"idx": 10_000 + i, "hash": h} for i, h in hashes])
+    assert copied == ([len(fast), len(flags), len(hashes)] if exchange_engine.dialect.name == "postgresql" else [])
+    # (Core's own inserts above never go by COPY.)
+    outbox = _raw(exchange_engine, "status_outbox", "event_id")
+    half = len(fast)
+    assert [(r[1],) + tuple(r[2:]) for r in outbox[:half]] == [(r[1][1:],) + tuple(r[2:]) for r in outbox[half:]]
+    with exchange_engine.connect() as connection:
+        read = connection.execute(select(status_outbox).order_by(status_outbox.c.event_id).limit(half)).all()
+        stored_null = connection.execute(text("SELECT count(*) FROM status_outbox WHERE reasons IS NULL")).scalar()
+        case_rows = connection.execute(select(cases).order_by(cases.c.case_number)).all()
+        hash_rows = connection.execute(select(audit_hashes).order_by(audit_hashes.c.idx)).all()
+    assert stored_null == 0  # JSON null, not SQL NULL, both ways
+    assert [(r.net_id, r.case_number, r.at, r.step, r.opinion, r.reasons, r.result) for r in read] == [
+        (f["net_id"], f["case_number"], f["at"], f["step"], f["opinion"], f["reasons"], f["result"]) for f in fast]
+    by_key = {r.case_number: r for r in case_rows}
+    for row in flags:
+        mine, theirs = by_key[row["case_number"]], by_key["X" + row["case_number"]]
+        assert (mine.state, mine.secret, mine.privacy, mine.acceptor_name) == (
+            row["state"], row["secret"], row["privacy"], row["acceptor_name"])
+        assert tuple(mine)[2:] == tuple(theirs)[2:]
+    assert [(r.idx, bytes(r.hash)) for r in hash_rows[:len(hashes)]] == hashes
+    assert [bytes(r.hash) for r in hash_rows[len(hashes):]] == [h for _, h in hashes]
+
+
+def test_a_value_copy_does_not_write_goes_by_executemany(exchange_engine: Engine) -> None:
+    class Code(str):
+        pass
+
+    rows = [(f"c{n}", Code(f"NET{n}"), "registered", "t") for n in range(50)]
+    assert db._copy_text([("a", 1, None, True, b"\x00")]) == "a\t1\t\\N\tt\t\\\\x00\n"
+    assert db._copy_text([(Code("x"),)]) is None
+    with transaction(exchange_engine) as connection:
+        db.insert_values(connection, cases, ("case_number", "net_id", "state", "updated_at"), rows)
+    with exchange_engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(cases)).scalar() == len(rows)

@@ -977,3 +977,28 @@ def test_verify_extension(hasher: TreeHasher, intl_log: NoteSigner) -> None:
     assert isinstance(verdict, ExtensionRefused) and verdict.security
     bad_proof = verify_extension(day1, day2, proof[:-1], hasher=hasher)
     assert isinstance(bad_proof, ExtensionRefused) and not bad_proof.security
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.integers(min_value=0, max_value=70), count=st.integers(min_value=0, max_value=70),
+       suite=st.sampled_from(["intl", "gm"]))
+def test_extend_stores_what_appending_one_by_one_stores(start: int, count: int, suite: str) -> None:
+    """The batch path (``Frontier.extend``, ``leaf_hashes``) is the one-leaf path, hash for hash."""
+    hasher = tree_hasher(suite)
+    data = [f"entry {i}".encode() for i in range(start + count)]
+    assert hasher.leaf_hashes(data) == [hasher.leaf_hash(d) for d in data]
+    hashes = hasher.leaf_hashes(data)
+    one, batch = Frontier(0, [], hasher), Frontier(0, [], hasher)
+    for leaf in hashes[:start]:
+        one.append(leaf)
+        batch.append(leaf)
+    expected = [h for leaf in hashes[start:] for h in one.append(leaf)]
+    assert batch.extend(hashes[start:]) == expected
+    assert (batch.size, batch.root()) == (one.size, one.root()) == (start + count, merkle_tree_hash(hashes, hasher))
+
+
+def test_extend_refuses_a_leaf_that_is_no_hash() -> None:
+    frontier = Frontier(0, [], SHA256)
+    with pytest.raises(ValueError, match="32 bytes"):
+        frontier.extend([leaves(1)[0], b"short"])
+    assert frontier.size == 1
