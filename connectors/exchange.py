@@ -7,11 +7,13 @@ Every path here is set-based: one statement per batch and table, never one per r
 from __future__ import annotations
 
 import base64
+import gc
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -445,6 +447,25 @@ class PublishReport:
     disclosures: int = 0
 
 
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while status changes become public records.
+
+    A batch keeps tens of thousands of changes and records alive, and every few hundred
+    allocations the collector walked them all again (some 15% of the stage's CPU) though
+    none of them is part of a cycle: reference counting frees each as soon as it is let
+    go. Whoever pauses it collects the youngest generation after each batch (``gc.collect(0)``:
+    what a batch left, never the whole heap), so the database layer's few cycles do not pile
+    up."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
     """The internal status changes of an outbox id range, typed, with the party data needed
     to build public records (``rules.publication.status_change``): an internet case's party
@@ -511,6 +532,10 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
     plan's transaction, give the same bytes."""
 
     def rebuild(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
+        with _cyclic_gc_paused():
+            return _rebuilt(engine, plan)
+
+    def _rebuilt(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
         assert plan.first_key is not None and plan.last_key is not None
         with engine.connect() as connection:
             events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
@@ -652,6 +677,11 @@ def publish_status(
 
     What is withheld or held is decided and recorded in the same transaction as the plan,
     so a rebuild after a crash carries exactly the same records."""
+    with _cyclic_gc_paused():
+        return _publish_batches(sender, catalogue, batch_size)
+
+
+def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: int) -> PublishReport:
     report = PublishReport()
     # Planned before a crash: rebuilt with the same bytes and sent before anything new.
     for resumed in resumed_of(sender.resume(), DATA):
@@ -729,3 +759,4 @@ def publish_status(
         report.published += sent.counts["status_events"]
         report.disclosures += sent.counts["disclosures"]
         report.bundles.append(plan.ref)
+        gc.collect(0)  # the collector is paused (``_cyclic_gc_paused``): what this batch left
