@@ -653,12 +653,19 @@ def _retractions(connection: Connection, first: int, last: int) -> list[dict[str
     return retractions
 
 
-def _withheld_cases(connection: Connection, keys: list[str]) -> dict[str, str]:
-    """The cases among ``keys`` (NET_IDs, or case numbers of other origins) already
-    withheld, with the reason: a minor, secret or privacy mark over ``offline``."""
+def _withheld_cases(connection: Connection, first: int, last: int) -> dict[str, str]:
+    """The cases of the changes in an outbox id range (by NET_ID, or by case number for
+    other origins: ``StatusChange.record_key``) already withheld, with the reason: a minor,
+    secret or privacy mark over ``offline``."""
+    # The keys as a subquery, not bound one by one: a batch has tens of thousands of cases.
+    keys = select(func.coalesce(status_outbox.c.net_id, status_outbox.c.case_number)).where(
+        status_outbox.c.event_id.between(first, last))
     found: dict[str, str] = {}
     for key, reason in connection.execute(
+        # In id order, as SQLite read them by the (net_id, event_id) index before: the
+        # earliest of two marks of a case is its reason.
         select(publish_withheld.c.net_id, publish_withheld.c.reason).where(publish_withheld.c.net_id.in_(keys))
+        .order_by(publish_withheld.c.event_id)
     ).all():
         if found.get(key) in (None, OFFLINE):
             found[key] = reason
@@ -692,17 +699,20 @@ def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: in
         at = iso(now())
         with transaction(sender.engine) as connection:
             after = last_acknowledged_key(connection, sender.channel)
-            last = connection.execute(
+            batch = (
                 select(status_outbox.c.event_id)
                 .where(status_outbox.c.event_id > after)
                 .order_by(status_outbox.c.event_id)
                 .limit(batch_size)
-            ).scalars().all()
-            if not last:
+                .subquery()
+            )
+            first_key, last_key = connection.execute(
+                select(func.min(batch.c.event_id), func.max(batch.c.event_id))
+            ).one()
+            if first_key is None:
                 return report
-            first_key, last_key = last[0], last[-1]
             events = _events_in(connection, first_key, last_key, catalogue)
-            withheld_cases = _withheld_cases(connection, sorted({e.record_key for e in events}))
+            withheld_cases = _withheld_cases(connection, first_key, last_key)
             held_rows: list[dict[str, Any]] = []
             withheld_rows: list[dict[str, Any]] = []
             statuses: list[dict[str, Any]] = []
