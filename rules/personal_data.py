@@ -111,7 +111,33 @@ def _collect_texts(value: Any, path: str, found: list[tuple[str, str]]) -> None:
 
 def _collect_values(value: Any, found: list[str]) -> None:
     """``_collect_texts`` without the paths, for the fast path: the same texts, in the same
-    order."""
+    order.
+
+    The exact built-in types of a public record (dicts, lists, strings, ints, None) are
+    taken first by ``type(...) is``: no call per leaf, no ``Mapping`` instance check (an
+    ABC's, the slowest); anything else goes the general way below."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            found.append(key if type(key) is str else str(key))
+            item_kind = type(item)
+            if item_kind is str:
+                found.append(item)
+            elif item_kind is int:
+                found.append(str(item))
+            elif item is not None and item_kind is not bool:
+                _collect_values(item, found)
+        return
+    if kind is list:
+        for item in value:
+            item_kind = type(item)
+            if item_kind is str:
+                found.append(item)
+            elif item_kind is int:
+                found.append(str(item))
+            elif item is not None and item_kind is not bool:
+                _collect_values(item, found)
+        return
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):

@@ -13,6 +13,7 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import orjson
@@ -120,7 +121,7 @@ def is_minor_at(id_number: Any, at: Any) -> bool:
     ISO date or date-time, or a date). Unknown birth dates are not minors."""
     if not isinstance(id_number, str) or at is None:
         return False
-    born = resident_id_birth_date(compact(id_number).upper())
+    born = _birth_date(id_number)
     if born is None:
         return False
     if isinstance(at, datetime):
@@ -134,6 +135,12 @@ def is_minor_at(id_number: Any, at: Any) -> bool:
             return False
     age = on.year - born.year - ((on.month, on.day) < (born.month, born.day))
     return age < ADULT_AGE
+
+
+@lru_cache(maxsize=65_536)
+def _birth_date(id_number: str) -> date | None:
+    # Cached: a case's applicant recurs in each of its changes.
+    return resident_id_birth_date(compact(id_number).upper())
 
 
 def public_disclosure_record(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,9 +187,20 @@ def public_status_record(event: Mapping[str, Any]) -> dict[str, Any]:
     if masked_name is not None and len(masked_name) > 1 and masked_name != name:
         hidden[str(name).strip()] = masked_name
 
-    record: dict[str, Any] = {
-        f: _plain_text(event[f], hidden) for f in _COPIED_FIELDS if f in event
-    }
+    record: dict[str, Any] = {}
+    for name in _COPIED_FIELDS:
+        if name in event:
+            # ``_plain_text`` inlined for the plain strings, ints and None most fields are.
+            value = event[name]
+            kind = type(value)
+            if kind is str:
+                for raw, masked in hidden.items():
+                    value = value.replace(raw, masked)
+                if "&" in value or "<" in value or ">" in value:
+                    value = html.escape(value, quote=False)
+            elif value is not None and kind is not int:
+                value = _plain_text(value, hidden)
+            record[name] = value
     if masked_name is not None:
         record["applicant_name"] = _plain_text(masked_name, hidden)
     if event.get("applicant_id_number"):
@@ -202,7 +220,10 @@ def public_status_record(event: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+@lru_cache(maxsize=65_536)
 def _public_applicant_id(number: str, party_type: str) -> str:
+    # Cached: a case's number recurs in each of its changes, and compacting it and testing
+    # the check characters cost more than the rest of the record.
     # An organisation's credit code is public; anything else that is not one is masked.
     if party_type == "organisation" and (is_valid_uscc(number) or is_valid_org_code(number)):
         return number

@@ -3,6 +3,7 @@ authorized_keys): pinned host keys, key authentication, atomic upload, error kin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -116,7 +117,9 @@ def sshd(tmp_path: Path) -> Iterator[Server]:
     os.environ["USER"] = user
     yield server
     for pid in server.sessions():
-        os.kill(pid, signal.SIGKILL)
+        # A session may end by itself between being listed and being killed.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     process.kill()
     process.wait()
 

@@ -620,3 +620,45 @@ def test_texts_found_clean_are_remembered_within_bounds() -> None:
         clean.add([str(n) for n in range(start, start + 3)])
         assert len(clean.recent) < 4 and len(clean.older) < 4 + 3
     assert "39" in clean.recent | clean.older and "0" not in clean.recent | clean.older
+
+
+# Values the copied fields of a status record can hold: text with markup, entities and the
+# party's name in it, numbers, None, and the odd other type (dates, nested lists and maps).
+copied_values = st.one_of(
+    st.text(alphabet="张三欧阳娜<>&;#a1 申请", max_size=12),
+    st.integers(), st.floats(allow_nan=False), st.none(), st.booleans(),
+    st.dates(),
+    st.lists(st.text(alphabet="张三<&1", max_size=4), max_size=3),
+    st.dictionaries(st.sampled_from(["a", "张三"]), st.text(alphabet="张三<&", max_size=4), max_size=2),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["case_name", "opinion", "step", "status", "at", "event_id",
+                                        "power_name", "net_id"]), copied_values),
+       st.sampled_from(["张三", "欧阳娜娜", "南京某公司", None]), st.sampled_from(["person", "organisation"]))
+def test_copied_fields_are_the_plain_text_of_each_value(
+    fields: dict[str, Any], name: str | None, party_type: str
+) -> None:
+    """``public_status_record`` copies most fields with ``_plain_text`` inlined for the common
+    types: the same values as ``_plain_text`` field by field."""
+    from rules.publication import _COPIED_FIELDS, _plain_text
+
+    event = {**fields, "applicant_name": name, "applicant_type": party_type}
+    masked = None if name is None else mask_name(name, party_type)
+    hidden = {name: masked} if masked is not None and len(masked) > 1 and masked != name else {}
+    record = public_status_record(event)
+    expected = {f: _plain_text(event[f], hidden) for f in _COPIED_FIELDS if f in event}
+    assert {f: record[f] for f in _COPIED_FIELDS if f in record} == expected
+    assert all(type(record[f]) is type(expected[f]) for f in expected)
+
+
+@given(st.one_of(resident_ids, st.just(CREDIT_CODE), st.text(alphabet="0123456789X－ ", max_size=20)),
+       st.sampled_from(["person", "organisation"]))
+def test_the_cached_applicant_number_is_the_masking_rule(number: str, party_type: str) -> None:
+    from rules.identifiers import is_valid_org_code, is_valid_uscc
+    from rules.publication import _public_applicant_id
+
+    public = number if party_type == "organisation" and (
+        is_valid_uscc(number) or is_valid_org_code(number)) else mask_id_number(number)
+    assert _public_applicant_id(number, party_type) == public
+    assert _public_applicant_id(number, party_type) == public  # from the cache
