@@ -154,29 +154,29 @@ class StatusStore:
         new segment (negative ids, apart from bundle sequences), the merged segments deleted."""
         merges = 0
         while True:
-            full = self._db.execute(
-                "SELECT tier FROM segments WHERE id < 0 OR id IN (SELECT value FROM json_each(?)) "
-                "GROUP BY tier HAVING count(*) >= ? ORDER BY tier LIMIT 1",
-                (orjson.dumps(sorted(applied)).decode(), MERGE_FAN_IN)).fetchone()
-            if full is None:
+            # A few dozen rows: the tiers are grouped here, not in SQL.
+            by_tier: dict[int, list[int]] = {}
+            lowest = 0  # merged segments take ids below every earlier one
+            for segment, tier in self._db.execute("SELECT id, tier FROM segments ORDER BY id"):
+                lowest = min(lowest, segment)
+                if segment < 0 or segment in applied:
+                    by_tier.setdefault(int(tier), []).append(int(segment))
+            full = [(tier, ids) for tier, ids in sorted(by_tier.items()) if len(ids) >= MERGE_FAN_IN]
+            if not full:
                 return merges
-            tier = int(full[0])
+            tier, ids = full[0]
+            chosen = ids[:MERGE_FAN_IN]
+            merged = lowest - 1
+            marks = ",".join("?" * len(chosen))
             with self._transaction() as db:
-                chosen = [int(i) for (i,) in db.execute(
-                    "SELECT id FROM segments WHERE tier = ? AND (id < 0 OR id IN (SELECT value FROM json_each(?))) "
-                    "ORDER BY id LIMIT ?", (tier, orjson.dumps(sorted(applied)).decode(), MERGE_FAN_IN))]
-                lowest = db.execute("SELECT min(id) FROM segments WHERE id < 0").fetchone()[0]
-                merged = (lowest or 0) - 1
-                marks = ",".join("?" * len(chosen))
-                db.execute(f"INSERT OR IGNORE INTO events SELECT ?, lookup, event_id, sealed FROM events "
-                           f"WHERE segment IN ({marks}) ORDER BY lookup, event_id", (merged, *chosen))
-                db.execute(f"INSERT OR IGNORE INTO leaves SELECT ?, lookup, event_id, seq, sealed, entry FROM leaves "
-                           f"WHERE segment IN ({marks}) ORDER BY lookup, event_id", (merged, *chosen))
-                db.execute(f"DELETE FROM events WHERE segment IN ({marks})", chosen)
-                db.execute(f"DELETE FROM leaves WHERE segment IN ({marks})", chosen)
+                records = db.execute(f"INSERT OR IGNORE INTO events SELECT ?, lookup, event_id, sealed FROM events "
+                                     f"WHERE segment IN ({marks}) ORDER BY lookup, event_id", (merged, *chosen)).rowcount
+                records += db.execute(f"INSERT OR IGNORE INTO leaves SELECT ?, lookup, event_id, seq, sealed, entry "
+                                      f"FROM leaves WHERE segment IN ({marks}) ORDER BY lookup, event_id",
+                                      (merged, *chosen)).rowcount
+                for table in ("events", "leaves"):
+                    db.execute(f"DELETE FROM {table} WHERE segment IN ({marks})", chosen)
                 db.execute(f"DELETE FROM segments WHERE id IN ({marks})", chosen)
-                records = db.execute("SELECT (SELECT count(*) FROM events WHERE segment = ?)"
-                                     " + (SELECT count(*) FROM leaves WHERE segment = ?)", (merged, merged)).fetchone()[0]
                 db.execute("INSERT INTO segments VALUES (?, ?, ?)", (merged, tier + 1, records))
             merges += 1
 
