@@ -9,11 +9,21 @@ validate and load → simulated processing → status publish → public feed.
 
 By default the two zones run side by side, as deployed (DESIGN §2: each zone runs its own
 Airflow): one process plays the internet zone (intake, then the public feed as outbound
-bundles arrive), the other the administration zone (receive → load → processing → status
-publish, round after round as inbound bundles arrive). The figure checked against the §6
-target (1,000,000 in 60 s, peak RSS under 1 GB) is the wall time from the start of intake
-to the last public document, and the sum of both processes' peak RSS. The per-stage table
-gives each stage's own seconds, summed over its calls: where the time goes.
+bundles arrive), the other the administration zone. The target leaves the case-processing
+simulator out (it plays another system, which takes days, not seconds, over a province-day),
+so the run has two hub phases with the simulator between them:
+
+1. inbound: intake in the internet zone while the administration zone receives and loads,
+   round after round as inbound bundles arrive, until every application is loaded;
+2. the simulator carries every case to its end (timed, reported apart, not hub time);
+3. outbound: the administration zone publishes status round after round while the internet
+   zone applies the outbound bundles to the public store as they arrive.
+
+The figure checked against the §6 target (1,000,000 in 60 s, peak RSS under 1 GB) is the
+hub's wall time, phase 1 plus phase 3 (from the start of intake to the last application
+loaded, and from the end of the simulator to the last public record), and the sum of both
+processes' peak RSS. The per-stage table gives each stage's own seconds, summed over its
+calls: where the time goes.
 ``--sequential`` runs the stages one after the other in one process instead (``--profile``
 implies it: one cProfile of every stage).
 
@@ -44,6 +54,7 @@ from bench.measure import peak_rss_mb
 
 STAGES = ("intake", "inbound_receive", "applications_load", "case_processing", "status_publish", "portal_publish")
 ADMIN_STAGES = ("inbound_receive", "applications_load", "case_processing", "status_publish")
+INBOUND_STAGES = ("inbound_receive", "applications_load")  # phase 1 of the side-by-side run
 TARGET_RECORDS, TARGET_SECONDS, TARGET_RSS_MB = 1_000_000, 60.0, 1024.0
 # How long a zone waits before looking again when a round found nothing to do.
 POLL_SECONDS = 0.2
@@ -125,8 +136,10 @@ def _sequential(records: int, settings: Any, profile: Path | None) -> dict[str, 
         print(f"  {records:,}: {name} {rows[-1][1]:.1f} s, peak RSS {peak_rss_mb():.0f} MB", flush=True)
     if profiler and profile:
         profiler.dump_stats(profile)
-    seconds = sum(row[1] for row in rows)
-    return {"rows": rows, "wall": seconds, "zones": {"both": [seconds, peak_rss_mb()]}, "reports": reports}
+    simulated = next(row[1] for row in rows if row[0] == "case_processing")
+    seconds = sum(row[1] for row in rows) - simulated
+    return {"rows": rows, "wall": seconds, "simulator_wall": simulated, "zones": {"both": [seconds, peak_rss_mb()]},
+            "reports": reports}
 
 
 def _side_by_side(records: int, environ: dict[str, str]) -> dict[str, Any]:
@@ -147,7 +160,9 @@ def _side_by_side(records: int, environ: dict[str, str]) -> dict[str, Any]:
     finished = _collect(results, workers)
     for worker in workers:
         worker.join()
-    wall = max(f["finished"] for f in finished) - started
+    admin = next(f for f in finished if f["zone"] == "admin")
+    simulated = admin["processed"] - admin["loaded"]
+    wall = max(f["finished"] for f in finished) - started - simulated
     stages: dict[str, tuple[Any, ...]] = {}
     for zone in finished:
         stages.update(zone["stages"])  # each stage runs in one zone
@@ -155,6 +170,7 @@ def _side_by_side(records: int, environ: dict[str, str]) -> dict[str, Any]:
         "rows": [(name, stages[name][0], stages[name][1], stages[name][3]) for name in STAGES],
         "peak_rise": {name: stages[name][4] for name in STAGES},
         "wall": wall,
+        "simulator_wall": simulated,
         "zones": {f["zone"]: [f["busy"], f["peak_rss_mb"]] for f in finished},
         "idle": {f["zone"]: f["idle"] for f in finished},
         "reports": {name: stages[name][2] for name in STAGES},
@@ -177,9 +193,10 @@ def _collect(results: Any, workers: list[Any]) -> list[Any]:
 
 def _zone(zone: str, environ: dict[str, str], start: Any, intake_done: Any, admin_done: Any,
           results: Any) -> None:
-    """One zone's loop: the internet zone carries the whole drop, then publishes outbound
-    bundles as they arrive; the administration zone runs its four stages round after round
-    until intake has finished and a whole round finds nothing to do."""
+    """One zone's loop: the internet zone carries the whole hand-over, then applies outbound
+    bundles as they arrive; the administration zone receives and loads round after round
+    until intake has finished and a round finds nothing to do, runs the simulator over every
+    case, then publishes until a round finds nothing (the phases of the module's text)."""
     os.environ.update(environ)
     from hub.settings import load_settings
     from hub.zones import load_catalogue
@@ -190,6 +207,7 @@ def _zone(zone: str, environ: dict[str, str], start: Any, intake_done: Any, admi
     # largest rise of the process's peak RSS during one of its calls.
     totals: dict[str, list[Any]] = {name: [0.0, 0, {}, 0.0, 0.0] for name in STAGES}
     idle = [0.0, 0]  # calls that found nothing to do: the cost of polling, kept apart
+    marks: dict[str, float] = {}  # the administration zone's phase ends (perf_counter)
 
     def timed(name: str) -> bool:
         """Run one stage; False when it found nothing to do."""
@@ -214,15 +232,21 @@ def _zone(zone: str, environ: dict[str, str], start: Any, intake_done: Any, admi
         _rounds(lambda: timed("portal_publish"), admin_done)
     else:
 
-        def admin_round() -> bool:
-            worked = [timed(name) for name in ADMIN_STAGES]  # every stage, each round
+        def inbound_round() -> bool:
+            worked = [timed(name) for name in INBOUND_STAGES]  # both stages, each round
             return any(worked)
 
-        _rounds(admin_round, intake_done)
+        _rounds(inbound_round, intake_done)
+        marks["loaded"] = time.perf_counter()
+        while timed("case_processing"):
+            pass
+        marks["processed"] = time.perf_counter()
+        while timed("status_publish"):
+            pass
         admin_done.set()
     finished = time.perf_counter()
     results.put({
-        "zone": zone, "finished": finished, "peak_rss_mb": peak_rss_mb(),
+        "zone": zone, "finished": finished, "peak_rss_mb": peak_rss_mb(), **marks,
         "busy": sum(value[0] for value in totals.values()), "idle": idle,
         "stages": {name: tuple(value) for name, value in totals.items() if value[1] or value[2]},
     })
@@ -302,6 +326,8 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"{'zone ' + zone + ', calls that found nothing':<40} {calls:>6} {seconds:>9.2f}")
     wall, peak = hub_figures(result)
     rate = records / wall
+    if "simulator_wall" in result:
+        print(f"{'simulator between the phases (not hub)':<40} {'':>6} {result['simulator_wall']:>9.2f}")
     print(f"{'hub wall time (intake → public feed)':<40} {'':>6} {wall:>9.2f} {rate:>11,.0f} "
           f"{wall / records * 1e6:>10.0f}")
     needed = TARGET_RECORDS / TARGET_SECONDS

@@ -32,4 +32,9 @@ def test_zones_side_by_side_carry_every_application_to_the_public_feed(
     assert calls["intake"] == 1 and set(calls) == set(STAGES)
     assert all(calls[name] >= 1 for name in ADMIN_STAGES)
     assert set(result["zones"]) == {"internet", "admin"}
-    assert 0 < result["wall"] <= sum(row[1] for row in result["rows"]) + 1.0
+    # The hub's wall time leaves the simulator's phase out: no more than the hub stages' own
+    # seconds (the zones overlap), and the simulator ran between the phases.
+    hub_seconds = sum(row[1] for row in result["rows"] if row[0] != "case_processing")
+    assert 0 < result["wall"] <= hub_seconds + 1.0
+    simulator = next(row for row in result["rows"] if row[0] == "case_processing")
+    assert result["simulator_wall"] >= simulator[1] > 0
