@@ -24,9 +24,10 @@ import orjson
 from sqlalchemy import Connection, Engine, func, select, update
 
 from connectors.db import (
+    AUDIT_HASH_PAGE,
     audit_checkpoints,
     audit_entries,
-    audit_hashes,
+    audit_hash_pages,
     audit_head,
     insert_values,
     metadata,
@@ -174,24 +175,55 @@ class LogHead:
     hasher: TreeHasher = field(repr=False)
 
 
+HASH_BYTES = 32  # the tree hash of both suites (SHA-256, SM3)
+
+
 class _DatabaseHashes:
-    """A ``ferry.tlog.HashReader`` over the ``audit_hashes`` table."""
+    """A ``ferry.tlog.HashReader`` over the ``audit_hash_pages`` table."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
-        found: dict[int, bytes] = {}
-        wanted = sorted(set(indexes))
-        for start in range(0, len(wanted), 500):
-            part = wanted[start:start + 500]
-            rows = self.connection.execute(
-                select(audit_hashes.c.idx, audit_hashes.c.hash).where(audit_hashes.c.idx.in_(part)))
-            found.update((int(i), bytes(h)) for i, h in rows)
-        missing = [i for i in indexes if i not in found]
-        if missing:
-            raise TerminalError(f"the audit log lacks stored hash {missing[0]}")
-        return [found[i] for i in indexes]
+        pages = _read_pages(self.connection, sorted({i // AUDIT_HASH_PAGE for i in indexes}))
+        found = []
+        for index in indexes:
+            page = pages.get(index // AUDIT_HASH_PAGE, b"")
+            offset = index % AUDIT_HASH_PAGE * HASH_BYTES
+            if len(page) < offset + HASH_BYTES:
+                raise TerminalError(f"the audit log lacks stored hash {index}")
+            found.append(page[offset:offset + HASH_BYTES])
+        return found
+
+
+def _read_pages(connection: Connection, numbers: Sequence[int]) -> dict[int, bytes]:
+    pages: dict[int, bytes] = {}
+    for start in range(0, len(numbers), 500):
+        part = list(numbers[start:start + 500])
+        pages.update((int(n), bytes(h)) for n, h in connection.execute(
+            select(audit_hash_pages.c.page, audit_hash_pages.c.hashes).where(audit_hash_pages.c.page.in_(part))))
+    return pages
+
+
+def _write_hashes(connection: Connection, start: int, hashes: Sequence[bytes]) -> None:
+    """Store ``hashes`` at stored-hash indexes ``start``, ``start + 1``, …: the rest of the
+    last, partial page (one read and one update), then new pages. The stored hashes must end
+    exactly at ``start``: the log's head says so, and a page that disagrees is refused."""
+    blob = b"".join(hashes)
+    page, offset = divmod(start, AUDIT_HASH_PAGE)
+    if offset:
+        held = connection.execute(
+            select(audit_hash_pages.c.hashes).where(audit_hash_pages.c.page == page)).scalar()
+        if held is None or len(held) != offset * HASH_BYTES:
+            raise TerminalError(f"the audit log's stored hashes do not end at {start}, where its head says they do")
+        room = (AUDIT_HASH_PAGE - offset) * HASH_BYTES
+        connection.execute(update(audit_hash_pages).where(audit_hash_pages.c.page == page).values(
+            hashes=bytes(held) + blob[:room]))
+        blob = blob[room:]
+        page += 1
+    size = AUDIT_HASH_PAGE * HASH_BYTES
+    insert_values(connection, audit_hash_pages, ("page", "hashes"),
+                  [(page + n, blob[at:at + size]) for n, at in enumerate(range(0, len(blob), size))])
 
 
 def hash_reader(connection: Connection) -> _DatabaseHashes:
@@ -254,7 +286,7 @@ def append_entries(connection: Connection, head: LogHead, source: str, entries: 
     appended = append_leaves(head.size, leaves, _DatabaseHashes(connection), head.hasher)
     _insert(connection, "audit_entries", ("seq", "source", "source_key", "entry", "at"),
             [(seq, source, key, entry, at) for seq, (key, entry) in enumerate(entries, head.size)])
-    _insert(connection, "audit_hashes", ("idx", "hash"), list(enumerate(appended.hashes, appended.start)))
+    _write_hashes(connection, appended.start, appended.hashes)
     connection.execute(update(audit_head).where(audit_head.c.id == 1).values(
         size=appended.size, root=appended.root, suite=head.suite))
     head.size, head.root = appended.size, appended.root
@@ -473,8 +505,18 @@ def _entry_chunks(connection: Connection) -> Iterator[Sequence[Any]]:
 
 
 def _stored_range(connection: Connection, lo: int, hi: int) -> dict[int, bytes]:
-    return {int(i): bytes(h) for i, h in connection.execute(
-        select(audit_hashes.c.idx, audit_hashes.c.hash).where(audit_hashes.c.idx >= lo, audit_hashes.c.idx < hi))}
+    """The stored hashes of indexes ``lo`` to ``hi`` (exclusive) that the pages hold."""
+    if hi <= lo:
+        return {}
+    pages = _read_pages(connection, range(lo // AUDIT_HASH_PAGE, (hi - 1) // AUDIT_HASH_PAGE + 1))
+    stored = {}
+    for number, page in pages.items():
+        first = number * AUDIT_HASH_PAGE
+        for offset in range(0, len(page) - HASH_BYTES + 1, HASH_BYTES):
+            index = first + offset // HASH_BYTES
+            if lo <= index < hi:
+                stored[index] = page[offset:offset + HASH_BYTES]
+    return stored
 
 
 def verify_log(engine: Engine, verifiers: Sequence[NoteVerifier], zone_tables: Iterable[str]) -> VerifyReport:

@@ -165,12 +165,16 @@ audit_entries = Table(
     Index("ix_audit_entries_source", "source", "source_key"),
 )
 
-# The stored hashes of the tree (docs/audit.md §2): index -> 32-byte hash.
-audit_hashes = Table(
-    "audit_hashes",
+# The stored hashes of the tree (docs/audit.md §2), in pages of AUDIT_HASH_PAGE: page N holds
+# the 32-byte hashes of stored-hash indexes [N·AUDIT_HASH_PAGE, (N+1)·AUDIT_HASH_PAGE)
+# concatenated, the last page partial. A row per hash cost more than the rest of an append
+# (two rows a leaf, each with its key); a page is one row per 128 leaves. (Migration 0015.)
+AUDIT_HASH_PAGE = 256
+audit_hash_pages = Table(
+    "audit_hash_pages",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary, nullable=False),
+    Column("page", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
 )
 
 # One row (id 1): the tree's size and root. Appends lock it (FOR UPDATE on PostgreSQL), so
@@ -200,7 +204,7 @@ audit_checkpoints = Table(
     Column("cosigned_at", String(40)),
 )
 
-AUDIT = (audit_entries, audit_hashes, audit_head, audit_checkpoints)
+AUDIT = (audit_entries, audit_hash_pages, audit_head, audit_checkpoints)
 
 SHARED = (
     ferry_sent, ferry_applied, ferry_receipts, provenance, quarantine, alarms, quarantine_actions

@@ -24,7 +24,7 @@ from connectors.db import (
     alarms,
     audit_checkpoints,
     audit_entries,
-    audit_hashes,
+    audit_hash_pages,
     audit_head,
     catalogue_transitions,
     provenance,
@@ -46,6 +46,7 @@ from ferry.tlog import (
     verify_consistency,
     verify_inclusion,
 )
+from schemas.exceptions import TerminalError
 
 AT = "2026-12-01T10:00:00+08:00"
 ADMIN = ZONE_TABLES["admin"]
@@ -231,7 +232,10 @@ def test_truncation_is_named_against_the_signed_checkpoint(exchange_engine: Engi
     with transaction(exchange_engine) as c:
         # Cut the log back to 12 leaves, consistently: entries, hashes and head.
         c.execute(delete(audit_entries).where(audit_entries.c.seq >= 12))
-        c.execute(delete(audit_hashes).where(audit_hashes.c.idx >= stored_hash_count(12)))
+        kept = stored_hash_count(12)
+        first = c.execute(select(audit_hash_pages.c.hashes).where(audit_hash_pages.c.page == 0)).scalar_one()
+        c.execute(delete(audit_hash_pages))
+        c.execute(audit_hash_pages.insert().values(page=0, hashes=first[:kept * 32]))
         root = Frontier.read(12, audit.hash_reader(c), hasher).root()
         c.execute(update(audit_head).values(size=12, root=root))
     report = _verify(exchange_engine, signer)
@@ -248,7 +252,7 @@ def test_a_rewritten_log_is_a_fork_of_the_signed_checkpoint(exchange_engine: Eng
     with transaction(exchange_engine) as c:
         c.execute(update(provenance).where(provenance.c.id == 2).values(outcome="rejected"))
         rows = list(c.execute(select(audit_entries).order_by(audit_entries.c.seq)))
-        c.execute(delete(audit_hashes))
+        c.execute(delete(audit_hash_pages))
         source = audit.SOURCES["provenance"]
         row = c.execute(source.select_rows().where(provenance.c.id == 2)).one()
         entries = [r.entry if r.seq != 1 else source.entry(2, row._mapping, "c2FsdA==") for r in rows]
@@ -269,7 +273,9 @@ def test_a_changed_stored_hash_is_named(exchange_engine: Engine) -> None:
     signer = _signer()
     _sample(exchange_engine, signer)
     with transaction(exchange_engine) as c:
-        c.execute(update(audit_hashes).where(audit_hashes.c.idx == 2).values(hash=b"\x00" * 32))
+        page = c.execute(select(audit_hash_pages.c.hashes).where(audit_hash_pages.c.page == 0)).scalar_one()
+        c.execute(update(audit_hash_pages).where(audit_hash_pages.c.page == 0).values(
+            hashes=page[:64] + b"\x00" * 32 + page[96:]))  # stored hash 2
     first = _verify(exchange_engine, signer).first
     assert first is not None and (first.code, first.seq) == (audit.HASH_CHANGED, 1)
 
@@ -303,6 +309,7 @@ import os, sys
 sys.path.insert(0, {root!r})
 from connectors.db import engine_for, transaction
 from connectors.provenance import record_events
+from schemas.exceptions import TerminalError
 engine = engine_for({url!r})
 with transaction(engine) as c:
     record_events(c, [("NET20261205%06d" % i, "s", "o", None, None) for i in range(50)], "{at}")
@@ -327,6 +334,45 @@ def test_a_process_killed_mid_append_leaves_no_gap(exchange_engine: Engine, exch
         assert c.execute(select(func.count()).select_from(provenance)).scalar() == 5
 
 
+# --- stored hashes in pages (connectors.audit, migration 0015) -------------------------------
+
+
+def test_stored_hashes_fill_pages_across_appends_of_every_size(exchange_engine: Engine) -> None:
+    """Appends of 1 to 300 leaves, starting anywhere in a page, store exactly the hashes an
+    in-memory tree computes, page after page, the last one partial."""
+    hasher = tree_hasher("intl")
+    memory = Frontier(0, [], hasher)
+    expected: list[bytes] = []
+    for batch in (1, 127, 128, 300, 3, 255, 1):
+        events = _events(batch, prefix=f"NETPAGE{len(expected):06d}")
+        with transaction(exchange_engine) as c:
+            record_events(c, events, AT)
+            entries = c.execute(select(audit_entries.c.entry).where(audit_entries.c.seq >= memory.size)
+                                .order_by(audit_entries.c.seq)).scalars().all()
+        expected.extend(memory.extend(hasher.leaf_hashes([e.encode("utf-8") for e in entries])))
+    with exchange_engine.connect() as c:
+        pages = c.execute(select(audit_hash_pages).order_by(audit_hash_pages.c.page)).all()
+        stored = audit.hash_reader(c).read_hashes(range(len(expected)))
+        with pytest.raises(TerminalError, match=f"lacks stored hash {len(expected)}"):
+            audit.hash_reader(c).read_hashes([len(expected)])
+    assert stored == expected
+    assert [p.page for p in pages] == list(range(len(pages)))
+    assert [len(p.hashes) for p in pages] == [256 * 32] * (len(pages) - 1) + [(len(expected) - 1) % 256 * 32 + 32]
+    assert _verify(exchange_engine, _signer()).findings == []
+
+
+def test_an_append_after_a_tail_that_disagrees_with_the_head_is_refused(exchange_engine: Engine) -> None:
+    with transaction(exchange_engine) as c:
+        record_events(c, _events(5), AT)
+    with transaction(exchange_engine) as c:
+        page = c.execute(select(audit_hash_pages.c.hashes).where(audit_hash_pages.c.page == 0)).scalar_one()
+        c.execute(update(audit_hash_pages).values(hashes=page + bytes(32)))  # a hash beyond the head's tree
+    with pytest.raises(TerminalError, match="do not end at 8"), transaction(exchange_engine) as c:
+        record_events(c, _events(1, prefix="NETLATE"), AT)
+    with exchange_engine.connect() as c:
+        assert c.execute(select(func.count()).select_from(provenance)).scalar() == 5  # nothing of it kept
+
+
 # --- proofs from the stored hashes (property tests) -----------------------------------------
 
 
@@ -335,7 +381,7 @@ def test_a_process_killed_mid_append_leaves_no_gap(exchange_engine: Engine, exch
 def test_proofs_from_the_database_verify(exchange_engine: Engine, batches: list[int], data: st.DataObject) -> None:
     with transaction(exchange_engine) as c:
         c.execute(delete(audit_entries))
-        c.execute(delete(audit_hashes))
+        c.execute(delete(audit_hash_pages))
         c.execute(delete(audit_checkpoints))
         c.execute(delete(provenance))
         c.execute(update(audit_head).values(size=0, root=None))

@@ -22,7 +22,7 @@ from connectors.clock import iso, now
 from connectors.db import (
     audit_checkpoints,
     audit_entries,
-    audit_hashes,
+    audit_hash_pages,
     audit_head,
     provenance,
     transaction,
@@ -114,7 +114,7 @@ def test_a_forked_log_is_refused_by_the_witness_with_a_security_alarm(hub: Hub) 
         rows = list(c.execute(select(audit_entries).order_by(audit_entries.c.seq)))
         row = c.execute(SOURCES["provenance"].select_rows().where(provenance.c.id == 1)).one()
         c.execute(audit_entries.delete())
-        c.execute(audit_hashes.delete())
+        c.execute(audit_hash_pages.delete())
         c.execute(update(audit_head).values(size=0, root=None))
         head = lock_head(c)
         for r in rows:

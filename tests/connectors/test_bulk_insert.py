@@ -10,7 +10,7 @@ from sqlalchemy import Engine, bindparam, func, select, text, update
 
 from connectors import db
 from connectors.db import (
-    audit_hashes,
+    audit_hash_pages,
     bulk_insert,
     bulk_update,
     cases,
@@ -152,8 +152,8 @@ def test_copy_stores_what_the_core_insert_stores(exchange_engine: Engine, monkey
         bulk_insert(connection, cases, flags)
         connection.execute(cases.insert(), [{**row, "case_number": "X" + row["case_number"], "net_id": "X" + row["net_id"]}
                                             for row in flags])
-        db.insert_values(connection, audit_hashes, ("idx", "hash"), hashes)
-        connection.execute(audit_hashes.insert(), [{"idx": 10_000 + i, "hash": h} for i, h in hashes])
+        db.insert_values(connection, audit_hash_pages, ("page", "hashes"), hashes)
+        connection.execute(audit_hash_pages.insert(), [{"page": 10_000 + i, "hashes": h} for i, h in hashes])
     assert copied == ([len(fast), len(flags), len(hashes)] if exchange_engine.dialect.name == "postgresql" else [])
     # (Core's own inserts above never go by COPY.)
     outbox = _raw(exchange_engine, "status_outbox", "event_id")
@@ -163,7 +163,7 @@ def test_copy_stores_what_the_core_insert_stores(exchange_engine: Engine, monkey
         read = connection.execute(select(status_outbox).order_by(status_outbox.c.event_id).limit(half)).all()
         stored_null = connection.execute(text("SELECT count(*) FROM status_outbox WHERE reasons IS NULL")).scalar()
         case_rows = connection.execute(select(cases).order_by(cases.c.case_number)).all()
-        hash_rows = connection.execute(select(audit_hashes).order_by(audit_hashes.c.idx)).all()
+        hash_rows = connection.execute(select(audit_hash_pages).order_by(audit_hash_pages.c.page)).all()
     assert stored_null == 0  # JSON null, not SQL NULL, both ways
     assert [(r.net_id, r.case_number, r.at, r.step, r.opinion, r.reasons, r.result) for r in read] == [
         (f["net_id"], f["case_number"], f["at"], f["step"], f["opinion"], f["reasons"], f["result"]) for f in fast]
@@ -173,8 +173,8 @@ def test_copy_stores_what_the_core_insert_stores(exchange_engine: Engine, monkey
         assert (mine.state, mine.secret, mine.privacy, mine.acceptor_name) == (
             row["state"], row["secret"], row["privacy"], row["acceptor_name"])
         assert tuple(mine)[2:] == tuple(theirs)[2:]
-    assert [(r.idx, bytes(r.hash)) for r in hash_rows[:len(hashes)]] == hashes
-    assert [bytes(r.hash) for r in hash_rows[len(hashes):]] == [h for _, h in hashes]
+    assert [(r.page, bytes(r.hashes)) for r in hash_rows[:len(hashes)]] == hashes
+    assert [bytes(r.hashes) for r in hash_rows[len(hashes):]] == [h for _, h in hashes]
 
 
 def test_a_value_copy_does_not_write_goes_by_executemany(exchange_engine: Engine) -> None:

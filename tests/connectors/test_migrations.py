@@ -64,3 +64,38 @@ def test_postgresql_serialises_outbox_writers_in_the_database(exchange_engine: o
         ).scalars().all()
     # The lock that serialises writers, and the refusal of any change to a written row.
     assert sorted(triggers) == ["status_outbox_refuse_change", "status_outbox_serialise"]
+
+
+def test_0015_moves_the_stored_hashes_into_pages_and_back(exchange_url: str) -> None:
+    """A log stored a row per hash (0012-0014) keeps every hash at its index in pages; a
+    gap (a row deleted behind the hub's back) reads as zeros, never as the next hash."""
+    import sqlalchemy as sa
+
+    from connectors.audit import hash_reader
+    from ferry.tlog import Frontier, tree_hasher
+
+    engine = engine_for(exchange_url)
+    upgrade(engine, "admin", "0014")
+    hasher = tree_hasher("intl")
+    stored = Frontier(0, [], hasher).extend(hasher.leaf_hashes([b"leaf %d" % n for n in range(300)]))
+    assert len(stored) > 2 * 256  # three pages, the last partial
+    rows = sa.table("audit_hashes", sa.column("idx", sa.BigInteger()), sa.column("hash", sa.LargeBinary()))
+    with engine.begin() as connection:
+        connection.execute(rows.insert(), [{"idx": i, "hash": h} for i, h in enumerate(stored) if i != 300])
+    upgrade(engine, "admin")
+    with engine.connect() as connection:
+        read = hash_reader(connection).read_hashes(range(len(stored)))
+        pages = connection.execute(text("SELECT page FROM audit_hash_pages ORDER BY page")).scalars().all()
+    assert read == [bytes(32) if i == 300 else h for i, h in enumerate(stored)]
+    assert pages == [0, 1, 2]
+    assert "audit_hashes" not in inspect(engine).get_table_names()
+
+    from alembic import command
+
+    from connectors.migrate import _config
+
+    with engine.begin() as connection:
+        command.downgrade(_config(connection, "admin"), "0014")
+    with engine.connect() as connection:
+        back = connection.execute(sa.select(rows.c.idx, rows.c.hash).order_by(rows.c.idx)).all()
+    assert [(i, bytes(h)) for i, h in back] == [(i, bytes(32) if i == 300 else h) for i, h in enumerate(stored)]

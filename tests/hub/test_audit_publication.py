@@ -20,7 +20,7 @@ from connectors.audit_feed import AUDIT_FOLDER, CHECKPOINT_PLAN, build_checkpoin
 from connectors.clock import iso, now, registration_shift, shifted
 from connectors.db import (
     audit_entries,
-    audit_hashes,
+    audit_hash_pages,
     audit_head,
     audit_published,
     audit_sent,
@@ -159,7 +159,7 @@ def test_a_forked_log_is_quarantined_with_a_security_alarm(hub_env: Path) -> Non
         source = SOURCES["provenance"]
         row = c.execute(source.select_rows().where(provenance.c.id == 1)).one()
         c.execute(delete(audit_entries))
-        c.execute(delete(audit_hashes))
+        c.execute(delete(audit_hash_pages))
         c.execute(update(audit_head).values(size=0, root=None))
         head = lock_head(c)
         for r in rows:
