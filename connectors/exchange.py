@@ -50,7 +50,7 @@ from connectors.ferry_ledger import (
     start_writeback,
 )
 from connectors.provenance import ProvenanceEvent, record_events
-from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, records_item
+from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, lines_item, records_item
 from ferry.transport import fsync_dir
 from rules.catalogue import Catalogue
 from rules.handover import (
@@ -435,15 +435,18 @@ def document_sealers(connection: Connection, net_ids: Iterable[str]) -> dict[str
     return sealers
 
 
-def sealed_status_line(record: dict[str, Any], sealers: dict[str, Sealer]) -> dict[str, Any]:
-    """A public status record as it leaves for the public store: sealed under its document's
-    key, with only its event id, lookup name and NET_ID outside the seal."""
+def sealed_status_line(record: dict[str, Any], sealers: dict[str, Sealer]) -> bytes:
+    """A public status record as it leaves for the public store, as its bundle line
+    (``ferry.bundle.record_line``): sealed under its document's key, with only its event id,
+    lookup name and NET_ID outside the seal."""
     sealer = sealers.get(record["net_id"])
     if sealer is None or sealer.lookup != record["lookup"]:
         raise TerminalError(f"no sealing key for the status document of {record['net_id']}")
     sealed = sealer.seal(record["event_id"], orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
-    return {"event_id": record["event_id"], "lookup": record["lookup"], "net_id": record["net_id"],
-            "sealed": base64.b64encode(sealed).decode("ascii")}
+    # The keys in sorted order already: the bytes ``record_line`` gives, without its copy
+    # and sort of each line.
+    return orjson.dumps({"event_id": record["event_id"], "lookup": record["lookup"], "net_id": record["net_id"],
+                         "sealed": base64.b64encode(sealed).decode("ascii")}) + b"\n"
 
 
 def _present_attachments(envelope: Any, store: Path) -> set[str]:
@@ -590,10 +593,10 @@ def _built_status(
     }
     sent = [(r["net_id"] or r["case_number"], r["status"], r["event_id"]) for r in records]
     # The records are let go as they are encoded.
-    status_lines: Iterator[dict[str, Any]] = (sealed_status_line(r, sealers) for r in drained(records))
+    status_lines = (sealed_status_line(r, sealers) for r in drained(records))
     disclosure_lines: Iterator[dict[str, Any]] = drained(disclosures)
     items: list[ItemSource] = [
-        records_item("status_events", status_lines),
+        lines_item("status_events", status_lines),
         records_item("disclosures", disclosure_lines),
         records_item("retractions", retractions),
     ]

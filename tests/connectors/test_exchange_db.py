@@ -3,14 +3,18 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import pytest
 from exchange_kit import generate
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,9 +25,12 @@ from connectors.db import (
     query_passwords,
     status_outbox,
 )
+from connectors.exchange import sealed_status_line
 from connectors.province_feed import scan_changes
+from ferry.bundle import record_line
 from hub import stages
 from hub.zones import zone_engine
+from rules.status_seal import Sealer
 
 
 @contextmanager
@@ -151,3 +158,22 @@ def test_an_outbox_id_is_visible_only_after_every_lower_id_committed(exchange_en
             select(status_outbox.c.event_id, status_outbox.c.net_id).order_by(status_outbox.c.event_id)
         ).all()
     assert [r.net_id for r in rows] == ["NET2026112000000001", "NET2026112000000002"]
+
+
+@given(
+    event_id=st.integers(1, 2**63 - 1),
+    net_id=st.text(max_size=24),
+    opinion=st.one_of(st.none(), st.text(max_size=12)),
+)
+def test_a_sealed_status_line_is_the_record_line_of_the_sealed_record(
+    event_id: int, net_id: str, opinion: str | None
+) -> None:
+    """``sealed_status_line`` writes its bundle line itself: the bytes ``record_line`` gives
+    the sealed record, so the line format stays the one the public feed reads."""
+    lookup = "ab" * 32
+    sealer = Sealer(bytes(range(32)), lookup)
+    record = {"event_id": event_id, "net_id": net_id, "lookup": lookup, "status": "accepted", "opinion": opinion}
+    sealed = sealer.seal(event_id, orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+    assert sealed_status_line(record, {net_id: sealer}) == record_line(
+        {"sealed": base64.b64encode(sealed).decode("ascii"), "net_id": net_id, "lookup": lookup, "event_id": event_id}
+    )

@@ -537,6 +537,17 @@ def test_the_pre_filter_never_clears_a_text_with_a_long_digit_run(text: str) -> 
         assert _may_hold_number(visible)
 
 
+@given(st.one_of(tricky_texts, st.text(alphabet="0123456789-:T+ ", max_size=40)))
+def test_the_pre_filter_starting_only_at_groups_of_digits_finds_what_starting_anywhere_finds(text: str) -> None:
+    import re
+
+    from rules.personal_data import _BETWEEN_DIGITS, _FEWEST_DIGITS, _may_hold_number, _visible
+
+    anywhere = re.compile(rf"[0-9](?:{_BETWEEN_DIGITS}*+[0-9]){{{_FEWEST_DIGITS - 1}}}")
+    visible = _visible(text)
+    assert _may_hold_number(visible) == (anywhere.search(visible) is not None)
+
+
 def test_the_pre_filter_joins_digits_over_every_character_the_skeleton_does() -> None:
     import re
 

@@ -3,8 +3,11 @@ change is withheld, held with findings, or published as its public records."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rules.catalogue import Catalogue
 from rules.identifiers import resident_id_check_char
@@ -114,3 +117,38 @@ def test_status_change_from_a_rejected_row_takes_the_party_from_the_envelope() -
                                    "penalty_decided_at": "2026-11-22"}, Catalogue({}, "empty"))
     assert not_penalised.penalty is None
     assert replace(typed, secret=True).fields()["secret"] is True
+
+
+@given(
+    status=st.sampled_from(["accepted", "decided", "corrected", "granted"]),
+    decision=st.one_of(st.none(), st.integers(1, 4)),
+    penalty_decided_at=st.one_of(st.none(), st.just("2026-11-22")),
+    texts=st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=8, max_size=8),
+    flags=st.tuples(st.one_of(st.none(), st.booleans()), st.one_of(st.none(), st.booleans())),
+    origin=st.one_of(st.none(), st.sampled_from(["internet", "counter"])),
+    case_result=st.one_of(st.none(), st.integers(1, 3)),
+)
+def test_status_change_gives_the_change_its_constructor_gives(
+    status: str, decision: int | None, penalty_decided_at: str | None, texts: list[str | None],
+    flags: tuple[bool | None, bool | None], origin: str | None, case_result: int | None,
+) -> None:
+    """``status_change`` sets the fields of the frozen change at once, without ``__init__``:
+    every field, in the declared order, with the values ``StatusChange(...)`` would hold."""
+    power_code, agency_code, case_name, applicant_type, applicant_name, id_number, lookup, step = texts
+    row: dict[str, Any] = {
+        "event_id": 9, "net_id": "NET1", "case_number": "32010000010000000001", "status": status,
+        "at": "2026-11-22T10:00:00+08:00", "step": step, "opinion": None, "reasons": None, "result": None,
+        "lookup": lookup, "power_code": power_code, "agency_code": agency_code, "case_name": case_name,
+        "applicant_type": applicant_type, "applicant_name": applicant_name, "applicant_id_number": id_number,
+        "secret": flags[0], "privacy": flags[1], "penalty_kinds": ["fine"], "fine_amount": 100,
+        "decision": decision, "penalty_decided_at": penalty_decided_at, "origin": origin,
+        "case_result": case_result, "rejected_envelope": None,
+    }
+    catalogue = Catalogue({}, "empty")
+    typed = status_change(row, catalogue)
+    assert list(vars(typed)) == [f.name for f in fields(StatusChange)]
+    built = StatusChange(**vars(typed))
+    assert typed == built and vars(typed) == vars(built)
+    penalised = penalty_decided_at is not None and decision == 1 and status in ("decided", "corrected")
+    assert typed.penalty == (Penalty(["fine"], 100) if penalised else None)
+    assert (typed.power_code, typed.lookup, typed.origin) == (power_code, lookup, origin or "internet")
