@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from connectors.db import (
     AUDIT_HASH_PAGE,
+    PLACEHOLDER_BY_PARAMSTYLE,
     audit_checkpoints,
     audit_entries,
     audit_hash_pages,
@@ -206,24 +207,22 @@ def _read_pages(connection: Connection, numbers: Sequence[int]) -> dict[int, byt
 
 
 def _write_hashes(connection: Connection, start: int, hashes: Sequence[bytes]) -> None:
-    """Store ``hashes`` at stored-hash indexes ``start``, ``start + 1``, …: the rest of the
-    last, partial page (one read and one update), then new pages. The stored hashes must end
-    exactly at ``start``: the log's head says so, and a page that disagrees is refused."""
-    blob = b"".join(hashes)
+    """Store ``hashes`` at stored-hash indexes ``start``, ``start + 1``, …: the last page
+    read, completed and written again with the new pages, in one statement (two statements
+    whatever the batch). The stored hashes must end exactly at ``start``: the log's head says
+    so, and a page that disagrees is refused."""
     page, offset = divmod(start, AUDIT_HASH_PAGE)
-    if offset:
-        held = connection.execute(
-            select(audit_hash_pages.c.hashes).where(audit_hash_pages.c.page == page)).scalar()
-        if held is None or len(held) != offset * HASH_BYTES:
-            raise TerminalError(f"the audit log's stored hashes do not end at {start}, where its head says they do")
-        room = (AUDIT_HASH_PAGE - offset) * HASH_BYTES
-        connection.execute(update(audit_hash_pages).where(audit_hash_pages.c.page == page).values(
-            hashes=bytes(held) + blob[:room]))
-        blob = blob[room:]
-        page += 1
+    held = connection.execute(select(audit_hash_pages.c.hashes).where(audit_hash_pages.c.page == page)).scalar()
+    held = b"" if held is None else bytes(held)
+    if len(held) != offset * HASH_BYTES:
+        raise TerminalError(f"the audit log's stored hashes do not end at {start}, where its head says they do")
+    blob = held + b"".join(hashes)
     size = AUDIT_HASH_PAGE * HASH_BYTES
-    insert_values(connection, audit_hash_pages, ("page", "hashes"),
-                  [(page + n, blob[at:at + size]) for n, at in enumerate(range(0, len(blob), size))])
+    placeholder = PLACEHOLDER_BY_PARAMSTYLE[connection.dialect.paramstyle]
+    connection.exec_driver_sql(
+        f"INSERT INTO audit_hash_pages (page, hashes) VALUES ({placeholder}, {placeholder}) "
+        "ON CONFLICT (page) DO UPDATE SET hashes = excluded.hashes",
+        [(page + n, blob[at:at + size]) for n, at in enumerate(range(0, len(blob), size))])
 
 
 def hash_reader(connection: Connection) -> _DatabaseHashes:

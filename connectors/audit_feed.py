@@ -61,7 +61,7 @@ from ferry.verdict import Refuse
 CHECKPOINT_PLAN = "checkpoint"  # ferry_sent.kind of the audit log's bundles
 CHECKPOINT_KIND = "audit_checkpoint"  # one record: the note, the sizes, the consistency proof
 TILE_KIND = "audit_tile"  # one record per tile: its C2SP path and bytes
-LEAF_KIND = "audit_leaves"  # one record per published status change: its leaf
+LEAF_KIND = "audit_leaves"  # one record per leaf of published status changes
 AUDIT_FOLDER = "audit"
 PUBLISH_STAGE = "status_publish"  # the provenance stage whose leaves record publications
 
@@ -74,16 +74,19 @@ def _b64(data: bytes) -> str:
 
 
 def _published_leaves(connection: Connection, old_size: int, new_size: int) -> list[dict[str, Any]]:
-    """The leaves in [old_size, new_size) that recorded a status change's publication, with
+    """The leaves in [old_size, new_size) that recorded the publication of status changes
+    (an application's changes in one bundle; one change each from hubs before that), with
     the lookup name of the case's status document (so the internet zone can file them),
-    each entry sealed under that document's key."""
+    each entry sealed under that document's key. A leaf is filed under the first change it
+    records; the status page reads the others from its entry."""
     from connectors.db import provenance, query_passwords
     from connectors.exchange import document_sealers
+    from rules.publication import published_changes
     from rules.status_seal import LEAF_PURPOSE
 
     rows = connection.execute(
-        select(audit_entries.c.seq, audit_entries.c.entry, provenance.c.record_id, provenance.c.detail,
-               query_passwords.c.lookup)
+        select(audit_entries.c.seq, audit_entries.c.entry, provenance.c.record_id, provenance.c.outcome,
+               provenance.c.detail, query_passwords.c.lookup)
         .join(provenance, provenance.c.id == audit_entries.c.source_key)
         .join(query_passwords, query_passwords.c.net_id == provenance.c.record_id)
         .where(audit_entries.c.seq >= old_size, audit_entries.c.seq < new_size,
@@ -91,8 +94,11 @@ def _published_leaves(connection: Connection, old_size: int, new_size: int) -> l
                provenance.c.bundle.is_not(None))
         .order_by(audit_entries.c.seq)
     )
-    found = [(int(seq), entry, net_id, detail["event_id"], lookup) for seq, entry, net_id, detail, lookup in rows
-             if isinstance(detail, dict) and isinstance(detail.get("event_id"), int)]
+    found = []
+    for seq, entry, net_id, outcome, detail, lookup in rows:
+        changes = published_changes(outcome, detail)
+        if changes:
+            found.append((int(seq), entry, net_id, changes[0][0], lookup))
     sealers = document_sealers(connection, (net_id for _, _, net_id, _, _ in found))
     # The entry names the case (its NET_ID, its statuses): it is sealed like the status record
     # it proves, so the public store reads as nothing without the case's password.

@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from rules.publication import published_changes
 from rules.query_password import lookup_bytes, lookup_from_bytes, status_keys
 from rules.status_seal import LEAF_PURPOSE, Sealer
 
@@ -295,8 +296,21 @@ def read_status(public_root: Path, key: str, password: str) -> dict[str, Any] | 
         entry = leaf.get("entry")
         if entry is None:
             entry = sealer.open(leaf["event_id"], base64.b64decode(leaf["sealed"]), LEAF_PURPOSE).decode("utf-8")
-        audit[str(leaf["event_id"])] = {"seq": leaf["seq"], "entry": entry}
+        for event_id in leaf_event_ids(entry, leaf["event_id"]):
+            audit[str(event_id)] = {"seq": leaf["seq"], "entry": entry}
     return document_of(events, audit)
+
+
+def leaf_event_ids(entry: str, filed_under: int) -> list[int]:
+    """The status changes a published leaf proves: those its entry records
+    (``rules.publication.published_changes``), or the change it is filed under when the
+    entry records none (a leaf that will not match, shown as failing its check)."""
+    try:
+        row = orjson.loads(entry)["row"]
+        changes = published_changes(row["outcome"], row["detail"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        changes = []
+    return [event_id for event_id, _ in changes] or [filed_under]
 
 
 def remove_legacy(public_root: Path, lookup: str) -> None:

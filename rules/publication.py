@@ -314,6 +314,33 @@ _PARTY_FIELDS: Final = (
 )
 _PENALISE: Final = 1  # penalty_cases.decision: 1 decides to penalise
 _GRANTED: Final = 2  # case_results.result: 2 granted
+# The status_publish provenance outcome of an application's changes sent in one bundle.
+PUBLISHED: Final = "published"
+
+
+def published_changes(outcome: Any, detail: Any) -> list[tuple[int, str]]:
+    """The changes, (event id, status), that a ``status_publish`` provenance event records as
+    sent: one event per application and bundle (outcome ``published``, detail ``{"events":
+    [[event id, status], …]}``), or, from hubs before it, one per change (outcome the
+    status, detail ``{"event_id": …}``). Held and withheld changes are recorded without a
+    bundle; the caller leaves those out. Empty when the detail is neither form."""
+    if not isinstance(detail, dict):
+        return []
+    if outcome == PUBLISHED:
+        changes = detail.get("events")
+        if not isinstance(changes, list):
+            return []
+        found = []
+        for change in changes:
+            if not (isinstance(change, list) and len(change) == 2 and type(change[0]) is int
+                    and isinstance(change[1], str)):
+                return []
+            found.append((change[0], change[1]))
+        return found
+    event_id = detail.get("event_id")
+    return [(event_id, outcome)] if type(event_id) is int and isinstance(outcome, str) else []
+
+
 # A published decision changed (决定变更), or corrected through ``hub correct`` (第十九条):
 # its 双公示 record is taken down and the new form published. A revoked decision (撤销) is
 # only taken down.

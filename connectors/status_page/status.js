@@ -92,7 +92,7 @@ async function openDocument(found, keys) {
   const audit = Object.assign({}, legacy.audit || {});
   for (const leaf of found.audit) {
     const entry = leaf.entry != null ? leaf.entry : await opened(keys.sealKey, keys.name, leaf.event_id, "aud0", leaf.sealed);
-    audit[String(leaf.event_id)] = { seq: leaf.seq, entry };
+    for (const eventId of leafEventIds(entry, leaf.event_id)) audit[String(eventId)] = { seq: leaf.seq, entry };
   }
   const events = Array.from(byId.values()).sort((a, b) => a.event_id - b.event_id);
   const doc = { events, audit };
@@ -286,13 +286,39 @@ async function rootFromPath(index, size, hash, path) {
   return sn === 0 ? r : null;
 }
 
+// The changes [event id, status] a status_publish provenance row records as sent: one row
+// per application and bundle (outcome "published", detail.events), or, from hubs before it,
+// one per change (outcome the status, detail.event_id); as rules/publication.py
+// published_changes.
+function publishedChanges(row) {
+  const detail = row && row.detail;
+  if (!detail || typeof detail !== "object" || Array.isArray(detail)) return [];
+  if (row.outcome === "published") {
+    const changes = detail.events;
+    if (!Array.isArray(changes)) return [];
+    const valid = changes.every((c) => Array.isArray(c) && c.length === 2 && Number.isInteger(c[0]) && typeof c[1] === "string");
+    return valid ? changes : [];
+  }
+  return Number.isInteger(detail.event_id) && typeof row.outcome === "string" ? [[detail.event_id, row.outcome]] : [];
+}
+
+function parsedEntry(entry) {
+  try { return JSON.parse(entry); } catch (error) { return null; }
+}
+
+// The changes a published leaf proves (connectors/status_store.py leaf_event_ids).
+function leafEventIds(entry, filedUnder) {
+  const parsed = parsedEntry(entry);
+  const ids = publishedChanges(parsed && parsed.row).map((c) => c[0]);
+  return ids.length ? ids : [filedUnder];
+}
+
 // The leaf of a shown change must be the log's record of publishing exactly that change.
 function leafMatches(entry, doc, event) {
-  let parsed;
-  try { parsed = JSON.parse(entry); } catch (error) { return false; }
+  const parsed = parsedEntry(entry);
   const row = parsed && parsed.row;
   return !!row && parsed.table === "provenance" && row.stage === "status_publish" && row.record_id === doc.net_id
-    && row.outcome === event.status && row.detail && row.detail.event_id === event.event_id;
+    && publishedChanges(row).some((c) => c[0] === event.event_id && c[1] === event.status);
 }
 
 async function publishedLog() {

@@ -4,6 +4,7 @@ loop (status_publish → audit_publish → portal_publish), served by uvicorn on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy import select
 
 from connectors.clock import registration_shift, shifted
 from connectors.db import query_passwords
-from connectors.status_store import read_status
+from connectors.status_store import leaf_event_ids, read_status
 from hub.cli import main
 from hub.settings import Settings, load_settings
 from hub.zones import zone_engine
@@ -97,6 +98,29 @@ def test_the_page_proves_the_shown_events_in_the_browser(hub_env: Path, browser:
         browser.open(url)
         browser.look_up(number, password)
         assert _audit(browser)["marks"][0] == "核验失败"
+
+        # The page reads both forms of a publication leaf as rules.publication does: one per
+        # application and bundle (now), one per change (hubs before 2026-12-07).
+        def entry(outcome: str, detail: dict[str, Any]) -> str:
+            return json.dumps({"key": 1, "row": {"at": "t", "bundle": "outbound#1", "detail": detail,
+                                                 "outcome": outcome, "record_id": "NETX", "stage": "status_publish"},
+                               "salt": "s", "table": "provenance"})
+
+        rows = [entry("published", {"events": [[5, "accepted"], [7, "granted"]]}), entry("granted", {"event_id": 7}),
+                entry("published", {"events": [[5, 6]]}), entry("held_for_review", {"event_id": 7})]
+        checks = browser.evaluate(
+            f"(() => {{ const rows = {json.dumps(rows)}; const doc = {{net_id: 'NETX'}};"
+            " return rows.map((e) => [leafEventIds(e, 99),"
+            "   [[5, 'accepted'], [7, 'granted'], [7, 'refused']].map(([i, s]) => leafMatches(e, doc, {event_id: i, status: s}))]);"
+            " })()")
+        assert checks == [
+            [[5, 7], [True, True, False]],
+            [[7], [False, True, False]],
+            [[99], [False, False, False]],  # not a valid list of changes: proves none
+            [[7], [False, False, False]],  # held, never published
+        ]
+        for (ids, _), row in zip(checks, rows, strict=True):
+            assert ids == leaf_event_ids(row, 99)  # the page and the store reader agree
 
         # A tile changed on the public server: the proofs through it fail.
         for tile in sorted((settings.public_root / "audit" / "tile" / "0").rglob("*")):

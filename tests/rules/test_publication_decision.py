@@ -152,3 +152,22 @@ def test_status_change_gives_the_change_its_constructor_gives(
     penalised = penalty_decided_at is not None and decision == 1 and status in ("decided", "corrected")
     assert typed.penalty == (Penalty(["fine"], 100) if penalised else None)
     assert (typed.power_code, typed.lookup, typed.origin) == (power_code, lookup, origin or "internet")
+
+
+def test_published_changes_reads_both_forms_of_a_publication_event() -> None:
+    """One event per application and bundle lists its changes; an event of an earlier hub
+    records one change; anything else records none (and proves nothing on the page)."""
+    from rules.publication import PUBLISHED, published_changes
+
+    assert published_changes(PUBLISHED, {"events": [[3, "accepted"], [9, "granted"]]}) == [(3, "accepted"), (9, "granted")]
+    assert published_changes("granted", {"event_id": 9}) == [(9, "granted")]
+    for outcome, detail in [
+        (PUBLISHED, {"events": [[3, "accepted"], [9]]}),  # one malformed change spoils the list
+        (PUBLISHED, {"events": [["3", "accepted"]]}),
+        (PUBLISHED, {"events": [[True, "accepted"]]}),
+        (PUBLISHED, {"event_id": 3}),
+        (PUBLISHED, None),
+        ("granted", {"event_id": "9"}),
+        ("granted", ["event_id", 9]),
+    ]:
+        assert published_changes(outcome, detail) == [], (outcome, detail)
