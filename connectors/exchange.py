@@ -25,7 +25,6 @@ from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resum
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
-    bulk_insert,
     bulk_update,
     case_materials,
     case_registrations,
@@ -54,6 +53,12 @@ from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, reco
 from ferry.transport import fsync_dir
 from rules.catalogue import Catalogue
 from rules.handover import (
+    APPLICATION_COLUMNS,
+    CASE_COLUMNS,
+    MATERIAL_COLUMNS,
+    OUTBOX_COLUMNS,
+    REJECTION_COLUMNS,
+    STAGED_COLUMNS,
     HandOver,
     Rejection,
     StagedApplication,
@@ -285,7 +290,7 @@ def load_applications(
     while True:
         with transaction(engine) as connection:
             staged = connection.execute(
-                select(inbound_records)
+                select(*(inbound_records.c[name] for name in STAGED_COLUMNS))
                 .where(func.coalesce(inbound_records.c.state, "") == "received", bound)
                 .order_by(*order)
                 .limit(batch_size)
@@ -328,24 +333,26 @@ def _load_batch(
     report: LoadReport,
 ) -> None:
     """Judge and hand over one batch of staged records (``rules.handover`` maps each to
-    its rows); this only allocates case numbers, looks up attachments and writes."""
+    its rows); this only allocates case numbers, looks up attachments and writes.
+
+    The rows go to the driver as tuples (``insert_rows``): a dict per row and table, and
+    its keys gathered again by ``bulk_insert``, cost more than validating the record."""
     at = iso(now())
-    staged = [
-        StagedApplication(r.channel, r.sequence, r.idx, r.net_id, r.payload, r.received_at)
-        for r in staged_rows
-    ]
+    staged = [StagedApplication(*row) for row in staged_rows]  # rows of STAGED_COLUMNS
     known = _known_net_ids(connection, [record.net_id for record in staged])
     accepted: list[tuple[StagedApplication, dict[str, Any]]] = []
     refused: list[Rejection] = []
     outcomes: list[dict[str, Any]] = []
     events: list[ProvenanceEvent] = []
+    reasons_found = report.reasons
     for record in staged:
-        if record.net_id in known:
+        net_id = record.net_id
+        if net_id in known:
             outcomes.append(record.outcome_row("duplicate"))
-            events.append((record.net_id, "applications_load", "duplicate", record.bundle, None))
+            events.append((net_id, "applications_load", "duplicate", record.bundle, None))
             report.duplicates += 1
             continue
-        known.add(record.net_id)
+        known.add(net_id)
         envelope = decode_envelope(record.payload)
         reasons = refusal_reasons(
             envelope, catalogue, received_at=record.received_at,
@@ -355,9 +362,9 @@ def _load_batch(
             rejection = Rejection(record, tuple(reasons), at)
             refused.append(rejection)
             outcomes.append(record.outcome_row("rejected"))
-            events.append((record.net_id, "applications_load", "rejected", record.bundle, {"codes": rejection.codes}))
+            events.append((net_id, "applications_load", "rejected", record.bundle, {"codes": rejection.codes}))
             for code in rejection.codes:
-                report.reasons[code] = report.reasons.get(code, 0) + 1
+                reasons_found[code] = reasons_found.get(code, 0) + 1
         else:
             accepted.append((record, envelope))
             outcomes.append(record.outcome_row("accepted"))
@@ -366,48 +373,46 @@ def _load_batch(
     for pair in accepted:
         by_agency.setdefault(pair[1]["agency_code"], []).append(pair)
     handed: list[HandOver] = []
+    password_keys: list[tuple[str, str | None]] = []
+    items = catalogue.items
     for agency_code, pairs in sorted(by_agency.items()):
         numbers = allocate_case_numbers(connection, agency_code, len(pairs))
         for case_number, (record, envelope) in zip(numbers, pairs):
-            handed.append(hand_over(record, envelope, catalogue.items[envelope["power_code"]], case_number, at))
+            handed.append(hand_over(record, envelope, items[envelope["power_code"]], case_number, at))
+            password_keys.append((record.net_id, case_number))
             events.append((record.net_id, "applications_load", "accepted", record.bundle, {"case_number": case_number}))
     rejection_rows = [rejection.rows() for rejection in refused]
-    outbox_rows = [h.outbox for h in handed] + [outbox for _, outbox in rejection_rows]
-    material_rows = [material for h in handed for material in h.materials]
-
-    password_rows = _query_passwords(
-        [(h.application["net_id"], h.application["case_number"]) for h in handed]
-        + [(rejection.staged.net_id, None) for rejection in refused],
-        at,
-    )
+    password_keys += [(rejection.staged.net_id, None) for rejection in refused]
     if handed:
-        bulk_insert(connection, applications, [h.application for h in handed])
-        bulk_insert(connection, cases, [h.case for h in handed])
-    if material_rows:
-        bulk_insert(connection, case_materials, material_rows)
-    if password_rows:
-        bulk_insert(connection, query_passwords, password_rows)
+        insert_rows(connection, applications, APPLICATION_COLUMNS, [h.application for h in handed])
+        insert_rows(connection, cases, CASE_COLUMNS, [h.case for h in handed])
+        material_rows = [material for h in handed if h.materials for material in h.materials]
+        if material_rows:
+            insert_rows(connection, case_materials, MATERIAL_COLUMNS, material_rows)
+    if password_keys:
+        insert_rows(connection, query_passwords, _PASSWORD_COLUMNS, _query_passwords(password_keys, at))
     if refused:
-        bulk_insert(connection, rejections, [row for row, _ in rejection_rows])
+        insert_rows(connection, rejections, REJECTION_COLUMNS, [row for row, _ in rejection_rows])
+    outbox_rows = [h.outbox for h in handed] + [outbox for _, outbox in rejection_rows]
     if outbox_rows:
-        bulk_insert(connection, status_outbox, outbox_rows)
+        insert_rows(connection, status_outbox, OUTBOX_COLUMNS, outbox_rows)
     bulk_update(connection, inbound_records, outcomes, keys=("channel", "sequence", "idx"))
     record_events(connection, events, at)
     report.accepted += len(handed)
     report.rejected += len(refused)
 
 
-def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[str, Any]]:
+_PASSWORD_COLUMNS = ("net_id", "case_number", "password", "kdf", "iterations", "lookup", "seal_key", "created_at")
+
+
+def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[tuple[Any, ...]]:
     """A fresh query password per application, with the public lookup name it gives: keyed
-    by the case number, or by the NET_ID of an application that got none (rejected)."""
+    by the case number, or by the NET_ID of an application that got none (rejected). Rows
+    of ``_PASSWORD_COLUMNS``."""
     rows = []
     for (net_id, case_number), password in zip(keys, generate_query_passwords(len(keys)), strict=True):
         lookup, seal_key = status_keys(case_number or net_id, password)
-        rows.append({
-            "net_id": net_id, "case_number": case_number, "password": password,
-            "kdf": QUERY_KDF, "iterations": QUERY_KDF_ITERATIONS,
-            "lookup": lookup, "seal_key": seal_key.hex(), "created_at": at,
-        })
+        rows.append((net_id, case_number, password, QUERY_KDF, QUERY_KDF_ITERATIONS, lookup, seal_key.hex(), at))
     return rows
 
 

@@ -10,6 +10,11 @@ import orjson
 
 from rules.catalogue import Catalogue
 from rules.handover import (
+    APPLICATION_COLUMNS,
+    CASE_COLUMNS,
+    MATERIAL_COLUMNS,
+    OUTBOX_COLUMNS,
+    REJECTION_COLUMNS,
     UNREADABLE,
     Rejection,
     StagedApplication,
@@ -39,7 +44,8 @@ def test_a_refusal_keeps_every_reason_and_the_envelope(envelope: dict[str, Any],
     reasons = refusal_reasons(decode_envelope(record.payload), catalogue, received_at=record.received_at,
                               attachments=set())
     assert {r.code for r in reasons} == {"MATERIAL_FILE_ABSENT"}
-    rejection, outbox = Rejection(record, tuple(reasons), AT).rows()
+    rejection_row, outbox_row = Rejection(record, tuple(reasons), AT).rows()
+    rejection, outbox = dict(zip(REJECTION_COLUMNS, rejection_row)), dict(zip(OUTBOX_COLUMNS, outbox_row))
     assert rejection == {"net_id": record.net_id, "reasons": [r.as_dict() for r in reasons],
                          "rejected_at": AT, "bundle": "inbound#4", "envelope": record.payload}
     assert outbox == {"step": None, "opinion": None, "reasons": rejection["reasons"], "result": None,
@@ -59,19 +65,23 @@ def test_an_accepted_application_is_handed_over_with_its_case_number(
                            attachments={PDF_SHA, JPG_SHA}) == []
     item = catalogue.items[parsed["power_code"]]
     handed = hand_over(record, parsed, item, "32010000010000000007", AT)
-    assert handed.application["case_number"] == "32010000010000000007"
-    assert handed.application["power_version"] == item.version
-    assert handed.application["applicant_id_number"] == envelope["applicant"]["id_number"]
-    assert handed.application["applicant_address"] is None
-    assert handed.application["bundle"] == "inbound#4" and handed.application["envelope"] == record.payload
-    assert handed.case == {"case_number": "32010000010000000007", "net_id": record.net_id,
-                           "state": "registered", "updated_at": AT, "origin": "internet",
-                           "power_code": item.code, "power_version": item.version,
-                           "agency_code": envelope["agency_code"], "registered_at": AT}
-    assert [(m["idx"], m["material_code"], m["sha256"]) for m in handed.materials] == [
+    application, case = dict(zip(APPLICATION_COLUMNS, handed.application)), dict(zip(CASE_COLUMNS, handed.case))
+    materials = [dict(zip(MATERIAL_COLUMNS, material)) for material in handed.materials]
+    outbox = dict(zip(OUTBOX_COLUMNS, handed.outbox))
+    assert application["case_number"] == "32010000010000000007"
+    assert application["power_version"] == item.version
+    assert application["applicant_id_number"] == envelope["applicant"]["id_number"]
+    assert application["applicant_address"] is None
+    assert application["bundle"] == "inbound#4" and application["envelope"] == record.payload
+    assert case == {"case_number": "32010000010000000007", "net_id": record.net_id,
+                    "state": "registered", "updated_at": AT, "origin": "internet",
+                    "power_code": item.code, "power_version": item.version,
+                    "agency_code": envelope["agency_code"], "registered_at": AT,
+                    "secret": False, "privacy": False}
+    assert [(m["idx"], m["material_code"], m["sha256"]) for m in materials] == [
         (0, "APP_FORM", PDF_SHA), (1, "ID_COPY", JPG_SHA)
     ]
-    assert handed.outbox["status"] == "registered" and handed.outbox["reasons"] is None
+    assert outbox["status"] == "registered" and outbox["reasons"] is None
 
 
 def test_material_digests_skip_malformed_entries() -> None:
