@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
-    bulk_update,
     case_materials,
     case_registrations,
     case_results,
@@ -55,16 +54,19 @@ from rules.catalogue import Catalogue
 from rules.handover import (
     APPLICATION_COLUMNS,
     CASE_COLUMNS,
+    LOADED,
     MATERIAL_COLUMNS,
     OUTBOX_COLUMNS,
     REJECTION_COLUMNS,
     STAGED_COLUMNS,
     HandOver,
+    OutcomeRun,
     Rejection,
     StagedApplication,
     decode_envelope,
     hand_over,
     material_digests,
+    outcome_runs,
     refusal_reasons,
 )
 from rules.publication import (
@@ -372,13 +374,13 @@ def _load_batch(
     known = _known_net_ids(connection, [record.net_id for record in staged])
     accepted: list[tuple[StagedApplication, dict[str, Any]]] = []
     refused: list[Rejection] = []
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[str] = []  # each staged record's, in order
     events: list[ProvenanceEvent] = []
     reasons_found = report.reasons
     for record in staged:
         net_id = record.net_id
         if net_id in known:
-            outcomes.append(record.outcome_row("duplicate"))
+            outcomes.append("duplicate")
             events.append((net_id, "applications_load", "duplicate", record.bundle, None))
             report.duplicates += 1
             continue
@@ -391,13 +393,13 @@ def _load_batch(
         if reasons:
             rejection = Rejection(record, tuple(reasons), at)
             refused.append(rejection)
-            outcomes.append(record.outcome_row("rejected"))
+            outcomes.append("rejected")
             events.append((net_id, "applications_load", "rejected", record.bundle, {"codes": rejection.codes}))
             for code in rejection.codes:
                 reasons_found[code] = reasons_found.get(code, 0) + 1
         else:
             accepted.append((record, envelope))
-            outcomes.append(record.outcome_row("accepted"))
+            outcomes.append("accepted")
 
     by_agency: dict[str, list[tuple[StagedApplication, dict[str, Any]]]] = {}
     for pair in accepted:
@@ -426,10 +428,28 @@ def _load_batch(
     outbox_rows = [h.outbox for h in handed] + [outbox for _, outbox in rejection_rows]
     if outbox_rows:
         insert_rows(connection, status_outbox, OUTBOX_COLUMNS, outbox_rows)
-    bulk_update(connection, inbound_records, outcomes, keys=("channel", "sequence", "idx"))
+    _mark_loaded(connection, outcome_runs(zip(staged, outcomes, strict=True)))
     record_events(connection, events, at)
     report.accepted += len(handed)
     report.rejected += len(refused)
+
+
+def _mark_loaded(connection: Connection, runs: list[OutcomeRun]) -> None:
+    """Mark the staged records of ``runs`` loaded, with their outcome: one statement per run
+    of records (``rules.handover.outcome_runs``), not per record; on PostgreSQL each
+    statement of an executemany is a round trip."""
+    run = inbound_records.c
+    statement = (
+        update(inbound_records)
+        .where(run.channel == bindparam("run_channel"), run.sequence == bindparam("run_sequence"),
+               run.idx.between(bindparam("run_first"), bindparam("run_last")))
+        .values(state=LOADED, outcome=bindparam("run_outcome"))
+    )
+    connection.execute(statement, [
+        {"run_channel": channel, "run_sequence": sequence, "run_first": first, "run_last": last,
+         "run_outcome": outcome}
+        for channel, sequence, first, last, outcome in runs
+    ])
 
 
 _PASSWORD_COLUMNS = ("net_id", "case_number", "password", "kdf", "iterations", "lookup", "seal_key", "created_at")

@@ -8,7 +8,7 @@ which attachments are in the store, and writes the rows this module maps.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple
@@ -41,13 +41,40 @@ class StagedApplication(NamedTuple):
         """The inbound bundle that carried it, ``channel#sequence``."""
         return f"{self.channel}#{self.sequence}"
 
-    def outcome_row(self, outcome: str) -> dict[str, Any]:
-        """The staged record marked loaded with ``outcome`` (accepted, rejected, duplicate)."""
-        return {"state": LOADED, "outcome": outcome,
-                "channel": self.channel, "sequence": self.sequence, "idx": self.idx}
-
 
 STAGED_COLUMNS: Final = StagedApplication._fields
+
+
+class OutcomeRun(NamedTuple):
+    """Staged records ``first`` to ``last`` (``idx``, both included) of one bundle, every
+    one of them loaded with ``outcome`` (accepted, rejected, duplicate)."""
+
+    channel: str
+    sequence: int
+    first: int
+    last: int
+    outcome: str
+
+
+def outcome_runs(judged: Iterable[tuple[StagedApplication, str]]) -> list[OutcomeRun]:
+    """The outcomes of staged records (in key order) as runs: records of one bundle whose
+    ``idx`` follow one another with the same outcome share one run, so a batch's outcomes
+    are written by one statement per run instead of one per record. A run covers exactly
+    the records it was made of: a record left out breaks the run."""
+    runs: list[OutcomeRun] = []
+    current: tuple[str, int, str] | None = None  # (channel, sequence, outcome) of the open run
+    first = last = 0
+    for record, outcome in judged:
+        key = (record.channel, record.sequence, outcome)
+        if key == current and record.idx == last + 1:
+            last = record.idx
+            continue
+        if current is not None:
+            runs.append(OutcomeRun(current[0], current[1], first, last, current[2]))
+        current, first, last = key, record.idx, record.idx
+    if current is not None:
+        runs.append(OutcomeRun(current[0], current[1], first, last, current[2]))
+    return runs
 
 
 def decode_envelope(payload: str) -> Any:

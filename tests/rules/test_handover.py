@@ -4,9 +4,12 @@ with reasons or an accepted application's rows, with nothing read or written."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rules.catalogue import Catalogue
 from rules.handover import (
@@ -16,11 +19,13 @@ from rules.handover import (
     OUTBOX_COLUMNS,
     REJECTION_COLUMNS,
     UNREADABLE,
+    OutcomeRun,
     Rejection,
     StagedApplication,
     decode_envelope,
     hand_over,
     material_digests,
+    outcome_runs,
     refusal_reasons,
 )
 from tests.rules.test_applications import JPG_SHA, PDF_SHA, catalogue, envelope  # noqa: F401 (fixtures)
@@ -50,9 +55,7 @@ def test_a_refusal_keeps_every_reason_and_the_envelope(envelope: dict[str, Any],
                          "rejected_at": AT, "bundle": "inbound#4", "envelope": record.payload}
     assert outbox == {"step": None, "opinion": None, "reasons": rejection["reasons"], "result": None,
                       "net_id": record.net_id, "case_number": None, "status": "rejected", "at": AT}
-    assert record.outcome_row("rejected") == {
-        "state": "loaded", "outcome": "rejected", "channel": "inbound", "sequence": 4, "idx": 2,
-    }
+    assert outcome_runs([(record, "rejected")]) == [OutcomeRun("inbound", 4, 2, 2, "rejected")]
 
 
 def test_an_accepted_application_is_handed_over_with_its_case_number(
@@ -87,3 +90,24 @@ def test_an_accepted_application_is_handed_over_with_its_case_number(
 def test_material_digests_skip_malformed_entries() -> None:
     assert material_digests({"materials": [{"sha256": "ab"}, "x", {"sha256": "c" * 64}]}) == ["c" * 64]
     assert material_digests([1, 2]) == [] and material_digests({"materials": "none"}) == []
+
+
+OUTCOMES = st.sampled_from(["accepted", "rejected", "duplicate"])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["inbound", "other"]), st.integers(1, 3), st.integers(0, 12), OUTCOMES),
+                unique_by=lambda t: t[:3], max_size=40), st.booleans())
+def test_outcome_runs_cover_exactly_the_judged_records(judged: list[tuple[str, int, int, str]], ordered: bool) -> None:
+    """Each run, expanded to its idx range, gives back exactly the records it was made of
+    with their outcomes (the per-record marks it replaces); in key order, two neighbouring
+    runs of one bundle could not have been one."""
+    if ordered:
+        judged.sort()
+    records = [(StagedApplication(c, s, i, f"NET{c}{s}{i}", "{}", AT), o) for c, s, i, o in judged]
+    runs = outcome_runs(records)
+    expanded = [((r.channel, r.sequence, idx), r.outcome) for r in runs for idx in range(r.first, r.last + 1)]
+    assert expanded == [((c, s, i), o) for c, s, i, o in judged]
+    if ordered:
+        for before, after in pairwise(runs):
+            assert (before.channel, before.sequence, before.outcome, before.last + 1) != (
+                after.channel, after.sequence, after.outcome, after.first)
