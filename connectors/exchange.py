@@ -12,21 +12,19 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
 from connectors.db import (
     applications,
-    bulk_insert,
-    bulk_update,
     case_materials,
     case_registrations,
     case_results,
@@ -54,12 +52,21 @@ from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, line
 from ferry.transport import fsync_dir
 from rules.catalogue import Catalogue
 from rules.handover import (
+    APPLICATION_COLUMNS,
+    CASE_COLUMNS,
+    LOADED,
+    MATERIAL_COLUMNS,
+    OUTBOX_COLUMNS,
+    REJECTION_COLUMNS,
+    STAGED_COLUMNS,
     HandOver,
+    OutcomeRun,
     Rejection,
     StagedApplication,
     decode_envelope,
     hand_over,
     material_digests,
+    outcome_runs,
     refusal_reasons,
 )
 from rules.publication import (
@@ -203,21 +210,29 @@ _INBOUND_COLUMNS = ("channel", "sequence", "idx", "net_id", "payload", "state", 
 
 
 def apply_inbound(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-    """Stage a verified inbound bundle's applications for loading, in the caller's transaction."""
+    """Stage a verified inbound bundle's applications for loading, in the caller's transaction.
+
+    The cyclic garbage collector is paused meanwhile (``collector_paused``): the bundle's
+    rows and events stay alive until they are written, and the collections their
+    allocations set off would walk them all again for nothing."""
     channel, sequence = bundle.manifest.channel, bundle.manifest.sequence
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     rows: list[tuple[Any, ...]] = []
-    for index, line in enumerate(bundle.iter_records("applications")):
-        try:
-            parsed = loads(line)
-            net_id = str(parsed["net_id"]) if isinstance(parsed, dict) and "net_id" in parsed else None
-        except decode_error:
-            net_id = None
-        rows.append((channel, sequence, index, (net_id or f"{ref}/{index}")[:64],
-                     line.decode("utf-8", errors="replace"), "received", None, at))
-    if rows:
-        insert_rows(connection, inbound_records, _INBOUND_COLUMNS, rows)
-    record_events(connection, [(row[3], "inbound_receive", "received", ref, None) for row in rows], at)
+    events: list[ProvenanceEvent] = []
+    with collector_paused():
+        for index, line in enumerate(bundle.iter_records("applications")):
+            try:
+                parsed = loads(line)
+                net_id = str(parsed["net_id"]) if isinstance(parsed, dict) and "net_id" in parsed else None
+            except decode_error:
+                net_id = None
+            record_id = (net_id or f"{ref}/{index}")[:64]
+            rows.append((channel, sequence, index, record_id, line.decode("utf-8", errors="replace"),
+                         "received", None, at))
+            events.append((record_id, "inbound_receive", "received", ref, None))
+        if rows:
+            insert_rows(connection, inbound_records, _INBOUND_COLUMNS, rows)
+        record_events(connection, events, at)
     return len(rows)
 
 
@@ -234,24 +249,46 @@ class LoadReport:
 
 
 def allocate_case_numbers(connection: Connection, agency_code: str, count: int) -> list[str]:
-    """Reserve ``count`` consecutive case numbers (agency code + 10-digit sequence).
+    """Reserve ``count`` consecutive case numbers (agency code + 10-digit sequence); see
+    :func:`allocate_case_numbers_of`."""
+    return allocate_case_numbers_of(connection, {agency_code: count})[agency_code]
 
-    One upsert with ``RETURNING``: the row stays locked until the transaction ends, so the
-    hub's loads and the case-processing system's own registrations (``case_registration``)
-    never draw the same number."""
+
+def allocate_case_numbers_of(connection: Connection, counts: Mapping[str, int]) -> dict[str, list[str]]:
+    """Reserve, for each agency code of ``counts``, that many consecutive case numbers
+    (agency code + 10-digit sequence).
+
+    One multi-row upsert with ``RETURNING`` for every agency of a batch (a statement per
+    agency cost more than a hundred applications' validation each; a province has hundreds
+    of agencies). Each row stays locked until the transaction ends, so the hub's loads and
+    the case-processing system's own registrations (``case_registration``) never draw the
+    same number; the rows are taken in agency-code order, so two writers never wait on
+    each other in a circle."""
     from sqlalchemy.dialects import postgresql, sqlite
 
+    if not counts:
+        return {}
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(case_sequences).values(agency_code=agency_code, last_value=count)
-    last = int(connection.execute(
+    statement = dialect.insert(case_sequences).values(
+        [{"agency_code": agency_code, "last_value": counts[agency_code]} for agency_code in sorted(counts)]
+    )
+    returned = connection.execute(
         statement.on_conflict_do_update(
             index_elements=[case_sequences.c.agency_code],
-            set_={"last_value": case_sequences.c.last_value + count},
-        ).returning(case_sequences.c.last_value)
-    ).scalar_one())
-    if last >= 10**CASE_SEQUENCE_DIGITS:
-        raise OverflowError(f"case number sequence of agency {agency_code} is exhausted")
-    return [f"{agency_code}{value:0{CASE_SEQUENCE_DIGITS}d}" for value in range(last - count + 1, last + 1)]
+            set_={"last_value": case_sequences.c.last_value + statement.excluded.last_value},
+        ).returning(case_sequences.c.agency_code, case_sequences.c.last_value)
+    ).all()
+    numbers: dict[str, list[str]] = {}
+    for agency_code, last in returned:
+        count = counts[agency_code]
+        if last >= 10**CASE_SEQUENCE_DIGITS:
+            raise OverflowError(f"case number sequence of agency {agency_code} is exhausted")
+        numbers[agency_code] = [
+            f"{agency_code}{value:0{CASE_SEQUENCE_DIGITS}d}" for value in range(last - count + 1, last + 1)
+        ]
+    if len(numbers) != len(counts):
+        raise TerminalError(f"case numbers allocated for {len(numbers)} of {len(counts)} agencies")
+    return numbers
 
 
 def _known_net_ids(connection: Connection, net_ids: list[str]) -> set[str]:
@@ -286,7 +323,7 @@ def load_applications(
     while True:
         with transaction(engine) as connection:
             staged = connection.execute(
-                select(inbound_records)
+                select(*(inbound_records.c[name] for name in STAGED_COLUMNS))
                 .where(func.coalesce(inbound_records.c.state, "") == "received", bound)
                 .order_by(*order)
                 .limit(batch_size)
@@ -329,24 +366,26 @@ def _load_batch(
     report: LoadReport,
 ) -> None:
     """Judge and hand over one batch of staged records (``rules.handover`` maps each to
-    its rows); this only allocates case numbers, looks up attachments and writes."""
+    its rows); this only allocates case numbers, looks up attachments and writes.
+
+    The rows go to the driver as tuples (``insert_rows``): a dict per row and table, and
+    its keys gathered again by ``bulk_insert``, cost more than validating the record."""
     at = iso(now())
-    staged = [
-        StagedApplication(r.channel, r.sequence, r.idx, r.net_id, r.payload, r.received_at)
-        for r in staged_rows
-    ]
+    staged = [StagedApplication(*row) for row in staged_rows]  # rows of STAGED_COLUMNS
     known = _known_net_ids(connection, [record.net_id for record in staged])
     accepted: list[tuple[StagedApplication, dict[str, Any]]] = []
     refused: list[Rejection] = []
-    outcomes: list[dict[str, Any]] = []
+    outcomes: list[str] = []  # each staged record's, in order
     events: list[ProvenanceEvent] = []
+    reasons_found = report.reasons
     for record in staged:
-        if record.net_id in known:
-            outcomes.append(record.outcome_row("duplicate"))
-            events.append((record.net_id, "applications_load", "duplicate", record.bundle, None))
+        net_id = record.net_id
+        if net_id in known:
+            outcomes.append("duplicate")
+            events.append((net_id, "applications_load", "duplicate", record.bundle, None))
             report.duplicates += 1
             continue
-        known.add(record.net_id)
+        known.add(net_id)
         envelope = decode_envelope(record.payload)
         reasons = refusal_reasons(
             envelope, catalogue, received_at=record.received_at,
@@ -355,60 +394,76 @@ def _load_batch(
         if reasons:
             rejection = Rejection(record, tuple(reasons), at)
             refused.append(rejection)
-            outcomes.append(record.outcome_row("rejected"))
-            events.append((record.net_id, "applications_load", "rejected", record.bundle, {"codes": rejection.codes}))
+            outcomes.append("rejected")
+            events.append((net_id, "applications_load", "rejected", record.bundle, {"codes": rejection.codes}))
             for code in rejection.codes:
-                report.reasons[code] = report.reasons.get(code, 0) + 1
+                reasons_found[code] = reasons_found.get(code, 0) + 1
         else:
             accepted.append((record, envelope))
-            outcomes.append(record.outcome_row("accepted"))
+            outcomes.append("accepted")
 
     by_agency: dict[str, list[tuple[StagedApplication, dict[str, Any]]]] = {}
     for pair in accepted:
         by_agency.setdefault(pair[1]["agency_code"], []).append(pair)
     handed: list[HandOver] = []
+    password_keys: list[tuple[str, str | None]] = []
+    items = catalogue.items
+    numbers_of = allocate_case_numbers_of(connection, {code: len(pairs) for code, pairs in by_agency.items()})
     for agency_code, pairs in sorted(by_agency.items()):
-        numbers = allocate_case_numbers(connection, agency_code, len(pairs))
-        for case_number, (record, envelope) in zip(numbers, pairs):
-            handed.append(hand_over(record, envelope, catalogue.items[envelope["power_code"]], case_number, at))
+        for case_number, (record, envelope) in zip(numbers_of[agency_code], pairs, strict=True):
+            handed.append(hand_over(record, envelope, items[envelope["power_code"]], case_number, at))
+            password_keys.append((record.net_id, case_number))
             events.append((record.net_id, "applications_load", "accepted", record.bundle, {"case_number": case_number}))
     rejection_rows = [rejection.rows() for rejection in refused]
-    outbox_rows = [h.outbox for h in handed] + [outbox for _, outbox in rejection_rows]
-    material_rows = [material for h in handed for material in h.materials]
-
-    password_rows = _query_passwords(
-        [(h.application["net_id"], h.application["case_number"]) for h in handed]
-        + [(rejection.staged.net_id, None) for rejection in refused],
-        at,
-    )
+    password_keys += [(rejection.staged.net_id, None) for rejection in refused]
     if handed:
-        bulk_insert(connection, applications, [h.application for h in handed])
-        bulk_insert(connection, cases, [h.case for h in handed])
-    if material_rows:
-        bulk_insert(connection, case_materials, material_rows)
-    if password_rows:
-        bulk_insert(connection, query_passwords, password_rows)
+        insert_rows(connection, applications, APPLICATION_COLUMNS, [h.application for h in handed])
+        insert_rows(connection, cases, CASE_COLUMNS, [h.case for h in handed])
+        material_rows = [material for h in handed if h.materials for material in h.materials]
+        if material_rows:
+            insert_rows(connection, case_materials, MATERIAL_COLUMNS, material_rows)
+    if password_keys:
+        insert_rows(connection, query_passwords, _PASSWORD_COLUMNS, _query_passwords(password_keys, at))
     if refused:
-        bulk_insert(connection, rejections, [row for row, _ in rejection_rows])
+        insert_rows(connection, rejections, REJECTION_COLUMNS, [row for row, _ in rejection_rows])
+    outbox_rows = [h.outbox for h in handed] + [outbox for _, outbox in rejection_rows]
     if outbox_rows:
-        bulk_insert(connection, status_outbox, outbox_rows)
-    bulk_update(connection, inbound_records, outcomes, keys=("channel", "sequence", "idx"))
+        insert_rows(connection, status_outbox, OUTBOX_COLUMNS, outbox_rows)
+    _mark_loaded(connection, outcome_runs(zip(staged, outcomes, strict=True)))
     record_events(connection, events, at)
     report.accepted += len(handed)
     report.rejected += len(refused)
 
 
-def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[dict[str, Any]]:
+def _mark_loaded(connection: Connection, runs: list[OutcomeRun]) -> None:
+    """Mark the staged records of ``runs`` loaded, with their outcome: one statement per run
+    of records (``rules.handover.outcome_runs``), not per record; on PostgreSQL each
+    statement of an executemany is a round trip."""
+    run = inbound_records.c
+    statement = (
+        update(inbound_records)
+        .where(run.channel == bindparam("run_channel"), run.sequence == bindparam("run_sequence"),
+               run.idx.between(bindparam("run_first"), bindparam("run_last")))
+        .values(state=LOADED, outcome=bindparam("run_outcome"))
+    )
+    connection.execute(statement, [
+        {"run_channel": channel, "run_sequence": sequence, "run_first": first, "run_last": last,
+         "run_outcome": outcome}
+        for channel, sequence, first, last, outcome in runs
+    ])
+
+
+_PASSWORD_COLUMNS = ("net_id", "case_number", "password", "kdf", "iterations", "lookup", "seal_key", "created_at")
+
+
+def _query_passwords(keys: list[tuple[str, str | None]], at: str) -> list[tuple[Any, ...]]:
     """A fresh query password per application, with the public lookup name it gives: keyed
-    by the case number, or by the NET_ID of an application that got none (rejected)."""
+    by the case number, or by the NET_ID of an application that got none (rejected). Rows
+    of ``_PASSWORD_COLUMNS``."""
     rows = []
     for (net_id, case_number), password in zip(keys, generate_query_passwords(len(keys)), strict=True):
         lookup, seal_key = status_keys(case_number or net_id, password)
-        rows.append({
-            "net_id": net_id, "case_number": case_number, "password": password,
-            "kdf": QUERY_KDF, "iterations": QUERY_KDF_ITERATIONS,
-            "lookup": lookup, "seal_key": seal_key.hex(), "created_at": at,
-        })
+        rows.append((net_id, case_number, password, QUERY_KDF, QUERY_KDF_ITERATIONS, lookup, seal_key.hex(), at))
     return rows
 
 

@@ -8,10 +8,11 @@ which attachments are in the store, and writes the rows this module maps.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from functools import lru_cache
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -23,9 +24,11 @@ UNREADABLE: Final = Reason("SCHEMA_TYPE", "", "申请数据无法解析")
 LOADED: Final = "loaded"
 
 
-@dataclass(frozen=True)
-class StagedApplication:
-    """One staged inbound record (``inbound_records``): where it came from and its text."""
+class StagedApplication(NamedTuple):
+    """One staged inbound record (``inbound_records``): where it came from and its text.
+
+    A named tuple, not a dataclass: the load makes one per staged record, straight from
+    the row of these columns (``STAGED_COLUMNS``)."""
 
     channel: str
     sequence: int
@@ -39,10 +42,40 @@ class StagedApplication:
         """The inbound bundle that carried it, ``channel#sequence``."""
         return f"{self.channel}#{self.sequence}"
 
-    def outcome_row(self, outcome: str) -> dict[str, Any]:
-        """The staged record marked loaded with ``outcome`` (accepted, rejected, duplicate)."""
-        return {"state": LOADED, "outcome": outcome,
-                "channel": self.channel, "sequence": self.sequence, "idx": self.idx}
+
+STAGED_COLUMNS: Final = StagedApplication._fields
+
+
+class OutcomeRun(NamedTuple):
+    """Staged records ``first`` to ``last`` (``idx``, both included) of one bundle, every
+    one of them loaded with ``outcome`` (accepted, rejected, duplicate)."""
+
+    channel: str
+    sequence: int
+    first: int
+    last: int
+    outcome: str
+
+
+def outcome_runs(judged: Iterable[tuple[StagedApplication, str]]) -> list[OutcomeRun]:
+    """The outcomes of staged records (in key order) as runs: records of one bundle whose
+    ``idx`` follow one another with the same outcome share one run, so a batch's outcomes
+    are written by one statement per run instead of one per record. A run covers exactly
+    the records it was made of: a record left out breaks the run."""
+    runs: list[OutcomeRun] = []
+    current: tuple[str, int, str] | None = None  # (channel, sequence, outcome) of the open run
+    first = last = 0
+    for record, outcome in judged:
+        key = (record.channel, record.sequence, outcome)
+        if key == current and record.idx == last + 1:
+            last = record.idx
+            continue
+        if current is not None:
+            runs.append(OutcomeRun(current[0], current[1], first, last, current[2]))
+        current, first, last = key, record.idx, record.idx
+    if current is not None:
+        runs.append(OutcomeRun(current[0], current[1], first, last, current[2]))
+    return runs
 
 
 def decode_envelope(payload: str) -> Any:
@@ -60,9 +93,14 @@ def refusal_reasons(
     of its materials that are in the attachment store."""
     if envelope is None:
         return [UNREADABLE]
-    return validate_application(
-        envelope, catalogue, received_at=datetime.fromisoformat(received_at), attachments=attachments,
-    )
+    return validate_application(envelope, catalogue, received_at=_moment(received_at), attachments=attachments)
+
+
+@lru_cache(maxsize=64)
+def _moment(text: str) -> datetime:
+    """``datetime.fromisoformat`` for the receive times of staged records: every record of
+    a bundle has its bundle's, so a batch parses a few, not one per record."""
+    return datetime.fromisoformat(text)
 
 
 def material_digests(envelope: Any) -> list[str]:
@@ -76,8 +114,20 @@ def material_digests(envelope: Any) -> list[str]:
     return found
 
 
-def _outbox_row(**values: Any) -> dict[str, Any]:
-    return {"step": None, "opinion": None, "reasons": None, "result": None, **values}
+# The columns of the rows below, in the order of their values: the load inserts the rows
+# as tuples (``connectors.db.insert_rows``), with no dict per row and table.
+APPLICATION_COLUMNS: Final = (
+    "net_id", "case_number", "power_code", "power_version", "agency_code", "case_name",
+    "applicant_type", "applicant_name", "applicant_id_type", "applicant_id_number",
+    "applicant_mobile", "applicant_address", "submitted_at", "registered_at", "bundle", "envelope",
+)
+CASE_COLUMNS: Final = (
+    "case_number", "net_id", "state", "updated_at", "origin", "power_code", "power_version",
+    "agency_code", "registered_at", "secret", "privacy",
+)
+MATERIAL_COLUMNS: Final = ("case_number", "idx", "material_code", "name", "sha256", "media_type", "size")
+REJECTION_COLUMNS: Final = ("net_id", "reasons", "rejected_at", "bundle", "envelope")
+OUTBOX_COLUMNS: Final = ("step", "opinion", "reasons", "result", "net_id", "case_number", "status", "at")
 
 
 @dataclass(frozen=True)
@@ -92,24 +142,25 @@ class Rejection:
     def codes(self) -> list[str]:
         return sorted({reason.code for reason in self.reasons})
 
-    def rows(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The ``rejections`` row and the ``status_outbox`` row."""
+    def rows(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The ``rejections`` row (``REJECTION_COLUMNS``) and the ``status_outbox`` row
+        (``OUTBOX_COLUMNS``)."""
+        staged = self.staged
         reasons = [reason.as_dict() for reason in self.reasons]
-        rejection = {"net_id": self.staged.net_id, "reasons": reasons, "rejected_at": self.at,
-                     "bundle": self.staged.bundle, "envelope": self.staged.payload}
-        outbox = _outbox_row(net_id=self.staged.net_id, case_number=None, status="rejected",
-                             at=self.at, reasons=reasons)
+        rejection = (staged.net_id, reasons, self.at, staged.bundle, staged.payload)
+        outbox = (None, None, reasons, None, staged.net_id, None, "rejected", self.at)
         return rejection, outbox
 
 
-@dataclass(frozen=True)
-class HandOver:
-    """An accepted application with its case number: the rows that register the case."""
+class HandOver(NamedTuple):
+    """An accepted application with its case number: the rows that register the case, as
+    values in the order of ``APPLICATION_COLUMNS``, ``CASE_COLUMNS``, ``MATERIAL_COLUMNS``
+    and ``OUTBOX_COLUMNS``."""
 
-    application: dict[str, Any]
-    case: dict[str, Any]
-    materials: list[dict[str, Any]]
-    outbox: dict[str, Any]
+    application: tuple[Any, ...]
+    case: tuple[Any, ...]
+    materials: list[tuple[Any, ...]]
+    outbox: tuple[Any, ...]
 
 
 def hand_over(
@@ -118,40 +169,22 @@ def hand_over(
     """The ``applications``, ``cases``, ``case_materials`` and ``status_outbox`` rows of an
     accepted (validated) envelope."""
     applicant = envelope["applicant"]
-    application = {
-        "net_id": staged.net_id,
-        "case_number": case_number,
-        "power_code": item.code,
-        "power_version": item.version,
-        "agency_code": envelope["agency_code"],
-        "case_name": envelope["case_name"],
-        "applicant_type": applicant["type"],
-        "applicant_name": applicant["name"],
-        "applicant_id_type": applicant["id_type"],
-        "applicant_id_number": applicant["id_number"],
-        "applicant_mobile": applicant.get("mobile"),
-        "applicant_address": applicant.get("address"),
-        "submitted_at": envelope["submitted_at"],
-        "registered_at": at,
-        "bundle": staged.bundle,
-        "envelope": staged.payload,
-    }
+    net_id, agency_code, code, version = staged.net_id, envelope["agency_code"], item.code, item.version
+    application = (
+        net_id, case_number, code, version, agency_code, envelope["case_name"],
+        applicant["type"], applicant["name"], applicant["id_type"], applicant["id_number"],
+        applicant.get("mobile"), applicant.get("address"), envelope["submitted_at"], at,
+        staged.bundle, staged.payload,
+    )
+    given = envelope.get("materials")
     materials = [
-        {
-            "case_number": case_number, "idx": index,
-            "material_code": material.get("material_code"), "name": material.get("name") or "",
-            "sha256": material.get("sha256"), "media_type": material.get("media_type"),
-            "size": material.get("size"),
-        }
-        for index, material in enumerate(envelope.get("materials") or ())
-    ]
+        (case_number, index, material.get("material_code"), material.get("name") or "",
+         material.get("sha256"), material.get("media_type"), material.get("size"))
+        for index, material in enumerate(given)
+    ] if given else []
     return HandOver(
-        application=application,
-        case={
-            "case_number": case_number, "net_id": staged.net_id, "state": "registered", "updated_at": at,
-            "origin": "internet", "power_code": item.code, "power_version": item.version,
-            "agency_code": envelope["agency_code"], "registered_at": at,
-        },
-        materials=materials,
-        outbox=_outbox_row(net_id=staged.net_id, case_number=case_number, status="registered", at=at),
+        application,
+        (case_number, net_id, "registered", at, "internet", code, version, agency_code, at, False, False),
+        materials,
+        (None, None, None, None, net_id, case_number, "registered", at),
     )

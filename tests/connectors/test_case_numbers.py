@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import delete, select, update
 
 from connectors.db import applications, case_sequences, engine_for, inbound_records
-from connectors.exchange import load_applications
+from connectors.exchange import allocate_case_numbers, allocate_case_numbers_of, load_applications
 from connectors.migrate import create_schema
 from rules.catalogue import build_catalogue
 from rules.identifiers import resident_id_check_char
@@ -75,3 +76,31 @@ def test_one_case_number_per_net_id_whatever_the_revalidation(tmp_path: Path) ->
             select(applications.c.case_number).where(applications.c.net_id == "NET20261123000003")
         ).scalar()
     assert third == "32010000010000000003"  # no number was used up by the duplicates
+
+
+
+def test_one_statement_reserves_every_agency_s_numbers_as_one_at_a_time_would(exchange_engine: Any) -> None:
+    """``allocate_case_numbers_of`` (one upsert for a batch's agencies) against the same
+    reservations made agency by agency, on each backend: the same numbers, in order, for
+    an agency new to the table and agencies that already have a sequence; an exhausted
+    sequence is refused."""
+    counts = {"3201000002": 3, "3201000001": 1, "3202000007": 2}
+    existing = [{"agency_code": "3201000001", "last_value": 41},
+                {"agency_code": "3202000007", "last_value": 9_999_999_997}]
+    with exchange_engine.begin() as connection:
+        connection.execute(case_sequences.insert(), existing)
+        one_by_one = {code: allocate_case_numbers(connection, code, counts[code]) for code in sorted(counts)}
+        connection.execute(delete(case_sequences))
+        connection.execute(case_sequences.insert(), existing)
+        together = allocate_case_numbers_of(connection, counts)
+        assert together == one_by_one
+        assert together == {
+            "3201000001": ["32010000010000000042"],
+            "3201000002": ["32010000020000000001", "32010000020000000002", "32010000020000000003"],
+            "3202000007": ["32020000079999999998", "32020000079999999999"],
+        }
+        last = dict(connection.execute(select(case_sequences.c.agency_code, case_sequences.c.last_value)).all())
+        assert last == {"3201000001": 42, "3201000002": 3, "3202000007": 9_999_999_999}
+        assert allocate_case_numbers_of(connection, {}) == {}
+    with pytest.raises(OverflowError), exchange_engine.begin() as connection:
+        allocate_case_numbers_of(connection, {"3201000001": 1, "3202000007": 1})

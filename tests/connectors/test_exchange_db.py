@@ -121,6 +121,36 @@ def test_a_net_id_is_handed_over_once_and_a_case_number_never_twice(hub_settings
             case_number="32010000019999999999", net_id=net_id, state="registered", updated_at="x"))
 
 
+def test_loaded_rows_are_stored_as_the_column_types_store_them(hub_settings: Any) -> None:
+    """The load writes tuples through ``insert_rows``: booleans, JSON nulls and SQL NULLs
+    land as a Core insert of the same values stores them (``bulk_insert`` did so before)."""
+    engine = zone_engine(hub_settings, "admin")
+    _stage(hub_settings, 40, seed=11, first_serial=1)
+    report = stages.applications_load(hub_settings)
+    assert report["accepted"] > 0 and report["rejected"] > 0
+    with engine.connect() as connection:
+        def column(sql: str) -> list[Any]:
+            return [row[0] for row in connection.exec_driver_sql(sql)]
+
+        assert column("SELECT DISTINCT origin FROM cases") == ["internet"]
+        assert set(column("SELECT secret FROM cases") + column("SELECT privacy FROM cases")) == {False}
+        if engine.dialect.name == "sqlite":
+            assert set(column("SELECT typeof(secret) || typeof(privacy) FROM cases")) == {"integerinteger"}
+            assert set(column("SELECT reasons || result FROM status_outbox WHERE status = 'registered'")) == {
+                "nullnull"}
+        # JSON null (not SQL NULL) for a registration's reasons and result; no step, no opinion.
+        assert column(
+            "SELECT count(*) FROM status_outbox WHERE reasons IS NULL OR result IS NULL"
+            " OR step IS NOT NULL OR opinion IS NOT NULL") == [0]
+        assert column("SELECT count(*) FROM status_outbox WHERE status = 'rejected'") == [report["rejected"]]
+        assert column("SELECT count(*) FROM case_materials") == column(
+            "SELECT count(*) FROM case_materials JOIN cases USING (case_number)")
+        stored = connection.execute(select(status_outbox.c.reasons).where(status_outbox.c.status == "rejected"))
+        assert all(reasons and {"code", "path", "message"} <= set(reasons[0]) for (reasons,) in stored)
+        assert connection.execute(select(func.count()).select_from(query_passwords)
+                                  .where(query_passwords.c.seal_key.is_(None))).scalar() == 0
+
+
 def _outbox_row(net_id: str) -> dict[str, Any]:
     return {"net_id": net_id, "case_number": None, "status": "registered", "at": "2026-11-20T09:00:00+08:00"}
 
