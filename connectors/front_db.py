@@ -51,7 +51,7 @@ from connectors.intake import (
     Refusal,
     Submission,
     bundle_items,
-    record_sent,
+    record_collected,
 )
 from connectors.provenance import record_events
 from ferry.bundle import record_line
@@ -242,16 +242,11 @@ def _quarantine_rows(connection: Connection, refused: list[tuple[PortalRow, Refu
             for row, refusal in refused]
 
 
-def _built(engine: Engine, plan: PlannedBundle, submissions: list[Submission]) -> BuiltBundle:
+def _built(submissions: list[Submission]) -> BuiltBundle:
     """The planned bundle of ``submissions`` (empties the list; rows in id order, so the
     media type kept for an attachment two rows share is the same on a rebuild)."""
-    net_ids = [s.net_id for s in submissions]
     items, counts = bundle_items(submissions)
-
-    def after_send() -> None:
-        record_sent(engine, plan, net_ids)
-
-    return BuiltBundle(items, counts, after_send)
+    return BuiltBundle(items, counts)
 
 
 def front_db_rebuilder(store: Path) -> Rebuild:
@@ -282,7 +277,7 @@ def front_db_rebuilder(store: Path) -> Rebuild:
                     f"front-database row {row.id} ({row.net_id}) changed since {plan.ref} was planned: {found}"
                 )
             submissions.append(found)
-        return _built(engine, plan, submissions)
+        return _built(submissions)
 
     return rebuild
 
@@ -335,12 +330,12 @@ def _carry_batch(
                 record_count=len(carried), first_key=ids[0], last_key=ids[-1], kind=FRONT_DB_PLAN,
             )
             _mark_carried(connection, ids, plan.sequence, at)
-            record_events(connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in carried], at)
+            record_collected(connection, plan, [s.net_id for s in carried], at)
         if refused:
             report.quarantined += _quarantine_rows(connection, refused, at)
     if plan is not None:
         report.carried += len(carried)
-        sender.send(plan, _built(sender.engine, plan, carried))
+        sender.send(plan, _built(carried))
         report.bundles.append(plan.ref)
 
 

@@ -201,23 +201,24 @@ def bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[
     return items, counts
 
 
-def record_sent(engine: Engine, plan: PlannedBundle, net_ids: list[str]) -> None:
-    """The provenance of a sent inbound bundle: one ``intake``/``sent`` event per submission
-    (whichever ingress it came from)."""
-    with transaction(engine) as connection:
-        record_events(connection, [(net_id, "intake", "sent", plan.ref, None) for net_id in net_ids], iso(now()))
+def record_collected(connection: Connection, plan: PlannedBundle, net_ids: list[str], at: str) -> None:
+    """The provenance of carried submissions, whichever ingress they came from: one
+    ``intake``/``collected`` event each, naming the bundle, in the transaction that plans the
+    bundle. It is the only intake event of a carried submission (``hub trace`` shows the
+    bundle it left in): the plan is sent, or resent after a crash, before anything newer, so
+    a second event once it was sent would say nothing more for twice the cost."""
+    record_events(connection, [(net_id, "intake", "collected", plan.ref, None) for net_id in net_ids], at)
 
 
 def _built(
     engine: Engine, plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path
 ) -> BuiltBundle:
-    """The planned bundle of ``submissions`` (empties the list); once sent, their events are
-    recorded and their folders move out of the drop."""
+    """The planned bundle of ``submissions`` (empties the list); once sent, their folders
+    move out of the drop."""
     net_ids = [s.net_id for s in submissions]
     items, counts = bundle_items(submissions)
 
     def after_send() -> None:
-        record_sent(engine, plan, net_ids)
         folder = collected_folder(collected, plan.sequence)
         folder.mkdir(parents=True, exist_ok=True)
         drop_path = os.fspath(drop)
@@ -348,9 +349,7 @@ def _collect_batch(
             connection, intake_claims,
             [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
         )
-        record_events(
-            connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
-        )
+        record_collected(connection, plan, [s.net_id for s in submissions], at)
     carried = len(submissions)
     sender.send(plan, _built(sender.engine, plan, submissions, drop, collected))
     report.bundles.append(plan.ref)
