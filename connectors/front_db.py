@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, select, update
 from connectors.audit import log_rows
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
+from connectors.collector import collector_paused
 from connectors.db import (
     bulk_insert,
     portal_submissions,
@@ -298,12 +299,13 @@ def collect_front_db(
     after = 0
     attachments = AttachmentCache(store)
     while True:
-        with sender.engine.connect() as connection:
-            rows = _new_rows(connection, after, max_records)
-        if not rows:
-            return report
-        after = rows[-1].id
-        _carry_batch(sender, rows, attachments, catalogue_version=catalogue_version, report=report)
+        with collector_paused():
+            with sender.engine.connect() as connection:
+                rows = _new_rows(connection, after, max_records)
+            if not rows:
+                return report
+            after = rows[-1].id
+            _carry_batch(sender, rows, attachments, catalogue_version=catalogue_version, report=report)
 
 
 def _carry_batch(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, select
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
+from connectors.collector import collector_paused
 from connectors.db import bulk_insert, intake_claims, quarantine, transaction
 from connectors.ferry_ledger import DATA, PlannedBundle, plan_next, quarantine_file
 from connectors.provenance import record_events
@@ -286,10 +287,11 @@ def collect_submissions(
         # the database's limit on bound parameters); the next pass picks up late arrivals.
         moved = 0
         for candidates in _submission_batches(drop, max_records):
-            moved += _collect_batch(
-                sender, candidates, drop=drop, collected=collected,
-                quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
-            )
+            with collector_paused():
+                moved += _collect_batch(
+                    sender, candidates, drop=drop, collected=collected,
+                    quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
+                )
         if not moved:  # the drop is empty, or holds only folders still being written
             return report
 
