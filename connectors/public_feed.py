@@ -93,13 +93,8 @@ def _sealed_event(record: Any) -> tuple[str, int, bytes] | None:
         return None
     if record["net_id"] is not None and not NET_ID.match(str(record["net_id"])):
         return None
-    decoded = _unbase64(sealed)
-    return None if decoded is None else (lookup, event_id, decoded)
-
-
-def _unbase64(text: str | bytes) -> bytes | None:
     try:
-        return base64.b64decode(text, validate=True)
+        return lookup, event_id, base64.b64decode(sealed, validate=True)
     except ValueError:
         return None
 
@@ -117,15 +112,20 @@ def _raw_sealed_event(line: bytes) -> tuple[tuple[bytes, int, bytes] | None, str
     """``(event, net_id)`` of a status record's line in the canonical form, the event with
     its lookup name as the 32 bytes it spells (``rules.query_password.lookup_bytes``) and
     None when its sealed bytes are not base64; None for any other line, which
-    :func:`_sealed_event` then judges from the parsed record. The same verdicts for a tenth
-    of the work per record: no dict, no text lookup name (a bundle holds a hundred thousand)."""
+    :func:`_sealed_event` then judges from the parsed record. The same verdicts for about a
+    third less CPU per record (measured): no dict, no text lookup name, base64 checked once;
+    a bundle holds a hundred thousand."""
     match = _CANONICAL_SEALED.fullmatch(line)
     if match is None:
         return None
     event_id, lookup, net_id, sealed = match.groups()
-    decoded = _unbase64(sealed)
-    event = None if decoded is None else (binascii.a2b_hex(lookup.translate(_NIBBLE_LETTERS)), int(event_id), decoded)
-    return event, None if net_id is None else net_id.decode("ascii")
+    try:
+        # What b64decode(validate=True) does once its own pattern (the one above) matched.
+        decoded = binascii.a2b_base64(sealed)
+    except binascii.Error:
+        return None, None
+    return ((binascii.a2b_hex(lookup.translate(_NIBBLE_LETTERS)), int(event_id), decoded),
+            None if net_id is None else net_id.decode("ascii"))
 
 
 def apply_status_bundle(public_root: Path) -> Any:
