@@ -211,9 +211,7 @@ def record_collected(connection: Connection, plan: PlannedBundle, net_ids: list[
     record_events(connection, [(net_id, "intake", "collected", plan.ref, None) for net_id in net_ids], at)
 
 
-def _built(
-    engine: Engine, plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path
-) -> BuiltBundle:
+def _built(plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path) -> BuiltBundle:
     """The planned bundle of ``submissions`` (empties the list); once sent, their folders
     move out of the drop."""
     net_ids = [s.net_id for s in submissions]
@@ -262,7 +260,7 @@ def intake_rebuilder(drop: Path, collected: Path) -> Rebuild:
                     f"claimed submission {net_id} changed in the drop folder since it was planned: {found}"
                 )
             submissions.append(found)
-        return _built(engine, plan, submissions, drop, collected)
+        return _built(plan, submissions, drop, collected)
 
     return rebuild
 
@@ -353,7 +351,7 @@ def _collect_batch(
         )
         record_collected(connection, plan, [s.net_id for s in submissions], at)
     carried = len(submissions)
-    sender.send(plan, _built(sender.engine, plan, submissions, drop, collected))
+    sender.send(plan, _built(plan, submissions, drop, collected))
     report.bundles.append(plan.ref)
     report.carried += carried
     return moved + carried
