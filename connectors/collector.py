@@ -3,10 +3,10 @@
 
 A batch keeps tens of thousands of objects alive until it is written (submissions, status
 events), and every few hundred allocations the collector walked them all again, though none
-of them is part of a cycle: measured, it doubled the cost of checking a batch of
-front-database rows. Reference counting still frees everything as soon as it is let go; the
-few cycles made meanwhile (the database layer's) wait for the next collection after the
-batch, so memory stays bounded by the batch.
+of them is part of a cycle: measured, checking a batch of 20,000 front-database rows took
+1.6 times the CPU with the collector running. Reference counting still frees everything as
+soon as it is let go; the few cycles made meanwhile (the database layer's) wait for the
+next collection after the batch, so memory stays bounded by the batch.
 """
 
 from __future__ import annotations
