@@ -138,61 +138,56 @@ def apply_status_bundle(public_root: Path) -> Any:
     The store's transaction is durable before the bundle is marked applied: a crash between
     the two applies the bundle again, which inserts nothing twice."""
 
+    @collector_paused()  # a bundle's events (a hundred thousand) are all kept until they are stored
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-        # A bundle's events (a hundred thousand) are all kept until they are stored.
-        with collector_paused():
-            return _apply_status_bundle(public_root, connection, bundle, ref, at)
+        events: list[RawEvent] = []
+        net_ids: list[str] = []
+        for line in bundle.iter_records("status_events"):
+            fast = _raw_sealed_event(line)
+            if fast is not None:
+                event, net_id = fast
+                if event is not None:
+                    events.append(event)
+                    if net_id is not None:
+                        net_ids.append(net_id)
+                continue
+            record = orjson.loads(line)
+            if isinstance(record, dict) and "sealed" not in record and "status" in record:
+                raise TerminalError(
+                    f"{ref} carries unsealed status records, from a hub before the sealed public store: "
+                    "upgrade both zones with the outbound ferry drained (docs/public-store.md)")
+            sealed = _sealed_event(record)
+            if sealed is None:
+                continue
+            name, event_id, data = sealed
+            events.append((lookup_bytes(name), event_id, data))
+            if record["net_id"] is not None:
+                net_ids.append(record["net_id"])
+        removed: list[str] = []
+        retracted: set[int] = set()
+        for line in bundle.iter_records("retractions"):
+            retraction = _allowed(orjson.loads(line), "retractions")
+            if retraction is None:
+                continue
+            # With a lookup: a withheld case's document comes down. Without: only 双公示
+            # records (a revoked, changed or corrected decision; an offline case's).
+            if LOOKUP.match(str(retraction.get("lookup") or "")):
+                removed.append(retraction["lookup"])
+            retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
+        with opened(public_root) as store:
+            assert store is not None
+            store.put_raw(bundle.manifest.sequence, events, removed=removed)
+        for lookup in removed:
+            remove_legacy(public_root, lookup)
+        disclosed = _merge_disclosures(public_root / "disclosure", bundle)
+        if retracted:
+            _retract_disclosures(public_root / "disclosure", retracted)
+        # One event per application and bundle (a bundle often carries several changes of one
+        # application): the trace says which bundles updated its document.
+        record_events(connection, [(n, "portal_publish", "published", ref, None) for n in dict.fromkeys(net_ids)], at)
+        return len(events) + disclosed
 
     return apply
-
-
-def _apply_status_bundle(public_root: Path, connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-    events: list[RawEvent] = []
-    net_ids: list[str] = []
-    for line in bundle.iter_records("status_events"):
-        fast = _raw_sealed_event(line)
-        if fast is not None:
-            event, net_id = fast
-            if event is not None:
-                events.append(event)
-                if net_id is not None:
-                    net_ids.append(net_id)
-            continue
-        record = orjson.loads(line)
-        if isinstance(record, dict) and "sealed" not in record and "status" in record:
-            raise TerminalError(
-                f"{ref} carries unsealed status records, from a hub before the sealed public store: "
-                "upgrade both zones with the outbound ferry drained (docs/public-store.md)")
-        sealed = _sealed_event(record)
-        if sealed is None:
-            continue
-        lookup, event_id, data = sealed
-        events.append((lookup_bytes(lookup), event_id, data))
-        if record["net_id"] is not None:
-            net_ids.append(record["net_id"])
-    removed: list[str] = []
-    retracted: set[int] = set()
-    for line in bundle.iter_records("retractions"):
-        retraction = _allowed(orjson.loads(line), "retractions")
-        if retraction is None:
-            continue
-        # With a lookup: a withheld case's document comes down. Without: only 双公示
-        # records (a revoked, changed or corrected decision; an offline case's).
-        if LOOKUP.match(str(retraction.get("lookup") or "")):
-            removed.append(retraction["lookup"])
-        retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
-    with opened(public_root) as store:
-        assert store is not None
-        store.put_raw(bundle.manifest.sequence, events, removed=removed)
-    for lookup in removed:
-        remove_legacy(public_root, lookup)
-    disclosed = _merge_disclosures(public_root / "disclosure", bundle)
-    if retracted:
-        _retract_disclosures(public_root / "disclosure", retracted)
-    # One event per application and bundle (a bundle often carries several changes of one
-    # application): the trace says which bundles updated its document.
-    record_events(connection, [(n, "portal_publish", "published", ref, None) for n in dict.fromkeys(net_ids)], at)
-    return len(events) + disclosed
 
 
 DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
