@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, select, update
 from connectors.audit import log_rows
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
+from connectors.collector import collector_paused
 from connectors.db import (
     bulk_insert,
     portal_submissions,
@@ -51,7 +52,7 @@ from connectors.intake import (
     Refusal,
     Submission,
     bundle_items,
-    record_sent,
+    record_collected,
 )
 from connectors.provenance import record_events
 from ferry.bundle import record_line
@@ -242,16 +243,11 @@ def _quarantine_rows(connection: Connection, refused: list[tuple[PortalRow, Refu
             for row, refusal in refused]
 
 
-def _built(engine: Engine, plan: PlannedBundle, submissions: list[Submission]) -> BuiltBundle:
+def _built(submissions: list[Submission]) -> BuiltBundle:
     """The planned bundle of ``submissions`` (empties the list; rows in id order, so the
     media type kept for an attachment two rows share is the same on a rebuild)."""
-    net_ids = [s.net_id for s in submissions]
     items, counts = bundle_items(submissions)
-
-    def after_send() -> None:
-        record_sent(engine, plan, net_ids)
-
-    return BuiltBundle(items, counts, after_send)
+    return BuiltBundle(items, counts)
 
 
 def front_db_rebuilder(store: Path) -> Rebuild:
@@ -282,7 +278,7 @@ def front_db_rebuilder(store: Path) -> Rebuild:
                     f"front-database row {row.id} ({row.net_id}) changed since {plan.ref} was planned: {found}"
                 )
             submissions.append(found)
-        return _built(engine, plan, submissions)
+        return _built(submissions)
 
     return rebuild
 
@@ -303,12 +299,13 @@ def collect_front_db(
     after = 0
     attachments = AttachmentCache(store)
     while True:
-        with sender.engine.connect() as connection:
-            rows = _new_rows(connection, after, max_records)
-        if not rows:
-            return report
-        after = rows[-1].id
-        _carry_batch(sender, rows, attachments, catalogue_version=catalogue_version, report=report)
+        with collector_paused():
+            with sender.engine.connect() as connection:
+                rows = _new_rows(connection, after, max_records)
+            if not rows:
+                return report
+            after = rows[-1].id
+            _carry_batch(sender, rows, attachments, catalogue_version=catalogue_version, report=report)
 
 
 def _carry_batch(
@@ -335,12 +332,12 @@ def _carry_batch(
                 record_count=len(carried), first_key=ids[0], last_key=ids[-1], kind=FRONT_DB_PLAN,
             )
             _mark_carried(connection, ids, plan.sequence, at)
-            record_events(connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in carried], at)
+            record_collected(connection, plan, [s.net_id for s in carried], at)
         if refused:
             report.quarantined += _quarantine_rows(connection, refused, at)
     if plan is not None:
         report.carried += len(carried)
-        sender.send(plan, _built(sender.engine, plan, carried))
+        sender.send(plan, _built(carried))
         report.bundles.append(plan.ref)
 
 

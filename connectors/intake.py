@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, select
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
+from connectors.collector import collector_paused
 from connectors.db import bulk_insert, intake_claims, quarantine, transaction
 from connectors.ferry_ledger import DATA, PlannedBundle, plan_next, quarantine_file
 from connectors.provenance import record_events
@@ -201,23 +202,22 @@ def bundle_items(submissions: list[Submission]) -> tuple[list[ItemSource], dict[
     return items, counts
 
 
-def record_sent(engine: Engine, plan: PlannedBundle, net_ids: list[str]) -> None:
-    """The provenance of a sent inbound bundle: one ``intake``/``sent`` event per submission
-    (whichever ingress it came from)."""
-    with transaction(engine) as connection:
-        record_events(connection, [(net_id, "intake", "sent", plan.ref, None) for net_id in net_ids], iso(now()))
+def record_collected(connection: Connection, plan: PlannedBundle, net_ids: list[str], at: str) -> None:
+    """The provenance of carried submissions, whichever ingress they came from: one
+    ``intake``/``collected`` event each, naming the bundle, in the transaction that plans the
+    bundle. It is the only intake event of a carried submission (``hub trace`` shows the
+    bundle it left in): the plan is sent, or resent after a crash, before anything newer, so
+    a second event once it was sent would say nothing more for twice the cost."""
+    record_events(connection, [(net_id, "intake", "collected", plan.ref, None) for net_id in net_ids], at)
 
 
-def _built(
-    engine: Engine, plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path
-) -> BuiltBundle:
-    """The planned bundle of ``submissions`` (empties the list); once sent, their events are
-    recorded and their folders move out of the drop."""
+def _built(plan: PlannedBundle, submissions: list[Submission], drop: Path, collected: Path) -> BuiltBundle:
+    """The planned bundle of ``submissions`` (empties the list); once sent, their folders
+    move out of the drop."""
     net_ids = [s.net_id for s in submissions]
     items, counts = bundle_items(submissions)
 
     def after_send() -> None:
-        record_sent(engine, plan, net_ids)
         folder = collected_folder(collected, plan.sequence)
         folder.mkdir(parents=True, exist_ok=True)
         drop_path = os.fspath(drop)
@@ -260,7 +260,7 @@ def intake_rebuilder(drop: Path, collected: Path) -> Rebuild:
                     f"claimed submission {net_id} changed in the drop folder since it was planned: {found}"
                 )
             submissions.append(found)
-        return _built(engine, plan, submissions, drop, collected)
+        return _built(plan, submissions, drop, collected)
 
     return rebuild
 
@@ -285,10 +285,11 @@ def collect_submissions(
         # the database's limit on bound parameters); the next pass picks up late arrivals.
         moved = 0
         for candidates in _submission_batches(drop, max_records):
-            moved += _collect_batch(
-                sender, candidates, drop=drop, collected=collected,
-                quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
-            )
+            with collector_paused():
+                moved += _collect_batch(
+                    sender, candidates, drop=drop, collected=collected,
+                    quarantine_dir=quarantine_dir, catalogue_version=catalogue_version, report=report,
+                )
         if not moved:  # the drop is empty, or holds only folders still being written
             return report
 
@@ -348,11 +349,9 @@ def _collect_batch(
             connection, intake_claims,
             [{"net_id": s.net_id, "sequence": plan.sequence, "claimed_at": at} for s in submissions],
         )
-        record_events(
-            connection, [(s.net_id, "intake", "collected", plan.ref, None) for s in submissions], at
-        )
+        record_collected(connection, plan, [s.net_id for s in submissions], at)
     carried = len(submissions)
-    sender.send(plan, _built(sender.engine, plan, submissions, drop, collected))
+    sender.send(plan, _built(plan, submissions, drop, collected))
     report.bundles.append(plan.ref)
     report.carried += carried
     return moved + carried

@@ -11,6 +11,7 @@ allow-lists are applied once more (defence in depth) to what is not sealed.
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import re
 from collections.abc import Iterator
@@ -20,11 +21,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, select
 
+from connectors.collector import collector_paused
 from connectors.db import ferry_applied
 from connectors.files import write_atomic, write_batch
 from connectors.provenance import record_events
-from connectors.status_store import opened, remove_legacy
+from connectors.status_store import RawEvent, opened, remove_legacy
 from ferry.bundle import VerifiedBundle
+from rules.query_password import lookup_bytes
 from schemas.exceptions import TerminalError
 
 NET_ID = re.compile(r"^NET[0-9A-Z]{8,24}$")
@@ -96,6 +99,35 @@ def _sealed_event(record: Any) -> tuple[str, int, bytes] | None:
         return None
 
 
+# A status record's line as the administration side writes it (``ferry.bundle.record_line``:
+# sorted keys, no spaces), every field already of the form _sealed_event requires (a JSON
+# string of these characters has no escapes; an event id of at most 18 digits is an int).
+_CANONICAL_SEALED = re.compile(
+    rb'\{"event_id":(0|[1-9][0-9]{0,17}),"lookup":"([a-p]{64})",'
+    rb'"net_id":(?:null|"(NET[0-9A-Z]{8,24})"),"sealed":"([A-Za-z0-9+/]*={0,2})"\}')
+_NIBBLE_LETTERS = bytes.maketrans(b"abcdefghijklmnop", b"0123456789abcdef")
+
+
+def _raw_sealed_event(line: bytes) -> tuple[tuple[bytes, int, bytes] | None, str | None] | None:
+    """``(event, net_id)`` of a status record's line in the canonical form, the event with
+    its lookup name as the 32 bytes it spells (``rules.query_password.lookup_bytes``) and
+    None when its sealed bytes are not base64; None for any other line, which
+    :func:`_sealed_event` then judges from the parsed record. The same verdicts for about a
+    third less CPU per record (measured): no dict, no text lookup name, base64 checked once;
+    a bundle holds a hundred thousand."""
+    match = _CANONICAL_SEALED.fullmatch(line)
+    if match is None:
+        return None
+    event_id, lookup, net_id, sealed = match.groups()
+    try:
+        # What b64decode(validate=True) does once its own pattern (the one above) matched.
+        decoded = binascii.a2b_base64(sealed)
+    except binascii.Error:
+        return None, None
+    return ((binascii.a2b_hex(lookup.translate(_NIBBLE_LETTERS)), int(event_id), decoded),
+            None if net_id is None else net_id.decode("ascii"))
+
+
 def apply_status_bundle(public_root: Path) -> Any:
     """The receiver's apply step for outbound bundles: put each sealed status record into the
     public status store under its lookup name (derived from the case number and query
@@ -106,19 +138,29 @@ def apply_status_bundle(public_root: Path) -> Any:
     The store's transaction is durable before the bundle is marked applied: a crash between
     the two applies the bundle again, which inserts nothing twice."""
 
+    @collector_paused()  # a bundle's events (a hundred thousand) are all kept until they are stored
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
-        events: list[tuple[str, int, bytes]] = []
+        events: list[RawEvent] = []
         net_ids: list[str] = []
         for line in bundle.iter_records("status_events"):
+            fast = _raw_sealed_event(line)
+            if fast is not None:
+                event, net_id = fast
+                if event is not None:
+                    events.append(event)
+                    if net_id is not None:
+                        net_ids.append(net_id)
+                continue
             record = orjson.loads(line)
             if isinstance(record, dict) and "sealed" not in record and "status" in record:
                 raise TerminalError(
                     f"{ref} carries unsealed status records, from a hub before the sealed public store: "
                     "upgrade both zones with the outbound ferry drained (docs/public-store.md)")
-            event = _sealed_event(record)
-            if event is None:
+            sealed = _sealed_event(record)
+            if sealed is None:
                 continue
-            events.append(event)
+            name, event_id, data = sealed
+            events.append((lookup_bytes(name), event_id, data))
             if record["net_id"] is not None:
                 net_ids.append(record["net_id"])
         removed: list[str] = []
@@ -134,7 +176,7 @@ def apply_status_bundle(public_root: Path) -> Any:
             retracted |= {i for i in retraction.get("record_ids") or () if isinstance(i, int)}
         with opened(public_root) as store:
             assert store is not None
-            store.put(bundle.manifest.sequence, events, removed=removed)
+            store.put_raw(bundle.manifest.sequence, events, removed=removed)
         for lookup in removed:
             remove_legacy(public_root, lookup)
         disclosed = _merge_disclosures(public_root / "disclosure", bundle)

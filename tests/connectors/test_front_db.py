@@ -116,7 +116,13 @@ def test_intake_carries_good_rows_and_quarantines_bad_ones_with_reasons(front: S
     with internet(front).connect() as connection:
         held = connection.execute(select(quarantine.c.ref, quarantine.c.code, quarantine.c.stored_as)).all()
         plan = connection.execute(select(ferry_sent.c.kind, ferry_sent.c.state, ferry_sent.c.record_count)).one()
+        events = connection.execute(select(provenance.c.record_id, provenance.c.stage, provenance.c.outcome,
+                                           provenance.c.bundle)).all()
     assert {ref: code for ref, code, _ in held} == expected_quarantine
+    # One intake event per row: a carried row's names the bundle it left in.
+    assert sorted(events) == sorted(
+        [(n, "intake", "collected", "inbound#1") for n in carried(front)]
+        + [(n, "intake", "quarantined", n) for n in expected_quarantine])
     assert all(front_db.row_id_of(stored) is not None for _, _, stored in held)
     assert tuple(plan) == (FRONT_DB_PLAN, "sent", report["carried"])
     # Nothing left: a second pass carries nothing and plans no bundle.

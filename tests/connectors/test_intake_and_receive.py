@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from connectors.db import alarms, applications, ferry_sent, inbound_records, quarantine
+from connectors.db import alarms, applications, ferry_sent, inbound_records, provenance, quarantine
 from ferry.transport import LocalFolderTransport
 from hub import stages
 from hub.keys import init_keys
@@ -61,6 +61,12 @@ def test_crash_between_plan_and_send_resends_the_same_bytes(
     assert sorted(p.name for p in carried_folder.iterdir()) == sorted(
         n for n, o in batch.items() if o["outcome"] != "quarantined")
     assert not [p for p in settings.portal_drop.iterdir() if p.name in batch and batch[p.name]["outcome"] != "quarantined"]
+    # One intake event per carried submission, recorded with the plan, none again on the resend.
+    with internet.connect() as connection:
+        events = connection.execute(select(provenance.c.record_id, provenance.c.outcome, provenance.c.bundle)
+                                    .where(provenance.c.stage == "intake", provenance.c.outcome != "quarantined")).all()
+    assert sorted(events) == sorted(
+        (n, "collected", "inbound#1") for n, o in batch.items() if o["outcome"] != "quarantined")
 
     stages.inbound_receive()
     stages.applications_load()

@@ -3,11 +3,16 @@ and the public side's own allow-lists."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors import public_feed, status_store
+from ferry.bundle import record_line
+from rules.query_password import lookup_bytes
 
 
 def test_documents_of_the_flat_layout_move_into_their_folders(tmp_path: Path) -> None:
@@ -87,3 +92,56 @@ def test_the_public_side_keeps_only_allow_listed_fields_whatever_arrives(tmp_pat
     clean = {"net_id": "NET2026112000000001", "status": "accepted"}
     assert public_feed._allowed(clean, "status_events") == clean
     assert public_feed._allowed(["not", "a", "record"], "status_events") is None
+
+
+_ints = st.integers(min_value=-(2**63), max_value=2**64 - 1)  # what JSON of orjson holds
+_B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_lookups = st.one_of(st.text("abcdefghijklmnop", min_size=64, max_size=64),
+                     st.text("abcdefghijklmnopq\n", min_size=63, max_size=65), _ints)
+_net_ids = st.one_of(st.none(), st.from_regex(r"NET[0-9A-Z]{8,24}", fullmatch=True),
+                     st.text("NET0123456789AZaz- ", max_size=30), _ints)
+_sealed = st.one_of(st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+                    st.text(_B64 + "= -\n", max_size=40), _ints)
+_event_ids = st.one_of(_ints, st.integers(min_value=-10, max_value=10),
+                       st.text(max_size=3), st.floats(allow_nan=False))
+_records = st.one_of(
+    st.fixed_dictionaries({  # as status publishing writes them
+        "event_id": st.integers(min_value=0, max_value=2**63 - 1),
+        "lookup": st.text("abcdefghijklmnop", min_size=64, max_size=64),
+        "net_id": st.one_of(st.none(), st.from_regex(r"NET[0-9A-Z]{8,24}", fullmatch=True)),
+        "sealed": st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode())}),
+    st.fixed_dictionaries({"event_id": _event_ids, "lookup": _lookups, "net_id": _net_ids, "sealed": _sealed},
+                          optional={"status": st.just("registered")}),
+)
+
+
+@given(record=_records, sort_keys=st.booleans(), indent=st.booleans())
+@settings(max_examples=600)
+def test_the_fast_reading_of_a_sealed_line_agrees_with_the_parsed_record(
+    record: dict[str, object], sort_keys: bool, indent: bool
+) -> None:
+    """Where the line reader answers (canonical lines), it gives what the parsed record's
+    checks give: the same event, its lookup name as bytes, and the same NET_ID."""
+    option = (orjson.OPT_SORT_KEYS if sort_keys else 0) | (orjson.OPT_INDENT_2 if indent else 0)
+    line = orjson.dumps(record, option=option)
+    parsed = public_feed._sealed_event(orjson.loads(line))
+    expected = None if parsed is None else (lookup_bytes(parsed[0]), parsed[1], parsed[2])
+    fast = public_feed._raw_sealed_event(line)
+    if fast is None:
+        return  # not canonical: the parsed record is judged
+    event, net_id = fast
+    assert event == expected
+    if event is not None:
+        assert net_id == record["net_id"]
+
+
+def test_the_administration_sides_lines_take_the_fast_reading() -> None:
+    """What status publishing writes (``record_line``) is canonical: no record of a real
+    bundle is parsed twice, so the agreement above covers them all."""
+    record = {"event_id": 41, "lookup": "p" * 64, "net_id": "NET20261109000042",
+              "sealed": base64.b64encode(b"\x00sealed\xff").decode()}
+    for net_id in ("NET20261109000042", None):
+        fast = public_feed._raw_sealed_event(record_line({**record, "net_id": net_id})[:-1])
+        assert fast == ((b"\xff" * 32, 41, b"\x00sealed\xff"), net_id)
+    unpadded = public_feed._raw_sealed_event(record_line({**record, "sealed": "QQ"})[:-1])
+    assert unpadded is not None and unpadded[0] is None  # matched, but not base64: no event

@@ -174,3 +174,28 @@ def test_compaction_merges_full_tiers_of_applied_bundles_and_keeps_every_record(
         assert store.compact(set(range(1, 11))) == 0  # one segment of tier 0: nothing full
         first = next(iter(expected))
         assert [e["event_id"] for e in store.sealed(first)["events"]] == sorted(expected[first])  # type: ignore[index]
+
+
+def test_a_new_store_has_large_pages_and_an_older_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    from connectors.status_store import PAGE_BYTES
+
+    lookup = lookup_name(CASE, PASSWORD)
+    with opened(tmp_path / "new" / "public") as store:
+        assert store is not None
+        store.put(1, [(lookup, 1, b"sealed")])
+    with sqlite3.connect(store_path(tmp_path / "new" / "public")) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (PAGE_BYTES,)
+    older = store_path(tmp_path / "old" / "public")
+    older.parent.mkdir(parents=True)
+    with sqlite3.connect(older) as db:  # a store made before: default pages, WAL already on
+        db.execute("PRAGMA page_size=4096")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE segments (id INTEGER PRIMARY KEY, tier INTEGER NOT NULL, records INTEGER NOT NULL)")
+    with opened(tmp_path / "old" / "public") as store:
+        assert store is not None
+        store.put(1, [(lookup, 1, b"sealed")])
+        assert store.counts() == (1, 1)
+    with sqlite3.connect(older) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (4096,)
