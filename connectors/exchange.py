@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,6 +22,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, t
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
+from connectors.collector import collector_paused
 from connectors.db import (
     applications,
     case_materials,
@@ -340,24 +340,6 @@ def load_applications(
         bound = key > tuple_(last.channel, last.sequence, last.idx)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for one bounded batch.
-
-    A batch keeps thousands of parsed envelopes and their rows alive until it is written, so
-    the allocations trigger collections that find nothing to free but walk every live object
-    again: about a fifth of a load's CPU. Reference counting still frees everything; cycles
-    made meanwhile wait for the next collection after the batch."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def _load_batch(
     connection: Connection,
     staged_rows: Sequence[Any],
@@ -523,25 +505,6 @@ class PublishReport:
     disclosures: int = 0
 
 
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while status changes become public records.
-
-    A batch keeps tens of thousands of changes and records alive, and every few hundred
-    allocations the collector walked them all again (some 15% of the stage's CPU) though
-    none of them is part of a cycle: reference counting frees each as soon as it is let
-    go. Whoever pauses it collects the youngest generation after each batch (``gc.collect(0)``:
-    what a batch left, never the whole heap), so the database layer's few cycles do not pile
-    up."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
     """The internal status changes of an outbox id range, typed, with the party data needed
     to build public records (``rules.publication.status_change``): an internet case's party
@@ -608,7 +571,7 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
     plan's transaction, give the same bytes."""
 
     def rebuild(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
-        with _cyclic_gc_paused():
+        with collector_paused():
             return _rebuilt(engine, plan)
 
     def _rebuilt(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
@@ -773,7 +736,7 @@ def publish_status(
 
     What is withheld or held is decided and recorded in the same transaction as the plan,
     so a rebuild after a crash carries exactly the same records."""
-    with _cyclic_gc_paused():
+    with collector_paused():
         return _publish_batches(sender, catalogue, batch_size)
 
 
@@ -858,4 +821,4 @@ def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: in
         report.published += sent.counts["status_events"]
         report.disclosures += sent.counts["disclosures"]
         report.bundles.append(plan.ref)
-        gc.collect(0)  # the collector is paused (``_cyclic_gc_paused``): what this batch left
+        gc.collect(0)  # the collector is paused (``collector_paused``): what this batch left
