@@ -35,6 +35,7 @@ from connectors.db import (
 )
 from connectors.ferry_ledger import PlannedBundle, plan_next
 from connectors.files import write_atomic, write_batch
+from connectors.public_feed import LOOKUP, NOT_A_LEAF, Refused, keep_refused
 from ferry.bundle import VerifiedBundle, records_item, records_name
 from ferry.tlog import (
     Checkpoint,
@@ -317,10 +318,12 @@ def _within_tiles(new: Checkpoint, tiles: dict[str, bytes], public_root: Path, h
 
 
 def apply_checkpoint(public_root: Path, connection: Connection, bundle: VerifiedBundle, received: Received,
-                     ref: str, at: str, verifier_keys: Sequence[str]) -> int:
+                     ref: str, at: str, verifier_keys: Sequence[str], quarantine_dir: Path) -> int:
     """Publish a checked checkpoint: its tiles, then ``public/audit/checkpoint`` (when it is the
     newest), the log's verifier keys, the leaves of published status changes into their
-    status documents, and the row of accepted checkpoints; all files written atomically."""
+    status documents, and the row of accepted checkpoints; all files written atomically. A
+    leaf record that is not one is kept in ``quarantine_dir`` with its reason
+    (``connectors.public_feed.keep_refused``)."""
     folder = public_root / AUDIT_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     for parent in sorted({(folder / path).parent for path in received.tiles}):
@@ -329,7 +332,9 @@ def apply_checkpoint(public_root: Path, connection: Connection, bundle: Verified
     if received.newest:
         write_atomic(folder / "checkpoint", received.checkpoint.note.encode("utf-8"))
         write_atomic(folder / "key", ("\n".join(verifier_keys) + "\n").encode("utf-8"))
-    leaves = _file_leaves(public_root, bundle, connection, at)
+    refused: list[Refused] = []
+    leaves = _file_leaves(public_root, bundle, connection, refused)
+    keep_refused(connection, quarantine_dir, ref, refused, at)
     connection.execute(audit_published.insert().values(
         size=received.checkpoint.size, root=received.checkpoint.root_hash, note=received.checkpoint.note,
         sequence=received.sequence, bundle=ref, at=at))
@@ -340,25 +345,25 @@ def apply_checkpoint(public_root: Path, connection: Connection, bundle: Verified
     return 1 + len(received.tiles)
 
 
-def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connection, at: str) -> int:
+def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connection, refused: list[Refused]) -> int:
     """Put each published status change's leaf, sealed like the change, into the public
     status store beside it (by lookup and event id), so the status page can prove the change.
     A leaf that comes before its change (a status bundle lost and resent after this one) is
     stored all the same and shown once the change is. Leaves that waited in ``audit_unfiled``
-    under the file layout before the store (plain entries) move into the store on the way."""
-    from connectors.public_feed import LOOKUP
+    under the file layout before the store (plain entries) move into the store on the way.
+    A record that is not a leaf goes to ``refused``."""
     from connectors.status_store import opened
 
     leaves: list[tuple[str, int, int, bytes | None, str | None]] = []
-    for line in bundle.iter_records(LEAF_KIND):
-        leaf = orjson.loads(line)
-        if not isinstance(leaf, dict) or not LOOKUP.match(str(leaf.get("lookup", ""))):
-            continue
-        if not isinstance(leaf.get("seq"), int) or not isinstance(leaf.get("event_id"), int):
-            continue
+    for index, line in enumerate(bundle.iter_records(LEAF_KIND)):
         try:
-            sealed = base64.b64decode(str(leaf.get("sealed")), validate=True)
-        except ValueError:
+            leaf = orjson.loads(line)
+            sealed = base64.b64decode(str(leaf["sealed"]), validate=True)
+            if not (LOOKUP.match(str(leaf["lookup"])) and type(leaf["seq"]) is int and type(leaf["event_id"]) is int):
+                raise ValueError(leaf)
+        except (ValueError, TypeError, KeyError):  # orjson's and base64's errors are ValueErrors
+            refused.append(Refused(LEAF_KIND, index, NOT_A_LEAF,
+                                   "not {lookup, event_id, seq, sealed} with a lookup name, integers and base64", line))
             continue
         leaves.append((leaf["lookup"], leaf["event_id"], leaf["seq"], sealed, None))
     waiting = connection.execute(select(audit_unfiled)).all()

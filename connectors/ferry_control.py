@@ -287,9 +287,15 @@ def _held(connection: Connection, quarantine_id: int) -> Any:
 def release(engine: Engine, quarantine_id: int, *, target: Path, operator: str) -> Path:
     """Put a held item back where it came from for a new attempt: a bundle file into the
     channel's incoming folder, a submission folder into the portal drop, a front-database
-    row back to ``new`` (``target`` unused). Audited."""
+    row back to ``new`` (``target`` unused). Audited. A refused record of an applied bundle
+    (kind ``record``) cannot be released."""
     with engine.connect() as connection:
         row = _held(connection, quarantine_id)
+    if row.kind == "record":
+        raise TerminalError(
+            f"quarantine entry {quarantine_id} is a record of the applied bundle {row.ref} that the public side "
+            "refused: nothing here can make it publishable. Fix it in the administration zone and publish it "
+            "again, then discard this entry with the reason")
     row_id = row_id_of(row.stored_as)
     if row.kind == "submission" and row_id is not None:
         with transaction(engine) as connection:

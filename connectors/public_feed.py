@@ -15,14 +15,16 @@ import binascii
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, select
 
+from connectors.alarms import raise_alarm
 from connectors.collector import collector_paused
-from connectors.db import ferry_applied
+from connectors.db import bulk_insert, ferry_applied, quarantine
 from connectors.files import write_atomic, write_batch
 from connectors.provenance import record_events
 from connectors.status_store import RawEvent, opened, remove_legacy
@@ -99,6 +101,67 @@ def _sealed_event(record: Any) -> tuple[str, int, bytes] | None:
         return None
 
 
+# What the public side refuses of an applied bundle (defence in depth: the administration
+# side sends nothing else, so each is a fault there, kept and raised, never dropped).
+NOT_SEALED = "NOT_SEALED"  # a status record that is not a sealed record
+NOT_A_RECORD = "NOT_A_RECORD"  # a line that is not a JSON object
+NO_DECISION_DAY = "NO_DECISION_DAY"  # a 双公示 record without the day it was decided
+NOT_A_LEAF = "NOT_A_LEAF"  # an audit leaf without its lookup name, numbers or sealed entry
+RECORD_REFUSED_ALARM = "PUBLIC_RECORD_REFUSED"
+_SEALED_SHAPE = ("not {event_id, lookup, net_id, sealed} with an integer event id, a lookup name of 64 letters "
+                 "a-p, a NET_ID or null, and base64 sealed bytes")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record of an applied bundle that the public side did not publish: its kind, its
+    line number in that kind (from 0), why, and the line as it came."""
+
+    kind: str
+    index: int
+    code: str
+    detail: str
+    line: bytes
+
+
+def _parsed(line: bytes) -> Any:
+    """The line's JSON value, or None when it is not JSON (refused as not a record)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def keep_refused(connection: Connection, folder: Path, ref: str, refused: list[Refused], at: str) -> None:
+    """Keep each refused record of bundle ``ref`` with its reason, in the transaction that
+    marks the bundle applied: its line and reason as a file under ``folder/records``, a
+    ``quarantine`` row (kind ``record``: `hub ferry quarantine list`), and one
+    ``PUBLIC_RECORD_REFUSED`` alarm for the bundle. The administration zone's fault: fix it
+    there and publish the records again; a refused record is discarded once that is done
+    (it cannot be released: nothing here can make it publishable). A crash before the
+    commit applies the bundle again, which writes the same files and rows once."""
+    if not refused:
+        return
+    target = folder / "records"
+    target.mkdir(parents=True, exist_ok=True)
+    files = []
+    rows = []
+    for item in refused:
+        path = target / f"{ref.replace('#', '-')}.{item.kind}.{item.index}.json"
+        text = item.line.decode("utf-8", "backslashreplace").rstrip("\n")
+        files.append((path, orjson.dumps({"ref": ref, "kind": item.kind, "index": item.index, "code": item.code,
+                                          "detail": item.detail, "line": text, "at": at}, option=orjson.OPT_INDENT_2)))
+        rows.append({"kind": "record", "ref": ref, "code": item.code,
+                     "detail": f"{item.kind} record {item.index}: {item.detail}", "stored_as": str(path),
+                     "record_ids": [f"{ref}/{item.kind}/{item.index}"], "at": at, "state": "held"})
+    write_batch(target, files)
+    bulk_insert(connection, quarantine, rows)
+    counts: dict[str, int] = {}
+    for item in refused:
+        counts[item.code] = counts.get(item.code, 0) + 1
+    raise_alarm(connection, RECORD_REFUSED_ALARM, {"bundle": ref, "refused": counts, "folder": str(target)}, at)
+
+
 # A status record's line as the administration side writes it (``ferry.bundle.record_line``:
 # sorted keys, no spaces), every field already of the form _sealed_event requires (a JSON
 # string of these characters has no escapes; an event id of at most 18 digits is an int).
@@ -128,12 +191,14 @@ def _raw_sealed_event(line: bytes) -> tuple[tuple[bytes, int, bytes] | None, str
             None if net_id is None else net_id.decode("ascii"))
 
 
-def apply_status_bundle(public_root: Path) -> Any:
+def apply_status_bundle(public_root: Path, quarantine_dir: Path) -> Any:
     """The receiver's apply step for outbound bundles: put each sealed status record into the
     public status store under its lookup name (derived from the case number and query
     password, so nobody can list or guess documents, and sealed under a key only they give),
     take down what the bundle retracts, and merge each results disclosure (双公示) into the
-    list of its day; idempotent by event and record id.
+    list of its day; idempotent by event and record id. A record that is not what its kind
+    must be is kept in ``quarantine_dir`` with its reason (:func:`keep_refused`); the rest
+    of the bundle is published.
 
     The store's transaction is durable before the bundle is marked applied: a crash between
     the two applies the bundle again, which inserts nothing twice."""
@@ -142,22 +207,26 @@ def apply_status_bundle(public_root: Path) -> Any:
     def apply(connection: Connection, bundle: VerifiedBundle, ref: str, at: str) -> int:
         events: list[RawEvent] = []
         net_ids: list[str] = []
-        for line in bundle.iter_records("status_events"):
+        refused: list[Refused] = []
+        for index, line in enumerate(bundle.iter_records("status_events")):
             fast = _raw_sealed_event(line)
             if fast is not None:
                 event, net_id = fast
-                if event is not None:
-                    events.append(event)
-                    if net_id is not None:
-                        net_ids.append(net_id)
+                if event is None:
+                    refused.append(Refused("status_events", index, NOT_SEALED, "its sealed bytes are not base64", line))
+                    continue
+                events.append(event)
+                if net_id is not None:
+                    net_ids.append(net_id)
                 continue
-            record = orjson.loads(line)
+            record = _parsed(line)
             if isinstance(record, dict) and "sealed" not in record and "status" in record:
                 raise TerminalError(
                     f"{ref} carries unsealed status records, from a hub before the sealed public store: "
                     "upgrade both zones with the outbound ferry drained (docs/public-store.md)")
             sealed = _sealed_event(record)
             if sealed is None:
+                refused.append(Refused("status_events", index, NOT_SEALED, _SEALED_SHAPE, line))
                 continue
             name, event_id, data = sealed
             events.append((lookup_bytes(name), event_id, data))
@@ -165,9 +234,10 @@ def apply_status_bundle(public_root: Path) -> Any:
                 net_ids.append(record["net_id"])
         removed: list[str] = []
         retracted: set[int] = set()
-        for line in bundle.iter_records("retractions"):
-            retraction = _allowed(orjson.loads(line), "retractions")
+        for index, line in enumerate(bundle.iter_records("retractions")):
+            retraction = _allowed(_parsed(line), "retractions")
             if retraction is None:
+                refused.append(Refused("retractions", index, NOT_A_RECORD, "not a JSON object", line))
                 continue
             # With a lookup: a withheld case's document comes down. Without: only 双公示
             # records (a revoked, changed or corrected decision; an offline case's).
@@ -179,12 +249,13 @@ def apply_status_bundle(public_root: Path) -> Any:
             store.put_raw(bundle.manifest.sequence, events, removed=removed)
         for lookup in removed:
             remove_legacy(public_root, lookup)
-        disclosed = _merge_disclosures(public_root / "disclosure", bundle)
+        disclosed = _merge_disclosures(public_root / "disclosure", bundle, refused)
         if retracted:
             _retract_disclosures(public_root / "disclosure", retracted)
         # One event per application and bundle (a bundle often carries several changes of one
         # application): the trace says which bundles updated its document.
         record_events(connection, [(n, "portal_publish", "published", ref, None) for n in dict.fromkeys(net_ids)], at)
+        keep_refused(connection, quarantine_dir, ref, refused, at)
         return len(events) + disclosed
 
     return apply
@@ -193,21 +264,26 @@ def apply_status_bundle(public_root: Path) -> Any:
 DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
-def _merge_disclosures(folder: Path, bundle: VerifiedBundle) -> int:
+def _merge_disclosures(folder: Path, bundle: VerifiedBundle, refused: list[Refused]) -> int:
     """Write a bundle's 双公示 records as one page per day, ``<date>/b<sequence>.json``,
-    and list the page in ``index.json``.
+    and list the page in ``index.json``; a record that is not one, or has no decision day,
+    goes to ``refused``.
 
     A page belongs to one bundle, so applying a bundle again rewrites the same pages
     (idempotent) and never reads the rest of the day: the cost and the memory of a bundle
     do not grow with the day's list (a province decides tens of thousands a day)."""
     by_day: dict[str, list[dict[str, Any]]] = {}
-    for line in bundle.iter_records("disclosures"):
-        record = _allowed(orjson.loads(line), "disclosures")
-        if record is None or not isinstance(record.get("decided_at"), str):
+    for number, line in enumerate(bundle.iter_records("disclosures")):
+        record = _allowed(_parsed(line), "disclosures")
+        if record is None:
+            refused.append(Refused("disclosures", number, NOT_A_RECORD, "not a JSON object", line))
             continue
-        day = record["decided_at"][:10]
-        if DAY.match(day):
-            by_day.setdefault(day, []).append(record)
+        day = record["decided_at"][:10] if isinstance(record.get("decided_at"), str) else ""
+        if not DAY.match(day):
+            refused.append(Refused("disclosures", number, NO_DECISION_DAY,
+                                   "decided_at does not start with a date (YYYY-MM-DD)", line))
+            continue
+        by_day.setdefault(day, []).append(record)
     if not by_day:
         return 0
     index = _disclosure_index(folder)

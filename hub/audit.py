@@ -96,6 +96,7 @@ class PublishedLog:
 
     engine: Engine
     public_root: Path
+    quarantine_dir: Path
     verifiers: list[NoteVerifier]
     checked: dict[str, Received] = field(default_factory=dict)
 
@@ -114,7 +115,7 @@ class PublishedLog:
             received = self.checked.pop(bundle.digest, None)
             if received is not None:
                 count += apply_checkpoint(self.public_root, connection, bundle, received, ref, at,
-                                          [v.verifier_key() for v in self.verifiers])
+                                          [v.verifier_key() for v in self.verifiers], self.quarantine_dir)
             return count
 
         return apply
@@ -125,7 +126,7 @@ def published_log(settings: Settings, engine: Engine) -> PublishedLog:
         verifiers = admin_log_verifiers(settings)
     except TerminalError:
         verifiers = []  # no admin key yet: a checkpoint is refused UNKNOWN_KEY
-    return PublishedLog(engine, settings.public_root, verifiers)
+    return PublishedLog(engine, settings.public_root, settings.internet_quarantine, verifiers)
 
 
 def verify_zone(settings: Settings, zone: str) -> VerifyReport:

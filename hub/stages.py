@@ -225,7 +225,8 @@ def portal_publish(settings: Settings | None = None) -> dict[str, Any]:
         keyring=receiver_keyring(settings, "outbound"),
         decryption_keys=decryption_keys(settings, "outbound"),
         quarantine_dir=settings.internet_quarantine,
-        apply=log.apply(with_catalogue(apply_status_bundle(settings.public_root), settings.public_root)),
+        apply=log.apply(with_catalogue(apply_status_bundle(settings.public_root, settings.internet_quarantine),
+                                      settings.public_root)),
         inspect=log.inspect,
     )
     return asdict(report)

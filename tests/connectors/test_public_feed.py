@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,11 +52,11 @@ def test_each_bundle_writes_its_own_page_of_a_day_and_again_the_same(tmp_path: P
     folder = tmp_path / "disclosure"
     first = _Bundle(1, [_disclosure(2, "2026-11-12"), _disclosure(1, "2026-11-12", "penalty")])
     second = _Bundle(2, [_disclosure(3, "2026-11-12"), _disclosure(4, "2026-11-13")])
-    assert public_feed._merge_disclosures(folder, first) == 2
-    assert public_feed._merge_disclosures(folder, second) == 2
+    assert public_feed._merge_disclosures(folder, first, []) == 2
+    assert public_feed._merge_disclosures(folder, second, []) == 2
     page = folder / "2026-11-12" / "b00000001.json"
     before = page.read_bytes()
-    assert public_feed._merge_disclosures(folder, first) == 2  # applied again after a crash
+    assert public_feed._merge_disclosures(folder, first, []) == 2  # applied again after a crash
     assert page.read_bytes() == before
     index = orjson.loads((folder / "index.json").read_bytes())
     assert index["days"]["2026-11-12"]["licence"] == 2 and index["days"]["2026-11-12"]["penalty"] == 1
@@ -71,7 +73,7 @@ def test_a_daily_list_of_the_earlier_layout_becomes_its_days_first_page(tmp_path
     folder.mkdir()
     (folder / "2026-11-12.json").write_bytes(orjson.dumps({"date": "2026-11-12", "records": [_disclosure(1, "2026-11-12")]}))
     (folder / "index.json").write_bytes(orjson.dumps({"days": {"2026-11-12": {"licence": 1, "penalty": 0}}}))
-    public_feed._merge_disclosures(folder, _Bundle(5, [_disclosure(9, "2026-11-12", "penalty")]))
+    public_feed._merge_disclosures(folder, _Bundle(5, [_disclosure(9, "2026-11-12", "penalty")]), [])
     index = orjson.loads((folder / "index.json").read_bytes())
     assert index["days"]["2026-11-12"] == {"licence": 1, "penalty": 1, "pages": {
         "b00000000.json": {"licence": 1, "penalty": 0}, "b00000005.json": {"licence": 0, "penalty": 1}}}
@@ -83,7 +85,7 @@ def test_the_public_side_keeps_only_allow_listed_fields_whatever_arrives(tmp_pat
     # not on the allow-list must never reach a public page.
     leaky = {**_disclosure(1, "2026-11-12"), "applicant_id_number": "110101199003074258"}
     folder = tmp_path / "disclosure"
-    assert public_feed._merge_disclosures(folder, _Bundle(1, [leaky, _disclosure(2, "2026-11-12")])) == 2
+    assert public_feed._merge_disclosures(folder, _Bundle(1, [leaky, _disclosure(2, "2026-11-12")]), []) == 2
     records = orjson.loads((folder / "2026-11-12" / "b00000001.json").read_bytes())["records"]
     assert [sorted(r) for r in records] == [sorted(_disclosure(1, "2026-11-12"))] * 2
 
@@ -145,3 +147,106 @@ def test_the_administration_sides_lines_take_the_fast_reading() -> None:
         assert fast == ((b"\xff" * 32, 41, b"\x00sealed\xff"), net_id)
     unpadded = public_feed._raw_sealed_event(record_line({**record, "sealed": "QQ"})[:-1])
     assert unpadded is not None and unpadded[0] is None  # matched, but not base64: no event
+
+
+class _OutboundBundle:
+    """Just what the public feed reads of a verified outbound bundle: lines by kind."""
+
+    def __init__(self, sequence: int, lines: dict[str, list[bytes]]) -> None:
+        self.manifest = type("Manifest", (), {"sequence": sequence})()
+        self._lines = lines
+
+    def iter_records(self, kind: str) -> list[bytes]:
+        return self._lines.get(kind, [])
+
+
+def test_records_the_public_side_refuses_are_kept_with_their_reasons(hub_settings: Any) -> None:
+    """A record of an applied bundle that is not what its kind must be is never dropped: its
+    line and reason are kept in the quarantine, with one alarm for the bundle, and the rest
+    of the bundle is published. Such a record cannot be released, only discarded once the
+    administration zone published it again."""
+    import json
+
+    from sqlalchemy import select
+
+    from connectors.db import alarms, quarantine, transaction
+    from connectors.exchange import sealed_status_line
+    from connectors.ferry_control import discard, release
+    from hub.zones import zone_engine
+    from rules.query_password import status_keys
+    from rules.status_seal import Sealer
+    from schemas.exceptions import TerminalError
+
+    lookup, key = status_keys("32010000010000000001", "ABCDEFGHJKMNPQRSTUVWXYZAB")
+    sealers = {"NET2026112000000001": Sealer(key, lookup)}
+    good = [sealed_status_line({"event_id": n, "lookup": lookup, "net_id": "NET2026112000000001", "status": "accepted"},
+                               sealers) for n in (1, 2)]
+    not_base64 = (b'{"event_id":3,"lookup":"' + lookup.encode() + b'","net_id":"NET2026112000000001",'
+                  b'"sealed":"A"}\n')
+    bundle = _OutboundBundle(1, {
+        "status_events": [good[0], not_base64, b"{not json\n", good[1], b'{"event_id":4,"lookup":"x","net_id":null,"sealed":""}\n'],
+        "retractions": [b'["a list"]\n', orjson.dumps({"record_ids": [7]}) + b"\n"],
+        "disclosures": [orjson.dumps(_disclosure(8, "2026-11-20")) + b"\n",
+                        orjson.dumps({**_disclosure(9, "2026-11-20"), "decided_at": "soon"}) + b"\n"],
+    })
+    settings = hub_settings
+    engine = zone_engine(settings, "internet")
+    apply = public_feed.apply_status_bundle(settings.public_root, settings.internet_quarantine)
+    with transaction(engine) as connection:
+        assert apply(connection, bundle, "outbound#1", "2026-11-20T10:00:00+08:00") == 3  # 2 events, 1 disclosure
+    with status_store.opened(settings.public_root, readonly=True) as store:
+        assert store is not None and store.counts() == (1, 2)
+    with engine.connect() as connection:
+        held = connection.execute(select(quarantine).order_by(quarantine.c.id)).all()
+        raised = connection.execute(select(alarms).where(alarms.c.kind == "PUBLIC_RECORD_REFUSED")).all()
+    assert [(r.kind, r.code, r.record_ids) for r in held] == [
+        ("record", "NOT_SEALED", ["outbound#1/status_events/1"]),
+        ("record", "NOT_SEALED", ["outbound#1/status_events/2"]),
+        ("record", "NOT_SEALED", ["outbound#1/status_events/4"]),
+        ("record", "NOT_A_RECORD", ["outbound#1/retractions/0"]),
+        ("record", "NO_DECISION_DAY", ["outbound#1/disclosures/1"]),
+    ]
+    kept = json.loads(Path(held[0].stored_as).read_text("utf-8"))
+    assert kept["line"] == not_base64.decode().rstrip("\n") and kept["code"] == "NOT_SEALED"
+    assert "base64" in held[0].detail and "status_events record 1" in held[0].detail
+    assert len(raised) == 1 and raised[0].detail["refused"] == {"NOT_SEALED": 3, "NOT_A_RECORD": 1, "NO_DECISION_DAY": 1}
+    # Reconciliation counts the refused status records: sent, never published.
+    from quality.reconciliation import _refused_status_records
+
+    assert _refused_status_records(engine) == 3
+
+    with pytest.raises(TerminalError, match="cannot|nothing here can make it publishable"):
+        release(engine, held[0].id, target=settings.internet_root, operator="op")
+    discard(engine, held[0].id, reason="published again corrected in outbound#2", operator="op")
+    assert not Path(held[0].stored_as).exists()
+
+
+def test_a_leaf_record_that_is_not_one_is_refused_and_the_others_filed(hub_settings: Any) -> None:
+    from connectors.audit_feed import LEAF_KIND, _file_leaves
+    from connectors.db import transaction
+    from hub.zones import zone_engine
+
+    lookup = "a" * 64
+    leaf = {"lookup": lookup, "event_id": 5, "seq": 9, "sealed": base64.b64encode(b"sealed entry").decode()}
+    bundle = _OutboundBundle(2, {LEAF_KIND: [orjson.dumps(leaf) + b"\n", orjson.dumps({**leaf, "seq": "9"}) + b"\n",
+                                             orjson.dumps({**leaf, "sealed": "%%"}) + b"\n", b"[]\n"]})
+    refused: list[public_feed.Refused] = []
+    with transaction(zone_engine(hub_settings, "internet")) as connection:
+        assert _file_leaves(hub_settings.public_root, bundle, connection, refused) == 1
+    assert [(r.kind, r.index, r.code) for r in refused] == [(LEAF_KIND, i, "NOT_A_LEAF") for i in (1, 2, 3)]
+
+
+def test_a_bundle_of_unsealed_status_records_from_an_earlier_hub_is_refused_whole(hub_settings: Any) -> None:
+    from connectors.db import quarantine, transaction
+    from hub.zones import zone_engine
+    from schemas.exceptions import TerminalError
+
+    plain = orjson.dumps({"event_id": 1, "lookup": "a" * 64, "net_id": "NET2026112000000001", "status": "accepted"})
+    apply = public_feed.apply_status_bundle(hub_settings.public_root, hub_settings.internet_quarantine)
+    engine = zone_engine(hub_settings, "internet")
+    with pytest.raises(TerminalError, match="unsealed status records.*upgrade both zones"), transaction(engine) as c:
+        apply(c, _OutboundBundle(1, {"status_events": [plain + b"\n"]}), "outbound#1", "2026-11-20T10:00:00+08:00")
+    with engine.connect() as c:
+        assert c.execute(quarantine.select()).all() == []  # not a refused record: the bundle waits for the upgrade
+    with status_store.opened(hub_settings.public_root, readonly=True) as store:
+        assert store is None or store.counts() == (0, 0)  # nothing of it published
