@@ -189,12 +189,18 @@ class _DatabaseHashes:
         pages = _read_pages(self.connection, sorted({i // AUDIT_HASH_PAGE for i in indexes}))
         found = []
         for index in indexes:
-            page = pages.get(index // AUDIT_HASH_PAGE, b"")
-            offset = index % AUDIT_HASH_PAGE * HASH_BYTES
-            if len(page) < offset + HASH_BYTES:
+            stored = _hash_in(pages, index)
+            if stored is None:
                 raise TerminalError(f"the audit log lacks stored hash {index}")
-            found.append(page[offset:offset + HASH_BYTES])
+            found.append(stored)
         return found
+
+
+def _hash_in(pages: dict[int, bytes], index: int) -> bytes | None:
+    """Stored hash ``index`` from the pages read, or None when its page does not hold it."""
+    page = pages.get(index // AUDIT_HASH_PAGE, b"")
+    offset = index % AUDIT_HASH_PAGE * HASH_BYTES
+    return page[offset:offset + HASH_BYTES] if len(page) >= offset + HASH_BYTES else None
 
 
 def _read_pages(connection: Connection, numbers: Sequence[int]) -> dict[int, bytes]:
@@ -508,14 +514,7 @@ def _stored_range(connection: Connection, lo: int, hi: int) -> dict[int, bytes]:
     if hi <= lo:
         return {}
     pages = _read_pages(connection, range(lo // AUDIT_HASH_PAGE, (hi - 1) // AUDIT_HASH_PAGE + 1))
-    stored = {}
-    for number, page in pages.items():
-        first = number * AUDIT_HASH_PAGE
-        for offset in range(0, len(page) - HASH_BYTES + 1, HASH_BYTES):
-            index = first + offset // HASH_BYTES
-            if lo <= index < hi:
-                stored[index] = page[offset:offset + HASH_BYTES]
-    return stored
+    return {index: stored for index in range(lo, hi) if (stored := _hash_in(pages, index)) is not None}
 
 
 def verify_log(engine: Engine, verifiers: Sequence[NoteVerifier], zone_tables: Iterable[str]) -> VerifyReport:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from connectors.clock import iso
 from connectors.db import bulk_insert, case_registrations, cases, status_outbox
-from connectors.exchange import allocate_case_numbers
+from connectors.exchange import allocate_case_numbers_of
 from connectors.provenance import record_events
 from rules.cases import RegistrationProblem, registration_problems
 from rules.catalogue import Catalogue
@@ -60,8 +60,9 @@ def register_cases(
     by_agency: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         by_agency.setdefault(str(record["agency_code"]), []).append(index)
-    for agency_code, indexes in sorted(by_agency.items()):
-        for index, number in zip(indexes, allocate_case_numbers(connection, agency_code, len(indexes)), strict=True):
+    reserved = allocate_case_numbers_of(connection, {code: len(indexes) for code, indexes in by_agency.items()})
+    for agency_code, indexes in by_agency.items():
+        for index, number in zip(indexes, reserved[agency_code], strict=True):
             numbers[index] = number
     case_rows, registration_rows, outbox_rows = [], [], []
     for number, record in zip(numbers, records, strict=True):

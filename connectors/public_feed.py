@@ -14,6 +14,7 @@ import base64
 import binascii
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,10 +157,8 @@ def keep_refused(connection: Connection, folder: Path, ref: str, refused: list[R
                      "record_ids": [f"{ref}/{item.kind}/{item.index}"], "at": at, "state": "held"})
     write_batch(target, files)
     bulk_insert(connection, quarantine, rows)
-    counts: dict[str, int] = {}
-    for item in refused:
-        counts[item.code] = counts.get(item.code, 0) + 1
-    raise_alarm(connection, RECORD_REFUSED_ALARM, {"bundle": ref, "refused": counts, "folder": str(target)}, at)
+    counts = Counter(item.code for item in refused)
+    raise_alarm(connection, RECORD_REFUSED_ALARM, {"bundle": ref, "refused": dict(counts), "folder": str(target)}, at)
 
 
 # A status record's line as the administration side writes it (``ferry.bundle.record_line``:
