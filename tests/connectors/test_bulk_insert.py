@@ -188,3 +188,36 @@ def test_a_value_copy_does_not_write_goes_by_executemany(exchange_engine: Engine
         db.insert_values(connection, cases, ("case_number", "net_id", "state", "updated_at"), rows)
     with exchange_engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(cases)).scalar() == len(rows)
+
+
+def test_select_rows_reads_what_the_core_select_reads(exchange_engine: Engine) -> None:
+    """JSON parsed (and JSON null as None), booleans as booleans, labels as names, SQL NULL
+    from an outer join, bound parameters by name: the same values as ``connection.execute``,
+    on both backends."""
+    with transaction(exchange_engine) as connection:
+        bulk_insert(connection, cases, [
+            {"case_number": "A1", "net_id": "NET1", "state": "registered", "updated_at": "t", "secret": True},
+        ])
+        bulk_insert(connection, status_outbox, [
+            {"net_id": "NET1", "case_number": "A1", "status": "registered", "at": "t1", "reasons": None,
+             "result": {"code": 2, "note": "准予", "big": 2**70}},
+            {"net_id": "NET2", "case_number": "B1", "status": "rejected", "at": "t2",
+             "reasons": [{"code": "X", "pointer": "/a"}], "result": None},
+            {"net_id": "NET3", "case_number": "C1", "status": "rejected", "at": "t3", "reasons": [], "result": None},
+        ])
+    query = (
+        select(status_outbox, cases.c.secret, func.coalesce(cases.c.state, status_outbox.c.status).label("state"))
+        .select_from(status_outbox.outerjoin(cases, cases.c.case_number == status_outbox.c.case_number))
+        .where(status_outbox.c.event_id.between(bindparam("first"), bindparam("last")))
+        .order_by(status_outbox.c.event_id)
+    )
+    with exchange_engine.connect() as connection:
+        first, last = connection.execute(select(func.min(status_outbox.c.event_id), func.max(status_outbox.c.event_id))).one()
+        columns, rows = db.select_rows(connection, query, {"first": first + 1, "last": last})
+        expected = connection.execute(query, {"first": first + 1, "last": last})
+        assert columns == list(expected.keys())
+        assert rows == [tuple(r) for r in expected]
+        columns, rows = db.select_rows(connection, query, {"first": first, "last": first})
+    row = dict(zip(columns, rows[0], strict=True))
+    assert row["result"] == {"code": 2, "note": "准予", "big": 2**70} and row["reasons"] is None
+    assert row["secret"] is True and row["state"] == "registered"
