@@ -331,3 +331,60 @@ def test_leaves_an_earlier_hub_left_unfiled_move_into_the_store_with_the_next_ch
             proof = prove_inclusion(newest.size, leaf["seq"], tiles, hasher)
             assert verify_inclusion(hasher, leaf["seq"], newest.size, hasher.leaf_hash(leaf["entry"].encode("utf-8")),
                                     proof, newest.root_hash)
+
+
+def test_a_leaf_left_unfiled_moves_once_its_change_is_shown_and_never_for_a_case_taken_down(hub_env: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy import insert
+
+    from connectors.db import cases, query_passwords, status_outbox
+    from connectors.status_store import legacy_document_path, opened, read_status, store_path
+    from rules.query_password import lookup_bytes
+    from tests.connectors.public_site_kit import unfile_leaves
+
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 16, 16, date(2026, 11, 20))
+    settings = load_settings()
+    admin = zone_engine(settings, "admin")
+    with admin.connect() as c:
+        rows = c.execute(select(cases.c.net_id, cases.c.case_number, query_passwords.c.password,
+                                query_passwords.c.lookup)
+                         .join(query_passwords, query_passwords.c.net_id == cases.c.net_id)
+                         .where(cases.c.case_number.is_not(None)).order_by(cases.c.case_number)).all()
+    kept, secret = [r for r in rows if (read_status(settings.public_root, r.case_number, r.password) or {}).get("audit")][:2]
+    moved = {(w["lookup"], w["event_id"], w["seq"], w["entry"])
+             for w in unfile_leaves(settings, kept.case_number, kept.password)}
+    # The first one's document is still of the file layout before the store (its events
+    # there, none in the store).
+    document = read_status(settings.public_root, kept.case_number, kept.password)
+    assert document is not None and "audit" not in document
+    legacy = legacy_document_path(settings.public_root, kept.lookup)
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_text(json.dumps(document, ensure_ascii=False), "utf-8")
+    with closing(sqlite3.connect(store_path(settings.public_root))) as store, store:
+        store.execute("DELETE FROM events WHERE lookup = ?", (lookup_bytes(kept.lookup),))
+    withheld = {(w["lookup"], w["event_id"], w["seq"], w["entry"])
+                for w in unfile_leaves(settings, secret.case_number, secret.password)}
+    # The case-processing system marks one of them secret: its document comes down before
+    # the next checkpoint bundle, which must not publish its waiting leaf (its entry names
+    # the case, in plain text) under the lookup taken down.
+    with admin.begin() as c:
+        c.execute(update(cases).where(cases.c.case_number == secret.case_number).values(secret=True))
+        c.execute(insert(status_outbox).values(
+            net_id=secret.net_id, case_number=secret.case_number, status="in_progress",
+            at="2026-11-20T10:00:00+08:00", step="审查", opinion="涉及国家秘密，转入保密程序"))
+    published = _published(settings.public_root).size
+    for stage in ("status_publish", "audit_publish", "portal_publish"):
+        assert main(["run", stage]) == 0
+    assert _published(settings.public_root).size > published
+    with opened(settings.public_root, readonly=True) as store:
+        assert store is not None and store.sealed(secret.lookup) is None
+        assert {(leaf["event_id"], leaf["seq"], leaf.get("entry"))
+                for leaf in (store.sealed(kept.lookup) or {})["audit"]} >= {m[1:] for m in moved}
+    shown = read_status(settings.public_root, kept.case_number, kept.password)
+    assert shown is not None and shown["events"] == document["events"]
+    assert {(shown["audit"][str(e)]["seq"], shown["audit"][str(e)]["entry"]) for _, e, _, _ in moved} == {
+        m[2:] for m in moved}
+    assert _waiting(settings) == withheld  # kept in the internet zone's database, unpublished
