@@ -17,7 +17,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, Engine, delete, func, select
@@ -58,6 +58,9 @@ from ferry.tlog import (
     verify_extension,
 )
 from ferry.verdict import Refuse
+
+if TYPE_CHECKING:
+    from connectors.status_store import StatusStore
 
 CHECKPOINT_PLAN = "checkpoint"  # ferry_sent.kind of the audit log's bundles
 CHECKPOINT_KIND = "audit_checkpoint"  # one record: the note, the sizes, the consistency proof
@@ -350,8 +353,10 @@ def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connecti
     status store beside it (by lookup and event id), so the status page can prove the change.
     A leaf that comes before its change (a status bundle lost and resent after this one) is
     stored all the same and shown once the change is. Leaves that waited in ``audit_unfiled``
-    under the file layout before the store (plain entries) move into the store on the way.
-    A record that is not a leaf goes to ``refused``."""
+    under the file layout before the store (plain entries) move into the store on the way
+    once the change they are filed under is published, as that layout filed them; until then
+    they keep waiting, so a document taken down meanwhile (a case withheld later) never gets
+    its leaf back in plain text. A record that is not a leaf goes to ``refused``."""
     from connectors.status_store import opened
 
     leaves: list[tuple[str, int, int, bytes | None, str | None]] = []
@@ -366,14 +371,30 @@ def _file_leaves(public_root: Path, bundle: VerifiedBundle, connection: Connecti
                                    "not {lookup, event_id, seq, sealed} with a lookup name, integers and base64", line))
             continue
         leaves.append((leaf["lookup"], leaf["event_id"], leaf["seq"], sealed, None))
+    carried = len(leaves)
     waiting = connection.execute(select(audit_unfiled)).all()
-    leaves += [(row.lookup, row.event_id, row.seq, None, row.entry) for row in waiting]
     with opened(public_root) as store:
         assert store is not None
+        shown = {lookup: _shown_events(public_root, store, lookup) for lookup in {row.lookup for row in waiting}}
+        filed = [row for row in waiting if row.event_id in shown[row.lookup]]
+        leaves += [(row.lookup, row.event_id, row.seq, None, row.entry) for row in filed]
         store.put(bundle.manifest.sequence, (), leaves)
-    if waiting:
-        connection.execute(delete(audit_unfiled))
-    return len(leaves) - len(waiting)
+    for row in filed:
+        connection.execute(delete(audit_unfiled).where(audit_unfiled.c.lookup == row.lookup,
+                                                       audit_unfiled.c.event_id == row.event_id))
+    return carried
+
+
+def _shown_events(public_root: Path, store: StatusStore, lookup: str) -> set[int]:
+    """The event ids the lookup of ``lookup`` answers with: in the store and in its document
+    of the file layout before it."""
+    from connectors.status_store import public_lookup
+
+    found = public_lookup(public_root, store, lookup)
+    if found is None:
+        return set()
+    legacy = (found["legacy"] or {}).get("events", [])
+    return {int(e["event_id"]) for e in found["events"]} | {int(e["event_id"]) for e in legacy}
 
 
 def published_checkpoints(connection: Connection) -> list[dict[str, Any]]:

@@ -237,7 +237,9 @@ audit_published = Table(
 )
 
 # Leaves of published status changes that came before their status document (a checkpoint
-# bundle applied before a resent status bundle): filed into the document when it arrives.
+# bundle applied before a resent status bundle), kept under the file layout before the public
+# status store: moved into the store, plain, by the first checkpoint bundle applied once the
+# change each is filed under is published (connectors.audit_feed._file_leaves).
 audit_unfiled = Table(
     "audit_unfiled",
     metadata,

@@ -110,3 +110,33 @@ def reseal(public_root: Path, key: str, password: str, event_id: int, *,
             sealed = sealer.seal(event_id, entry.encode("utf-8"), LEAF_PURPOSE)
             store.execute("UPDATE leaves SET sealed = ? WHERE lookup = ? AND event_id = ?",
                           (sealed, lookup_bytes(lookup), event_id))
+
+
+def unfile_leaves(settings: Any, key: str, password: str) -> list[dict[str, Any]]:
+    """Take the audit leaves of case ``key`` out of the public store and leave them in
+    ``audit_unfiled`` as a hub before the store left leaves that came before their status
+    documents: plain, the entry being the administration zone's log entry at ``seq`` (what
+    those hubs' checkpoint bundles carried and they kept verbatim). Returns the rows left."""
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy import select
+
+    from connectors.clock import iso, now
+    from connectors.db import audit_entries, audit_unfiled, transaction
+    from connectors.status_store import store_path
+    from hub.zones import zone_engine
+    from rules.query_password import lookup_bytes
+
+    lookup, _ = status_keys(key, password)
+    with closing(sqlite3.connect(store_path(settings.public_root))) as store, store:
+        stored = store.execute("SELECT event_id, seq FROM leaves WHERE lookup = ?", (lookup_bytes(lookup),)).fetchall()
+        store.execute("DELETE FROM leaves WHERE lookup = ?", (lookup_bytes(lookup),))
+    with zone_engine(settings, "admin").connect() as connection:
+        entries = {int(seq): str(entry) for seq, entry in connection.execute(
+            select(audit_entries.c.seq, audit_entries.c.entry).where(audit_entries.c.seq.in_([s for _, s in stored])))}
+    waiting = [{"lookup": lookup, "event_id": event_id, "seq": seq, "entry": entries[seq], "at": iso(now())}
+               for event_id, seq in stored]
+    with transaction(zone_engine(settings, "internet")) as connection:
+        connection.execute(audit_unfiled.insert(), waiting)
+    return waiting

@@ -15,12 +15,13 @@ from sqlalchemy import select
 
 from connectors.clock import registration_shift, shifted
 from connectors.db import query_passwords
-from connectors.status_store import leaf_event_ids, read_status
+from connectors.status_store import leaf_event_ids, opened, public_lookup, read_status
 from hub.cli import main
 from hub.settings import Settings, load_settings
 from hub.zones import zone_engine
+from rules.query_password import status_keys
 from tests.chromium import chromium_page
-from tests.connectors.public_site_kit import reseal, served
+from tests.connectors.public_site_kit import reseal, served, unfile_leaves
 from tests.connectors.test_status_page import Browser
 
 
@@ -131,6 +132,33 @@ def test_the_page_proves_the_shown_events_in_the_browser(hub_env: Path, browser:
         browser.look_up(number, password)
         audit = _audit(browser)
         assert audit["error"] is True and "已核验" not in audit["marks"]
+
+
+def test_the_page_proves_changes_by_the_plain_leaves_an_earlier_hub_left_unfiled(hub_env: Path,
+                                                                                browser: Browser) -> None:
+    # Leaves that waited in audit_unfiled under the file layout reach the store plain (not
+    # sealed) with the next checkpoint bundle; the page proves the changes with them all the same.
+    _loop(16, 21)
+    settings = load_settings()
+    number, password, document = _cases(settings)[0]
+    moved = {(w["event_id"], w["seq"], w["entry"]) for w in unfile_leaves(settings, number, password)}
+    assert moved
+    day = date(2026, 11, 21)
+    assert main(["generate", "--count", "4", "--seed", "22", "--date", str(day)]) == 0
+    with shifted(registration_shift(day)):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            assert main(["run", stage]) == 0
+    for stage in ("case_processing", "status_publish", "audit_publish", "portal_publish"):
+        assert main(["run", stage]) == 0
+    with opened(settings.public_root, readonly=True) as store:
+        served_leaves = (public_lookup(settings.public_root, store, status_keys(number, password)[0]) or {})["audit"]
+    assert moved <= {(leaf["event_id"], leaf["seq"], leaf.get("entry")) for leaf in served_leaves}
+    with served(settings.public_root) as base:
+        browser.open(f"{base}/index.html")
+        assert browser.look_up(number, password)["message"] == "查询成功"
+        audit = _audit(browser)
+        marks = browser.evaluate("[...document.querySelectorAll('#case-history tr')].map(r => r.lastChild.textContent)")
+    assert audit["error"] is False and len(marks) >= len(document["events"]) and set(marks) == {"已核验"}
 
 
 def test_a_gm_log_is_not_claimed_as_checked(hub_env: Path, browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:

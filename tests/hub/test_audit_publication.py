@@ -232,3 +232,159 @@ def test_leaves_that_come_before_their_status_documents_are_filed_when_these_arr
         filed |= {leaf["seq"] for leaf in document.get("audit", {}).values()}
         assert set(document.get("audit", {})) == {str(e["event_id"]) for e in document["events"]}
     assert len(filed) == waiting == stored_leaves(settings.public_root)  # a leaf per application
+
+
+def _waiting(settings: Any) -> set[tuple[str, int, int, str]]:
+    from connectors.db import audit_unfiled
+
+    with zone_engine(settings, "internet").connect() as c:
+        return {(r.lookup, r.event_id, r.seq, r.entry) for r in c.execute(select(audit_unfiled))}
+
+
+def test_leaves_an_earlier_hub_left_unfiled_move_into_the_store_with_the_next_checkpoint(
+        hub_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.audit_feed import LEAF_KIND
+    from connectors.db import query_passwords
+    from connectors.status_store import opened, public_lookup, read_status
+    from hub import audit as hub_audit
+    from tests.connectors.public_site_kit import unfile_leaves
+
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 16, 14, date(2026, 11, 20))
+    settings = load_settings()
+    public = settings.public_root
+    first = _published(public)
+    with zone_engine(settings, "admin").connect() as c:
+        passwords = c.execute(select(query_passwords.c.net_id, query_passwords.c.case_number,
+                                     query_passwords.c.password).order_by(query_passwords.c.net_id)).all()
+        older = [cp.size for cp in checkpoints(c) if cp.size < first.size]
+    cases = [(number or net_id, password) for net_id, number, password in passwords]
+    shown = {case: read_status(public, *case) for case in cases}
+    cases = [case for case in cases if (shown[case] or {}).get("audit")][:2]
+    assert len(cases) == 2 and older
+    # The hub before the store applied the checkpoint bundle before these cases' status
+    # bundle: their leaves waited in audit_unfiled, and the status page could not prove them.
+    waiting = {(w["lookup"], w["event_id"], w["seq"], w["entry"]) for case in cases
+               for w in unfile_leaves(settings, *case)}
+    assert waiting and _waiting(settings) == waiting
+    assert all("audit" not in (read_status(public, *case) or {}) for case in cases)
+    before = stored_leaves(public)
+
+    # A refused checkpoint bundle (a rollback) moves nothing.
+    _send_checkpoint(settings, 0, older[0])
+    stages.portal_publish(settings)
+    assert "ROLLBACK" in _security_refusals(settings)[0]
+    assert _waiting(settings) == waiting and stored_leaves(public) == before
+
+    # The next day's checkpoint bundle: a crash after its leaves are stored, before the bundle
+    # is marked applied, rolls the deletion back with the rest; the next pass applies it again.
+    day = date(2026, 11, 21)
+    assert main(["generate", "--count", "6", "--seed", "15", "--date", str(day)]) == 0
+    with shifted(registration_shift(day)):
+        for stage in ("intake", "inbound_receive", "applications_load"):
+            assert main(["run", stage]) == 0
+    for stage in ("case_processing", "status_publish", "audit_publish"):
+        assert main(["run", stage]) == 0
+    admin = zone_engine(settings, "admin")
+    with admin.connect() as c:
+        sent = c.execute(select(audit_sent).order_by(audit_sent.c.sequence.desc()).limit(1)).one()
+    carried = build_checkpoint_bundle(admin, int(sent.old_size), int(sent.size)).counts[LEAF_KIND]
+    assert carried > 0
+    apply_checkpoint = hub_audit.apply_checkpoint
+
+    def crashing(*args: Any, **kwargs: Any) -> int:
+        apply_checkpoint(*args, **kwargs)
+        raise RuntimeError("crash before the bundle is marked applied")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(hub_audit, "apply_checkpoint", crashing)
+        with pytest.raises(RuntimeError, match="crash before"):
+            stages.portal_publish(settings)
+    assert _waiting(settings) == waiting
+    assert stored_leaves(public) == before + len(waiting) + carried  # the store commits first
+    stages.portal_publish(settings)
+    assert _published(public).size == int(sent.size)
+    assert _waiting(settings) == set()
+    assert stored_leaves(public) == before + len(waiting) + carried  # nothing stored twice
+    stages.portal_publish(settings)  # nothing left to apply
+    assert stored_leaves(public) == before + len(waiting) + carried
+
+    # What the lookup serves: the moved leaves, plain; what the applicant reads: each change
+    # of the first day with the leaf it had, proven from the published tiles by that entry.
+    hasher = tree_hasher("intl")
+    newest = _published(public)
+    tiles = TileHashReader(newest.size, newest.root_hash,
+                           lambda tile: (public / AUDIT_FOLDER / tile.path).read_bytes(), hasher)
+    with opened(public, readonly=True) as store:
+        served = [leaf for lookup in {w[0] for w in waiting}
+                  for leaf in (public_lookup(public, store, lookup) or {})["audit"] if leaf["seq"] < first.size]
+    assert sorted((leaf["event_id"], leaf["seq"], leaf.get("entry"), leaf.get("sealed")) for leaf in served) == sorted(
+        (*w[1:], None) for w in waiting)
+    for case in cases:
+        document = read_status(public, *case)
+        assert document is not None
+        earlier = shown[case]
+        assert earlier is not None
+        for event in earlier["events"]:
+            leaf = document["audit"][str(event["event_id"])]
+            assert leaf == earlier["audit"][str(event["event_id"])]
+            proof = prove_inclusion(newest.size, leaf["seq"], tiles, hasher)
+            assert verify_inclusion(hasher, leaf["seq"], newest.size, hasher.leaf_hash(leaf["entry"].encode("utf-8")),
+                                    proof, newest.root_hash)
+
+
+def test_a_leaf_left_unfiled_moves_once_its_change_is_shown_and_never_for_a_case_taken_down(hub_env: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy import insert
+
+    from connectors.db import cases, query_passwords, status_outbox
+    from connectors.status_store import legacy_document_path, opened, read_status, store_path
+    from rules.query_password import lookup_bytes
+    from tests.connectors.public_site_kit import unfile_leaves
+
+    assert main(["keys", "init"]) == 0
+    _round(hub_env, 16, 16, date(2026, 11, 20))
+    settings = load_settings()
+    admin = zone_engine(settings, "admin")
+    with admin.connect() as c:
+        rows = c.execute(select(cases.c.net_id, cases.c.case_number, query_passwords.c.password,
+                                query_passwords.c.lookup)
+                         .join(query_passwords, query_passwords.c.net_id == cases.c.net_id)
+                         .where(cases.c.case_number.is_not(None)).order_by(cases.c.case_number)).all()
+    kept, secret = [r for r in rows if (read_status(settings.public_root, r.case_number, r.password) or {}).get("audit")][:2]
+    moved = {(w["lookup"], w["event_id"], w["seq"], w["entry"])
+             for w in unfile_leaves(settings, kept.case_number, kept.password)}
+    # The first one's document is still of the file layout before the store (its events
+    # there, none in the store).
+    document = read_status(settings.public_root, kept.case_number, kept.password)
+    assert document is not None and "audit" not in document
+    legacy = legacy_document_path(settings.public_root, kept.lookup)
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_text(json.dumps(document, ensure_ascii=False), "utf-8")
+    with closing(sqlite3.connect(store_path(settings.public_root))) as store, store:
+        store.execute("DELETE FROM events WHERE lookup = ?", (lookup_bytes(kept.lookup),))
+    withheld = {(w["lookup"], w["event_id"], w["seq"], w["entry"])
+                for w in unfile_leaves(settings, secret.case_number, secret.password)}
+    # The case-processing system marks one of them secret: its document comes down before
+    # the next checkpoint bundle, which must not publish its waiting leaf (its entry names
+    # the case, in plain text) under the lookup taken down.
+    with admin.begin() as c:
+        c.execute(update(cases).where(cases.c.case_number == secret.case_number).values(secret=True))
+        c.execute(insert(status_outbox).values(
+            net_id=secret.net_id, case_number=secret.case_number, status="in_progress",
+            at="2026-11-20T10:00:00+08:00", step="审查", opinion="涉及国家秘密，转入保密程序"))
+    published = _published(settings.public_root).size
+    for stage in ("status_publish", "audit_publish", "portal_publish"):
+        assert main(["run", stage]) == 0
+    assert _published(settings.public_root).size > published
+    with opened(settings.public_root, readonly=True) as store:
+        assert store is not None and store.sealed(secret.lookup) is None
+        assert {(leaf["event_id"], leaf["seq"], leaf.get("entry"))
+                for leaf in (store.sealed(kept.lookup) or {})["audit"]} >= {m[1:] for m in moved}
+    shown = read_status(settings.public_root, kept.case_number, kept.password)
+    assert shown is not None and shown["events"] == document["events"]
+    assert {(shown["audit"][str(e)]["seq"], shown["audit"][str(e)]["entry"]) for _, e, _, _ in moved} == {
+        m[2:] for m in moved}
+    assert _waiting(settings) == withheld  # kept in the internet zone's database, unpublished
