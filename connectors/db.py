@@ -19,7 +19,6 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -584,15 +583,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _json_loads(text: Any) -> Any:
     """``json.loads`` for JSON columns, without parsing a stored ``null``: most status
     changes have no reasons and no result, and parsing those two nulls was about an eighth
-    of reading the changes to publish. orjson parses (the same values, several times
-    faster); what it refuses and ``json.dumps`` may have written (NaN, an integer beyond
-    64 bits) goes to ``json.loads``."""
-    if text == "null":
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    of reading the changes to publish. (Not orjson: it reads an integer beyond 64 bits as a
+    float, another value.)"""
+    return None if text == "null" else json.loads(text)
 
 
 @cache
@@ -697,12 +690,28 @@ def insert_values(connection: Connection, table: Table, names: Sequence[str], va
 def select_rows(connection: Connection, query: Select[Any], params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The column names and rows of ``query`` (bound parameters by name, as ``bindparam``
     names them), read through the driver's cursor in the caller's transaction: plain tuples,
-    each column converted as its type converts results (JSON parsed, booleans), column by
-    column.
+    each column converted as its type converts results (JSON parsed, booleans).
 
-    For the hub's large reads (a batch of status changes to publish): SQLAlchemy's row
-    objects and per-row processing cost more than the read itself. The statement is
-    announced to the engine's ``before_cursor_execute`` listeners as any statement is."""
+    For the hub's large reads: SQLAlchemy's row objects and per-row processing cost more
+    than the read itself. :func:`select_chunks` hands the rows over a chunk at a time."""
+    columns, chunks = select_chunks(connection, query, params)
+    return columns, [row for chunk in chunks for row in chunk]
+
+
+# Rows per chunk of ``select_chunks``: a chunk of wide rows, and what the caller makes of
+# them, stay in the processor's caches while they are used (docs/benchmarks.md).
+SELECT_CHUNK = 512
+
+
+def select_chunks(
+    connection: Connection, query: Select[Any], params: dict[str, Any], chunk: int = SELECT_CHUNK,
+) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
+    """:func:`select_rows` a chunk at a time: the statement runs now, the rows are fetched
+    ``chunk`` at a time as the iterator is read, and each chunk is converted column by
+    column. The caller may run other statements on ``connection`` between chunks.
+
+    The statement is announced to the engine's ``before_cursor_execute`` listeners as any
+    statement is."""
     dialect = connection.dialect
     compiled = query.compile(dialect=dialect)
     bound = compiled.construct_params(params)
@@ -714,20 +723,28 @@ def select_rows(connection: Connection, query: Select[Any], params: dict[str, An
     try:
         connection.dispatch.before_cursor_execute(connection, cursor, statement, arguments, compiled, False)
         cursor.execute(statement, arguments)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-    finally:
+    except BaseException:
         cursor.close()
+        raise
     selected = list(query.selected_columns)
     processors = [
         (index, process) for index, column in enumerate(selected)
         if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
     ]
-    if processors and rows:
-        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        for index, process in processors:
-            columns[index] = [None if item is None else process(item) for item in columns[index]]
-        rows = list(zip(*columns, strict=True))
-    return [column.key for column in selected], rows
+
+    def chunks() -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while rows := list(cursor.fetchmany(chunk)):
+                if processors:
+                    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+                    for index, process in processors:
+                        columns[index] = [None if item is None else process(item) for item in columns[index]]
+                    rows = list(zip(*columns, strict=True))
+                yield rows
+        finally:
+            cursor.close()
+
+    return [str(column.key) for column in selected], chunks()
 
 
 class _NotCopyable(Exception):

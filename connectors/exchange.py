@@ -37,7 +37,7 @@ from connectors.db import (
     publish_withheld,
     query_passwords,
     rejections,
-    select_rows,
+    select_chunks,
     status_outbox,
     transaction,
 )
@@ -49,7 +49,15 @@ from connectors.ferry_ledger import (
     start_writeback,
 )
 from connectors.provenance import ProvenanceEvent, record_events
-from ferry.bundle import ItemSource, ManifestItem, VerifiedBundle, drained, lines_item, records_item
+from ferry.bundle import (
+    ItemSource,
+    ManifestItem,
+    VerifiedBundle,
+    drained,
+    lines_item,
+    record_line,
+    records_item,
+)
 from ferry.transport import fsync_dir
 from rules.catalogue import Catalogue
 from rules.handover import (
@@ -458,23 +466,51 @@ def document_sealers(connection: Connection, net_ids: Iterable[str]) -> dict[str
     wanted = sorted(set(net_ids))
     for start in range(0, len(wanted), 10_000):
         chunk = wanted[start:start + 10_000]
-        rows = connection.execute(
-            select(query_passwords.c.net_id, query_passwords.c.case_number, query_passwords.c.password,
-                   query_passwords.c.lookup, query_passwords.c.seal_key)
-            .where(query_passwords.c.net_id.in_(chunk))
-        )
-        for net_id, case_number, password, lookup, seal_key in rows:
-            if seal_key is None:
-                derived, key = status_keys(case_number or net_id, password)
-                if derived != lookup:
-                    raise TerminalError(f"the query password of {net_id} no longer gives its lookup name")
-            else:
-                key = bytes.fromhex(seal_key)
-            sealers[net_id] = Sealer(key, lookup)
+        rows = connection.execute(_SEALER_COLUMNS.where(query_passwords.c.net_id.in_(chunk)))
+        for row in rows:
+            sealers[row[0]] = _sealer_of(*row)
     return sealers
 
 
-def sealed_status_line(record: dict[str, Any], sealers: dict[str, Sealer]) -> bytes:
+_SEALER_COLUMNS = select(query_passwords.c.net_id, query_passwords.c.case_number, query_passwords.c.password,
+                         query_passwords.c.lookup, query_passwords.c.seal_key)
+
+
+def _sealer_of(net_id: str, case_number: str | None, password: str, lookup: str, seal_key: str | None) -> Sealer:
+    if seal_key is None:
+        derived, key = status_keys(case_number or net_id, password)
+        if derived != lookup:
+            raise TerminalError(f"the query password of {net_id} no longer gives its lookup name")
+    else:
+        key = bytes.fromhex(seal_key)
+    return Sealer(key, lookup)
+
+
+class _RangeSealers(Mapping[str, Sealer]):
+    """The sealers of the status documents of an outbox id range's changes, read in one
+    statement; each made (``_sealer_of``) when first asked for, so a withheld case's key is
+    never touched, as with ``document_sealers`` of the published changes alone."""
+
+    def __init__(self, connection: Connection, first: int, last: int) -> None:
+        in_range = select(status_outbox.c.net_id).where(status_outbox.c.event_id.between(first, last))
+        self._rows = {row[0]: tuple(row) for row in connection.execute(
+            _SEALER_COLUMNS.where(query_passwords.c.net_id.in_(in_range)))}
+        self._made: dict[str, Sealer] = {}
+
+    def __getitem__(self, net_id: str) -> Sealer:
+        sealer = self._made.get(net_id)
+        if sealer is None:
+            sealer = self._made[net_id] = _sealer_of(*self._rows[net_id])
+        return sealer
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+def sealed_status_line(record: dict[str, Any], sealers: Mapping[str, Sealer]) -> bytes:
     """A public status record as it leaves for the public store, as its bundle line
     (``ferry.bundle.record_line``): sealed under its document's key, with only its event id,
     lookup name and NET_ID outside the seal."""
@@ -506,8 +542,8 @@ class PublishReport:
     disclosures: int = 0
 
 
-def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
-    """The internal status changes of an outbox id range, typed, with the party data needed
+def _changes_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> Iterator[StatusChange]:
+    """The internal status changes of an outbox id range, in id order, typed, with the party data needed
     to build public records (``rules.publication.status_change``): an internet case's party
     from its application, any other's from its registration record."""
     party = ("case_name", "applicant_type", "applicant_name", "applicant_id_number")
@@ -542,27 +578,78 @@ def _events_in(connection: Connection, first: int, last: int, catalogue: Catalog
     )
     # Plain tuples from the driver, each zipped with the column names read once: SQLAlchemy's
     # row objects and per-row result processing cost more than the seven-way read itself.
-    columns, rows = select_rows(connection, query, {"first": first, "last": last})
-    return [status_change(dict(zip(columns, row)), catalogue) for row in drained(rows)]
+    # A chunk at a time, each change made as it is used: made for the whole batch first, the
+    # changes were out of the processor's caches again by the time they were published.
+    columns, chunks = select_chunks(connection, query, {"first": first, "last": last})
+    for rows in chunks:
+        for row in rows:
+            yield status_change(dict(zip(columns, row)), catalogue)
 
 
-def _build_items(
-    changes: Iterable[StatusChange], skipped: dict[int, str]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The status and 双公示 records of ``changes``; ``skipped``: the changes recorded as
-    held or withheld, with the reason (an ``offline`` case's 双公示 record still goes)."""
-    statuses: list[dict[str, Any]] = []
-    disclosures: list[dict[str, Any]] = []
+def _events_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> list[StatusChange]:
+    """:func:`_changes_in` as a list."""
+    return list(_changes_in(connection, first, last, catalogue))
+
+
+# Published status records sealed at a time (``_BundleLines``): a chunk's records are still in
+# the processor's caches when they are sealed.
+SEAL_CHUNK = 512
+
+
+class _BundleLines:
+    """The record lines of one outbound status bundle, encoded as the records are made: the
+    public status records sealed (``sealed_status_line``) SEAL_CHUNK at a time and the 双公示
+    records encoded (``record_line``) at once, while each is still in the processor's caches
+    (a batch's records made first and encoded afterwards cost twice as much to encode:
+    docs/benchmarks.md); and what the bundle publishes of each application, its changes as
+    ``[event id, status]`` in event order. Only lines are kept, not the records (about a
+    tenth of the memory).
+
+    The sealing keys of the outbox id range ``first``-``last`` are read in ``connection``'s
+    transaction, at once; a published record without one is a TerminalError."""
+
+    def __init__(self, connection: Connection, first: int, last: int) -> None:
+        self.sealers = _RangeSealers(connection, first, last)
+        self.status_lines: list[bytes] = []
+        self.disclosure_lines: list[bytes] = []
+        self.sent: dict[str, list[list[Any]]] = {}
+        self._unsealed: list[dict[str, Any]] = []
+
+    def status(self, record: dict[str, Any]) -> None:
+        self._unsealed.append(record)
+        if len(self._unsealed) >= SEAL_CHUNK:
+            self._seal()
+
+    def disclosure(self, record: dict[str, Any]) -> None:
+        self.disclosure_lines.append(record_line(record))
+
+    def finished(self) -> _BundleLines:
+        self._seal()
+        return self
+
+    def _seal(self) -> None:
+        if not self._unsealed:
+            return
+        sealers = self.sealers
+        for r in self._unsealed:
+            self.status_lines.append(sealed_status_line(r, sealers))
+            self.sent.setdefault(r["net_id"] or r["case_number"], []).append([r["event_id"], r["status"]])
+        self._unsealed.clear()
+
+
+def _build_items(lines: _BundleLines, changes: Iterable[StatusChange], skipped: dict[int, str]) -> _BundleLines:
+    """The status and 双公示 record lines of ``changes``; ``skipped``: the changes recorded
+    as held or withheld, with the reason (an ``offline`` case's 双公示 record still goes)."""
     for change in changes:
         reason = skipped.get(change.event_id)
         if reason is not None and reason != OFFLINE:
             continue
         records = outbound_records(change)
         if reason is None:
-            statuses.append(records["status_events"])
+            lines.status(records["status_events"])
         if "disclosures" in records:
-            disclosures.append(records["disclosures"])
-    return statuses, disclosures
+            lines.disclosure(records["disclosures"])
+    return lines.finished()
 
 
 def status_rebuilder(catalogue: Catalogue) -> Rebuild:
@@ -577,7 +664,6 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
     def _rebuilt(engine: Engine, plan: PlannedBundle) -> BuiltBundle:
         assert plan.first_key is not None and plan.last_key is not None
         with engine.connect() as connection:
-            events = _events_in(connection, plan.first_key, plan.last_key, catalogue)
             skipped = {
                 event_id: "held" for event_id in connection.execute(
                     select(publish_held.c.event_id).where(
@@ -592,9 +678,10 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
                 ).all()
             )
             retractions = _retractions(connection, plan.first_key, plan.last_key)
-            records, disclosures = _build_items(events, skipped)
-            sealers = document_sealers(connection, (r["net_id"] for r in records))
-        return _built_status(engine, plan, records, disclosures, retractions, sealers)
+            lines = _build_items(
+                _BundleLines(connection, plan.first_key, plan.last_key),
+                _changes_in(connection, plan.first_key, plan.last_key, catalogue), skipped)
+        return _built_status(engine, plan, lines, retractions)
 
     return rebuild
 
@@ -602,25 +689,17 @@ def status_rebuilder(catalogue: Catalogue) -> Rebuild:
 def _built_status(
     engine: Engine,
     plan: PlannedBundle,
-    records: list[dict[str, Any]],
-    disclosures: list[dict[str, Any]],
+    lines: _BundleLines,
     retractions: list[dict[str, Any]],
-    sealers: dict[str, Sealer],
 ) -> BuiltBundle:
     counts = {
-        "status_events": len(records), "disclosures": len(disclosures), "retractions": len(retractions),
+        "status_events": len(lines.status_lines), "disclosures": len(lines.disclosure_lines),
+        "retractions": len(retractions),
     }
-    # What the bundle publishes of each application: its changes, [event id, status] in
-    # event order (the records come in event order).
-    sent: dict[str, list[list[Any]]] = {}
-    for r in records:
-        sent.setdefault(r["net_id"] or r["case_number"], []).append([r["event_id"], r["status"]])
-    # The records are let go as they are encoded.
-    status_lines = (sealed_status_line(r, sealers) for r in drained(records))
-    disclosure_lines: Iterator[dict[str, Any]] = drained(disclosures)
+    sent = lines.sent
     items: list[ItemSource] = [
-        lines_item("status_events", status_lines),
-        records_item("disclosures", disclosure_lines),
+        lines_item("status_events", drained(lines.status_lines)),
+        lines_item("disclosures", drained(lines.disclosure_lines)),
         records_item("retractions", retractions),
     ]
 
@@ -763,16 +842,16 @@ def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: in
             ).one()
             if first_key is None:
                 return report
-            events = _events_in(connection, first_key, last_key, catalogue)
             withheld_cases = _withheld_cases(connection, first_key, last_key)
             held_rows: list[dict[str, Any]] = []
             withheld_rows: list[dict[str, Any]] = []
-            statuses: list[dict[str, Any]] = []
-            disclosures: list[dict[str, Any]] = []
-            event_count = len(events)
-            # Each internal change is let go once its public records are built: a batch's
-            # changes and its records are never all in memory together (the stage's peak RSS).
-            for change in drained(events):
+            lines = _BundleLines(connection, first_key, last_key)
+            event_count = 0
+            # Each change is decided and its records encoded as it is read (``_changes_in``,
+            # ``_BundleLines``): neither the batch's changes nor its records are ever all in
+            # memory, only the encoded lines.
+            for change in _changes_in(connection, first_key, last_key, catalogue):
+                event_count += 1
                 key = change.record_key
                 decision = decide_publication(change, case_withheld=withheld_cases.get(key))
                 if isinstance(decision, Withheld):
@@ -782,7 +861,7 @@ def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: in
                         {"event_id": change.event_id, "net_id": key, "reason": decision.reason, "withheld_at": at}
                     )
                     if "disclosures" in decision.records:
-                        disclosures.append(decision.records["disclosures"])
+                        lines.disclosure(decision.records["disclosures"])
                 elif isinstance(decision, Held):
                     held_rows.append(
                         {"event_id": change.event_id, "net_id": key, "held_at": at,
@@ -790,9 +869,10 @@ def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: in
                          "findings": [vars(f) for f in decision.findings]}
                     )
                 else:
-                    statuses.append(decision.records["status_events"])
+                    lines.status(decision.records["status_events"])
                     if "disclosures" in decision.records:
-                        disclosures.append(decision.records["disclosures"])
+                        lines.disclosure(decision.records["disclosures"])
+            lines.finished()
             if held_rows:
                 connection.execute(publish_held.insert(), held_rows)
                 record_events(
@@ -816,8 +896,7 @@ def _publish_batches(sender: ChannelSender, catalogue: Catalogue, batch_size: in
         report.withheld += len(withheld_rows)
         with sender.engine.connect() as connection:
             retractions = _retractions(connection, first_key, last_key)
-            sealers = document_sealers(connection, (r["net_id"] for r in statuses))
-        sent = sender.send(plan, _built_status(sender.engine, plan, statuses, disclosures, retractions, sealers))
+        sent = sender.send(plan, _built_status(sender.engine, plan, lines, retractions))
         report.published += sent.counts["status_events"]
         report.disclosures += sent.counts["disclosures"]
         report.bundles.append(plan.ref)
