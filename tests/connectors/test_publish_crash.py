@@ -184,3 +184,30 @@ def test_a_case_marked_secret_later_is_taken_down_and_never_published_again(hub_
     counts = summary()
     assert counts["balanced"], counts["checks"]
     assert counts["status_changes_retracted"] > 0
+
+
+def test_a_change_without_its_sealing_key_fails_before_its_bundle_is_planned(hub_settings: Any) -> None:
+    """A published change whose document has no key (its query password row gone) cannot be
+    sealed: the run fails before anything is planned or recorded, so no plan waits for a
+    bundle that can never be built; with the key back, everything goes out once."""
+    from sqlalchemy import delete, insert
+
+    from connectors.db import query_passwords
+    from schemas.exceptions import TerminalError
+
+    _prepare(hub_settings)
+    engine = zone_engine(hub_settings, "admin")
+    with engine.begin() as connection:
+        lost = connection.execute(select(query_passwords).limit(1)).one()._asdict()
+        connection.execute(delete(query_passwords).where(query_passwords.c.net_id == lost["net_id"]))
+    sender = stages.channel_sender(hub_settings, "outbound")
+    with pytest.raises(TerminalError, match=f"no sealing key for the status document of {lost['net_id']}"):
+        publish_status(sender, catalogue=load_catalogue(hub_settings))
+    with engine.connect() as connection:
+        assert connection.execute(select(ferry_sent)).all() == []
+        assert connection.execute(select(publish_withheld)).all() == []
+    with engine.begin() as connection:
+        connection.execute(insert(query_passwords), [lost])
+    publish_status(sender, catalogue=load_catalogue(hub_settings))
+    stages.portal_publish(hub_settings)
+    _assert_each_change_published_once(hub_settings)
