@@ -6,7 +6,8 @@ what compaction costs, and what a lookup costs (``connectors.status_store``).
 Random 32-byte names, one sealed record of ``--record-bytes`` each, ``--batch`` per bundle
 (segment), committed durably as portal_publish does; after every 10 bundles: CPU and wall
 µs per record of the last bundle, the merges portal_publish's compaction made and their
-seconds, and the mean of 1,000 lookups of names already stored.
+seconds, and the mean of 1,000 lookups of names already stored. At the end, what
+reconciliation's count of the store's documents and events costs (``StatusStore.counts``).
 """
 
 from __future__ import annotations
@@ -59,6 +60,13 @@ def main() -> None:
                 print(f"{stored:>10,.0f} {cpu / len(events) * 1e6:>11.1f} {wall / len(events) * 1e6:>12.1f} "
                       f"{merges:>7.0f} {merge_seconds:>8.1f} {store.segment_count():>9} {lookup_ms:>10.3f}",
                       flush=True)
+        # What reconciliation asks of the store every run (``quality.reconciliation``): the
+        # documents (distinct lookup names) and events it holds.
+        cpu, wall = time.process_time(), time.perf_counter()
+        documents, events_stored = store.counts()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"counts (reconciliation): {documents:,} documents, {events_stored:,} events in "
+              f"{wall:.2f} s ({cpu:.2f} CPU s)")
         store.close()
     print(f"peak RSS {peak_rss_mb():.0f} MB")
 

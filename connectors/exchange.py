@@ -797,9 +797,10 @@ def _withheld_cases(connection: Connection, first: int, last: int) -> dict[str, 
     return found
 
 
-# Status changes per outbound bundle. A batch's changes, records and keys are in memory
-# together, about 7 KB a change: 50,000 raised the stage's peak RSS by 375 MB, 10,000 by
-# 145 MB, for the same CPU within 3% (220k changes, one run each; docs/benchmarks.md).
+# Status changes per outbound bundle. A batch's encoded lines, its keys and the bundle built
+# from them are in memory together, about 5.6 KB a change: one publish_status of 448,000
+# changes peaked at 271 MB of RSS with 10,000 a bundle, 497 MB with 50,000 (290 and 558 MB
+# before the records were encoded as they were made; docs/benchmarks.md).
 PUBLISH_BATCH = 10_000
 
 
