@@ -498,9 +498,20 @@ class _RangeSealers(Mapping[str, Sealer]):
         self._made: dict[str, Sealer] = {}
 
     def __getitem__(self, net_id: str) -> Sealer:
+        sealer: Sealer | None = self.get(net_id)
+        if sealer is None:
+            raise KeyError(net_id)
+        return sealer
+
+    def get(self, net_id: str, default: Any = None) -> Any:
+        # Mapping's own ``get`` goes through ``__getitem__`` and a KeyError: a sixth of the
+        # time of sealing a record.
         sealer = self._made.get(net_id)
         if sealer is None:
-            sealer = self._made[net_id] = _sealer_of(*self._rows[net_id])
+            row = self._rows.get(net_id)
+            if row is None:
+                return default
+            sealer = self._made[net_id] = _sealer_of(*row)
         return sealer
 
     def __iter__(self) -> Iterator[str]:
