@@ -698,8 +698,7 @@ def select_rows(connection: Connection, query: Select[Any], params: dict[str, An
     return columns, [row for chunk in chunks for row in chunk]
 
 
-# Rows per chunk of ``select_chunks``: a chunk of wide rows, and what the caller makes of
-# them, stay in the processor's caches while they are used (docs/benchmarks.md).
+# Rows per chunk of ``select_chunks``: only a chunk of a large read's rows is alive at once.
 SELECT_CHUNK = 512
 
 
