@@ -45,13 +45,16 @@ from hub.settings import load_settings
 from hub.zones import zone_engine
 from tests.connectors.public_site_kit import published_documents, stored_leaves
 
+OUTBOUND = ("case_processing", "status_publish", "audit_publish", "portal_publish")
 
-def _round(hub_env: Path, count: int, seed: int, day: date) -> None:
+
+def _round(hub_env: Path, count: int, seed: int, day: date, outbound: tuple[str, ...] = OUTBOUND) -> None:
+    """A day's applications generated and carried in, then the ``outbound`` stages run."""
     assert main(["generate", "--count", str(count), "--seed", str(seed), "--date", str(day)]) == 0
     with shifted(registration_shift(day)):
         for stage in ("intake", "inbound_receive", "applications_load"):
             assert main(["run", stage]) == 0
-    for stage in ("case_processing", "status_publish", "audit_publish", "portal_publish"):
+    for stage in outbound:
         assert main(["run", stage]) == 0
 
 
@@ -206,13 +209,7 @@ def test_leaves_that_come_before_their_status_documents_are_filed_when_these_arr
     from ferry.bundle import bundle_file_name
 
     assert main(["keys", "init"]) == 0
-    day = date(2026, 11, 20)
-    assert main(["generate", "--count", "12", "--seed", "5", "--date", str(day)]) == 0
-    with shifted(registration_shift(day)):
-        for stage in ("intake", "inbound_receive", "applications_load"):
-            assert main(["run", stage]) == 0
-    for stage in ("case_processing", "status_publish", "audit_publish"):
-        assert main(["run", stage]) == 0
+    _round(hub_env, 12, 5, date(2026, 11, 20), OUTBOUND[:-1])  # not applied on the internet side yet
     settings = load_settings()
     # The status bundle is lost in the gap; the checkpoint bundle after it arrives first.
     status_bundle = settings.channel_dir("outbound") / bundle_file_name("outbound", 1)
@@ -278,13 +275,7 @@ def test_leaves_an_earlier_hub_left_unfiled_move_into_the_store_with_the_next_ch
 
     # The next day's checkpoint bundle: a crash after its leaves are stored, before the bundle
     # is marked applied, rolls the deletion back with the rest; the next pass applies it again.
-    day = date(2026, 11, 21)
-    assert main(["generate", "--count", "6", "--seed", "15", "--date", str(day)]) == 0
-    with shifted(registration_shift(day)):
-        for stage in ("intake", "inbound_receive", "applications_load"):
-            assert main(["run", stage]) == 0
-    for stage in ("case_processing", "status_publish", "audit_publish"):
-        assert main(["run", stage]) == 0
+    _round(hub_env, 6, 15, date(2026, 11, 21), OUTBOUND[:-1])
     admin = zone_engine(settings, "admin")
     with admin.connect() as c:
         sent = c.execute(select(audit_sent).order_by(audit_sent.c.sequence.desc()).limit(1)).one()
