@@ -18,7 +18,19 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from connectors.channel_sender import BuiltBundle, ChannelSender, Rebuild, resumed_of
 from connectors.clock import iso, now
@@ -38,6 +50,7 @@ from connectors.db import (
     query_passwords,
     rejections,
     select_chunks,
+    select_rows,
     status_outbox,
     transaction,
 )
@@ -86,9 +99,10 @@ from rules.publication import (
     Held,
     StatusChange,
     Withheld,
+    case_part,
+    change_of_case,
     decide_publication,
     outbound_records,
-    status_change,
 )
 from rules.query_password import (
     QUERY_KDF,
@@ -555,12 +569,40 @@ class PublishReport:
 
 def _changes_in(connection: Connection, first: int, last: int, catalogue: Catalogue) -> Iterator[StatusChange]:
     """The internal status changes of an outbox id range, in id order, typed, with the party data needed
-    to build public records (``rules.publication.status_change``): an internet case's party
+    to build public records (``rules.publication.case_part``): an internet case's party
     from its application, any other's from its registration record."""
+    in_range = status_outbox.c.event_id.between(bindparam("first"), bindparam("last"))
+    params = {"first": first, "last": last}
+    # What a change is joined with depends only on its (net id, case number), and every
+    # table joined has one row per key: read once per case of the batch, not once per change
+    # (a case has several changes in a burst or a catch-up). The same values as joining
+    # each change, in the same transaction; each case's texts are then the same objects in
+    # each of its changes (their hashes computed once for the scanner's clean texts).
+    party_columns, party_rows = select_rows(connection, _parties_query(in_range), params)
+    cases_of = {(row[0], row[1]): case_part(dict(zip(party_columns[2:], row[2:])), catalogue) for row in party_rows}
+    del party_rows
+    # Plain tuples from the driver, each zipped with the column names read once: SQLAlchemy's
+    # row objects and per-row result processing cost more than the read itself. A chunk at
+    # a time, each change made as the caller reaches it: only a chunk of the batch's rows is
+    # alive at once.
+    columns, chunks = select_chunks(
+        connection, select(status_outbox).where(in_range).order_by(status_outbox.c.event_id), params,
+    )
+    net_id, case_number = columns.index("net_id"), columns.index("case_number")
+    for rows in chunks:
+        for row in rows:
+            yield change_of_case(dict(zip(columns, row)), cases_of[(row[net_id], row[case_number])])
+
+
+def _parties_query(in_range: ColumnElement[bool]) -> Select[Any]:
+    """Each (net id, case number) of the outbox rows ``in_range`` with its application or
+    registration record, case, query password, penalty case, result and rejected envelope."""
+    keys = select(status_outbox.c.net_id, status_outbox.c.case_number).where(in_range).distinct().subquery()
     party = ("case_name", "applicant_type", "applicant_name", "applicant_id_number")
-    query = (
+    return (
         select(
-            status_outbox,
+            keys.c.net_id,
+            keys.c.case_number,
             func.coalesce(applications.c.power_code, cases.c.power_code).label("power_code"),
             func.coalesce(applications.c.agency_code, cases.c.agency_code).label("agency_code"),
             *(func.coalesce(applications.c[name], case_registrations.c[name]).label(name) for name in party),
@@ -576,25 +618,15 @@ def _changes_in(connection: Connection, first: int, last: int, catalogue: Catalo
             rejections.c.envelope.label("rejected_envelope"),
         )
         .select_from(
-            status_outbox.outerjoin(applications, applications.c.net_id == status_outbox.c.net_id)
-            .outerjoin(rejections, rejections.c.net_id == status_outbox.c.net_id)
-            .outerjoin(cases, cases.c.case_number == status_outbox.c.case_number)
-            .outerjoin(case_registrations, case_registrations.c.case_number == status_outbox.c.case_number)
-            .outerjoin(query_passwords, query_passwords.c.net_id == status_outbox.c.net_id)
-            .outerjoin(penalty_cases, penalty_cases.c.case_number == status_outbox.c.case_number)
-            .outerjoin(case_results, case_results.c.case_number == status_outbox.c.case_number)
+            keys.outerjoin(applications, applications.c.net_id == keys.c.net_id)
+            .outerjoin(rejections, rejections.c.net_id == keys.c.net_id)
+            .outerjoin(cases, cases.c.case_number == keys.c.case_number)
+            .outerjoin(case_registrations, case_registrations.c.case_number == keys.c.case_number)
+            .outerjoin(query_passwords, query_passwords.c.net_id == keys.c.net_id)
+            .outerjoin(penalty_cases, penalty_cases.c.case_number == keys.c.case_number)
+            .outerjoin(case_results, case_results.c.case_number == keys.c.case_number)
         )
-        .where(status_outbox.c.event_id.between(bindparam("first"), bindparam("last")))
-        .order_by(status_outbox.c.event_id)
     )
-    # Plain tuples from the driver, each zipped with the column names read once: SQLAlchemy's
-    # row objects and per-row result processing cost more than the seven-way read itself.
-    # A chunk at a time, each change made as the caller reaches it: only a chunk of the
-    # batch's rows is alive at once.
-    columns, chunks = select_chunks(connection, query, {"first": first, "last": last})
-    for rows in chunks:
-        for row in rows:
-            yield status_change(dict(zip(columns, row)), catalogue)
 
 
 # Published status records sealed at a time (``_BundleLines``).

@@ -354,6 +354,13 @@ OFFLINE: Final = "offline"
 def status_change(row: Mapping[str, Any], catalogue: Catalogue) -> StatusChange:
     """The typed change of one row of the status outbox joined with its application, case,
     query password, penalty case and rejected envelope (``rejected_envelope``)."""
+    return change_of_case(row, case_part(row, catalogue))
+
+
+def case_part(row: Mapping[str, Any], catalogue: Catalogue) -> dict[str, Any]:
+    """What a status change takes from its case (``status_change``'s ``row`` without the
+    outbox's own columns): the same for each change of the case, so a reader that joins
+    once per case makes it once (``change_of_case``)."""
     get = row.get
     party = {name: get(name) for name in _PARTY_FIELDS}
     envelope = get("rejected_envelope")
@@ -361,26 +368,40 @@ def status_change(row: Mapping[str, Any], catalogue: Catalogue) -> StatusChange:
         party.update(_party_from_envelope(envelope))
     item = catalogue.get(party["power_code"]) if party["power_code"] else None
     # Only a decision to penalise is a 双公示 penalty record (or its changed or corrected form).
-    penalised = (
-        get("penalty_decided_at") is not None and get("decision") == _PENALISE
-        and row["status"] in ("decided", *REPLACING_STATUSES)
-    )
+    penalty_decision = get("penalty_decided_at") is not None and get("decision") == _PENALISE
+    return {
+        "lookup": get("lookup"),
+        "power_code": party["power_code"], "power_name": item.name if item else None,
+        "category": item.category if item else None, "agency_code": party["agency_code"],
+        "case_name": party["case_name"], "applicant_type": party["applicant_type"],
+        "applicant_name": party["applicant_name"], "applicant_id_number": party["applicant_id_number"],
+        "secret": get("secret"), "privacy": get("privacy"),
+        "penalty": Penalty(get("penalty_kinds"), get("fine_amount")) if penalty_decision else None,
+        "origin": get("origin") or INTERNET, "case_result": get("case_result"),
+    }
+
+
+_PENALTY_STATUSES: Final = frozenset(("decided", *REPLACING_STATUSES))
+
+
+def change_of_case(row: Mapping[str, Any], case: Mapping[str, Any]) -> StatusChange:
+    """The typed change of the outbox row ``row`` (its own columns) of the case ``case``
+    (``case_part``)."""
     # Every field set at once, not through the frozen dataclass's ``__init__``, which sets
     # each of them with ``object.__setattr__``: that alone cost more than the rest of this
     # function, once per status change. (Tested: the same change ``__init__`` gives.)
     change = object.__new__(StatusChange)
-    change.__dict__.update(
+    fields = change.__dict__
+    fields.update(
         event_id=row["event_id"], net_id=row["net_id"], case_number=row["case_number"],
         status=row["status"], at=row["at"], step=row["step"], opinion=row["opinion"],
-        reasons=row["reasons"], result=row["result"], lookup=get("lookup"),
-        power_code=party["power_code"], power_name=item.name if item else None,
-        category=item.category if item else None, agency_code=party["agency_code"],
-        case_name=party["case_name"], applicant_type=party["applicant_type"],
-        applicant_name=party["applicant_name"], applicant_id_number=party["applicant_id_number"],
-        secret=get("secret"), privacy=get("privacy"),
-        penalty=Penalty(get("penalty_kinds"), get("fine_amount")) if penalised else None,
-        origin=get("origin") or INTERNET, case_result=get("case_result"),
+        reasons=row["reasons"], result=row["result"],
     )
+    fields.update(case)
+    # A penalty case's penalty belongs to its decision and the decision's changed or
+    # corrected forms only.
+    if fields["penalty"] is not None and row["status"] not in _PENALTY_STATUSES:
+        fields["penalty"] = None
     return change
 
 

@@ -5,29 +5,35 @@ by the case-processing system, processing, the public side (no status document, 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, insert, select, update
+from exchange_kit import generate
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DatabaseError
 
 from connectors.case_registration import RegistrationRefused, register_cases
-from connectors.clock import CST, iso, now
+from connectors.clock import CST, iso, now, registration_shift, shifted
 from connectors.corrections import CorrectionRefused, apply_correction
 from connectors.db import (
+    applications,
     case_corrections,
     case_registrations,
+    case_results,
     case_steps,
     cases,
     penalty_cases,
     provenance,
     province_sync,
     publish_withheld,
+    query_passwords,
+    rejections,
     status_outbox,
     transaction,
 )
+from connectors.exchange import _changes_in
 from connectors.provenance import trace
 from connectors.public_feed import disclosure_pages
 from connectors.status_store import published_events
@@ -37,6 +43,7 @@ from hub.zones import load_catalogue, zone_engine
 from quality.data import load_case_frames, load_penalties
 from quality.reconciliation import reconcile
 from rules.corrections import CorrectionRequest
+from rules.publication import status_change
 
 REGISTERED = now().astimezone(CST) - timedelta(days=40)
 
@@ -137,6 +144,65 @@ def test_offline_cases_publish_their_decisions_but_no_status_document(offline: t
     assert set(numbers) <= set(frames["cases"]["case_number"])
     assert set(frames["cases"].query("origin != 'internet'")["registration_present"]) == {True}
     assert {event_id for event_id, _ in decided} and len(load_penalties(engine)) >= len(decided)
+
+
+def _given(first: Any, second: Any) -> Any:
+    return second if first is None else first
+
+
+def _joined_change(connection: Any, event_id: int) -> dict[str, Any]:
+    """One outbox row joined with its case's tables, by itself: what ``_changes_in`` must
+    give each change of a batch."""
+    outbox = status_outbox
+    row = dict(connection.execute(select(outbox).where(outbox.c.event_id == event_id)).mappings().one())
+    by_net_id = {"application": applications, "rejection": rejections, "password": query_passwords}
+    by_number = {"case": cases, "registration": case_registrations, "penalty": penalty_cases,
+                 "result": case_results}
+    found: dict[str, dict[str, Any]] = {}
+    for name, table in by_net_id.items():
+        hit = connection.execute(select(table).where(table.c.net_id == row["net_id"])).mappings().first()
+        found[name] = dict(hit) if hit else {}
+    for name, table in by_number.items():
+        hit = connection.execute(select(table).where(table.c.case_number == row["case_number"])).mappings().first()
+        found[name] = dict(hit) if hit else {}
+    application, case, registration, penalty = found["application"], found["case"], found["registration"], found["penalty"]
+    # The application's party where it has one (an internet case), else the case's own.
+    party = {name: _given(application.get(name), case.get(name)) for name in ("power_code", "agency_code")}
+    party |= {name: _given(application.get(name), registration.get(name))
+              for name in ("case_name", "applicant_type", "applicant_name", "applicant_id_number")}
+    return row | party | {
+        "secret": case.get("secret"), "privacy": case.get("privacy"), "origin": case.get("origin"),
+        "lookup": found["password"].get("lookup"),
+        "penalty_kinds": penalty.get("penalty_kinds"), "fine_amount": penalty.get("fine_amount"),
+        "decision": penalty.get("decision"), "penalty_decided_at": penalty.get("decided_at"),
+        "case_result": found["result"].get("result"), "rejected_envelope": found["rejection"].get("envelope"),
+    }
+
+
+def test_a_batch_reads_each_change_with_its_own_case(offline: tuple[Any, list[str]]) -> None:
+    """status_publish reads a batch's cases once each, not once per change: every change
+    must still come with its own case's data, its penalty only on a decision."""
+    settings, _ = offline
+    generate(settings, 40, seed=5)
+    with shifted(registration_shift(date.today() - timedelta(days=14))):
+        stages.intake(settings)
+        stages.inbound_receive(settings)
+        stages.applications_load(settings)
+    stages.case_processing(settings, seed=5)
+    catalogue = load_catalogue(settings)
+    with zone_engine(settings, "admin").connect() as connection:
+        first, last = connection.execute(select(func.min(status_outbox.c.event_id), func.max(status_outbox.c.event_id))).one()
+        batch = list(_changes_in(connection, first, last, catalogue))
+        expected = [status_change(_joined_change(connection, change.event_id), catalogue) for change in batch]
+    assert [change.event_id for change in batch] == list(range(first, last + 1))
+    assert batch == expected
+    # The batch holds what the grouping could get wrong: cases of every origin, rejected
+    # applications (party from the envelope), cases with several changes, penalties.
+    assert {change.origin for change in batch} == {"internet", "counter", "ex_officio"}
+    assert any(change.case_number is None and change.power_code for change in batch)
+    assert len({(change.net_id, change.case_number) for change in batch}) < len(batch) / 2
+    penalised = {change.case_number for change in batch if change.penalty is not None}
+    assert penalised and any(change.case_number in penalised and change.penalty is None for change in batch)
 
 
 def _decided_penalty(settings: Any) -> tuple[str, int]:
