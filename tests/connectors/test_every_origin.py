@@ -5,17 +5,17 @@ by the case-processing system, processing, the public side (no status document, 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
-from exchange_kit import generate
+from exchange_kit import carry_to_processing
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import DatabaseError
 
 from connectors.case_registration import RegistrationRefused, register_cases
-from connectors.clock import CST, iso, now, registration_shift, shifted
+from connectors.clock import CST, iso, now
 from connectors.corrections import CorrectionRefused, apply_correction
 from connectors.db import (
     applications,
@@ -153,8 +153,7 @@ def _given(first: Any, second: Any) -> Any:
 def _joined_change(connection: Any, event_id: int) -> dict[str, Any]:
     """One outbox row joined with its case's tables, by itself: what ``_changes_in`` must
     give each change of a batch."""
-    outbox = status_outbox
-    row = dict(connection.execute(select(outbox).where(outbox.c.event_id == event_id)).mappings().one())
+    row = dict(connection.execute(select(status_outbox).where(status_outbox.c.event_id == event_id)).mappings().one())
     by_net_id = {"application": applications, "rejection": rejections, "password": query_passwords}
     by_number = {"case": cases, "registration": case_registrations, "penalty": penalty_cases,
                  "result": case_results}
@@ -183,12 +182,7 @@ def test_a_batch_reads_each_change_with_its_own_case(offline: tuple[Any, list[st
     """status_publish reads a batch's cases once each, not once per change: every change
     must still come with its own case's data, its penalty only on a decision."""
     settings, _ = offline
-    generate(settings, 40, seed=5)
-    with shifted(registration_shift(date.today() - timedelta(days=14))):
-        stages.intake(settings)
-        stages.inbound_receive(settings)
-        stages.applications_load(settings)
-    stages.case_processing(settings, seed=5)
+    carry_to_processing(settings, 40, seed=5)
     catalogue = load_catalogue(settings)
     with zone_engine(settings, "admin").connect() as connection:
         first, last = connection.execute(select(func.min(status_outbox.c.event_id), func.max(status_outbox.c.event_id))).one()

@@ -10,16 +10,14 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import replace
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from exchange_kit import generate
+from exchange_kit import carry_to_processing
 from sqlalchemy import select
 
 from connectors.channel_sender import ChannelSender
-from connectors.clock import registration_shift, shifted
 from connectors.db import ferry_sent, publish_held, publish_withheld, status_outbox
 from connectors.exchange import publish_status
 from connectors.public_feed import disclosure_pages
@@ -43,12 +41,7 @@ def _sender(settings: Any, transport: LocalFolderTransport) -> ChannelSender:
 
 
 def _prepare(settings: Any, count: int = 30, seed: int = 3) -> None:
-    generate(settings, count, seed)
-    with shifted(registration_shift(date.today() - timedelta(days=14))):
-        stages.intake(settings)
-        stages.inbound_receive(settings)
-        stages.applications_load(settings)
-    stages.case_processing(settings)
+    carry_to_processing(settings, count, seed)
 
 
 def _published_event_ids(public_root: Path) -> Counter[int]:
